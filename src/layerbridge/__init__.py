@@ -1,0 +1,7 @@
+"""layerbridge: give an English-centric LLM the languages of a multilingual encoder.
+
+A small trained bridge fuses all hidden layers of a frozen multilingual encoder and projects
+them into a frozen LLM's input-embedding space (Puranegedara et al., 2025; LangBridge, 2024).
+"""
+
+__version__ = "0.1.0"

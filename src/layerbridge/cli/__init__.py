@@ -1,0 +1,1 @@
+"""Command-line interface: `layerbridge <command>`; one module per command."""

@@ -1,0 +1,47 @@
+"""Entry point of the `layerbridge` command: collects the sub-commands and dispatches.
+
+Every command lives in its own module under `layerbridge.cli` and exposes
+`register(subparsers)`, which adds its parser and sets `func` (args -> exit code).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Command modules, in the order `layerbridge --help` lists them.
+COMMANDS = ["inspect", "tasks"]
+
+
+class UserError(Exception):
+    """A problem with the user's input: printed as one clear line, no traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="layerbridge",
+        description="Bridge a multilingual encoder (all layers fused) into an English-centric LLM.",
+    )
+    from layerbridge import __version__
+
+    parser.add_argument("--version", action="version", version=f"layerbridge {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        module = importlib.import_module(f"layerbridge.cli.{name}_cmd")
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except UserError as err:
+        print(f"layerbridge {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
