@@ -10,12 +10,10 @@ import argparse
 import importlib
 import sys
 
+from layerbridge.errors import LayerbridgeError
+
 # Command modules, in the order `layerbridge --help` lists them.
 COMMANDS = ["inspect", "tasks"]
-
-
-class UserError(Exception):
-    """A problem with the user's input: printed as one clear line, no traceback."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except UserError as err:
+    except LayerbridgeError as err:
         print(f"layerbridge {args.command}: error: {err}", file=sys.stderr)
         return 2
 
