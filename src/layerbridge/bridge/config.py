@@ -1,0 +1,111 @@
+"""BridgeConfig: every setting needed to rebuild a bridge, saved as JSON beside its weights."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from layerbridge.errors import ConfigError
+from layerbridge.fusion import fusion_config
+
+CONFIG_NAME = "bridge_config.json"
+PROJECTORS = ("linear", "mlp")
+NORMALIZATIONS = ("none", "layernorm")
+
+
+@dataclass
+class BridgeConfig:
+    """Settings of a bridge. `encoder` and `llm` are model names as `layerbridge.sources` reads them.
+
+    Which encoder states are fused (`layers`): indices into the encoder's hidden states, where 0 is
+    the embedding output and 1..L are the transformer layers. "all" = 1..L (the paper: the L layer
+    outputs, embedding output skipped); "all+embeddings" = 0..L; "upper_half" = L//2+1..L; or an
+    explicit list. `normalize="layernorm"` applies a parameter-free layer norm to each selected
+    layer before mixing (useful for T5-family encoders, whose hidden states except the last are
+    taken before the final norm); "none" (default) mixes them as they are, which is what the paper
+    does and what a post-norm encoder (BERT / E5 / XLM-R) needs.
+    """
+
+    encoder: str = "multilingual-e5-small"
+    llm: str = "smollm2-135m-instruct"
+    fusion: str = "token_softmax"
+    fusion_options: dict[str, Any] = field(default_factory=dict)
+    projector: str = "linear"  # "linear" (paper) | "mlp" (D -> 2D -> ReLU -> D_llm)
+    layers: str | list[int] = "all"
+    normalize: str = "none"
+    max_encoder_length: int = 200
+    encoder_prefix: str = ""  # prepended to every encoder input (e.g. "query: " for E5)
+    freeze_encoder: bool = True
+    use_bos: bool = True  # start the LLM input with its BOS embedding (if it has one)
+    # Filled in from the models when the bridge is built; checked again when it is loaded.
+    encoder_num_layers: int | None = None
+    encoder_hidden_size: int | None = None
+    llm_hidden_size: int | None = None
+
+    def __post_init__(self):
+        if self.projector not in PROJECTORS:
+            raise ConfigError(f"projector must be one of {PROJECTORS}, got {self.projector!r}")
+        if self.normalize not in NORMALIZATIONS:
+            raise ConfigError(f"normalize must be one of {NORMALIZATIONS}, got {self.normalize!r}")
+        if self.max_encoder_length < 1:
+            raise ConfigError(f"max_encoder_length must be >= 1, got {self.max_encoder_length}")
+        if isinstance(self.layers, str):
+            if self.layers not in ("all", "all+embeddings", "upper_half"):
+                raise ConfigError(
+                    "layers must be 'all', 'all+embeddings', 'upper_half' or a list of indices, "
+                    f"got {self.layers!r}"
+                )
+        elif not self.layers or not all(isinstance(i, int) for i in self.layers):
+            raise ConfigError(f"layers must be a non-empty list of integers, got {self.layers!r}")
+        fusion_config(self.fusion, self.fusion_options)  # validates name and options
+
+    def layer_indices(self, num_layers: int) -> list[int]:
+        """The hidden-state indices fused, for an encoder with `num_layers` transformer layers."""
+        if self.layers == "all":
+            return list(range(1, num_layers + 1))
+        if self.layers == "all+embeddings":
+            return list(range(0, num_layers + 1))
+        if self.layers == "upper_half":
+            return list(range(num_layers // 2 + 1, num_layers + 1))
+        bad = [i for i in self.layers if not 0 <= i <= num_layers]
+        if bad:
+            raise ConfigError(
+                f"layers {bad} out of range: the encoder has hidden states 0..{num_layers}"
+            )
+        if len(set(self.layers)) != len(self.layers):
+            raise ConfigError(f"layers lists an index twice: {self.layers}")
+        return sorted(self.layers)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], *, source: str = "config") -> "BridgeConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"{source}: unknown bridge setting(s) {unknown}")
+        return cls(**values)
+
+    def save(self, folder: str | Path) -> Path:
+        from layerbridge.io import atomic_write_text
+
+        path = Path(folder) / CONFIG_NAME
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "BridgeConfig":
+        path = Path(folder) / CONFIG_NAME
+        if not path.is_file():
+            raise ConfigError(f"{path}: not found; is {folder} a saved bridge?")
+        try:
+            values = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ConfigError(f"{path}: not valid JSON ({err})") from err
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: expected a JSON object")
+        return cls.from_dict(values, source=str(path))

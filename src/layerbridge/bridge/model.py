@@ -1,0 +1,290 @@
+"""The bridge: multilingual encoder -> layer fusion -> projector -> frozen LLM.
+
+    texts ──encoder (frozen)──> hidden states of all layers          (B, S, L, D)
+          ──fusion──────────> one vector per token, layer weights     (B, S, D), (B, S, L)
+          ──projector───────> soft tokens in the LLM's embedding space (B, S, H)
+    LLM input: [BOS] + soft tokens + [end boundary] + target tokens, left-padded
+          ──LLM (frozen)────> logits only where a target token is predicted  (N, V)
+
+Only the fusion, the projector and the end-boundary vector are trained (and the encoder when
+`freeze_encoder=False`). The LLM is always frozen; gradients reach the bridge through
+`inputs_embeds`. Frozen modules stay in eval mode (no dropout) even when the bridge trains.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from layerbridge.bridge.config import BridgeConfig
+from layerbridge.bridge.projector import build_projector
+from layerbridge.bridge.sequence import LLMInputs, assemble
+from layerbridge.errors import ConfigError
+from layerbridge.fusion import build_fusion
+
+
+@dataclass
+class BridgeOutput:
+    loss: torch.Tensor  # () mean cross-entropy over all target tokens of the batch
+    example_loss: torch.Tensor  # (B,) mean cross-entropy over each example's target tokens
+    layer_weights: torch.Tensor  # (B, S, L) per-token layer weights (0 on padding)
+
+
+def model_dims(model: nn.Module) -> tuple[int, int]:
+    """(number of transformer layers, hidden size) of an encoder or LLM, from its config."""
+    config = model.config
+    layers = getattr(config, "num_hidden_layers", None) or getattr(config, "num_layers", None)
+    hidden = getattr(config, "hidden_size", None) or getattr(config, "d_model", None)
+    if not layers or not hidden:
+        raise ConfigError(f"cannot read layer count / hidden size from {type(config).__name__}")
+    return int(layers), int(hidden)
+
+
+class LayerBridge(nn.Module):
+    def __init__(self, config: BridgeConfig, encoder, encoder_tokenizer, llm, llm_tokenizer):
+        super().__init__()
+        enc_layers, enc_hidden = model_dims(encoder)
+        _, llm_hidden = model_dims(llm)
+        for name, expected, found in (
+            ("encoder_num_layers", config.encoder_num_layers, enc_layers),
+            ("encoder_hidden_size", config.encoder_hidden_size, enc_hidden),
+            ("llm_hidden_size", config.llm_hidden_size, llm_hidden),
+        ):
+            if expected is not None and expected != found:
+                raise ConfigError(
+                    f"the bridge config says {name}={expected}, but the models loaded for "
+                    f"encoder={config.encoder!r} / llm={config.llm!r} have {found}: "
+                    "these are not the models this bridge was trained with"
+                )
+        config.encoder_num_layers, config.encoder_hidden_size = enc_layers, enc_hidden
+        config.llm_hidden_size = llm_hidden
+        self.config = config
+        self.encoder, self.encoder_tokenizer = encoder, encoder_tokenizer
+        self.llm, self.llm_tokenizer = llm, llm_tokenizer
+        self.layer_indices = config.layer_indices(enc_layers)
+
+        self.fusion = build_fusion(
+            config.fusion, config.fusion_options, num_layers=len(self.layer_indices), hidden_size=enc_hidden
+        )
+        self.projector = build_projector(config.projector, enc_hidden, llm_hidden)
+        self.end_boundary = nn.Parameter(torch.zeros(llm_hidden))  # (H,)
+
+        self.llm.requires_grad_(False)
+        self.encoder.requires_grad_(not config.freeze_encoder)
+        self.bos_id = llm_tokenizer.bos_token_id if config.use_bos else None
+        self.eos_id = llm_tokenizer.eos_token_id
+        if self.eos_id is None:
+            raise ConfigError(f"the LLM tokenizer of {config.llm!r} has no EOS token")
+        self.train(False)
+
+    # ----------------------------------------------------------------- modes and parameters
+    def train(self, mode: bool = True) -> "LayerBridge":
+        super().train(mode)
+        self.llm.eval()  # frozen: never dropout
+        if self.config.freeze_encoder:
+            self.encoder.eval()
+        return self
+
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        """The weights a saved bridge holds: everything but the frozen models."""
+        frozen = ("llm.",) + (("encoder.",) if self.config.freeze_encoder else ())
+        return {k: v for k, v in self.state_dict().items() if not k.startswith(frozen)}
+
+    def parameter_counts(self) -> dict[str, int]:
+        """Trainable parameters per part, and the frozen total."""
+        count = lambda module: sum(p.numel() for p in module.parameters() if p.requires_grad)  # noqa: E731
+        counts = {
+            "fusion": count(self.fusion),
+            "projector": count(self.projector),
+            "end_boundary": self.end_boundary.numel(),
+            "encoder (unfrozen)": count(self.encoder),
+        }
+        counts["trainable"] = sum(counts.values())
+        counts["frozen"] = sum(p.numel() for p in self.parameters() if not p.requires_grad)
+        return counts
+
+    @property
+    def device(self) -> torch.device:
+        return self.end_boundary.device
+
+    # ----------------------------------------------------------------- 1. encoder
+    def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        """Encoder token ids and mask (B, S), truncated to max_encoder_length, right-padded."""
+        batch = self.encoder_tokenizer(
+            [self.config.encoder_prefix + t for t in texts],
+            padding=True,
+            truncation=True,
+            max_length=self.config.max_encoder_length,
+            return_tensors="pt",
+        )
+        return {"input_ids": batch["input_ids"].to(self.device), "attention_mask": batch["attention_mask"].to(self.device)}
+
+    def encoder_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The selected hidden states of every token, stacked by layer: (B, S, L, D)."""
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.config.freeze_encoder):
+            out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True, return_dict=True)
+        states = torch.stack([out.hidden_states[i] for i in self.layer_indices], dim=2)  # (B, S, L, D)
+        if self.config.normalize == "layernorm":
+            states = F.layer_norm(states, states.shape[-1:])
+        return states
+
+    # ----------------------------------------------------------------- 2-3. fusion + projector
+    def soft_tokens(self, states: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fuse the layers and project: soft tokens (B, S, H) and layer weights (B, S, L)."""
+        fused, weights = self.fusion(states.to(self.end_boundary.dtype), mask)  # (B, S, D), (B, S, L)
+        return self.projector(fused), weights  # (B, S, H)
+
+    # ----------------------------------------------------------------- 4. the LLM
+    def target_ids(self, targets: list[str]) -> list[list[int]]:
+        """Target strings as LLM token ids, each followed by EOS (the model learns to stop)."""
+        ids = self.llm_tokenizer(list(targets), add_special_tokens=False)["input_ids"]
+        return [list(t) + [self.eos_id] for t in ids]
+
+    def llm_inputs(self, soft: torch.Tensor, mask: torch.Tensor, target_ids: list[list[int]] | None) -> LLMInputs:
+        embed = self.llm.get_input_embeddings()
+        dtype = embed.weight.dtype
+        bos = None if self.bos_id is None else embed.weight[self.bos_id]
+        targets = None
+        if target_ids is not None:
+            targets = [embed(torch.tensor(ids, device=self.device)) for ids in target_ids]
+        return assemble(soft.to(dtype), mask, self.end_boundary.to(dtype), bos, targets, target_ids)
+
+    def llm_hidden(self, inputs: LLMInputs, **kwargs):
+        """The LLM body (no LM head) over the assembled embeddings."""
+        return self.llm.base_model(
+            inputs_embeds=inputs.inputs_embeds,
+            attention_mask=inputs.attention_mask,
+            position_ids=inputs.position_ids,
+            **kwargs,
+        )
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """LM head on the given positions only (N, H) -> (N, V), in float32."""
+        logits = self.llm.get_output_embeddings()(hidden).float()
+        cap = getattr(self.llm.config, "final_logit_softcapping", None)
+        if cap:
+            logits = torch.tanh(logits / cap) * cap
+        return logits
+
+    def target_log_probs(self, inputs: LLMInputs) -> torch.Tensor:
+        """log p(target token | everything before it) for every target token: (N,)."""
+        hidden = self.llm_hidden(inputs).last_hidden_state  # (B, T, H)
+        picked = hidden[inputs.target_rows, inputs.target_positions]  # (N, H): no other logits
+        return -F.cross_entropy(self.logits(picked), inputs.target_ids, reduction="none")
+
+    # ----------------------------------------------------------------- public API
+    def forward(
+        self,
+        target_ids: list[list[int]],
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        encoder_states: torch.Tensor | None = None,
+    ) -> BridgeOutput:
+        """Loss on the target tokens only. Give the encoder inputs, or precomputed
+        `encoder_states` (B, S, L, D) with their `attention_mask`."""
+        if encoder_states is None:
+            encoder_states = self.encoder_states(input_ids, attention_mask)
+        soft, weights = self.soft_tokens(encoder_states, attention_mask)
+        inputs = self.llm_inputs(soft, attention_mask, target_ids)
+        nll = -self.target_log_probs(inputs)  # (N,)
+        B = len(target_ids)
+        sums = torch.zeros(B, device=nll.device).index_add(0, inputs.target_rows, nll)
+        counts = torch.tensor([len(t) for t in target_ids], device=nll.device, dtype=nll.dtype)
+        return BridgeOutput(loss=nll.mean(), example_loss=sums / counts, layer_weights=weights)
+
+    def loss(self, texts: list[str], targets: list[str]) -> BridgeOutput:
+        """Convenience: the loss of producing `targets` (strings) for `texts`."""
+        return self(self.target_ids(targets), **self.tokenize(texts))
+
+    @torch.no_grad()
+    def score(self, texts: list[str], candidates: list[str]) -> torch.Tensor:
+        """log p(candidate + EOS | text) for every text and candidate, in one batched pass: (B, C)."""
+        enc = self.tokenize(texts)
+        soft, _ = self.soft_tokens(self.encoder_states(**enc), enc["attention_mask"])
+        B, C = len(texts), len(candidates)
+        cand_ids = self.target_ids(candidates)
+        rep = lambda x: x.repeat_interleave(C, dim=0)  # noqa: E731  (B*C, ...): text-major
+        inputs = self.llm_inputs(rep(soft), rep(enc["attention_mask"]), cand_ids * B)
+        token_lp = self.target_log_probs(inputs)  # (N,)
+        return torch.zeros(B * C, device=token_lp.device).index_add(0, inputs.target_rows, token_lp).view(B, C)
+
+    @torch.no_grad()
+    def generate(self, texts: list[str], max_new_tokens: int = 32, stop_at_newline: bool = True) -> list[str]:
+        """Greedy generation for a batch, each row stopping at EOS (or a newline)."""
+        enc = self.tokenize(texts)
+        soft, _ = self.soft_tokens(self.encoder_states(**enc), enc["attention_mask"])
+        inputs = self.llm_inputs(soft, enc["attention_mask"], None)
+        out = self.llm_hidden(inputs, use_cache=True)
+        mask, position = inputs.attention_mask, inputs.position_ids[:, -1:]
+        embed = self.llm.get_input_embeddings()
+        B = len(texts)
+        generated = torch.zeros(B, 0, dtype=torch.long, device=self.device)
+        done = torch.zeros(B, dtype=torch.bool, device=self.device)
+        for _ in range(max_new_tokens):
+            next_ids = self.logits(out.last_hidden_state[:, -1]).argmax(-1)  # (B,)
+            next_ids = torch.where(done, self.eos_id, next_ids)
+            generated = torch.cat([generated, next_ids[:, None]], dim=1)
+            done |= next_ids == self.eos_id
+            if stop_at_newline:
+                done |= torch.tensor(
+                    ["\n" in self.llm_tokenizer.decode([i]) for i in next_ids.tolist()], device=self.device
+                )
+            if bool(done.all()):
+                break
+            mask = torch.cat([mask, torch.ones(B, 1, dtype=mask.dtype, device=mask.device)], dim=1)
+            position = position + 1
+            out = self.llm.base_model(
+                inputs_embeds=embed(next_ids[:, None]),
+                attention_mask=mask,
+                position_ids=position,
+                past_key_values=out.past_key_values,
+                use_cache=True,
+            )
+        texts_out = []
+        for row in generated.tolist():
+            if self.eos_id in row:
+                row = row[: row.index(self.eos_id)]
+            texts_out.append(self.llm_tokenizer.decode(row, skip_special_tokens=True).split("\n")[0].strip())
+        return texts_out
+
+    @torch.no_grad()
+    def layer_weights(self, texts: list[str]) -> list[dict]:
+        """Per text: its encoder tokens and their layer weights (S_i, L), for inspection."""
+        enc = self.tokenize(texts)
+        _, weights = self.soft_tokens(self.encoder_states(**enc), enc["attention_mask"])
+        result = []
+        for b in range(len(texts)):
+            real = enc["attention_mask"][b].bool()
+            ids = enc["input_ids"][b][real].tolist()
+            result.append({
+                "tokens": self.encoder_tokenizer.convert_ids_to_tokens(ids),
+                "layers": self.layer_indices,
+                "weights": weights[b][real].cpu(),
+            })
+        return result
+
+    # ----------------------------------------------------------------- building and saving
+    @classmethod
+    def from_config(cls, config: BridgeConfig, *, cache_dir: str | Path | None = None, dtype: torch.dtype = torch.float32) -> "LayerBridge":
+        """Load the encoder and LLM the config names (built-in, folder, GGUF or hub id) and build a fresh bridge."""
+        from layerbridge.sources import load_encoder, load_llm
+
+        encoder, encoder_tokenizer = load_encoder(config.encoder, cache_dir=cache_dir, dtype=dtype)
+        llm, llm_tokenizer = load_llm(config.llm, cache_dir=cache_dir, dtype=dtype)
+        return cls(config, encoder, encoder_tokenizer, llm, llm_tokenizer)
+
+    def save_pretrained(self, folder: str | Path) -> Path:
+        from layerbridge.bridge.saving import save_bridge
+
+        return save_bridge(self, folder)
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, *, cache_dir: str | Path | None = None, models: tuple | None = None) -> "LayerBridge":
+        """Rebuild a saved bridge. `models` = (encoder, enc_tokenizer, llm, llm_tokenizer) reuses loaded models."""
+        from layerbridge.bridge.saving import load_bridge
+
+        return load_bridge(cls, folder, cache_dir=cache_dir, models=models)

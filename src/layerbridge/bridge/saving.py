@@ -1,0 +1,67 @@
+"""Save and load a bridge like a PEFT adapter: only the trained weights (safetensors) and a JSON
+config naming the encoder, the LLM and every bridge setting. The frozen models are not copied."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from layerbridge import __version__
+from layerbridge.bridge.config import BridgeConfig
+from layerbridge.errors import ConfigError
+from layerbridge.io import atomic_path
+
+WEIGHTS_NAME = "bridge.safetensors"
+
+
+def save_bridge(bridge, folder: str | Path) -> Path:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous().cpu() for k, v in bridge.trainable_state_dict().items()}
+    with atomic_path(folder / WEIGHTS_NAME) as tmp:
+        save_file(state, str(tmp), metadata={"format": "pt", "layerbridge": __version__})
+    bridge.config.save(folder)
+    return folder
+
+
+def load_bridge(cls, folder: str | Path, *, cache_dir=None, models=None):
+    folder = Path(folder)
+    config = BridgeConfig.load(folder)
+    weights_path = folder / WEIGHTS_NAME
+    if not weights_path.is_file():
+        raise ConfigError(f"{weights_path}: not found; the bridge in {folder} has no weights")
+    try:
+        state = load_file(str(weights_path))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise ConfigError(f"{weights_path}: not a readable safetensors file ({err})") from err
+
+    if models is None:
+        bridge = cls.from_config(config, cache_dir=cache_dir)
+    else:
+        bridge = cls(config, *models)
+    expected = bridge.trainable_state_dict()
+    missing = sorted(set(expected) - set(state))
+    extra = sorted(set(state) - set(expected))
+    wrong = sorted(
+        f"{k}: file {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
+        for k in set(state) & set(expected)
+        if state[k].shape != expected[k].shape
+    )
+    problems = []
+    if missing:
+        problems.append(f"missing weights {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+    if extra:
+        problems.append(f"unexpected weights {extra[:5]}{' ...' if len(extra) > 5 else ''}")
+    if wrong:
+        problems.append(f"mis-shaped weights {wrong[:5]}")
+    if problems:
+        raise ConfigError(
+            f"{weights_path} does not fit the bridge described by {folder / 'bridge_config.json'} "
+            f"(fusion={config.fusion}, projector={config.projector}): " + "; ".join(problems)
+        )
+    with torch.no_grad():
+        bridge.load_state_dict(state, strict=False)
+    return bridge

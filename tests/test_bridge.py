@@ -1,0 +1,170 @@
+"""Unit tests of the bridge on tiny random models: shapes, masks, padding invariance, gradients."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from layerbridge.bridge import BridgeConfig, LayerBridge
+from layerbridge.errors import ConfigError
+from layerbridge.fusion import FUSIONS
+
+TEXTS = [
+    "The match ended with a late goal.",
+    "Parliament passed the budget after a long debate about taxes and schools.",
+    "ශ්‍රී ලංකා ක්‍රිකට්",
+]
+TARGETS = ["Sports", "Political", "Sports"]
+
+
+def make(parts, fusion="token_softmax", **kw):
+    return LayerBridge(BridgeConfig(encoder="tiny-enc", llm="tiny-llm", fusion=fusion, **kw), *parts)
+
+
+@pytest.mark.parametrize("fusion", list(FUSIONS))
+def test_same_loss_alone_and_in_padded_batch(tiny_parts, fusion):
+    bridge = make(tiny_parts, fusion)
+    batch = bridge.loss(TEXTS, TARGETS).example_loss
+    for i, (text, target) in enumerate(zip(TEXTS, TARGETS)):
+        alone = bridge.loss([text], [target]).example_loss[0]
+        assert torch.allclose(alone, batch[i], atol=1e-5), (fusion, i, alone, batch[i])
+
+
+@pytest.mark.parametrize("fusion", list(FUSIONS))
+def test_layer_weights_sum_to_one_and_padding_gets_none(tiny_parts, fusion):
+    bridge = make(tiny_parts, fusion)
+    enc = bridge.tokenize(TEXTS)
+    mask = enc["attention_mask"]
+    assert (mask == 0).any(), "the batch must contain padding for this test"
+    states = bridge.encoder_states(**enc)
+    assert states.shape[2] == 4  # the tiny encoder's 4 transformer layers, embeddings skipped
+    fused, weights = bridge.fusion(states, mask)
+    assert weights.shape == mask.shape + (4,)
+    real = mask.bool()
+    assert torch.allclose(weights[real].sum(-1), torch.ones(int(real.sum())), atol=1e-5)
+    assert weights[~real].abs().sum() == 0
+    assert fused[~real].abs().sum() == 0
+
+
+def test_only_bridge_parameters_get_gradients(tiny_parts):
+    bridge = make(tiny_parts).train()
+    bridge.loss(TEXTS, TARGETS).loss.backward()
+    for name, param in bridge.named_parameters():
+        if name.startswith(("llm.", "encoder.")):
+            assert not param.requires_grad and param.grad is None, name
+        elif param.requires_grad:
+            assert param.grad is not None and param.grad.abs().sum() > 0, name
+    assert not bridge.llm.training and not bridge.encoder.training  # frozen modules stay in eval
+    assert bridge.fusion.training
+
+
+def test_unfrozen_encoder_gets_gradients(tiny_parts):
+    bridge = make(tiny_parts, freeze_encoder=False).train()
+    bridge.loss(TEXTS, TARGETS).loss.backward()
+    assert bridge.encoder.training
+    grads = [p.grad for p in bridge.encoder.parameters() if p.grad is not None]
+    assert grads and any(g.abs().sum() > 0 for g in grads)
+    assert any(k.startswith("encoder.") for k in bridge.trainable_state_dict())
+
+
+def test_target_only_logits_match_full_vocabulary_computation(tiny_parts):
+    bridge = make(tiny_parts, "global_softmax")
+    enc = bridge.tokenize(TEXTS)
+    soft, _ = bridge.soft_tokens(bridge.encoder_states(**enc), enc["attention_mask"])
+    inputs = bridge.llm_inputs(soft, enc["attention_mask"], bridge.target_ids(TARGETS))
+    fast = bridge.target_log_probs(inputs)
+    full = bridge.llm(
+        inputs_embeds=inputs.inputs_embeds, attention_mask=inputs.attention_mask, position_ids=inputs.position_ids
+    ).logits.float()
+    log_probs = F.log_softmax(full, -1)[inputs.target_rows, inputs.target_positions, inputs.target_ids]
+    assert torch.allclose(fast, log_probs, atol=1e-5)
+
+
+def test_left_padding_layout(tiny_parts):
+    bridge = make(tiny_parts, "last")
+    enc = bridge.tokenize(TEXTS)
+    soft, _ = bridge.soft_tokens(bridge.encoder_states(**enc), enc["attention_mask"])
+    ids = bridge.target_ids(TARGETS)
+    inputs = bridge.llm_inputs(soft, enc["attention_mask"], ids)
+    n_real = enc["attention_mask"].sum(1)
+    lengths = 1 + n_real + 1 + torch.tensor([len(t) for t in ids])  # BOS + soft + boundary + targets
+    T = inputs.inputs_embeds.shape[1]
+    assert T == int(lengths.max())
+    assert torch.equal(inputs.attention_mask.sum(1), lengths)
+    for b in range(len(TEXTS)):
+        pad = T - int(lengths[b])
+        assert inputs.attention_mask[b, :pad].sum() == 0 and inputs.attention_mask[b, pad:].all()
+        assert inputs.position_ids[b, pad] == 0 and inputs.position_ids[b, -1] == lengths[b] - 1
+        bos = bridge.llm.get_input_embeddings().weight[bridge.bos_id]
+        assert torch.equal(inputs.inputs_embeds[b, pad], bos)
+        boundary_at = pad + 1 + int(n_real[b])
+        assert torch.equal(inputs.inputs_embeds[b, boundary_at], bridge.end_boundary)
+    # every target token is predicted from the position just before it, the last one is EOS
+    assert (inputs.target_ids[inputs.target_rows == 0][-1]) == bridge.eos_id
+
+
+def test_score_equals_summed_loss_of_each_candidate(tiny_parts):
+    bridge = make(tiny_parts)
+    candidates = ["Sports", "Political", "Very Negative"]
+    scores = bridge.score(TEXTS[:2], candidates)
+    assert scores.shape == (2, 3)
+    for i, text in enumerate(TEXTS[:2]):
+        for j, cand in enumerate(candidates):
+            n = len(bridge.target_ids([cand])[0])
+            expected = -bridge.loss([text], [cand]).example_loss[0] * n
+            assert torch.allclose(scores[i, j], expected, atol=1e-4)
+
+
+def test_generate_is_greedy_and_stops(tiny_parts):
+    bridge = make(tiny_parts)
+    out = bridge.generate(TEXTS, max_new_tokens=5)
+    assert len(out) == 3 and all(isinstance(o, str) for o in out)
+    # batched greedy generation equals generating each text alone
+    assert out == [bridge.generate([t], max_new_tokens=5)[0] for t in TEXTS]
+
+
+def test_layer_weights_for_inspection(tiny_parts):
+    bridge = make(tiny_parts, layers="all+embeddings")
+    info = bridge.layer_weights(TEXTS[:2])
+    assert info[0]["layers"] == [0, 1, 2, 3, 4]
+    assert info[0]["weights"].shape == (len(info[0]["tokens"]), 5)
+    assert info[0]["tokens"][0] == "<s>"
+
+
+@pytest.mark.parametrize("fusion", ["global_softmax", "token_softmax"])
+def test_last_layer_initialisation_returns_last_layer(tiny_parts, fusion):
+    options = {"init": "last", "last_layer_logit": 30.0}
+    bridge = make(tiny_parts, fusion, fusion_options=options)
+    enc = bridge.tokenize(TEXTS)
+    states = bridge.encoder_states(**enc)
+    fused, _ = bridge.fusion(states, enc["attention_mask"])
+    last = states[:, :, -1] * enc["attention_mask"].unsqueeze(-1)
+    assert torch.allclose(fused, last, atol=1e-5)
+
+
+def test_projectors_and_layer_choices(tiny_parts):
+    mlp = make(tiny_parts, "last", projector="mlp")
+    assert mlp.parameter_counts()["projector"] == 32 * 64 + 64 + 64 * 48 + 48
+    upper = make(tiny_parts, "global_softmax", layers="upper_half", normalize="layernorm")
+    assert upper.layer_indices == [3, 4]
+    assert upper.fusion.logits.shape == (2,)
+    out = upper.loss(TEXTS, TARGETS)
+    assert torch.isfinite(out.loss)
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"fusion": "attention_pool"}, "unknown fusion"),
+        ({"fusion": "token_softmax", "fusion_options": {"heads": 2}}, "no option"),
+        ({"fusion": "token_softmax", "fusion_options": {"init": "zeros"}}, "init must be"),
+        ({"projector": "conv"}, "projector must be"),
+        ({"layers": "bottom"}, "layers must be"),
+        ({"layers": [1, 9]}, "out of range"),
+        ({"normalize": "rms"}, "normalize must be"),
+        ({"encoder_hidden_size": 1024}, "encoder_hidden_size=1024"),
+        ({"fusion": "token_softmax", "fusion_options": {"gate_heads": 5}}, "does not divide"),
+    ],
+)
+def test_bad_configs_are_rejected_clearly(tiny_parts, settings, message):
+    with pytest.raises(ConfigError, match=message):
+        LayerBridge(BridgeConfig(encoder="e", llm="l", **settings), *tiny_parts)

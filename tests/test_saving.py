@@ -1,0 +1,106 @@
+"""save_pretrained / from_pretrained: exact round trip, only trained weights, clear refusals."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from layerbridge.bridge import BridgeConfig, LayerBridge
+from layerbridge.errors import ConfigError
+
+from tiny_models import tiny_encoder, tiny_llm, tiny_tokenizer
+
+TEXTS = ["The film won three awards.", "ශ්‍රී ලංකා ක්‍රිකට් කණ්ඩායම"]
+
+
+def parts():
+    return tiny_encoder(), tiny_tokenizer("encoder"), tiny_llm(), tiny_tokenizer("llm")
+
+
+def trained_bridge(fusion="token_softmax", **kw) -> LayerBridge:
+    bridge = LayerBridge(BridgeConfig(encoder="tiny-enc", llm="tiny-llm", fusion=fusion, **kw), *parts())
+    with torch.no_grad():  # move every weight away from its initial value, as training would
+        for p in bridge.parameters():
+            if p.requires_grad:
+                p.add_(torch.randn_like(p) * 0.1)
+    return bridge
+
+
+@pytest.mark.parametrize("fusion", ["last", "global_softmax", "token_softmax"])
+def test_round_trip_is_exact(tmp_path, fusion):
+    bridge = trained_bridge(fusion, projector="mlp")
+    bridge.save_pretrained(tmp_path / "b")
+    files = sorted(p.name for p in (tmp_path / "b").iterdir())
+    assert files == ["bridge.safetensors", "bridge_config.json"]
+    saved = load_file(tmp_path / "b" / "bridge.safetensors")
+    assert not any(k.startswith(("llm.", "encoder.")) for k in saved)  # frozen models not copied
+    config = json.loads((tmp_path / "b" / "bridge_config.json").read_text())
+    assert config["encoder"] == "tiny-enc" and config["llm"] == "tiny-llm" and config["fusion"] == fusion
+    assert config["encoder_num_layers"] == 4 and config["llm_hidden_size"] == 48
+
+    loaded = LayerBridge.from_pretrained(tmp_path / "b", models=parts())
+    assert loaded.config == bridge.config
+    for k, v in bridge.trainable_state_dict().items():
+        assert torch.equal(v, loaded.trainable_state_dict()[k]), k
+    targets = ["Sports", "Science"]
+    assert torch.equal(bridge.loss(TEXTS, targets).example_loss, loaded.loss(TEXTS, targets).example_loss)
+    assert bridge.generate(TEXTS, max_new_tokens=4) == loaded.generate(TEXTS, max_new_tokens=4)
+
+
+def test_unfrozen_encoder_is_saved(tmp_path):
+    bridge = trained_bridge("last", freeze_encoder=False)
+    bridge.save_pretrained(tmp_path / "b")
+    saved = load_file(tmp_path / "b" / "bridge.safetensors")
+    assert any(k.startswith("encoder.") for k in saved)
+    loaded = LayerBridge.from_pretrained(tmp_path / "b", models=parts())
+    assert torch.equal(loaded.encoder.embeddings.word_embeddings.weight, bridge.encoder.embeddings.word_embeddings.weight)
+
+
+def edit_weights(folder, change):
+    path = folder / "bridge.safetensors"
+    state = load_file(path)
+    change(state)
+    save_file(state, path)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda s: s.pop("end_boundary"), "missing weights.*end_boundary"),
+        (lambda s: s.update(extra=torch.zeros(3)), "unexpected weights.*extra"),
+        (lambda s: s.update(end_boundary=torch.zeros(7)), "mis-shaped weights.*end_boundary"),
+    ],
+)
+def test_bad_weight_files_are_rejected(tmp_path, change, message):
+    trained_bridge("global_softmax").save_pretrained(tmp_path)
+    edit_weights(tmp_path, change)
+    with pytest.raises(ConfigError, match=message):
+        LayerBridge.from_pretrained(tmp_path, models=parts())
+
+
+def test_corrupt_or_absent_files_are_rejected(tmp_path):
+    trained_bridge("last").save_pretrained(tmp_path)
+    (tmp_path / "bridge.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(ConfigError, match="not a readable safetensors"):
+        LayerBridge.from_pretrained(tmp_path, models=parts())
+    (tmp_path / "bridge.safetensors").unlink()
+    with pytest.raises(ConfigError, match="has no weights"):
+        LayerBridge.from_pretrained(tmp_path, models=parts())
+    with pytest.raises(ConfigError, match="is .* a saved bridge"):
+        LayerBridge.from_pretrained(tmp_path / "nowhere", models=parts())
+
+
+def test_config_naming_models_that_do_not_fit(tmp_path):
+    trained_bridge("token_softmax").save_pretrained(tmp_path)
+    path = tmp_path / "bridge_config.json"
+    config = json.loads(path.read_text())
+    config["encoder_num_layers"] = 24
+    path.write_text(json.dumps(config))
+    with pytest.raises(ConfigError, match="encoder_num_layers=24.*have 4"):
+        LayerBridge.from_pretrained(tmp_path, models=parts())
+    config["encoder_num_layers"] = 4
+    config["gate_size"] = 3
+    path.write_text(json.dumps(config))
+    with pytest.raises(ConfigError, match="unknown bridge setting.*gate_size"):
+        LayerBridge.from_pretrained(tmp_path, models=parts())

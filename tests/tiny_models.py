@@ -1,0 +1,70 @@
+"""Tiny randomly initialised encoder / LLM / tokenizers for fast tests (seconds, no downloads)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from tokenizers import Tokenizer, models, pre_tokenizers, decoders, processors, trainers
+from transformers import BertConfig, BertModel, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+CORPUS = [
+    "The match ended with a late goal and the fans cheered.",
+    "Parliament passed the new budget after a long debate.",
+    "The company reported higher profits this quarter.",
+    "A new phone with a faster chip was released today.",
+    "The film won three awards at the festival.",
+    "Premise: A man is playing a guitar. Hypothesis: A person makes music. Label: ",
+    "Entailment Neutral Contradiction Business Sports Science Political Entertainment",
+    "ශ්‍රී ලංකා ක්‍රිකට් කණ්ඩායම ජයග්‍රහණය කළේය. தமிழ் செய்தி. Habari za michezo.",
+]
+
+
+def tiny_tokenizer(kind: str) -> PreTrainedTokenizerFast:
+    """Byte-level BPE (any script tokenizes, no unknowns). kind: 'encoder' adds <s> .. </s>."""
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400,
+        special_tokens=["<s>", "<pad>", "</s>", "<unk>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(CORPUS, trainer)
+    if kind == "encoder":
+        tok.post_processor = processors.TemplateProcessing(
+            single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)]
+        )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>"
+    )
+
+
+def tiny_encoder(seed: int = 0, vocab_size: int = 400) -> BertModel:
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=vocab_size, hidden_size=32, num_hidden_layers=4, num_attention_heads=4,
+        intermediate_size=64, max_position_embeddings=256,
+    )
+    return BertModel(config, add_pooling_layer=False).eval()
+
+
+def tiny_llm(seed: int = 1, vocab_size: int = 400) -> LlamaForCausalLM:
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=vocab_size, hidden_size=48, intermediate_size=96, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+        bos_token_id=0, eos_token_id=2, pad_token_id=1, tie_word_embeddings=True,
+    )
+    return LlamaForCausalLM(config).eval()
+
+
+def save_tiny_models(root: Path) -> tuple[Path, Path]:
+    """Write the tiny encoder and LLM as local model folders; returns (encoder_dir, llm_dir)."""
+    enc_dir, llm_dir = root / "tiny-encoder", root / "tiny-llm"
+    tiny_encoder().save_pretrained(enc_dir)
+    tiny_tokenizer("encoder").save_pretrained(enc_dir)
+    tiny_llm().save_pretrained(llm_dir)
+    tiny_tokenizer("llm").save_pretrained(llm_dir)
+    return enc_dir, llm_dir
