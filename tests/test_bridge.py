@@ -107,6 +107,8 @@ def test_score_equals_summed_loss_of_each_candidate(tiny_parts):
     candidates = ["Sports", "Political", "Very Negative"]
     scores = bridge.score(TEXTS[:2], candidates)
     assert scores.shape == (2, 3)
+    # the shared-prefix KV cache gives the same scores as full sequences per candidate
+    assert torch.allclose(scores, bridge.score(TEXTS[:2], candidates, shared_prefix=False), atol=1e-4)
     for i, text in enumerate(TEXTS[:2]):
         for j, cand in enumerate(candidates):
             n = len(bridge.target_ids([cand])[0])

@@ -44,6 +44,15 @@ def model_dims(model: nn.Module) -> tuple[int, int]:
     return int(layers), int(hidden)
 
 
+def load_models(config: BridgeConfig, *, cache_dir=None, dtype: torch.dtype = torch.float32) -> tuple:
+    """(encoder, encoder tokenizer, llm, llm tokenizer) for the names in `config`."""
+    from layerbridge.sources import load_encoder, load_llm
+
+    encoder, encoder_tokenizer = load_encoder(config.encoder, cache_dir=cache_dir, dtype=dtype)
+    llm, llm_tokenizer = load_llm(config.llm, cache_dir=cache_dir, dtype=dtype)
+    return encoder, encoder_tokenizer, llm, llm_tokenizer
+
+
 class LayerBridge(nn.Module):
     def __init__(self, config: BridgeConfig, encoder, encoder_tokenizer, llm, llm_tokenizer):
         super().__init__()
@@ -201,16 +210,47 @@ class LayerBridge(nn.Module):
         return self(self.target_ids(targets), **self.tokenize(texts))
 
     @torch.no_grad()
-    def score(self, texts: list[str], candidates: list[str]) -> torch.Tensor:
-        """log p(candidate + EOS | text) for every text and candidate, in one batched pass: (B, C)."""
+    def score(self, texts: list[str], candidates: list[str], shared_prefix: bool = True) -> torch.Tensor:
+        """log p(candidate + EOS | text) for every text and candidate: (B, C).
+
+        With `shared_prefix` the prefix ([BOS] + soft tokens + boundary) runs through the LLM once
+        per text and its KV cache is shared by all candidates; otherwise every (text, candidate)
+        pair is a full sequence of one batched pass. Both give the same scores."""
         enc = self.tokenize(texts)
         soft, _ = self.soft_tokens(self.encoder_states(**enc), enc["attention_mask"])
         B, C = len(texts), len(candidates)
         cand_ids = self.target_ids(candidates)
-        rep = lambda x: x.repeat_interleave(C, dim=0)  # noqa: E731  (B*C, ...): text-major
-        inputs = self.llm_inputs(rep(soft), rep(enc["attention_mask"]), cand_ids * B)
-        token_lp = self.target_log_probs(inputs)  # (N,)
-        return torch.zeros(B * C, device=token_lp.device).index_add(0, inputs.target_rows, token_lp).view(B, C)
+        if not shared_prefix:
+            rep = lambda x: x.repeat_interleave(C, dim=0)  # noqa: E731  (B*C, ...): text-major
+            inputs = self.llm_inputs(rep(soft), rep(enc["attention_mask"]), cand_ids * B)
+            token_lp = self.target_log_probs(inputs)  # (N,)
+            return torch.zeros(B * C, device=token_lp.device).index_add(0, inputs.target_rows, token_lp).view(B, C)
+
+        prefix = self.llm_inputs(soft, enc["attention_mask"], None)  # (B, P, H)
+        out = self.llm_hidden(prefix, use_cache=True)
+        first = torch.log_softmax(self.logits(out.last_hidden_state[:, -1]), dim=-1)  # (B, V)
+        scores = first[:, [ids[0] for ids in cand_ids]].clone()  # (B, C): each candidate's first token
+        M = max(len(ids) for ids in cand_ids)
+        if M == 1:
+            return scores
+        # The rest of every candidate, fed after the shared prefix: token j predicts token j + 1.
+        cont = torch.tensor([ids[:-1] + [self.eos_id] * (M - len(ids)) for ids in cand_ids], device=self.device)
+        cache = out.past_key_values
+        cache.batch_repeat_interleave(C)  # (B*C, ...) text-major, like the rows below
+        cont = cont.repeat(B, 1)  # (B*C, M-1)
+        mask = torch.cat([prefix.attention_mask.repeat_interleave(C, 0), torch.ones_like(cont)], dim=1)
+        positions = prefix.position_ids[:, -1:].repeat_interleave(C, 0) + torch.arange(1, M, device=self.device)
+        hidden = self.llm.base_model(inputs_embeds=self.llm.get_input_embeddings()(cont), attention_mask=mask,
+                                     position_ids=positions, past_key_values=cache, use_cache=True).last_hidden_state
+        rows, cols, targets = [], [], []
+        for b in range(B):
+            for c, ids in enumerate(cand_ids):
+                for j in range(len(ids) - 1):
+                    rows.append(b * C + c), cols.append(j), targets.append(ids[j + 1])
+        rows_t = torch.tensor(rows, device=self.device)
+        picked = hidden[rows_t, torch.tensor(cols, device=self.device)]  # (N, H)
+        token_lp = -F.cross_entropy(self.logits(picked), torch.tensor(targets, device=self.device), reduction="none")
+        return scores.view(-1).index_add(0, rows_t, token_lp).view(B, C)
 
     @torch.no_grad()
     def generate(self, texts: list[str], max_new_tokens: int = 32, stop_at_newline: bool = True) -> list[str]:
@@ -271,11 +311,7 @@ class LayerBridge(nn.Module):
     @classmethod
     def from_config(cls, config: BridgeConfig, *, cache_dir: str | Path | None = None, dtype: torch.dtype = torch.float32) -> "LayerBridge":
         """Load the encoder and LLM the config names (built-in, folder, GGUF or hub id) and build a fresh bridge."""
-        from layerbridge.sources import load_encoder, load_llm
-
-        encoder, encoder_tokenizer = load_encoder(config.encoder, cache_dir=cache_dir, dtype=dtype)
-        llm, llm_tokenizer = load_llm(config.llm, cache_dir=cache_dir, dtype=dtype)
-        return cls(config, encoder, encoder_tokenizer, llm, llm_tokenizer)
+        return cls(config, *load_models(config, cache_dir=cache_dir, dtype=dtype))
 
     def save_pretrained(self, folder: str | Path) -> Path:
         from layerbridge.bridge.saving import save_bridge

@@ -1,0 +1,66 @@
+"""`layerbridge evaluate`: measure a saved bridge language by language (JSON + CSV + Markdown)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from rich.console import Console
+
+from layerbridge.bridge import LayerBridge
+from layerbridge.errors import ConfigError
+
+
+def register(sub) -> None:
+    parser = sub.add_parser("evaluate", help="per-language accuracy / macro-F1 of a saved bridge", description=__doc__)
+    parser.add_argument("bridge", help="folder of a saved bridge (the output of `train`)")
+    parser.add_argument("--task", default=None, help="task name or file (default: the one it was trained on)")
+    parser.add_argument("--languages", default=None, help="comma list (default: every language available)")
+    parser.add_argument("--mode", default="generate", choices=["generate", "rank"],
+                        help="generate: the paper's exact match; rank: best label log-likelihood")
+    parser.add_argument("--limit", type=int, default=None, help="examples per language (stratified)")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--source", default="auto", choices=["auto", "local", "hub"])
+    parser.add_argument("--output-dir", "-o", default=None, help="default: <bridge>/eval-<task>-<mode>")
+    parser.add_argument("--cache-dir", default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.set_defaults(func=run)
+
+
+def default_task(bridge_dir: Path) -> str | None:
+    path = bridge_dir / "train_config.json"
+    return json.loads(path.read_text())["task"] if path.is_file() else None
+
+
+def run(args: argparse.Namespace) -> int:
+    from layerbridge.evaluation.recipe import evaluate
+    from layerbridge.reporting.tables import pct, write_evaluation
+    from layerbridge.tasks import available_languages, get_task
+
+    bridge_dir = Path(args.bridge)
+    task_name = args.task or default_task(bridge_dir)
+    if task_name is None:
+        raise ConfigError(f"{bridge_dir} does not say which task it was trained on; give --task")
+    task = get_task(task_name)
+    if args.languages:
+        languages = [lang.strip() for lang in args.languages.split(",") if lang.strip()]
+        unknown = [lang for lang in languages if lang not in task.languages]
+        if unknown:
+            raise ConfigError(f"--languages: {unknown} not in task {task.name} (it has {', '.join(task.languages)})")
+    else:
+        languages = available_languages(task, data_dir=args.data_dir, source=args.source)
+    bridge = LayerBridge.from_pretrained(bridge_dir, cache_dir=args.cache_dir)
+    results = evaluate(bridge, task, languages, mode=args.mode, limit=args.limit, data_dir=args.data_dir,
+                       source=args.source, batch_size=args.batch_size, seed=args.seed)
+    out = Path(args.output_dir or bridge_dir / f"eval-{task.name}-{args.mode}")
+    meta = {"bridge": str(bridge_dir), "mode": args.mode, "limit": args.limit, "seed": args.seed,
+            "bridge_config": bridge.config.to_dict()}
+    summary = write_evaluation(out, results, task=task, meta=meta)
+    console = Console()
+    for lang, r in results.items():
+        console.print(f"{lang:>10}  acc {pct(r['accuracy']):>5}  macro-F1 {pct(r['macro_f1']):>5}  "
+                      f"invalid {r['invalid']:>4}  (n={r['n']})")
+    console.print(f"average accuracy {pct(summary['average_accuracy'])}; results in {out}/results.md")
+    return 0

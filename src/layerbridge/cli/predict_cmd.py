@@ -1,0 +1,90 @@
+"""`layerbridge predict`: a saved bridge answers for texts in any language.
+
+Texts come from the command line, from stdin (one per line), or from a JSONL file (one object per
+line with a "text" field, or the fields of the task's prompt). The text is wrapped in the prompt
+of the bridge's task unless --raw is given. Output: one JSON object per input line on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from layerbridge.bridge import LayerBridge
+from layerbridge.errors import DataError
+
+
+def register(sub) -> None:
+    parser = sub.add_parser("predict", help="answer for texts given as arguments, on stdin or in a JSONL file",
+                            description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("bridge", help="folder of a saved bridge")
+    parser.add_argument("texts", nargs="*", help="texts to answer (none: read stdin)")
+    parser.add_argument("--input", "-i", default=None, help="a JSONL file of inputs")
+    parser.add_argument("--task", default=None, help="task whose prompt and labels to use (default: the trained one)")
+    parser.add_argument("--mode", default="rank", choices=["rank", "generate"])
+    parser.add_argument("--raw", action="store_true", help="give the text to the encoder as is (no task prompt)")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--max-new-tokens", type=int, default=32, help="for free generation (a bridge without a task)")
+    parser.add_argument("--cache-dir", default=None)
+    parser.set_defaults(func=run)
+
+
+def read_inputs(args) -> list[dict]:
+    if args.input:
+        path = Path(args.input)
+        rows = []
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as err:
+            raise DataError(f"{path}: cannot read ({err})") from err
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise DataError(f"{path}:{number}: not valid JSON ({err.msg})") from err
+            if not isinstance(row, dict):
+                row = {"text": row}
+            rows.append(row)
+        return rows
+    texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    return [{"text": t} for t in texts]
+
+
+def run(args: argparse.Namespace) -> int:
+    from layerbridge.cli.evaluate_cmd import default_task
+    from layerbridge.evaluation.predict import predict
+    from layerbridge.tasks import get_task
+
+    rows = read_inputs(args)
+    if not rows:
+        raise DataError("no input: give texts as arguments, on stdin, or with --input FILE")
+    bridge = LayerBridge.from_pretrained(args.bridge, cache_dir=args.cache_dir)
+    task_name = args.task or default_task(Path(args.bridge))
+    task = get_task(task_name) if task_name else None
+
+    if args.raw or task is None:
+        texts = [str(r.get("text", "")) for r in rows]
+    else:
+        texts = []
+        for number, row in enumerate(rows, 1):
+            try:
+                texts.append(task.render(row))
+            except (KeyError, ValueError) as err:
+                raise DataError(f"input {number}: cannot fill the {task.name} prompt ({err}); "
+                                f"the prompt is {task.prompt!r}") from err
+    if task is None:  # no label set known: free greedy generation
+        for start in range(0, len(texts), args.batch_size):
+            batch = texts[start : start + args.batch_size]
+            for row, answer in zip(rows[start : start + args.batch_size],
+                                   bridge.generate(batch, max_new_tokens=args.max_new_tokens)):
+                print(json.dumps({**row, "answer": answer}, ensure_ascii=False))
+        return 0
+    labels, answers = predict(bridge, texts, task.label_words, mode=args.mode, batch_size=args.batch_size)
+    for row, label, answer in zip(rows, labels, answers):
+        print(json.dumps({**row, "label": task.label_words[label] if label >= 0 else None, "answer": answer},
+                         ensure_ascii=False))
+    return 0

@@ -1,0 +1,75 @@
+"""`layerbridge train`: train a bridge on a task's English data (paper hyper-parameters by default).
+
+Single process by default; `accelerate launch -m layerbridge.cli.main train ...` (or
+`accelerate launch $(which layerbridge) train ...`) runs the same command on several processes/GPUs.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from layerbridge.cli.options import add_bridge_options, bridge_config_from_args
+from layerbridge.training.config import PRESETS, TrainConfig, apply_preset
+
+# option -> TrainConfig field, for the optimisation settings a preset may change
+OPTIMISATION = {
+    "lr": "learning_rate", "epochs": "epochs", "weight_decay": "weight_decay", "warmup_ratio": "warmup_ratio",
+    "batch_size": "batch_size", "max_grad_norm": "max_grad_norm",
+}
+
+
+def add_train_options(parser: argparse.ArgumentParser, *, with_output: bool = True) -> None:
+    g = parser.add_argument_group("data")
+    g.add_argument("--task", default="sib200", help="built-in task name or a task file (default: %(default)s)")
+    g.add_argument("--data-dir", default=None, help="local data folder (default: LAYERBRIDGE_DATA_DIR)")
+    g.add_argument("--source", default="auto", choices=["auto", "local", "hub"])
+    g.add_argument("--train-limit", type=int, default=100_000, help="stratified cap on English training examples")
+    g.add_argument("--dev-size", type=int, default=None, help="dev examples held out from English train")
+    o = parser.add_argument_group("optimisation (paper values unless a preset or flag says otherwise)")
+    o.add_argument("--preset", default="paper", choices=list(PRESETS))
+    o.add_argument("--lr", type=float, default=None, help="learning rate (paper: 3e-5)")
+    o.add_argument("--epochs", type=float, default=None, help="(paper: 3)")
+    o.add_argument("--weight-decay", type=float, default=None, help="(paper: 3e-7)")
+    o.add_argument("--warmup-ratio", type=float, default=None, help="(paper: 0.05)")
+    o.add_argument("--batch-size", type=int, default=None, help="effective batch over all processes (paper: 8)")
+    o.add_argument("--max-grad-norm", type=float, default=None, help="(paper: 1.0)")
+    o.add_argument("--micro-batch-size", type=int, default=None, help="examples per forward pass per process")
+    o.add_argument("--max-steps", type=int, default=None, help="cap on optimiser steps")
+    o.add_argument("--mixed-precision", default="no", choices=["no", "bf16"])
+    o.add_argument("--seed", type=int, default=0)
+    r = parser.add_argument_group("run")
+    if with_output:
+        r.add_argument("--output-dir", "-o", required=True, help="where the bridge, log and checkpoints go")
+    r.add_argument("--eval-every", type=int, default=0, help="dev accuracy every N steps (0: at the end)")
+    r.add_argument("--checkpoint-every", type=int, default=50)
+    r.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    r.add_argument("--resume", action="store_true", help="continue a killed run from its last checkpoint")
+
+
+def train_config_from_args(args: argparse.Namespace, *, output_dir: str, fusion: str | None = None) -> TrainConfig:
+    explicit = {field: getattr(args, opt) for opt, field in OPTIMISATION.items() if getattr(args, opt) is not None}
+    settings = apply_preset(args.preset, explicit)
+    return TrainConfig(
+        task=args.task, output_dir=output_dir, bridge=bridge_config_from_args(args, fusion=fusion),
+        data_dir=args.data_dir, source=args.source, train_limit=args.train_limit, dev_size=args.dev_size,
+        micro_batch_size=args.micro_batch_size, max_steps=args.max_steps, mixed_precision=args.mixed_precision,
+        seed=args.seed, eval_every=args.eval_every, checkpoint_every=args.checkpoint_every,
+        cache_dir=args.cache_dir, **settings,
+    )
+
+
+def register(sub) -> None:
+    parser = sub.add_parser("train", help="train a bridge on English task data", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_bridge_options(parser)
+    add_train_options(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from layerbridge.training.recipe import train
+
+    cfg = train_config_from_args(args, output_dir=args.output_dir)
+    out = train(cfg, overwrite=args.overwrite, resume=args.resume)
+    print(f"bridge saved to {out}")
+    return 0

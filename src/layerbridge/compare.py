@@ -1,0 +1,98 @@
+"""The compare recipe: train and evaluate several fusions with the same seed, data and budget,
+then write one report (per-language table, averages, plots). Reads top to bottom.
+
+Each fusion's run lives in <output>/<fusion>/; a finished run is reused, a killed one resumes,
+so re-running the same command after an interruption only does the missing work.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from pathlib import Path
+
+import torch
+
+from layerbridge.bridge import LayerBridge
+from layerbridge.bridge.model import load_models
+from layerbridge.errors import ConfigError
+from layerbridge.evaluation.recipe import evaluate_examples
+from layerbridge.io import atomic_write_text
+from layerbridge.reporting.page import write_report
+from layerbridge.reporting.tables import write_evaluation
+from layerbridge.training.config import TrainConfig
+from layerbridge.training.recipe import SUMMARY_NAME, train
+
+HEATMAP_EXAMPLES = 64  # examples per language whose token weights are averaged for the heatmap
+
+
+@dataclasses.dataclass
+class CompareConfig:
+    train: TrainConfig  # the shared training settings (its bridge.fusion is replaced per run)
+    fusions: list[str]
+    fusion_options: dict[str, dict]  # per fusion name
+    languages: list[str]
+    mode: str = "rank"
+    eval_limit: int | None = None
+    eval_batch_size: int = 16
+    title: str = ""
+
+
+def average_layer_weights(bridge, examples) -> list[float]:
+    """Mean layer weight over the real tokens of some examples: one value per fused layer."""
+    rows = [info["weights"] for info in bridge.layer_weights([e.text for e in examples])]
+    return torch.cat(rows).mean(0).tolist()
+
+
+def compare(cfg: CompareConfig, *, overwrite: bool = False) -> Path:
+    from layerbridge.tasks import get_task, load_examples, load_train_dev
+
+    out = Path(cfg.train.output_dir)
+    base = cfg.train
+    task = get_task(base.task)
+    unknown = [lang for lang in cfg.languages if lang not in task.languages]
+    if unknown:
+        raise ConfigError(f"languages {unknown} are not in task {task.name}")
+
+    # 1. the same data and the same frozen models for every fusion
+    data = load_train_dev(task, data_dir=base.data_dir, source=base.source, train_limit=base.train_limit,
+                          dev_size=base.dev_size, seed=base.seed)
+    evaluation = {lang: load_examples(task, lang, task.eval_split, data_dir=base.data_dir, source=base.source,
+                                      limit=cfg.eval_limit, seed=base.seed) for lang in cfg.languages}
+    models = load_models(base.bridge, cache_dir=base.cache_dir)
+
+    # 2. per fusion: train (or reuse / resume), evaluate, collect layer weights
+    runs = {}
+    for fusion in cfg.fusions:
+        run_cfg = copy.deepcopy(base)
+        run_cfg.output_dir = str(out / fusion)
+        run_cfg.bridge = dataclasses.replace(base.bridge, fusion=fusion, fusion_options=cfg.fusion_options.get(fusion, {}))
+        run_dir = Path(run_cfg.output_dir)
+        finished = (run_dir / SUMMARY_NAME).is_file()
+        if not finished or overwrite:
+            train(run_cfg, models=models, data=data, overwrite=overwrite,
+                  resume=run_dir.exists() and not overwrite and any(run_dir.iterdir()))
+        bridge = LayerBridge.from_pretrained(run_dir, models=models)
+        results = {lang: evaluate_examples(bridge, examples, task.label_words, mode=cfg.mode,
+                                           batch_size=cfg.eval_batch_size, desc=f"{fusion}/{lang}")
+                   for lang, examples in evaluation.items()}
+        meta = {"bridge": str(run_dir), "mode": cfg.mode, "limit": cfg.eval_limit, "seed": base.seed,
+                "bridge_config": bridge.config.to_dict()}
+        summary = write_evaluation(run_dir / f"eval-{cfg.mode}", results, task=task, meta=meta)
+        log = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines() if line.strip()]
+        runs[fusion] = {
+            "results": {lang: {k: v for k, v in r.items() if k != "predictions"} for lang, r in results.items()},
+            "summary": summary,
+            "train": json.loads((run_dir / SUMMARY_NAME).read_text()),
+            "layers": bridge.layer_indices,
+            "layer_weights": {lang: average_layer_weights(bridge, ex[:HEATMAP_EXAMPLES]) for lang, ex in evaluation.items()},
+            "global_history": [(e["step"], e["global_weights"]) for e in log if "global_weights" in e],
+        }
+
+    # 3. one report
+    document = {"task": task.name, "languages": cfg.languages, "low_resource": [l for l in cfg.languages if l in task.low_resource],
+                "mode": cfg.mode, "eval_limit": cfg.eval_limit, "train_examples": len(data[0]), "dev_examples": len(data[1]),
+                "train_config": base.to_dict(), "fusion_options": cfg.fusion_options, "runs": runs}
+    atomic_write_text(out / "compare.json", json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    return write_report(out, document, title=cfg.title or f"{task.name}: layer fusions compared")

@@ -1,0 +1,44 @@
+"""Turn bridge outputs into label predictions: `rank` (highest log-likelihood label) or
+`generate` (the paper's protocol: greedy generation, exact match after stripping)."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import torch
+
+from layerbridge.evaluation.metrics import INVALID
+
+MODES = ("rank", "generate")
+
+
+def length_sorted_batches(texts: list[str], batch_size: int) -> Iterable[list[int]]:
+    """Indices in batches of similar length: less padding, same results (order is restored)."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    for start in range(0, len(order), batch_size):
+        yield order[start : start + batch_size]
+
+
+@torch.no_grad()
+def predict(bridge, texts: list[str], label_words: list[str], mode: str = "rank", batch_size: int = 16,
+            progress=None) -> tuple[list[int], list[str]]:
+    """Label index per text (-1: invalid generation) and the raw answer text."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    labels: list[int] = [INVALID] * len(texts)
+    answers: list[str] = [""] * len(texts)
+    lookup = {w.strip(): i for i, w in enumerate(label_words)}
+    max_new = max(len(ids) for ids in bridge.target_ids(label_words)) + 1
+    for idx in length_sorted_batches(texts, batch_size):
+        batch = [texts[i] for i in idx]
+        if mode == "rank":
+            best = bridge.score(batch, label_words).argmax(-1).tolist()
+            outs = [label_words[b] for b in best]
+        else:
+            outs = bridge.generate(batch, max_new_tokens=max_new)
+        for i, out in zip(idx, outs):
+            answers[i] = out
+            labels[i] = lookup.get(out.strip(), INVALID)
+        if progress is not None:
+            progress(len(idx))
+    return labels, answers

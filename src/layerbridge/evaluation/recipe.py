@@ -1,0 +1,50 @@
+"""The evaluation recipe: a saved bridge, a task, its languages -> per-language metrics.
+
+`generate` is the paper's protocol (greedy generation, exact match of the stripped output with a
+label word); `rank` picks the label word with the highest log-likelihood (never invalid, faster).
+"""
+
+from __future__ import annotations
+
+import time
+
+from tqdm.auto import tqdm
+
+from layerbridge.evaluation.metrics import INVALID, accuracy, confusion_matrix, macro_f1
+from layerbridge.evaluation.predict import predict
+
+
+def evaluate_examples(bridge, examples, label_words, *, mode="rank", batch_size=16, desc=None) -> dict:
+    """Metrics and predictions for one language's examples."""
+    texts = [e.text for e in examples]
+    gold = [e.label for e in examples]
+    started = time.perf_counter()
+    with tqdm(total=len(texts), desc=desc, unit="ex", leave=False) as bar:
+        pred, answers = predict(bridge, texts, label_words, mode=mode, batch_size=batch_size, progress=bar.update)
+    seconds = time.perf_counter() - started
+    return {
+        "n": len(examples),
+        "accuracy": accuracy(gold, pred),
+        "macro_f1": macro_f1(gold, pred, len(label_words)),
+        "invalid": sum(p == INVALID for p in pred),
+        "confusion": confusion_matrix(gold, pred, len(label_words)),
+        "seconds": round(seconds, 3),
+        "predictions": [
+            {"id": e.id, "gold": label_words[e.label], "pred": label_words[p] if p != INVALID else None, "answer": a}
+            for e, p, a in zip(examples, pred, answers)
+        ],
+    }
+
+
+def evaluate(bridge, task, languages, *, mode="rank", limit=None, data_dir=None, source="auto",
+             batch_size=16, seed=0) -> dict[str, dict]:
+    """Per language: the metrics of `evaluate_examples` on the task's evaluation split."""
+    from layerbridge.tasks import load_examples
+
+    bridge.eval()
+    results = {}
+    for lang in languages:
+        examples = load_examples(task, lang, task.eval_split, data_dir=data_dir, source=source, limit=limit, seed=seed)
+        results[lang] = evaluate_examples(bridge, examples, task.label_words, mode=mode, batch_size=batch_size,
+                                          desc=f"{task.name}/{lang} ({mode})")
+    return results

@@ -1,0 +1,1 @@
+"""Reporting: per-language tables (JSON, CSV, Markdown), plots, and the compare page."""

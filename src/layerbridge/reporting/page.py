@@ -1,0 +1,89 @@
+"""The comparison report: one Markdown page and the same as HTML, with PNG plots beside them."""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from pathlib import Path
+
+import markdown
+
+from layerbridge.io import atomic_write_text
+from layerbridge.reporting import plots
+from layerbridge.reporting.tables import mean, pct
+
+
+def comparison_rows(document: dict) -> tuple[list[str], dict[str, dict[str, float]]]:
+    """Columns (fusions) and accuracy[column][lang]."""
+    columns = list(document["runs"])
+    table = {c: {lang: r["accuracy"] for lang, r in document["runs"][c]["results"].items()} for c in columns}
+    return columns, table
+
+
+def markdown_table(document: dict) -> list[str]:
+    columns, table = comparison_rows(document)
+    low = set(document["low_resource"])
+    lines = ["| language | " + " | ".join(columns) + " |", "|---" + "|---:" * len(columns) + "|"]
+
+    def row(label: str, values: list[float]) -> str:
+        finite = [v for v in values if not math.isnan(v)]
+        best = max(finite) if finite else None
+        cells = [f"**{pct(v)}**" if best is not None and abs(v - best) < 1e-12 else pct(v) for v in values]
+        return f"| {label} | " + " | ".join(cells) + " |"
+
+    for lang in document["languages"]:
+        lines.append(row(f"{lang}{' (low)' if lang in low else ''}", [table[c].get(lang, float("nan")) for c in columns]))
+    lines.append(row("*average*", [mean(table[c].values()) for c in columns]))
+    if low:
+        lines.append(row("*low-resource average*", [mean(table[c][lang] for lang in low) for c in columns]))
+    return lines
+
+
+def write_report(out: Path, document: dict, *, title: str) -> Path:
+    plot_dir = out / "plots"
+    columns, table = comparison_rows(document)
+    low = set(document["low_resource"])
+    images = [("Accuracy per language", plots.accuracy_per_language(
+        table, document["languages"], plot_dir / "accuracy.png", low, title=document["task"]))]
+    for fusion, run in document["runs"].items():
+        if fusion == "token_softmax":
+            images.append(("Average token_softmax layer weight per language", plots.layer_weight_heatmap(
+                run["layer_weights"], run["layers"], plot_dir / "token_softmax_layer_weights.png",
+                title="token_softmax: mean layer weight over real tokens")))
+        if run["global_history"]:
+            images.append((f"Learned global weights ({fusion})", plots.global_weights(
+                run["global_history"], run["layers"], plot_dir / f"{fusion}_global_weights.png", title=fusion)))
+
+    md = [f"# {title}", "",
+          f"Task `{document['task']}`, evaluation mode `{document['mode']}`, "
+          f"{document['eval_limit'] or 'all'} examples per language; trained on {document['train_examples']} "
+          f"English examples ({document['dev_examples']} held out as dev), same seed, data and budget for every fusion.",
+          "", "## Accuracy (%) per language (best per row in bold)", ""]
+    md += markdown_table(document)
+    md += ["", "## Training runs", "", "| fusion | trainable params | steps | seconds | train ex/s | final loss | dev acc |",
+           "|---|---:|---:|---:|---:|---:|---:|"]
+    for fusion, run in document["runs"].items():
+        t = run["train"]
+        md.append(f"| {fusion} | {t['trainable_parameters']:,} | {t['steps']} | {t['seconds']} | "
+                  f"{t['examples_per_second']} | {t['final_loss']} | {pct(t['dev_accuracy'])} |")
+    md += ["", "## Plots", ""]
+    md += [f"### {caption}\n\n![{caption}]({path.relative_to(out)})\n" for caption, path in images]
+    md += ["## Settings", "", "```json", _settings(document), "```", ""]
+    atomic_write_text(out / "report.md", "\n".join(md))
+    atomic_write_text(out / "report.html", _html(title, md))
+    return out / "report.html"
+
+
+def _settings(document: dict) -> str:
+    return json.dumps({"train_config": document["train_config"], "fusion_options": document["fusion_options"]}, indent=2)
+
+
+def _html(title: str, md_lines: list[str]) -> str:
+    """The Markdown page as a standalone HTML page (images stay beside it in plots/)."""
+    body = markdown.markdown("\n".join(md_lines), extensions=["tables", "fenced_code"])
+    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}"
+             "td,th{border:1px solid #ccc;padding:3px 8px}img{max-width:100%}"
+             "pre{background:#f6f6f6;padding:1em;overflow:auto}")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{style}</style></head><body>\n{body}\n</body></html>\n")

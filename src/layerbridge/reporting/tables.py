@@ -1,0 +1,64 @@
+"""Per-language result tables, written as JSON + CSV + Markdown (atomically)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+
+from layerbridge.io import atomic_write_text
+
+
+def mean(values) -> float:
+    values = [v for v in values if v is not None and not math.isnan(v)]
+    return sum(values) / len(values) if values else float("nan")
+
+
+def pct(value: float | None) -> str:
+    return "—" if value is None or math.isnan(value) else f"{100 * value:.1f}"
+
+
+def write_evaluation(folder: Path, results: dict[str, dict], *, task, meta: dict) -> dict:
+    """results.json (+ predictions per language), results.csv, results.md. Returns the summary."""
+    folder.mkdir(parents=True, exist_ok=True)
+    low = [lang for lang in results if lang in set(task.low_resource)]
+    summary = {
+        "average_accuracy": mean(r["accuracy"] for r in results.values()),
+        "average_macro_f1": mean(r["macro_f1"] for r in results.values()),
+        "low_resource_languages": low,
+        "low_resource_accuracy": mean(results[lang]["accuracy"] for lang in low) if low else None,
+    }
+    per_lang = {lang: {k: v for k, v in r.items() if k != "predictions"} for lang, r in results.items()}
+    document = {**meta, "task": task.name, "label_words": task.label_words, "languages": per_lang, "summary": summary}
+    atomic_write_text(folder / "results.json", json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    for lang, r in results.items():
+        atomic_write_text(folder / "predictions" / f"{lang}.jsonl",
+                          "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in r["predictions"]))
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["language", "low_resource", "n", "accuracy", "macro_f1", "invalid"])
+    for lang, r in results.items():
+        writer.writerow([lang, lang in low, r["n"], f"{r['accuracy']:.4f}", f"{r['macro_f1']:.4f}", r["invalid"]])
+    atomic_write_text(folder / "results.csv", buffer.getvalue())
+
+    lines = [f"# {task.name}: {meta.get('bridge', '')} ({meta.get('mode', '')})", "",
+             "| language | n | accuracy | macro-F1 | invalid |", "|---|---:|---:|---:|---:|"]
+    for lang, r in results.items():
+        mark = " (low-resource)" if lang in low else ""
+        lines.append(f"| {lang}{mark} | {r['n']} | {pct(r['accuracy'])} | {pct(r['macro_f1'])} | {r['invalid']} |")
+    lines.append(f"| **average** | | **{pct(summary['average_accuracy'])}** | **{pct(summary['average_macro_f1'])}** | |")
+    if low:
+        lines.append(f"| **low-resource average** | | **{pct(summary['low_resource_accuracy'])}** | | |")
+    lines += ["", "Confusion matrices (rows: gold; columns: predicted, last = invalid):", ""]
+    for lang, r in results.items():
+        lines.append(f"<details><summary>{lang}</summary>\n")
+        lines.append("| gold \\ pred | " + " | ".join(task.label_words) + " | invalid |")
+        lines.append("|---" * (len(task.label_words) + 2) + "|")
+        for word, row in zip(task.label_words, r["confusion"]):
+            lines.append(f"| {word} | " + " | ".join(str(x) for x in row) + " |")
+        lines.append("\n</details>\n")
+    atomic_write_text(folder / "results.md", "\n".join(lines) + "\n")
+    return summary

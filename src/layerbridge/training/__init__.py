@@ -1,0 +1,5 @@
+"""Training: the config (paper defaults, presets), deterministic batching, atomic checkpoints, the recipe."""
+
+from layerbridge.training.config import PRESETS, TrainConfig
+
+__all__ = ["PRESETS", "TrainConfig"]

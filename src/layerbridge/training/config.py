@@ -1,0 +1,105 @@
+"""TrainConfig: every setting of a training run, saved as `train_config.json` beside its results.
+
+Defaults are the paper's (AdamW lr 3e-5, betas 0.8/0.999, weight decay 3e-7, cosine schedule
+with 5% warm-up, 3 epochs, effective batch 8, encoder length 200, clipping 1.0). They assume
+~100k training examples. Presets adjust them for small budgets (see PRESETS).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from layerbridge.bridge import BridgeConfig
+from layerbridge.errors import ConfigError
+
+TRAIN_CONFIG_NAME = "train_config.json"
+
+
+@dataclass
+class TrainConfig:
+    task: str = "sib200"
+    output_dir: str = "runs/bridge"
+    bridge: BridgeConfig = field(default_factory=BridgeConfig)
+    # data
+    data_dir: str | None = None
+    source: str = "auto"  # auto | local | hub
+    train_limit: int | None = 100_000  # stratified by class (the paper's cap)
+    dev_size: int | None = None  # None: the task module's default carve-out
+    # optimisation (paper values)
+    learning_rate: float = 3e-5
+    betas: tuple[float, float] = (0.8, 0.999)
+    eps: float = 1e-8
+    weight_decay: float = 3e-7
+    warmup_ratio: float = 0.05
+    epochs: float = 3.0
+    max_steps: int | None = None  # cap on optimiser steps (after epochs are counted)
+    batch_size: int = 8  # effective (global) batch: micro batches x processes x accumulation
+    micro_batch_size: int | None = None  # per forward pass on one process (default: as large as possible)
+    max_grad_norm: float = 1.0
+    mixed_precision: str = "no"  # no | bf16
+    seed: int = 0
+    # bookkeeping
+    eval_every: int = 0  # dev accuracy every N steps (0: only at the end)
+    dev_limit: int | None = 200  # dev examples scored at each evaluation
+    checkpoint_every: int = 50
+    log_every: int = 10
+    cache_dir: str | None = None
+    preset: str = "paper"
+
+    def __post_init__(self):
+        if isinstance(self.bridge, dict):
+            self.bridge = BridgeConfig.from_dict(self.bridge)
+        self.betas = tuple(self.betas)
+        checks = {
+            "learning_rate": self.learning_rate > 0,
+            "batch_size": self.batch_size >= 1,
+            "epochs": self.epochs > 0,
+            "warmup_ratio": 0 <= self.warmup_ratio < 1,
+            "max_grad_norm": self.max_grad_norm > 0,
+            "mixed_precision": self.mixed_precision in ("no", "bf16"),
+            "source": self.source in ("auto", "local", "hub"),
+            "checkpoint_every": self.checkpoint_every >= 1,
+            "micro_batch_size": self.micro_batch_size is None or self.micro_batch_size >= 1,
+            "max_steps": self.max_steps is None or self.max_steps >= 1,
+        }
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            raise ConfigError(f"invalid training setting(s): " + ", ".join(f"{b}={getattr(self, b)!r}" for b in bad))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown training setting(s) {unknown}")
+        return cls(**values)
+
+    def save(self, folder: str | Path) -> None:
+        from layerbridge.io import atomic_write_text
+
+        atomic_write_text(Path(folder) / TRAIN_CONFIG_NAME, json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "TrainConfig":
+        return cls.from_dict(json.loads((Path(folder) / TRAIN_CONFIG_NAME).read_text(encoding="utf-8")))
+
+
+# Presets change only optimisation settings; anything given explicitly wins over a preset.
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {},
+    # A few hundred steps on a few hundred examples (the CPU demo): see docs/demo-preset.md.
+    "small-data": {"learning_rate": 1e-3, "epochs": 2.0, "weight_decay": 0.0, "warmup_ratio": 0.05},
+}
+
+
+def apply_preset(name: str, explicit: dict[str, Any]) -> dict[str, Any]:
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
+    return {**PRESETS[name], **explicit, "preset": name}

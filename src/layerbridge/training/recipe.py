@@ -1,0 +1,227 @@
+"""The training recipe: train a bridge on a task's English data. Reads top to bottom.
+
+Runs as one CPU process by default; under `accelerate launch` the same code runs on several
+processes or GPUs (DDP; FSDP / DeepSpeed through the accelerate config). A global batch is split
+across processes and micro-batches, with the loss scaled so the update equals the one-process
+update on the same global batch. Checkpoints are atomic; `resume=True` continues a killed run and
+ends where an uninterrupted run would have ended.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Callable
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from tqdm.auto import tqdm
+from transformers import get_cosine_schedule_with_warmup
+
+from layerbridge.bridge import LayerBridge
+from layerbridge.bridge.model import load_models
+from layerbridge.errors import ConfigError
+from layerbridge.evaluation.metrics import accuracy
+from layerbridge.evaluation.predict import predict
+from layerbridge.io import atomic_write_text
+from layerbridge.training import checkpoint as ckpt
+from layerbridge.training.batches import chunks, global_batch, shard, steps_per_epoch
+from layerbridge.training.config import TRAIN_CONFIG_NAME, TrainConfig
+
+LOG_NAME = "train_log.jsonl"
+SUMMARY_NAME = "train_summary.json"
+
+
+def prepare_output_dir(cfg: TrainConfig, *, overwrite: bool, resume: bool) -> Path:
+    """Refuse to clobber results: an existing non-empty folder needs --overwrite or --resume."""
+    out = Path(cfg.output_dir)
+    if out.exists() and any(out.iterdir()):
+        if resume:
+            saved = out / TRAIN_CONFIG_NAME
+            if not saved.is_file():
+                raise ConfigError(f"--resume: {out} holds no {TRAIN_CONFIG_NAME}; nothing to resume")
+            before = TrainConfig.load(out).to_dict()
+            now = cfg.to_dict()
+            changed = sorted(k for k in now if now[k] != before.get(k))
+            if changed:
+                raise ConfigError(f"--resume: settings differ from the run in {out}: {changed}")
+            return out
+        if not overwrite:
+            raise ConfigError(f"output folder {out} exists and is not empty; use --overwrite or --resume")
+        shutil.rmtree(out)
+    elif resume:
+        raise ConfigError(f"--resume: {out} does not exist")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def dev_accuracy(bridge, dev, label_words, limit) -> float:
+    rows = dev[:limit] if limit else dev
+    pred, _ = predict(bridge, [e.text for e in rows], label_words, mode="rank")
+    return accuracy([e.label for e in rows], pred)
+
+
+def fusion_snapshot(bridge) -> dict:
+    """What to log about the fusion: the global-softmax weights over layers, when there are some."""
+    fusion = bridge.fusion
+    if hasattr(fusion, "global_weights"):
+        return {"global_weights": [round(w, 5) for w in fusion.global_weights().tolist()]}
+    return {}
+
+
+def train(
+    cfg: TrainConfig,
+    *,
+    overwrite: bool = False,
+    resume: bool = False,
+    models: tuple | None = None,
+    data: tuple[list, list] | None = None,
+    on_step: Callable[[int], None] | None = None,
+) -> Path:
+    """Train and save a bridge into cfg.output_dir. `models` (encoder, encoder tokenizer, llm, llm
+    tokenizer) and `data` (train, dev) may be given already loaded (`compare` reuses them across
+    fusions); otherwise they come from cfg. `on_step(step)` runs after each
+    optimiser step (used to simulate a crash in tests)."""
+    from layerbridge.tasks import get_task, load_train_dev
+
+    # 1. processes, seed, output folder
+    accelerator = Accelerator(mixed_precision=cfg.mixed_precision)
+    rank, world = accelerator.process_index, accelerator.num_processes
+    set_seed(cfg.seed)
+    out = Path(cfg.output_dir)
+    if accelerator.is_main_process:
+        prepare_output_dir(cfg, overwrite=overwrite, resume=resume)
+        cfg.save(out)
+    accelerator.wait_for_everyone()
+
+    if resume and (out / SUMMARY_NAME).is_file():
+        accelerator.print(f"{out} already holds a finished run; nothing to resume")
+        return out
+
+    # 2. data: English training examples and the dev set carved from them
+    task = get_task(cfg.task)
+    if data is None:
+        data = load_train_dev(task, data_dir=cfg.data_dir, source=cfg.source, train_limit=cfg.train_limit,
+                              dev_size=cfg.dev_size, seed=cfg.seed)
+    train_examples, dev_examples = data
+    if not train_examples:
+        raise ConfigError(f"task {task.name}: no training examples")
+
+    # 3. the bridge, optimizer and schedule
+    if models is None:
+        models = load_models(cfg.bridge, cache_dir=cfg.cache_dir)
+    set_seed(cfg.seed)  # the bridge's initial weights depend on the seed only, however models were loaded
+    bridge = LayerBridge(cfg.bridge, *models)
+    label_ids = bridge.target_ids(task.label_words)  # each label word's LLM tokens + EOS
+    params = [p for p in bridge.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, betas=cfg.betas, eps=cfg.eps,
+                                  weight_decay=cfg.weight_decay)
+    per_epoch = steps_per_epoch(len(train_examples), cfg.batch_size)
+    total_steps = math.ceil(cfg.epochs * per_epoch)
+    if cfg.max_steps:
+        total_steps = min(total_steps, cfg.max_steps)
+    scheduler = get_cosine_schedule_with_warmup(optimizer, round(cfg.warmup_ratio * total_steps), total_steps)
+    model, optimizer = accelerator.prepare(bridge, optimizer)  # the scheduler is stepped by hand
+    bridge = accelerator.unwrap_model(model)
+    micro = cfg.micro_batch_size or math.ceil(cfg.batch_size / world)
+
+    # 4. resume from the last complete checkpoint
+    start, log = 0, []
+    found = ckpt.find_checkpoint(out) if resume else None
+    if found is not None:
+        state, weights, opt_state, rng = ckpt.load_checkpoint(found, rank)
+        with torch.no_grad():
+            bridge.load_state_dict(weights, strict=False)
+        optimizer.load_state_dict(opt_state)
+        scheduler.load_state_dict(state["scheduler"])
+        if rng is not None:
+            torch.set_rng_state(rng)
+        start = state["step"]
+        log = [json.loads(line) for line in (out / LOG_NAME).read_text().splitlines()
+               if line.strip() and json.loads(line)["step"] <= start] if (out / LOG_NAME).is_file() else []
+        accelerator.print(f"resuming {out} at step {start}/{total_steps}")
+
+    # 5. the loop
+    model.train()
+    bar = tqdm(total=total_steps, initial=start, desc=f"train {task.name} ({cfg.bridge.fusion})",
+               disable=not accelerator.is_main_process, unit="step")
+    started, seen = time.perf_counter(), 0
+    for step in range(start, total_steps):
+        batch = global_batch(train_examples, step, cfg.batch_size, cfg.seed)
+        mine = shard(batch, rank, world) or batch[:1]  # an empty shard still joins the all-reduce
+        weight = 0.0 if not shard(batch, rank, world) else world / len(batch)
+        parts = chunks(mine, micro)
+        step_loss = torch.zeros((), device=accelerator.device)
+        for i, part in enumerate(parts):
+            sync = accelerator.no_sync(model) if i < len(parts) - 1 else nullcontext()
+            with sync:
+                enc = bridge.tokenize([e.text for e in part])
+                out_ = model([label_ids[e.label] for e in part], **enc)
+                loss = out_.example_loss.sum() * weight
+                accelerator.backward(loss)
+            step_loss += out_.example_loss.detach().sum()
+        grad_norm = accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        seen += len(batch)
+
+        done = step + 1
+        mean_loss = accelerator.reduce(step_loss, reduction="sum").item() / len(batch)
+        entry = {"step": done, "epoch": round(done / per_epoch, 4), "loss": round(mean_loss, 5),
+                 "lr": scheduler.get_last_lr()[0], "grad_norm": None if grad_norm is None else round(float(grad_norm), 5),
+                 **fusion_snapshot(bridge)}
+        evaluate_now = (cfg.eval_every and done % cfg.eval_every == 0) or done == total_steps
+        if evaluate_now and dev_examples:
+            if accelerator.is_main_process:
+                model.eval()
+                with accelerator.autocast():
+                    entry["dev_accuracy"] = round(dev_accuracy(bridge, dev_examples, task.label_words, cfg.dev_limit), 5)
+                model.train()
+            accelerator.wait_for_everyone()
+        if done % cfg.log_every == 0 or "dev_accuracy" in entry or done == total_steps:
+            log.append(entry)
+        bar.update(1)
+        bar.set_postfix(loss=f"{mean_loss:.3f}", **({"dev": f"{entry['dev_accuracy']:.3f}"} if "dev_accuracy" in entry else {}))
+
+        if done % cfg.checkpoint_every == 0 and done < total_steps:
+            if accelerator.is_main_process:
+                ckpt.write_checkpoint(out, weights=bridge.trainable_state_dict(), optimizer=optimizer,
+                                      scheduler=scheduler, step=done, extra={})
+                write_log(out, log)
+            accelerator.wait_for_everyone()
+            ckpt.write_rng(out, rank)
+            accelerator.wait_for_everyone()
+            if accelerator.is_main_process:
+                ckpt.commit_checkpoint(out)
+            accelerator.wait_for_everyone()
+        if on_step is not None:
+            on_step(done)
+    bar.close()
+
+    # 6. the trained bridge, its log and a summary
+    elapsed = time.perf_counter() - started
+    if accelerator.is_main_process:
+        bridge.save_pretrained(out)
+        write_log(out, log)
+        summary = {
+            "task": task.name, "fusion": cfg.bridge.fusion, "steps": total_steps, "train_examples": len(train_examples),
+            "dev_examples": len(dev_examples), "processes": world, "seconds": round(elapsed, 2),
+            "examples_per_second": round(seen / elapsed, 3) if elapsed > 0 else None,
+            "final_loss": log[-1]["loss"] if log else None,
+            "dev_accuracy": next((e["dev_accuracy"] for e in reversed(log) if "dev_accuracy" in e), None),
+            "trainable_parameters": bridge.parameter_counts()["trainable"], **fusion_snapshot(bridge),
+        }
+        atomic_write_text(out / SUMMARY_NAME, json.dumps(summary, indent=2) + "\n")
+        shutil.rmtree(out / ckpt.CHECKPOINT_DIR, ignore_errors=True)  # finished: the bridge is saved
+    accelerator.wait_for_everyone()
+    return out
+
+
+def write_log(out: Path, log: list[dict]) -> None:
+    atomic_write_text(out / LOG_NAME, "".join(json.dumps(e) + "\n" for e in log))
