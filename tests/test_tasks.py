@@ -20,6 +20,7 @@ from layerbridge.errors import ConfigError, DataError
 from layerbridge.tasks import (
     SkippedRowsWarning,
     TrainFallbackWarning,
+    available_languages,
     get_task,
     list_tasks,
     load_examples,
@@ -222,6 +223,20 @@ def test_indicxnli_is_hub_only_locally(shared):
 
 
 @pytest.mark.data
+def test_available_languages(shared, monkeypatch):
+    monkeypatch.delenv("LAYERBRIDGE_DATA_DIR", raising=False)
+    local = available_languages("sib200", data_dir=shared)
+    assert len(local) == 32 and set(local) == set(README_COUNTS["sib200"][1])
+    assert local == [lang for lang in get_task("sib200").languages if lang in local]  # task order
+    assert available_languages("xnli", data_dir=shared, source="local") == get_task("xnli").languages
+    assert len(available_languages("sib200", data_dir=shared, source="hub")) == 205
+    assert available_languages("indicxnli", data_dir=shared) == get_task("indicxnli").languages  # hub only
+    assert len(available_languages("sib200")) == 205  # no data folder: the hub has all
+    with pytest.raises(DataError, match="no language has a test file"):
+        available_languages("indicxnli", data_dir=shared, source="local")
+
+
+@pytest.mark.data
 def test_env_data_dir_selects_local(shared, monkeypatch):
     monkeypatch.setenv("LAYERBRIDGE_DATA_DIR", str(shared))
     assert len(load_examples("sib200", "yor_Latn")) == 204  # auto -> local, no hub involved
@@ -271,6 +286,7 @@ def test_quotas_and_sampling_units():
     assert quotas({0: 176, 1: 138, 2: 102, 3: 85, 4: 77, 5: 65, 6: 58}, 70) == {
         0: 18, 1: 14, 2: 10, 3: 8, 4: 8, 5: 6, 6: 6}  # fmt: skip
     assert sum(quotas({0: 5, 1: 3, 2: 1}, 4).values()) == 4
+    assert dev_count(701, None) == 70 and dev_count(701, 0) == 0
     assert dev_count(701, "auto") == 70 and dev_count(392_702, "auto") == 1000 and dev_count(100, 0.25) == 25
     with pytest.raises(ConfigError):
         dev_count(10, 10)

@@ -45,6 +45,7 @@ __all__ = [
     "resolve_data_dir",
     "hub_status",
     "local_status",
+    "available_languages",
     "stratified_sample",
     "split_train_dev",
     "dev_count",
@@ -186,7 +187,8 @@ def load_train_dev(
 ) -> tuple[list[Example], list[Example]]:
     """English training examples and a held-out dev set carved from them (disjoint, stratified).
 
-    dev_size: "auto" = min(1000, 10% of the English training rows); an int count; a fraction.
+    dev_size: "auto" or None = min(1000, 10% of the English training rows); an int count (0: no dev
+    set); a fraction in (0, 1).
     The dev set is carved first, then train_limit caps the rest (per-class stratified).
     source="auto": a task present in the data folder trains from it (with its documented fallback
     split if the train split is missing); otherwise from the hub.
@@ -234,6 +236,34 @@ def _load_local_train(task: Task, ddir: Path, on_empty: str | None) -> list[Exam
         return examples
     tried = [expected_file(task, lang, s, ddir) for s in [split, *task.train_fallback]]
     raise DataError(f"task {task.name!r}: no English training data in the data folder (looked for {', '.join(tried)})")
+
+
+def available_languages(
+    task: Task | str, *, data_dir: str | os.PathLike | None = None, source: str = "auto"
+) -> list[str]:
+    """The evaluation languages a run should cover by default, in the task's order.
+
+    local (or auto with the task present in the data folder): the languages whose eval split is
+    there; hub (or auto without local data for the task): all of the task's languages.
+    """
+    task = get_task(task)
+    _check_source(source)
+    if task.files is not None:
+        return list(task.languages)
+    if source == "hub":
+        return list(task.languages)
+    ddir = resolve_data_dir(data_dir)
+    if source == "auto" and not has_local_task(task, ddir):
+        return list(task.languages)
+    if ddir is None:
+        raise DataError(f"source 'local' needs a data folder: {DOCS_HINT}")
+    found = [lang for lang in task.languages if split_file(task, lang, task.eval_split, ddir) is not None]
+    if not found:
+        raise DataError(
+            f"{ddir / task.folder}: no language has a {task.eval_split} file "
+            f"(expected e.g. {expected_file(task, task.languages[0], task.eval_split, ddir)})"
+        )
+    return found
 
 
 # ---------------------------------------------------------------------------- status

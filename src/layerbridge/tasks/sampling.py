@@ -60,10 +60,8 @@ def stratified_sample(examples: Sequence[E], k: int | None, *, seed: int = 0, sa
 
 
 def dev_count(n: int, dev_size: int | float | str | None) -> int:
-    """Resolve dev_size: "auto" -> min(1000, 10% of n); an int; a fraction in (0, 1); 0/None -> 0."""
-    if dev_size is None:
-        return 0
-    if dev_size == "auto":
+    """Resolve dev_size: "auto"/None -> min(1000, 10% of n); an int count; a fraction in (0, 1); 0 -> none."""
+    if dev_size is None or dev_size == "auto":
         return min(DEV_MAX, math.floor(n * DEV_FRACTION))
     if isinstance(dev_size, bool) or not isinstance(dev_size, (int, float)):
         raise ConfigError(f"dev_size must be 'auto', a count or a fraction, not {dev_size!r}")
