@@ -37,6 +37,13 @@ LOG_NAME = "train_log.jsonl"
 SUMMARY_NAME = "train_summary.json"
 
 
+def has_accelerator_device() -> bool:
+    """A GPU (or other accelerator) is present. Without one, processes started by
+    `accelerate launch --multi_gpu` / torchrun join a gloo process group on the CPU."""
+    accel = getattr(torch, "accelerator", None)
+    return bool(accel.is_available()) if accel is not None else torch.cuda.is_available()
+
+
 def prepare_output_dir(cfg: TrainConfig, *, overwrite: bool, resume: bool) -> Path:
     """Refuse to clobber results: an existing non-empty folder needs --overwrite or --resume."""
     out = Path(cfg.output_dir)
@@ -90,7 +97,7 @@ def train(
     from layerbridge.tasks import get_task, load_train_dev
 
     # 1. processes, seed, output folder
-    accelerator = Accelerator(mixed_precision=cfg.mixed_precision)
+    accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not has_accelerator_device())
     rank, world = accelerator.process_index, accelerator.num_processes
     set_seed(cfg.seed)
     out = Path(cfg.output_dir)
@@ -138,7 +145,7 @@ def train(
         with torch.no_grad():
             bridge.load_state_dict(weights, strict=False)
         optimizer.load_state_dict(opt_state)
-        scheduler.load_state_dict(state["scheduler"])
+        scheduler.load_state_dict({**state["scheduler"], "lr_lambdas": [None] * len(scheduler.lr_lambdas)})
         if rng is not None:
             torch.set_rng_state(rng)
         start = state["step"]
