@@ -75,7 +75,8 @@ def compare(cfg: CompareConfig, *, overwrite: bool = False) -> Path:
                   resume=run_dir.exists() and not overwrite and any(run_dir.iterdir()))
         bridge = LayerBridge.from_pretrained(run_dir, models=models)
         results = {lang: evaluate_examples(bridge, examples, task.label_words, mode=cfg.mode,
-                                           batch_size=cfg.eval_batch_size, desc=f"{fusion}/{lang}")
+                                           batch_size=cfg.eval_batch_size, desc=f"{fusion}/{lang}",
+                                           mixed_precision=base.mixed_precision)
                    for lang, examples in evaluation.items()}
         meta = {"bridge": str(run_dir), "mode": cfg.mode, "limit": cfg.eval_limit, "seed": base.seed,
                 "bridge_config": bridge.config.to_dict()}

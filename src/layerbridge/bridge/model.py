@@ -132,6 +132,12 @@ class LayerBridge(nn.Module):
         )
         return {"input_ids": batch["input_ids"].to(self.device), "attention_mask": batch["attention_mask"].to(self.device)}
 
+    def token_lengths(self, texts: list[str]) -> list[int]:
+        """Encoder tokens per text after truncation (for bucketing and cache sizing)."""
+        ids = self.encoder_tokenizer([self.config.encoder_prefix + t for t in texts], truncation=True,
+                                     max_length=self.config.max_encoder_length)["input_ids"]
+        return [len(x) for x in ids]
+
     def encoder_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """The selected hidden states of every token, stacked by layer: (B, S, L, D)."""
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.config.freeze_encoder):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from rich.console import Console
+from layerbridge.cli.output import console as make_console
 from rich.table import Table
 
 from layerbridge.cli.options import add_bridge_options, parse_option_value
@@ -90,7 +90,7 @@ def print_table(document: dict) -> None:
     if low:
         table.add_row("low-resource avg", *[pct(mean(r["results"][l]["accuracy"] for l in low)) for r in runs.values()],
                       style="bold")
-    Console().print(table)
+    make_console().print(table)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from rich.console import Console
+from layerbridge.cli.output import console as make_console
 
 from layerbridge.bridge import LayerBridge
 from layerbridge.errors import ConfigError
@@ -21,6 +21,7 @@ def register(sub) -> None:
                         help="generate: the paper's exact match; rank: best label log-likelihood")
     parser.add_argument("--limit", type=int, default=None, help="examples per language (stratified)")
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--mixed-precision", default="no", choices=["no", "bf16"], help="bf16 autocast")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--source", default="auto", choices=["auto", "local", "hub"])
     parser.add_argument("--output-dir", "-o", default=None, help="default: <bridge>/eval-<task>-<mode>")
@@ -53,12 +54,13 @@ def run(args: argparse.Namespace) -> int:
         languages = available_languages(task, data_dir=args.data_dir, source=args.source)
     bridge = LayerBridge.from_pretrained(bridge_dir, cache_dir=args.cache_dir)
     results = evaluate(bridge, task, languages, mode=args.mode, limit=args.limit, data_dir=args.data_dir,
-                       source=args.source, batch_size=args.batch_size, seed=args.seed)
+                       source=args.source, batch_size=args.batch_size, seed=args.seed,
+                       mixed_precision=args.mixed_precision)
     out = Path(args.output_dir or bridge_dir / f"eval-{task.name}-{args.mode}")
-    meta = {"bridge": str(bridge_dir), "mode": args.mode, "limit": args.limit, "seed": args.seed,
+    meta = {"bridge": str(bridge_dir), "mode": args.mode, "mixed_precision": args.mixed_precision, "limit": args.limit, "seed": args.seed,
             "bridge_config": bridge.config.to_dict()}
     summary = write_evaluation(out, results, task=task, meta=meta)
-    console = Console()
+    console = make_console()
     for lang, r in results.items():
         console.print(f"{lang:>10}  acc {pct(r['accuracy']):>5}  macro-F1 {pct(r['macro_f1']):>5}  "
                       f"invalid {r['invalid']:>4}  (n={r['n']})")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rich.console import Console
+from layerbridge.cli.output import console as make_console
 from rich.table import Table
 
 from layerbridge.bridge import LayerBridge
@@ -24,7 +24,7 @@ def _params(module) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    console = Console()
+    console = make_console()
     config = bridge_config_from_args(args)
     bridge = LayerBridge.from_config(config, cache_dir=args.cache_dir)
 

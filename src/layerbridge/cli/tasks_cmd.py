@@ -30,11 +30,11 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
+    from layerbridge.cli.output import console as make_console
 
     from layerbridge.tasks import get_task, hub_status, list_tasks, resolve_data_dir
 
-    console = Console()
+    console = make_console()
     data_dir = resolve_data_dir(args.data_dir)
     hub = "not checked" if args.no_hub_check else hub_status()
     if args.task:

@@ -37,6 +37,12 @@ def add_train_options(parser: argparse.ArgumentParser, *, with_output: bool = Tr
     o.add_argument("--max-steps", type=int, default=None, help="cap on optimiser steps")
     o.add_argument("--mixed-precision", default="no", choices=["no", "bf16"])
     o.add_argument("--seed", type=int, default=0)
+    sp = parser.add_argument_group("speed (on by default; switches for ablations)")
+    sp.add_argument("--no-encoder-cache", dest="encoder_cache", action="store_false",
+                    help="recompute the frozen encoder every step instead of caching its states")
+    sp.add_argument("--encoder-cache-gb", type=float, default=4.0, help="bound on the encoder cache (default: %(default)s)")
+    sp.add_argument("--no-bucketing", dest="bucket_by_length", action="store_false",
+                    help="plain random batches instead of length-bucketed ones")
     r = parser.add_argument_group("run")
     if with_output:
         r.add_argument("--output-dir", "-o", required=True, help="where the bridge, log and checkpoints go")
@@ -53,7 +59,8 @@ def train_config_from_args(args: argparse.Namespace, *, output_dir: str, fusion:
         task=args.task, output_dir=output_dir, bridge=bridge_config_from_args(args, fusion=fusion),
         data_dir=args.data_dir, source=args.source, train_limit=args.train_limit, dev_size=args.dev_size,
         micro_batch_size=args.micro_batch_size, max_steps=args.max_steps, mixed_precision=args.mixed_precision,
-        seed=args.seed, eval_every=args.eval_every, checkpoint_every=args.checkpoint_every,
+        seed=args.seed, eval_every=args.eval_every, encoder_cache=args.encoder_cache,
+        encoder_cache_gb=args.encoder_cache_gb, bucket_by_length=args.bucket_by_length, checkpoint_every=args.checkpoint_every,
         cache_dir=args.cache_dir, **settings,
     )
 

@@ -7,19 +7,29 @@ label word); `rank` picks the label word with the highest log-likelihood (never 
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 
+import torch
 from tqdm.auto import tqdm
 
 from layerbridge.evaluation.metrics import INVALID, accuracy, confusion_matrix, macro_f1
 from layerbridge.evaluation.predict import predict
 
 
-def evaluate_examples(bridge, examples, label_words, *, mode="rank", batch_size=16, desc=None) -> dict:
+def autocast(bridge, mixed_precision: str):
+    """bf16 autocast on the bridge's device (CPU with native bf16, or GPU); "no": full precision."""
+    if mixed_precision == "no":
+        return nullcontext()
+    return torch.autocast(bridge.device.type, dtype=torch.bfloat16)
+
+
+def evaluate_examples(bridge, examples, label_words, *, mode="rank", batch_size=16, desc=None,
+                      mixed_precision="no") -> dict:
     """Metrics and predictions for one language's examples."""
     texts = [e.text for e in examples]
     gold = [e.label for e in examples]
     started = time.perf_counter()
-    with tqdm(total=len(texts), desc=desc, unit="ex", leave=False) as bar:
+    with tqdm(total=len(texts), desc=desc, unit="ex", leave=False) as bar, autocast(bridge, mixed_precision):
         pred, answers = predict(bridge, texts, label_words, mode=mode, batch_size=batch_size, progress=bar.update)
     seconds = time.perf_counter() - started
     return {
@@ -37,7 +47,7 @@ def evaluate_examples(bridge, examples, label_words, *, mode="rank", batch_size=
 
 
 def evaluate(bridge, task, languages, *, mode="rank", limit=None, data_dir=None, source="auto",
-             batch_size=16, seed=0) -> dict[str, dict]:
+             batch_size=16, seed=0, mixed_precision="no") -> dict[str, dict]:
     """Per language: the metrics of `evaluate_examples` on the task's evaluation split."""
     from layerbridge.tasks import load_examples
 
@@ -46,5 +56,5 @@ def evaluate(bridge, task, languages, *, mode="rank", limit=None, data_dir=None,
     for lang in languages:
         examples = load_examples(task, lang, task.eval_split, data_dir=data_dir, source=source, limit=limit, seed=seed)
         results[lang] = evaluate_examples(bridge, examples, task.label_words, mode=mode, batch_size=batch_size,
-                                          desc=f"{task.name}/{lang} ({mode})")
+                                          desc=f"{task.name}/{lang} ({mode})", mixed_precision=mixed_precision)
     return results

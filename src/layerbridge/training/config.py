@@ -42,6 +42,10 @@ class TrainConfig:
     max_grad_norm: float = 1.0
     mixed_precision: str = "no"  # no | bf16
     seed: int = 0
+    # speed (each on by default where it is safe; see docs/benchmarks.md)
+    encoder_cache: bool = True  # keep the frozen encoder's states after their first computation
+    encoder_cache_gb: float = 4.0  # bound on that cache's memory
+    bucket_by_length: bool = True  # batches of similar-length texts (less padding)
     # bookkeeping
     eval_every: int = 0  # dev accuracy every N steps (0: only at the end)
     dev_limit: int | None = 200  # dev examples scored at each evaluation

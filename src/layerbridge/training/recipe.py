@@ -25,6 +25,7 @@ from transformers import get_cosine_schedule_with_warmup
 
 from layerbridge.bridge import LayerBridge
 from layerbridge.bridge.model import load_models
+from layerbridge.encoder_cache import EncoderStateCache
 from layerbridge.errors import ConfigError
 from layerbridge.evaluation.metrics import accuracy
 from layerbridge.evaluation.predict import predict
@@ -136,6 +137,12 @@ def train(
     model, optimizer = accelerator.prepare(bridge, optimizer)  # the scheduler is stepped by hand
     bridge = accelerator.unwrap_model(model)
     micro = cfg.micro_batch_size or math.ceil(cfg.batch_size / world)
+    token_lengths = bridge.token_lengths([e.text for e in train_examples])
+    cache = None
+    if cfg.encoder_cache and cfg.bridge.freeze_encoder:
+        cache = EncoderStateCache(bridge, max_gb=cfg.encoder_cache_gb)
+        cache.check_fits(token_lengths)
+    lengths = token_lengths if cfg.bucket_by_length else None
 
     # 4. resume from the last complete checkpoint
     start, log = 0, []
@@ -159,7 +166,7 @@ def train(
                disable=not accelerator.is_main_process, unit="step")
     started, seen = time.perf_counter(), 0
     for step in range(start, total_steps):
-        batch = global_batch(train_examples, step, cfg.batch_size, cfg.seed)
+        batch = global_batch(train_examples, step, cfg.batch_size, cfg.seed, lengths)
         mine = shard(batch, rank, world) or batch[:1]  # an empty shard still joins the all-reduce
         weight = 0.0 if not shard(batch, rank, world) else world / len(batch)
         parts = chunks(mine, micro)
@@ -167,8 +174,12 @@ def train(
         for i, part in enumerate(parts):
             sync = accelerator.no_sync(model) if i < len(parts) - 1 else nullcontext()
             with sync:
-                enc = bridge.tokenize([e.text for e in part])
-                out_ = model([label_ids[e.label] for e in part], **enc)
+                targets = [label_ids[e.label] for e in part]
+                if cache is not None:
+                    states, mask = cache.states([e.text for e in part])
+                    out_ = model(targets, attention_mask=mask, encoder_states=states)
+                else:
+                    out_ = model(targets, **bridge.tokenize([e.text for e in part]))
                 loss = out_.example_loss.sum() * weight
                 accelerator.backward(loss)
             step_loss += out_.example_loss.detach().sum()

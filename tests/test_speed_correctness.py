@@ -1,0 +1,73 @@
+"""Every speed optimisation gives the same results as the plain computation (speed itself is
+measured by benchmarks/, never here)."""
+
+import pytest
+import torch
+
+from layerbridge.bridge import BridgeConfig, LayerBridge
+from layerbridge.encoder_cache import EncoderStateCache
+from layerbridge.errors import ConfigError
+from layerbridge.training.batches import epoch_batches
+
+TEXTS = [
+    "The match ended with a late goal.",
+    "Parliament passed the budget after a long debate about taxes, schools and roads in the north.",
+    "ශ්‍රී ලංකා ක්‍රිකට්",
+    "A phone.",
+]
+TARGETS = ["Sports", "Political", "Sports", "Science"]
+
+
+def make(parts, fusion="token_softmax", **kw):
+    return LayerBridge(BridgeConfig(encoder="e", llm="l", fusion=fusion, **kw), *parts)
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(torch.float32, 1e-6), (torch.float16, 2e-3)])
+def test_cached_encoder_states_give_the_same_loss(tiny_parts, dtype, tolerance):
+    bridge = make(tiny_parts)
+    ids = bridge.target_ids(TARGETS)
+    plain = bridge(ids, **bridge.tokenize(TEXTS)).example_loss
+    cache = EncoderStateCache(bridge, dtype=dtype)
+    for _ in range(2):  # first pass fills the cache, second pass reads it
+        states, mask = cache.states(TEXTS)
+        cached = bridge(ids, attention_mask=mask, encoder_states=states).example_loss
+        assert torch.allclose(plain, cached, rtol=tolerance, atol=tolerance), (plain, cached)
+    assert cache.misses == len(TEXTS) and cache.hits == len(TEXTS)
+
+
+def test_encoder_cache_is_bounded_and_needs_a_frozen_encoder(tiny_parts):
+    bridge = make(tiny_parts)
+    cache = EncoderStateCache(bridge, max_gb=1e-7)
+    with pytest.raises(ConfigError, match="--encoder-cache-gb"):
+        cache.check_fits(bridge.token_lengths(TEXTS * 10))
+    assert EncoderStateCache(bridge, max_gb=1).check_fits(bridge.token_lengths(TEXTS)) > 0
+    unfrozen = make(tiny_parts, freeze_encoder=False)
+    with pytest.raises(ConfigError, match="frozen encoder"):
+        EncoderStateCache(unfrozen)
+
+
+def padding(batches, lengths):
+    return sum(max(lengths[i] for i in b) * len(b) - sum(lengths[i] for i in b) for b in batches)
+
+
+def test_length_buckets_cover_every_example_once_with_less_padding():
+    generator = torch.Generator().manual_seed(1)
+    lengths = torch.randint(5, 200, (1000,), generator=generator).tolist()
+    for epoch in range(2):
+        plain = epoch_batches(1000, 8, seed=0, epoch=epoch)
+        bucketed = epoch_batches(1000, 8, seed=0, epoch=epoch, lengths=lengths)
+        assert sorted(i for b in bucketed for i in b) == list(range(1000))
+        assert len(bucketed) == len(plain) == 125
+        assert padding(bucketed, lengths) < 0.2 * padding(plain, lengths)
+    assert epoch_batches(1000, 8, 0, 0, lengths) != epoch_batches(1000, 8, 0, 1, lengths)  # reshuffled per epoch
+    assert epoch_batches(1000, 8, 0, 0, lengths) == epoch_batches(1000, 8, 0, 0, lengths)  # deterministic
+
+
+def test_bucketed_batches_give_the_same_per_example_losses(tiny_parts):
+    bridge = make(tiny_parts, "global_softmax")
+    lengths = bridge.token_lengths(TEXTS)
+    order = sorted(range(len(TEXTS)), key=lambda i: lengths[i])
+    ids = bridge.target_ids(TARGETS)
+    mixed = bridge(ids, **bridge.tokenize(TEXTS)).example_loss
+    by_length = bridge([ids[i] for i in order], **bridge.tokenize([TEXTS[i] for i in order])).example_loss
+    assert torch.allclose(mixed[order], by_length, atol=1e-5)
