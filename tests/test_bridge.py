@@ -170,3 +170,15 @@ def test_projectors_and_layer_choices(tiny_parts):
 def test_bad_configs_are_rejected_clearly(tiny_parts, settings, message):
     with pytest.raises(ConfigError, match=message):
         LayerBridge(BridgeConfig(encoder="e", llm="l", **settings), *tiny_parts)
+
+
+def test_scale_normalisation_matches_every_layer_to_the_last(tiny_parts):
+    bridge = make(tiny_parts, "global_softmax", normalize="scale")
+    enc = bridge.tokenize(TEXTS)
+    states = bridge.encoder_states(**enc)  # (B, S, L, D)
+    rms = states.pow(2).mean(-1).sqrt()  # (B, S, L)
+    assert torch.allclose(rms, rms[:, :, -1:].expand_as(rms), rtol=1e-4)
+    plain = make(tiny_parts, "global_softmax").encoder_states(**enc)
+    assert torch.equal(states[:, :, -1], plain[:, :, -1])  # the last layer is untouched
+    cosine = torch.nn.functional.cosine_similarity(states, plain, dim=-1)
+    assert torch.allclose(cosine, torch.ones_like(cosine), atol=1e-4)  # directions kept

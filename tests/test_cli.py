@@ -103,6 +103,8 @@ def test_train_evaluate_predict_compare(setup, capsys, monkeypatch):
     document = json.loads((compare / "compare.json").read_text())
     assert list(document["runs"]) == ["last", "token_softmax"]
     assert document["low_resource"] == ["xx"]
+    probes = document["references"]
+    assert "probe: last layer" in probes and set(probes["probe: last layer"]["accuracy"]) == {"en", "xx"}
     assert json.loads((compare / "token_softmax" / "bridge_config.json").read_text())["fusion_options"] == {"gate_ffn_size": 16}
     for png in ("accuracy.png", "token_softmax_layer_weights.png"):
         assert (compare / "plots" / png).stat().st_size > 1000

@@ -37,6 +37,7 @@ class CompareConfig:
     eval_limit: int | None = None
     eval_batch_size: int = 16
     title: str = ""
+    references: list[str] = dataclasses.field(default_factory=lambda: ["probe"])  # reference rows to add
 
 
 def average_layer_weights(bridge, examples) -> list[float]:
@@ -91,9 +92,18 @@ def compare(cfg: CompareConfig, *, overwrite: bool = False) -> Path:
             "global_history": [(e["step"], e["global_weights"]) for e in log if "global_weights" in e],
         }
 
-    # 3. one report
+    # 3. reference rows: how much of the encoder's own knowledge the bridges keep
+    references = {}
+    if "probe" in cfg.references:
+        from layerbridge.evaluation.probe import linear_probe
+
+        probe_bridge = LayerBridge(dataclasses.replace(base.bridge, fusion="last", fusion_options={}), *models)
+        references.update(linear_probe(probe_bridge, data[0], data[1], evaluation, seed=base.seed))
+
+    # 4. one report
     document = {"task": task.name, "languages": cfg.languages, "low_resource": [l for l in cfg.languages if l in task.low_resource],
                 "mode": cfg.mode, "eval_limit": cfg.eval_limit, "train_examples": len(data[0]), "dev_examples": len(data[1]),
-                "train_config": base.to_dict(), "fusion_options": cfg.fusion_options, "runs": runs}
+                "train_config": base.to_dict(), "fusion_options": cfg.fusion_options, "runs": runs,
+                "references": references}
     atomic_write_text(out / "compare.json", json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     return write_report(out, document, title=cfg.title or f"{task.name}: layer fusions compared")

@@ -13,7 +13,7 @@ from layerbridge.fusion import fusion_config
 
 CONFIG_NAME = "bridge_config.json"
 PROJECTORS = ("linear", "mlp")
-NORMALIZATIONS = ("none", "layernorm")
+NORMALIZATIONS = ("none", "layernorm", "scale")
 
 
 @dataclass
@@ -25,8 +25,9 @@ class BridgeConfig:
     outputs, embedding output skipped); "all+embeddings" = 0..L; "upper_half" = L//2+1..L; or an
     explicit list. `normalize="layernorm"` applies a parameter-free layer norm to each selected
     layer before mixing (useful for T5-family encoders, whose hidden states except the last are
-    taken before the final norm); "none" (default) mixes them as they are, which is what the paper
-    does and what a post-norm encoder (BERT / E5 / XLM-R) needs.
+    taken before the final norm); `"scale"` rescales each layer of a token to the RMS of its last
+    selected layer (directions kept, scales matched); "none" (default) mixes them as they are,
+    which is what the paper does and what a post-norm encoder (BERT / E5 / XLM-R) needs.
     """
 
     encoder: str = "multilingual-e5-small"

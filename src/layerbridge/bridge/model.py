@@ -145,6 +145,9 @@ class LayerBridge(nn.Module):
         states = torch.stack([out.hidden_states[i] for i in self.layer_indices], dim=2)  # (B, S, L, D)
         if self.config.normalize == "layernorm":
             states = F.layer_norm(states, states.shape[-1:])
+        elif self.config.normalize == "scale":
+            rms = states.pow(2).mean(-1, keepdim=True).clamp_min(1e-12).sqrt()  # (B, S, L, 1)
+            states = states * (rms[:, :, -1:] / rms)
         return states
 
     # ----------------------------------------------------------------- 2-3. fusion + projector

@@ -21,6 +21,8 @@ def add_comparison_options(parser: argparse.ArgumentParser, *, fusions: str, lan
     g.add_argument("--mode", default="rank", choices=["rank", "generate"])
     g.add_argument("--eval-limit", type=int, default=None, help="test examples per language (stratified)")
     g.add_argument("--eval-batch-size", type=int, default=16)
+    g.add_argument("--references", default="probe",
+                   help="reference rows: 'probe' (linear probe on the frozen encoder) or '' for none")
 
 
 def split_fusion_options(items: list[str], fusions: list[str]) -> dict[str, dict]:
@@ -68,28 +70,32 @@ def build_compare_config(args, *, languages: list[str], title: str = ""):
     from layerbridge.compare import CompareConfig
 
     fusions = parse_fusions(args.fusions)
+    references = [r.strip() for r in args.references.split(",") if r.strip()]
+    if set(references) - {"probe"}:
+        raise ConfigError(f"--references: unknown {sorted(set(references) - {'probe'})}; known: probe")
     per_fusion = split_fusion_options(args.fusion_option, fusions)
     args.fusion_option = []  # applied per fusion above
     base = train_config_from_args(args, output_dir=args.output_dir, fusion=fusions[0])
     return CompareConfig(train=base, fusions=fusions, fusion_options=per_fusion, languages=languages, mode=args.mode,
-                         eval_limit=args.eval_limit, eval_batch_size=args.eval_batch_size, title=title)
+                         eval_limit=args.eval_limit, eval_batch_size=args.eval_batch_size, title=title,
+                         references=references)
 
 
 def print_table(document: dict) -> None:
+    from layerbridge.reporting.page import comparison_rows
     from layerbridge.reporting.tables import mean, pct
 
+    columns, accuracy = comparison_rows(document)
     table = Table(title=f"{document['task']}: accuracy (%), mode={document['mode']}")
     table.add_column("language")
-    runs = document["runs"]
-    for fusion in runs:
-        table.add_column(fusion, justify="right")
+    for column in columns:
+        table.add_column(column if column in document["runs"] else f"[i]{column}[/i]", justify="right")
     low = set(document["low_resource"])
     for lang in document["languages"]:
-        table.add_row(lang + (" (low)" if lang in low else ""), *[pct(r["results"][lang]["accuracy"]) for r in runs.values()])
-    table.add_row("average", *[pct(mean(x["accuracy"] for x in r["results"].values())) for r in runs.values()], style="bold")
+        table.add_row(lang + (" (low)" if lang in low else ""), *[pct(accuracy[c][lang]) for c in columns])
+    table.add_row("average", *[pct(mean(accuracy[c].values())) for c in columns], style="bold")
     if low:
-        table.add_row("low-resource avg", *[pct(mean(r["results"][l]["accuracy"] for l in low)) for r in runs.values()],
-                      style="bold")
+        table.add_row("low-resource avg", *[pct(mean(accuracy[c][l] for l in low)) for c in columns], style="bold")
     make_console().print(table)
 
 

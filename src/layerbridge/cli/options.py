@@ -24,7 +24,7 @@ def add_bridge_options(parser: argparse.ArgumentParser, *, fusion_default: str |
     g.add_argument("--projector", default=defaults.projector, choices=["linear", "mlp"], help="(default: %(default)s)")
     g.add_argument("--layers", default="all",
                    help="encoder hidden states fused: all | all+embeddings | upper_half | comma list (0 = embeddings)")
-    g.add_argument("--normalize", default=defaults.normalize, choices=["none", "layernorm"], help="(default: %(default)s)")
+    g.add_argument("--normalize", default=defaults.normalize, choices=["none", "layernorm", "scale"], help="(default: %(default)s)")
     g.add_argument("--max-encoder-length", type=int, default=defaults.max_encoder_length)
     g.add_argument("--encoder-prefix", default=defaults.encoder_prefix, help="text prepended to every encoder input")
     g.add_argument("--unfreeze-encoder", action="store_true", help="train the encoder too")

@@ -14,7 +14,7 @@ from layerbridge.training.config import PRESETS, TrainConfig, apply_preset
 # option -> TrainConfig field, for the optimisation settings a preset may change
 OPTIMISATION = {
     "lr": "learning_rate", "epochs": "epochs", "weight_decay": "weight_decay", "warmup_ratio": "warmup_ratio",
-    "batch_size": "batch_size", "max_grad_norm": "max_grad_norm",
+    "batch_size": "batch_size", "max_grad_norm": "max_grad_norm", "fusion_lr": "fusion_learning_rate",
 }
 
 
@@ -28,6 +28,7 @@ def add_train_options(parser: argparse.ArgumentParser, *, with_output: bool = Tr
     o = parser.add_argument_group("optimisation (paper values unless a preset or flag says otherwise)")
     o.add_argument("--preset", default="paper", choices=list(PRESETS))
     o.add_argument("--lr", type=float, default=None, help="learning rate (paper: 3e-5)")
+    o.add_argument("--fusion-lr", type=float, default=None, help="separate learning rate for the fusion (default: --lr)")
     o.add_argument("--epochs", type=float, default=None, help="(paper: 3)")
     o.add_argument("--weight-decay", type=float, default=None, help="(paper: 3e-7)")
     o.add_argument("--warmup-ratio", type=float, default=None, help="(paper: 0.05)")

@@ -15,21 +15,24 @@ from layerbridge.reporting.tables import mean, pct
 
 
 def comparison_rows(document: dict) -> tuple[list[str], dict[str, dict[str, float]]]:
-    """Columns (fusions) and accuracy[column][lang]."""
-    columns = list(document["runs"])
-    table = {c: {lang: r["accuracy"] for lang, r in document["runs"][c]["results"].items()} for c in columns}
-    return columns, table
+    """Columns (fusions, then reference rows) and accuracy[column][lang]."""
+    table = {c: {lang: r["accuracy"] for lang, r in run["results"].items()} for c, run in document["runs"].items()}
+    table.update({name: ref["accuracy"] for name, ref in document.get("references", {}).items()})
+    return list(table), table
 
 
 def markdown_table(document: dict) -> list[str]:
     columns, table = comparison_rows(document)
+    fusions = len(document["runs"])
     low = set(document["low_resource"])
-    lines = ["| language | " + " | ".join(columns) + " |", "|---" + "|---:" * len(columns) + "|"]
+    header = [c if i < fusions else f"*{c}*" for i, c in enumerate(columns)]
+    lines = ["| language | " + " | ".join(header) + " |", "|---" + "|---:" * len(columns) + "|"]
 
     def row(label: str, values: list[float]) -> str:
-        finite = [v for v in values if not math.isnan(v)]
-        best = max(finite) if finite else None
-        cells = [f"**{pct(v)}**" if best is not None and abs(v - best) < 1e-12 else pct(v) for v in values]
+        finite = [v for v in values[:fusions] if not math.isnan(v)]
+        best = max(finite) if finite else None  # best among the bridges; references are not ranked
+        cells = [f"**{pct(v)}**" if i < fusions and best is not None and abs(v - best) < 1e-12 else pct(v)
+                 for i, v in enumerate(values)]
         return f"| {label} | " + " | ".join(cells) + " |"
 
     for lang in document["languages"]:
@@ -59,8 +62,13 @@ def write_report(out: Path, document: dict, *, title: str) -> Path:
           f"Task `{document['task']}`, evaluation mode `{document['mode']}`, "
           f"{document['eval_limit'] or 'all'} examples per language; trained on {document['train_examples']} "
           f"English examples ({document['dev_examples']} held out as dev), same seed, data and budget for every fusion.",
-          "", "## Accuracy (%) per language (best per row in bold)", ""]
+          "", "## Accuracy (%) per language (best bridge per row in bold; reference rows in italics)", ""]
     md += markdown_table(document)
+    refs = document.get("references", {})
+    if refs:
+        md += ["", "Reference rows (no LLM): logistic regression on mean-pooled frozen-encoder states, trained "
+               "on the same English examples; the mix is chosen on the English dev set: "
+               + "; ".join(f"{name}: layers {r['fused_layers']}, dev {pct(r['dev_accuracy'])}" for name, r in refs.items())]
     md += ["", "## Training runs", "", "| fusion | trainable params | steps | seconds | train ex/s | final loss | dev acc |",
            "|---|---:|---:|---:|---:|---:|---:|"]
     for fusion, run in document["runs"].items():

@@ -31,6 +31,7 @@ class TrainConfig:
     dev_size: int | None = None  # None: the task module's default carve-out
     # optimisation (paper values)
     learning_rate: float = 3e-5
+    fusion_learning_rate: float | None = None  # a separate rate for the fusion's parameters (None: same)
     betas: tuple[float, float] = (0.8, 0.999)
     eps: float = 1e-8
     weight_decay: float = 3e-7
@@ -60,6 +61,7 @@ class TrainConfig:
         self.betas = tuple(self.betas)
         checks = {
             "learning_rate": self.learning_rate > 0,
+            "fusion_learning_rate": self.fusion_learning_rate is None or self.fusion_learning_rate > 0,
             "batch_size": self.batch_size >= 1,
             "epochs": self.epochs > 0,
             "warmup_ratio": 0 <= self.warmup_ratio < 1,

@@ -127,8 +127,12 @@ def train(
     bridge = LayerBridge(cfg.bridge, *models)
     label_ids = bridge.target_ids(task.label_words)  # each label word's LLM tokens + EOS
     params = [p for p in bridge.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, betas=cfg.betas, eps=cfg.eps,
-                                  weight_decay=cfg.weight_decay)
+    fusion_params = {id(p) for p in bridge.fusion.parameters()}
+    groups = [{"params": [p for p in params if id(p) not in fusion_params]},
+              {"params": [p for p in params if id(p) in fusion_params],
+               "lr": cfg.fusion_learning_rate or cfg.learning_rate}]
+    optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=cfg.learning_rate, betas=cfg.betas,
+                                  eps=cfg.eps, weight_decay=cfg.weight_decay)
     per_epoch = steps_per_epoch(len(train_examples), cfg.batch_size)
     total_steps = math.ceil(cfg.epochs * per_epoch)
     if cfg.max_steps:
