@@ -182,3 +182,28 @@ def test_scale_normalisation_matches_every_layer_to_the_last(tiny_parts):
     assert torch.equal(states[:, :, -1], plain[:, :, -1])  # the last layer is untouched
     cosine = torch.nn.functional.cosine_similarity(states, plain, dim=-1)
     assert torch.allclose(cosine, torch.ones_like(cosine), atol=1e-4)  # directions kept
+
+
+def test_llm_alone_baseline_starts_from_the_llm_reading_its_own_embeddings(tiny_parts):
+    from layerbridge.sources.llm_embeddings import llm_embedding_encoder
+
+    _, _, llm, llm_tok = tiny_parts
+    config = BridgeConfig(encoder="llm-embeddings:tiny", llm="tiny", fusion="last", layers="all+embeddings",
+                          projector_init="identity", soft_prompt_length=3)
+    bridge = LayerBridge(config, *llm_embedding_encoder(llm, llm_tok), llm, llm_tok)
+    assert bridge.layer_indices == [0]
+    assert bridge.parameter_counts()["soft_prompt"] == 3 * 48
+    enc = bridge.tokenize(TEXTS)
+    soft, _ = bridge.soft_tokens(bridge.encoder_states(**enc), enc["attention_mask"])
+    real = enc["attention_mask"].bool()
+    assert torch.allclose(soft[real], llm.get_input_embeddings()(enc["input_ids"])[real], atol=1e-6)
+    inputs = bridge.llm_inputs(soft, enc["attention_mask"], bridge.target_ids(TARGETS))
+    n_real = enc["attention_mask"].sum(1)
+    assert torch.equal(inputs.attention_mask.sum(1), 1 + 3 + n_real + 1 + torch.tensor([len(t) for t in bridge.target_ids(TARGETS)]))
+    out = bridge.loss(TEXTS, TARGETS)
+    out.loss.backward()
+    assert bridge.soft_prompt.grad is not None and bridge.soft_prompt.grad.abs().sum() > 0
+    with pytest.raises(ConfigError, match="identity"):
+        make(tiny_parts, "last", projector_init="identity")  # 32 -> 48: not square
+    with pytest.raises(ConfigError, match="selects no hidden state"):
+        LayerBridge(BridgeConfig(encoder="x", llm="y", fusion="last"), *llm_embedding_encoder(llm, llm_tok), llm, llm_tok)

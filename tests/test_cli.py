@@ -103,8 +103,11 @@ def test_train_evaluate_predict_compare(setup, capsys, monkeypatch):
     document = json.loads((compare / "compare.json").read_text())
     assert list(document["runs"]) == ["last", "token_softmax"]
     assert document["low_resource"] == ["xx"]
-    probes = document["references"]
-    assert "probe: last layer" in probes and set(probes["probe: last layer"]["accuracy"]) == {"en", "xx"}
+    references = document["references"]
+    assert "probe: last layer" in references and set(references["probe: last layer"]["accuracy"]) == {"en", "xx"}
+    alone = json.loads((compare / "llm_alone" / "bridge_config.json").read_text())
+    assert alone["encoder"].startswith("llm-embeddings:") and alone["soft_prompt_length"] == 16
+    assert set(references["LLM alone"]["accuracy"]) == {"en", "xx"}
     assert json.loads((compare / "token_softmax" / "bridge_config.json").read_text())["fusion_options"] == {"gate_ffn_size": 16}
     for png in ("accuracy.png", "token_softmax_layer_weights.png"):
         assert (compare / "plots" / png).stat().st_size > 1000

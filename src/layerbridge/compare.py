@@ -20,10 +20,13 @@ from layerbridge.errors import ConfigError
 from layerbridge.evaluation.recipe import evaluate_examples
 from layerbridge.io import atomic_write_text
 from layerbridge.reporting.page import write_report
+from layerbridge.sources.llm_embeddings import PREFIX as LLM_EMBEDDINGS
+from layerbridge.sources.llm_embeddings import llm_embedding_encoder
 from layerbridge.reporting.tables import write_evaluation
 from layerbridge.training.config import TrainConfig
 from layerbridge.training.recipe import SUMMARY_NAME, train
 
+LLM_ALONE_SOFT_PROMPT = 16  # soft-prompt vectors of the LLM-alone reference (plus a 576x576 linear adapter)
 HEATMAP_EXAMPLES = 64  # examples per language whose token weights are averaged for the heatmap
 
 
@@ -37,13 +40,40 @@ class CompareConfig:
     eval_limit: int | None = None
     eval_batch_size: int = 16
     title: str = ""
-    references: list[str] = dataclasses.field(default_factory=lambda: ["probe"])  # reference rows to add
+    references: list[str] = dataclasses.field(default_factory=lambda: ["llm_alone", "probe"])  # reference rows
 
 
 def average_layer_weights(bridge, examples) -> list[float]:
     """Mean layer weight over the real tokens of some examples: one value per fused layer."""
     rows = [info["weights"] for info in bridge.layer_weights([e.text for e in examples])]
     return torch.cat(rows).mean(0).tolist()
+
+
+def train_and_evaluate(cfg: CompareConfig, run_dir: Path, bridge_cfg, models, data, evaluation, task, *,
+                       overwrite: bool):
+    """Train one bridge (or reuse a finished run / resume a killed one) and evaluate it."""
+    base = cfg.train
+    run_cfg = copy.deepcopy(base)
+    run_cfg.output_dir, run_cfg.bridge = str(run_dir), bridge_cfg
+    if not (run_dir / SUMMARY_NAME).is_file() or overwrite:
+        train(run_cfg, models=models, data=data, overwrite=overwrite,
+              resume=run_dir.exists() and not overwrite and any(run_dir.iterdir()))
+    bridge = LayerBridge.from_pretrained(run_dir, models=models)
+    results = {lang: evaluate_examples(bridge, examples, task.label_words, mode=cfg.mode, batch_size=cfg.eval_batch_size,
+                                       desc=f"{run_dir.name}/{lang}", mixed_precision=base.mixed_precision)
+               for lang, examples in evaluation.items()}
+    meta = {"bridge": str(run_dir), "mode": cfg.mode, "limit": cfg.eval_limit, "seed": base.seed,
+            "bridge_config": bridge.config.to_dict()}
+    summary = write_evaluation(run_dir / f"eval-{cfg.mode}", results, task=task, meta=meta)
+    log = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines() if line.strip()]
+    run = {
+        "results": {lang: {k: v for k, v in r.items() if k != "predictions"} for lang, r in results.items()},
+        "summary": summary,
+        "train": json.loads((run_dir / SUMMARY_NAME).read_text()),
+        "layers": bridge.layer_indices,
+        "global_history": [(e["step"], e["global_weights"]) for e in log if "global_weights" in e],
+    }
+    return bridge, results, run
 
 
 def compare(cfg: CompareConfig, *, overwrite: bool = False) -> Path:
@@ -66,34 +96,25 @@ def compare(cfg: CompareConfig, *, overwrite: bool = False) -> Path:
     # 2. per fusion: train (or reuse / resume), evaluate, collect layer weights
     runs = {}
     for fusion in cfg.fusions:
-        run_cfg = copy.deepcopy(base)
-        run_cfg.output_dir = str(out / fusion)
-        run_cfg.bridge = dataclasses.replace(base.bridge, fusion=fusion, fusion_options=cfg.fusion_options.get(fusion, {}))
-        run_dir = Path(run_cfg.output_dir)
-        finished = (run_dir / SUMMARY_NAME).is_file()
-        if not finished or overwrite:
-            train(run_cfg, models=models, data=data, overwrite=overwrite,
-                  resume=run_dir.exists() and not overwrite and any(run_dir.iterdir()))
-        bridge = LayerBridge.from_pretrained(run_dir, models=models)
-        results = {lang: evaluate_examples(bridge, examples, task.label_words, mode=cfg.mode,
-                                           batch_size=cfg.eval_batch_size, desc=f"{fusion}/{lang}",
-                                           mixed_precision=base.mixed_precision)
-                   for lang, examples in evaluation.items()}
-        meta = {"bridge": str(run_dir), "mode": cfg.mode, "limit": cfg.eval_limit, "seed": base.seed,
-                "bridge_config": bridge.config.to_dict()}
-        summary = write_evaluation(run_dir / f"eval-{cfg.mode}", results, task=task, meta=meta)
-        log = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines() if line.strip()]
-        runs[fusion] = {
-            "results": {lang: {k: v for k, v in r.items() if k != "predictions"} for lang, r in results.items()},
-            "summary": summary,
-            "train": json.loads((run_dir / SUMMARY_NAME).read_text()),
-            "layers": bridge.layer_indices,
-            "layer_weights": {lang: average_layer_weights(bridge, ex[:HEATMAP_EXAMPLES]) for lang, ex in evaluation.items()},
-            "global_history": [(e["step"], e["global_weights"]) for e in log if "global_weights" in e],
-        }
+        bridge_cfg = dataclasses.replace(base.bridge, fusion=fusion, fusion_options=cfg.fusion_options.get(fusion, {}))
+        bridge, results, run = train_and_evaluate(cfg, out / fusion, bridge_cfg, models, data, evaluation, task,
+                                                  overwrite=overwrite)
+        run["layer_weights"] = {lang: average_layer_weights(bridge, ex[:HEATMAP_EXAMPLES]) for lang, ex in evaluation.items()}
+        runs[fusion] = run
 
     # 3. reference rows: how much of the encoder's own knowledge the bridges keep
     references = {}
+    if "llm_alone" in cfg.references:
+        llm_models = (*llm_embedding_encoder(models[2], models[3]), models[2], models[3])
+        bridge_cfg = dataclasses.replace(
+            base.bridge, encoder=LLM_EMBEDDINGS + base.bridge.llm, fusion="last", fusion_options={},
+            layers="all+embeddings", normalize="none", projector="linear", projector_init="identity",
+            soft_prompt_length=LLM_ALONE_SOFT_PROMPT, encoder_prefix="", encoder_num_layers=None,
+            encoder_hidden_size=None, llm_hidden_size=None)
+        _, _, run = train_and_evaluate(cfg, out / "llm_alone", bridge_cfg, llm_models, data, evaluation, task,
+                                       overwrite=overwrite)
+        references["LLM alone"] = {"accuracy": {l: r["accuracy"] for l, r in run["results"].items()},
+                                   "train": run["train"]}
     if "probe" in cfg.references:
         from layerbridge.evaluation.probe import linear_probe
 

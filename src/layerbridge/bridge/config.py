@@ -35,6 +35,8 @@ class BridgeConfig:
     fusion: str = "token_softmax"
     fusion_options: dict[str, Any] = field(default_factory=dict)
     projector: str = "linear"  # "linear" (paper) | "mlp" (D -> 2D -> ReLU -> D_llm)
+    projector_init: str = "default"  # "default" | "identity" (linear, equal sizes)
+    soft_prompt_length: int = 0  # learned vectors after BOS (the LLM-alone baseline uses them)
     layers: str | list[int] = "all"
     normalize: str = "none"
     max_encoder_length: int = 200
@@ -51,6 +53,8 @@ class BridgeConfig:
             raise ConfigError(f"projector must be one of {PROJECTORS}, got {self.projector!r}")
         if self.normalize not in NORMALIZATIONS:
             raise ConfigError(f"normalize must be one of {NORMALIZATIONS}, got {self.normalize!r}")
+        if self.soft_prompt_length < 0:
+            raise ConfigError(f"soft_prompt_length must be >= 0, got {self.soft_prompt_length}")
         if self.max_encoder_length < 1:
             raise ConfigError(f"max_encoder_length must be >= 1, got {self.max_encoder_length}")
         if isinstance(self.layers, str):

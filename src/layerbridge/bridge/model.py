@@ -37,9 +37,10 @@ class BridgeOutput:
 def model_dims(model: nn.Module) -> tuple[int, int]:
     """(number of transformer layers, hidden size) of an encoder or LLM, from its config."""
     config = model.config
-    layers = getattr(config, "num_hidden_layers", None) or getattr(config, "num_layers", None)
+    layers = getattr(config, "num_hidden_layers", None)
+    layers = getattr(config, "num_layers", None) if layers is None else layers
     hidden = getattr(config, "hidden_size", None) or getattr(config, "d_model", None)
-    if not layers or not hidden:
+    if layers is None or not hidden:
         raise ConfigError(f"cannot read layer count / hidden size from {type(config).__name__}")
     return int(layers), int(hidden)
 
@@ -75,12 +76,22 @@ class LayerBridge(nn.Module):
         self.encoder, self.encoder_tokenizer = encoder, encoder_tokenizer
         self.llm, self.llm_tokenizer = llm, llm_tokenizer
         self.layer_indices = config.layer_indices(enc_layers)
+        if not self.layer_indices:
+            raise ConfigError(f"layers={config.layers!r} selects no hidden state of {config.encoder!r} "
+                              f"(it has {enc_layers} layers; 0 = embeddings)")
 
         self.fusion = build_fusion(
             config.fusion, config.fusion_options, num_layers=len(self.layer_indices), hidden_size=enc_hidden
         )
-        self.projector = build_projector(config.projector, enc_hidden, llm_hidden)
+        self.projector = build_projector(config.projector, enc_hidden, llm_hidden, init=config.projector_init)
         self.end_boundary = nn.Parameter(torch.zeros(llm_hidden))  # (H,)
+        # Optional soft prompt after BOS (the LLM-alone baseline uses one): n learned vectors,
+        # initialised from the embeddings of random vocabulary tokens (prompt tuning's usual start).
+        self.soft_prompt = None
+        if config.soft_prompt_length:
+            table = llm.get_input_embeddings().weight
+            picks = torch.randint(0, table.shape[0], (config.soft_prompt_length,))
+            self.soft_prompt = nn.Parameter(table[picks].detach().clone().float())  # (n, H)
 
         self.llm.requires_grad_(False)
         self.encoder.requires_grad_(not config.freeze_encoder)
@@ -110,6 +121,7 @@ class LayerBridge(nn.Module):
             "fusion": count(self.fusion),
             "projector": count(self.projector),
             "end_boundary": self.end_boundary.numel(),
+            "soft_prompt": 0 if self.soft_prompt is None else self.soft_prompt.numel(),
             "encoder (unfrozen)": count(self.encoder),
         }
         counts["trainable"] = sum(counts.values())
@@ -165,6 +177,10 @@ class LayerBridge(nn.Module):
     def llm_inputs(self, soft: torch.Tensor, mask: torch.Tensor, target_ids: list[list[int]] | None) -> LLMInputs:
         embed = self.llm.get_input_embeddings()
         dtype = embed.weight.dtype
+        if self.soft_prompt is not None:  # (B, n + S, H): the prompt goes first, always "real"
+            B = soft.shape[0]
+            soft = torch.cat([self.soft_prompt.to(soft.dtype).expand(B, -1, -1), soft], dim=1)
+            mask = torch.cat([torch.ones(B, self.soft_prompt.shape[0], dtype=mask.dtype, device=mask.device), mask], 1)
         bos = None if self.bos_id is None else embed.weight[self.bos_id]
         targets = None
         if target_ids is not None:

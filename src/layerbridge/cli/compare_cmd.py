@@ -14,15 +14,17 @@ from layerbridge.errors import ConfigError
 from layerbridge.fusion import FUSIONS
 
 
-def add_comparison_options(parser: argparse.ArgumentParser, *, fusions: str, languages_help: str) -> None:
+def add_comparison_options(parser: argparse.ArgumentParser, *, fusions: str, languages_help: str,
+                           references: str = "llm_alone,probe") -> None:
     g = parser.add_argument_group("comparison")
     g.add_argument("--fusions", default=fusions, help="comma list (default: %(default)s)")
     g.add_argument("--languages", default=None, help=languages_help)
     g.add_argument("--mode", default="rank", choices=["rank", "generate"])
     g.add_argument("--eval-limit", type=int, default=None, help="test examples per language (stratified)")
     g.add_argument("--eval-batch-size", type=int, default=16)
-    g.add_argument("--references", default="probe",
-                   help="reference rows: 'probe' (linear probe on the frozen encoder) or '' for none")
+    g.add_argument("--references", default=references,
+                   help="reference rows, comma list: llm_alone (the LLM reading the raw text, trained the same way), "
+                        "probe (linear probe on the frozen encoder); '' for none (default: %(default)s)")
 
 
 def split_fusion_options(items: list[str], fusions: list[str]) -> dict[str, dict]:
@@ -71,8 +73,9 @@ def build_compare_config(args, *, languages: list[str], title: str = ""):
 
     fusions = parse_fusions(args.fusions)
     references = [r.strip() for r in args.references.split(",") if r.strip()]
-    if set(references) - {"probe"}:
-        raise ConfigError(f"--references: unknown {sorted(set(references) - {'probe'})}; known: probe")
+    if set(references) - {"probe", "llm_alone"}:
+        raise ConfigError(f"--references: unknown {sorted(set(references) - {'probe', 'llm_alone'})}; "
+                          "known: llm_alone, probe")
     per_fusion = split_fusion_options(args.fusion_option, fusions)
     args.fusion_option = []  # applied per fusion above
     base = train_config_from_args(args, output_dir=args.output_dir, fusion=fusions[0])

@@ -26,7 +26,8 @@ def register(sub) -> None:
                             description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_bridge_options(parser, fusion_default=None)
     add_train_options(parser, with_output=False)
-    add_comparison_options(parser, fusions="token_softmax", languages_help=f"default: {','.join(DEMO_LANGUAGES)}")
+    add_comparison_options(parser, fusions="token_softmax", languages_help=f"default: {','.join(DEMO_LANGUAGES)}",
+                           references="probe")
     parser.add_argument("--output-dir", "-o", default="runs/demo")
     parser.set_defaults(func=run, preset="small-data", eval_limit=DEMO_EVAL_LIMIT, checkpoint_every=20)
     parser.set_defaults(task="sib200")

@@ -65,10 +65,16 @@ def write_report(out: Path, document: dict, *, title: str) -> Path:
           "", "## Accuracy (%) per language (best bridge per row in bold; reference rows in italics)", ""]
     md += markdown_table(document)
     refs = document.get("references", {})
-    if refs:
-        md += ["", "Reference rows (no LLM): logistic regression on mean-pooled frozen-encoder states, trained "
+    probes = {name: r for name, r in refs.items() if "fused_layers" in r}
+    if "LLM alone" in refs:
+        t = refs["LLM alone"]["train"]
+        md += ["", f"*LLM alone*: the same LLM reads the raw text through its own tokenizer and embeddings, with a "
+               f"trained soft prompt and a linear adapter ({t['trainable_parameters']:,} trainable parameters), "
+               "trained on the same English examples with the same budget."]
+    if probes:
+        md += ["", "*probe* rows (no LLM): logistic regression on mean-pooled frozen-encoder states, trained "
                "on the same English examples; the mix is chosen on the English dev set: "
-               + "; ".join(f"{name}: layers {r['fused_layers']}, dev {pct(r['dev_accuracy'])}" for name, r in refs.items())]
+               + "; ".join(f"{name}: layers {r['fused_layers']}, dev {pct(r['dev_accuracy'])}" for name, r in probes.items())]
     md += ["", "## Training runs", "", "| fusion | trainable params | steps | seconds | train ex/s | final loss | dev acc |",
            "|---|---:|---:|---:|---:|---:|---:|"]
     for fusion, run in document["runs"].items():

@@ -53,6 +53,8 @@ from typing import Literal
 
 from layerbridge.errors import ModelSourceError
 from layerbridge.sources.builtin import BUILTIN_MODELS, BuiltinModel, ensure_builtin
+from layerbridge.sources.llm_embeddings import PREFIX as LLM_EMBEDDINGS
+from layerbridge.sources.llm_embeddings import llm_embedding_encoder
 from layerbridge.sources.cache import cache_root, ensure_folder, invalidate, models_dir, say
 
 Kind = Literal["builtin", "folder", "gguf", "hub"]
@@ -283,6 +285,8 @@ def load_encoder(name: str | os.PathLike[str], *, cache_dir=None, dtype=None):
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 
     dtype = torch.float32 if dtype is None else dtype
+    if isinstance(name, str) and name.startswith(LLM_EMBEDDINGS):  # the LLM-alone baseline
+        return llm_embedding_encoder(*load_llm(name[len(LLM_EMBEDDINGS):], cache_dir=cache_dir, dtype=dtype))
 
     def loader(r: ResolvedModel):
         config = AutoConfig.from_pretrained(r.path)
