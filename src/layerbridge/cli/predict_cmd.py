@@ -1,7 +1,7 @@
 """`layerbridge predict`: a saved bridge answers for texts in any language.
 
-Texts come from the command line, from stdin (one per line), or from a JSONL file (one object per
-line with a "text" field, or the fields of the task's prompt). The text is wrapped in the prompt
+Texts come from the command line, from stdin (one per line), or from a file (`-i`: JSONL, CSV or
+TSV, with a "text" column or the columns of the task's prompt). The text is wrapped in the prompt
 of the bridge's task unless --raw is given. Output: one JSON object per input line on stdout.
 """
 
@@ -21,7 +21,7 @@ def register(sub) -> None:
                             description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("bridge", help="folder of a saved bridge")
     parser.add_argument("texts", nargs="*", help="texts to answer (none: read stdin)")
-    parser.add_argument("--input", "-i", default=None, help="a JSONL file of inputs")
+    parser.add_argument("--input", "-i", default=None, help="a .jsonl / .csv / .tsv file of inputs")
     parser.add_argument("--task", default=None, help="task whose prompt and labels to use (default: the trained one)")
     parser.add_argument("--mode", default="rank", choices=["rank", "generate"])
     parser.add_argument("--raw", action="store_true", help="give the text to the encoder as is (no task prompt)")
@@ -32,24 +32,10 @@ def register(sub) -> None:
 
 
 def read_inputs(args) -> list[dict]:
-    if args.input:
-        path = Path(args.input)
-        rows = []
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as err:
-            raise DataError(f"{path}: cannot read ({err})") from err
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(f"{path}:{number}: not valid JSON ({err.msg})") from err
-            if not isinstance(row, dict):
-                row = {"text": row}
-            rows.append(row)
-        return rows
+    if args.input:  # the task readers: same formats (jsonl / csv / tsv) and the same clear errors
+        from layerbridge.tasks.readers import iter_records
+
+        return [row for _, row in iter_records(Path(args.input))]
     texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
     return [{"text": t} for t in texts]
 
