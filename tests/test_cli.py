@@ -98,24 +98,25 @@ def test_train_evaluate_predict_compare(setup, capsys, monkeypatch):
     assert len(capsys.readouterr().out.splitlines()) == 2
 
     compare = root / "compare"
-    assert main(["compare", *common, "-o", str(compare), "--fusions", "last,token_softmax", "--max-steps", "3",
+    assert main(["compare", *common, "-o", str(compare), "--fusions", "last,token_softmax[init=last]", "--max-steps", "3",
                  "--batch-size", "4", "--fusion-option", "token_softmax.gate_ffn_size=16"]) == 0
     document = json.loads((compare / "compare.json").read_text())
-    assert list(document["runs"]) == ["last", "token_softmax"]
+    assert list(document["runs"]) == ["last", "token_softmax[init=last]"]
     assert document["low_resource"] == ["xx"]
     references = document["references"]
     assert "probe: last layer" in references and set(references["probe: last layer"]["accuracy"]) == {"en", "xx"}
     alone = json.loads((compare / "llm_alone" / "bridge_config.json").read_text())
     assert alone["encoder"].startswith("llm-embeddings:") and alone["soft_prompt_length"] == 16
     assert set(references["LLM alone"]["accuracy"]) == {"en", "xx"}
-    assert json.loads((compare / "token_softmax" / "bridge_config.json").read_text())["fusion_options"] == {"gate_ffn_size": 16}
-    for png in ("accuracy.png", "token_softmax_layer_weights.png"):
+    options = json.loads((compare / "token_softmax-init=last" / "bridge_config.json").read_text())["fusion_options"]
+    assert options == {"init": "last", "gate_ffn_size": 16}
+    for png in ("accuracy.png", "token_softmax-init=last_layer_weights.png"):
         assert (compare / "plots" / png).stat().st_size > 1000
     html = (compare / "report.html").read_text()
     assert "<table>" in html and "plots/accuracy.png" in html
     # a second run reuses the finished runs instead of training again
     mtime = (compare / "last" / "bridge.safetensors").stat().st_mtime
-    assert main(["compare", *common, "-o", str(compare), "--fusions", "last,token_softmax", "--max-steps", "3",
+    assert main(["compare", *common, "-o", str(compare), "--fusions", "last,token_softmax[init=last]", "--max-steps", "3",
                  "--batch-size", "4", "--fusion-option", "token_softmax.gate_ffn_size=16"]) == 0
     assert (compare / "last" / "bridge.safetensors").stat().st_mtime == mtime
 

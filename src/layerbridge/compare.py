@@ -18,7 +18,7 @@ from layerbridge.bridge import LayerBridge
 from layerbridge.bridge.model import load_models
 from layerbridge.errors import ConfigError
 from layerbridge.evaluation.recipe import evaluate_examples
-from layerbridge.io import atomic_write_text
+from layerbridge.io import atomic_write_text, slug
 from layerbridge.reporting.page import write_report
 from layerbridge.sources.llm_embeddings import PREFIX as LLM_EMBEDDINGS
 from layerbridge.sources.llm_embeddings import llm_embedding_encoder
@@ -33,8 +33,8 @@ HEATMAP_EXAMPLES = 64  # examples per language whose token weights are averaged 
 @dataclasses.dataclass
 class CompareConfig:
     train: TrainConfig  # the shared training settings (its bridge.fusion is replaced per run)
-    fusions: list[str]
-    fusion_options: dict[str, dict]  # per fusion name
+    fusions: dict[str, str]  # run name (a fusion, or a variant such as "token_softmax[init=last]") -> fusion
+    fusion_options: dict[str, dict]  # per run name
     languages: list[str]
     mode: str = "rank"
     eval_limit: int | None = None
@@ -95,12 +95,13 @@ def compare(cfg: CompareConfig, *, overwrite: bool = False) -> Path:
 
     # 2. per fusion: train (or reuse / resume), evaluate, collect layer weights
     runs = {}
-    for fusion in cfg.fusions:
-        bridge_cfg = dataclasses.replace(base.bridge, fusion=fusion, fusion_options=cfg.fusion_options.get(fusion, {}))
-        bridge, results, run = train_and_evaluate(cfg, out / fusion, bridge_cfg, models, data, evaluation, task,
-                                                  overwrite=overwrite)
+    for name, fusion in cfg.fusions.items():
+        bridge_cfg = dataclasses.replace(base.bridge, fusion=fusion, fusion_options=cfg.fusion_options.get(name, {}))
+        bridge, results, run = train_and_evaluate(cfg, out / slug(name), bridge_cfg, models, data, evaluation,
+                                                  task, overwrite=overwrite)
+        run["fusion"] = fusion
         run["layer_weights"] = {lang: average_layer_weights(bridge, ex[:HEATMAP_EXAMPLES]) for lang, ex in evaluation.items()}
-        runs[fusion] = run
+        runs[name] = run
 
     # 3. reference rows: how much of the encoder's own knowledge the bridges keep
     references = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,3 +28,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 def atomic_write_text(path: str | Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def slug(name: str) -> str:
+    """A file-system friendly form of a run name such as "token_softmax[init=last]"."""
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "-", name).strip("-")

@@ -8,7 +8,7 @@ import argparse
 from layerbridge.cli.output import console as make_console
 from rich.table import Table
 
-from layerbridge.cli.options import add_bridge_options, parse_option_value
+from layerbridge.cli.options import add_bridge_options, parse_key_values, parse_option_value
 from layerbridge.cli.train_cmd import add_train_options, train_config_from_args
 from layerbridge.errors import ConfigError
 from layerbridge.fusion import FUSIONS
@@ -17,7 +17,9 @@ from layerbridge.fusion import FUSIONS
 def add_comparison_options(parser: argparse.ArgumentParser, *, fusions: str, languages_help: str,
                            references: str = "llm_alone,probe") -> None:
     g = parser.add_argument_group("comparison")
-    g.add_argument("--fusions", default=fusions, help="comma list (default: %(default)s)")
+    g.add_argument("--fusions", default=fusions,
+                   help="comma list of runs: a fusion, or a variant with options such as "
+                        "'token_softmax[init=last;gate_dropout=0]' (default: %(default)s)")
     g.add_argument("--languages", default=None, help=languages_help)
     g.add_argument("--mode", default="rank", choices=["rank", "generate"])
     g.add_argument("--eval-limit", type=int, default=None, help="test examples per language (stratified)")
@@ -27,28 +29,27 @@ def add_comparison_options(parser: argparse.ArgumentParser, *, fusions: str, lan
                         "probe (linear probe on the frozen encoder); '' for none (default: %(default)s)")
 
 
-def split_fusion_options(items: list[str], fusions: list[str]) -> dict[str, dict]:
-    """`fusion.key=value` sets one fusion's option; `key=value` every listed fusion that has it."""
+def split_fusion_options(items: list[str], variants: dict[str, tuple[str, dict]]) -> dict[str, dict]:
+    """Options per run: a variant's inline options, then `--fusion-option [NAME.]KEY=VALUE`, where NAME
+    is a fusion type or a variant (no NAME: every run whose fusion has that option)."""
     import dataclasses
 
-    per_fusion: dict[str, dict] = {f: {} for f in fusions}
+    per_run = {name: dict(options) for name, (_, options) in variants.items()}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep:
             raise ConfigError(f"--fusion-option expects [FUSION.]KEY=VALUE, got {item!r}")
-        target, _, name = key.rpartition(".")
-        name = name.replace("-", "_")
-        targets = [target] if target else fusions
-        applied = False
-        for fusion in targets:
-            if fusion not in per_fusion:
-                raise ConfigError(f"--fusion-option {item!r}: {fusion!r} is not among --fusions")
-            if name in {f.name for f in dataclasses.fields(FUSIONS[fusion][0])}:
-                per_fusion[fusion][name] = parse_option_value(value)
-                applied = True
+        target, _, option = key.rpartition(".")
+        option = option.replace("-", "_")
+        runs = [n for n, (fusion, _) in variants.items() if not target or target in (n, fusion)]
+        if target and not runs:
+            raise ConfigError(f"--fusion-option {item!r}: {target!r} is not among --fusions")
+        applied = [n for n in runs if option in {f.name for f in dataclasses.fields(FUSIONS[variants[n][0]][0])}]
         if not applied:
-            raise ConfigError(f"--fusion-option {item!r}: no fusion among {targets} has an option {name!r}")
-    return per_fusion
+            raise ConfigError(f"--fusion-option {item!r}: no fusion among {runs} has an option {option!r}")
+        for name in applied:
+            per_run[name][option] = parse_option_value(value)
+    return per_run
 
 
 def register(sub) -> None:
@@ -60,26 +61,37 @@ def register(sub) -> None:
     parser.set_defaults(func=run)
 
 
-def parse_fusions(text: str) -> list[str]:
-    fusions = [f.strip() for f in text.split(",") if f.strip()]
-    bad = [f for f in fusions if f not in FUSIONS]
-    if bad or not fusions:
-        raise ConfigError(f"--fusions: unknown {bad}; choose from {', '.join(FUSIONS)}")
-    return fusions
+def parse_fusions(text: str) -> dict[str, tuple[str, dict]]:
+    """`last,token_softmax,token_softmax[init=last;gate_ffn_size=1024]` -> {run name: (fusion, options)}."""
+    variants: dict[str, tuple[str, dict]] = {}
+    for spec in (f.strip() for f in text.split(",") if f.strip()):
+        fusion, _, rest = spec.partition("[")
+        if fusion not in FUSIONS:
+            raise ConfigError(f"--fusions: unknown fusion {fusion!r} in {spec!r}; choose from {', '.join(FUSIONS)}")
+        if rest and not rest.endswith("]"):
+            raise ConfigError(f"--fusions: {spec!r} should look like {fusion}[key=value;key=value]")
+        options = parse_key_values([kv for kv in rest[:-1].split(";") if kv.strip()], f"--fusions {spec}") if rest else {}
+        if spec in variants:
+            raise ConfigError(f"--fusions lists {spec!r} twice")
+        variants[spec] = (fusion, options)
+    if not variants:
+        raise ConfigError("--fusions: give at least one fusion")
+    return variants
 
 
 def build_compare_config(args, *, languages: list[str], title: str = ""):
     from layerbridge.compare import CompareConfig
 
-    fusions = parse_fusions(args.fusions)
+    variants = parse_fusions(args.fusions)
     references = [r.strip() for r in args.references.split(",") if r.strip()]
     if set(references) - {"probe", "llm_alone"}:
         raise ConfigError(f"--references: unknown {sorted(set(references) - {'probe', 'llm_alone'})}; "
                           "known: llm_alone, probe")
-    per_fusion = split_fusion_options(args.fusion_option, fusions)
-    args.fusion_option = []  # applied per fusion above
-    base = train_config_from_args(args, output_dir=args.output_dir, fusion=fusions[0])
-    return CompareConfig(train=base, fusions=fusions, fusion_options=per_fusion, languages=languages, mode=args.mode,
+    per_run = split_fusion_options(args.fusion_option, variants)
+    args.fusion_option = []  # applied per run above
+    base = train_config_from_args(args, output_dir=args.output_dir, fusion=next(iter(variants.values()))[0])
+    return CompareConfig(train=base, fusions={name: fusion for name, (fusion, _) in variants.items()},
+                         fusion_options=per_run, languages=languages, mode=args.mode,
                          eval_limit=args.eval_limit, eval_batch_size=args.eval_batch_size, title=title,
                          references=references)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import markdown
 
-from layerbridge.io import atomic_write_text
+from layerbridge.io import atomic_write_text, slug
 from layerbridge.reporting import plots
 from layerbridge.reporting.tables import mean, pct
 
@@ -49,14 +49,15 @@ def write_report(out: Path, document: dict, *, title: str) -> Path:
     low = set(document["low_resource"])
     images = [("Accuracy per language", plots.accuracy_per_language(
         table, document["languages"], plot_dir / "accuracy.png", low, title=document["task"]))]
-    for fusion, run in document["runs"].items():
-        if fusion == "token_softmax":
-            images.append(("Average token_softmax layer weight per language", plots.layer_weight_heatmap(
-                run["layer_weights"], run["layers"], plot_dir / "token_softmax_layer_weights.png",
-                title="token_softmax: mean layer weight over real tokens")))
+    for name, run in document["runs"].items():
+        stem = slug(name)
+        if run.get("fusion", name) == "token_softmax":
+            images.append((f"Average layer weight per language ({name})", plots.layer_weight_heatmap(
+                run["layer_weights"], run["layers"], plot_dir / f"{stem}_layer_weights.png",
+                title=f"{name}: mean layer weight over real tokens")))
         if run["global_history"]:
-            images.append((f"Learned global weights ({fusion})", plots.global_weights(
-                run["global_history"], run["layers"], plot_dir / f"{fusion}_global_weights.png", title=fusion)))
+            images.append((f"Learned global weights ({name})", plots.global_weights(
+                run["global_history"], run["layers"], plot_dir / f"{stem}_global_weights.png", title=name)))
 
     md = [f"# {title}", "",
           f"Task `{document['task']}`, evaluation mode `{document['mode']}`, "
