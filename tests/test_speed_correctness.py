@@ -71,3 +71,19 @@ def test_bucketed_batches_give_the_same_per_example_losses(tiny_parts):
     mixed = bridge(ids, **bridge.tokenize(TEXTS)).example_loss
     by_length = bridge([ids[i] for i in order], **bridge.tokenize([TEXTS[i] for i in order])).example_loss
     assert torch.allclose(mixed[order], by_length, atol=1e-5)
+
+
+def test_bf16_autocast_stays_close_to_fp32(tiny_parts):
+    from layerbridge.evaluation.recipe import autocast
+
+    bridge = make(tiny_parts)
+    ids = bridge.target_ids(TARGETS)
+    fp32 = bridge(ids, **bridge.tokenize(TEXTS)).example_loss
+    scores32 = bridge.score(TEXTS, ["Sports", "Political", "Science"])
+    with autocast(bridge, "bf16"):
+        bf16 = bridge(ids, **bridge.tokenize(TEXTS)).example_loss
+        scores16 = bridge.score(TEXTS, ["Sports", "Political", "Science"])
+    assert bf16.dtype == torch.float32  # losses are computed in float32 even under autocast
+    assert torch.allclose(fp32, bf16, rtol=0.03, atol=0.03), (fp32, bf16)
+    assert torch.allclose(scores32, scores16, rtol=0.03, atol=0.05)
+    assert not torch.equal(fp32, bf16)  # bf16 really ran
