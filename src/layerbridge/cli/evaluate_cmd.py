@@ -21,7 +21,7 @@ def register(sub) -> None:
                         help="generate: the paper's exact match; rank: best label log-likelihood")
     parser.add_argument("--limit", type=int, default=None, help="examples per language (stratified)")
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--mixed-precision", default="no", choices=["no", "bf16"], help="bf16 autocast")
+    parser.add_argument("--mixed-precision", default="no", choices=["no", "bf16", "auto"], help="bf16 autocast")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--source", default="auto", choices=["auto", "local", "hub"])
     parser.add_argument("--output-dir", "-o", default=None, help="default: <bridge>/eval-<task>-<mode>")

@@ -36,7 +36,8 @@ def add_train_options(parser: argparse.ArgumentParser, *, with_output: bool = Tr
     o.add_argument("--max-grad-norm", type=float, default=None, help="(paper: 1.0)")
     o.add_argument("--micro-batch-size", type=int, default=None, help="examples per forward pass per process")
     o.add_argument("--max-steps", type=int, default=None, help="cap on optimiser steps")
-    o.add_argument("--mixed-precision", default="no", choices=["no", "bf16"])
+    o.add_argument("--mixed-precision", default="no", choices=["no", "bf16", "auto"],
+                   help="bf16 autocast; auto = bf16 where the hardware has it natively (default: %(default)s)")
     o.add_argument("--seed", type=int, default=0)
     sp = parser.add_argument_group("speed (on by default; switches for ablations)")
     sp.add_argument("--no-encoder-cache", dest="encoder_cache", action="store_false",

@@ -12,13 +12,14 @@ from contextlib import nullcontext
 import torch
 from tqdm.auto import tqdm
 
+from layerbridge.precision import resolve
 from layerbridge.evaluation.metrics import INVALID, accuracy, confusion_matrix, macro_f1
 from layerbridge.evaluation.predict import predict
 
 
 def autocast(bridge, mixed_precision: str):
     """bf16 autocast on the bridge's device (CPU with native bf16, or GPU); "no": full precision."""
-    if mixed_precision == "no":
+    if resolve(mixed_precision) == "no":
         return nullcontext()
     return torch.autocast(bridge.device.type, dtype=torch.bfloat16)
 

@@ -41,7 +41,7 @@ class TrainConfig:
     batch_size: int = 8  # effective (global) batch: micro batches x processes x accumulation
     micro_batch_size: int | None = None  # per forward pass on one process (default: as large as possible)
     max_grad_norm: float = 1.0
-    mixed_precision: str = "no"  # no | bf16
+    mixed_precision: str = "no"  # no | bf16 | auto (bf16 where the hardware has it natively)
     seed: int = 0
     # speed (each on by default where it is safe; see docs/benchmarks.md)
     encoder_cache: bool = True  # keep the frozen encoder's states after their first computation
@@ -66,7 +66,7 @@ class TrainConfig:
             "epochs": self.epochs > 0,
             "warmup_ratio": 0 <= self.warmup_ratio < 1,
             "max_grad_norm": self.max_grad_norm > 0,
-            "mixed_precision": self.mixed_precision in ("no", "bf16"),
+            "mixed_precision": self.mixed_precision in ("no", "bf16", "auto"),
             "source": self.source in ("auto", "local", "hub"),
             "checkpoint_every": self.checkpoint_every >= 1,
             "micro_batch_size": self.micro_batch_size is None or self.micro_batch_size >= 1,

@@ -25,6 +25,7 @@ from transformers import get_cosine_schedule_with_warmup
 
 from layerbridge.bridge import LayerBridge
 from layerbridge.bridge.model import load_models
+from layerbridge import precision
 from layerbridge.encoder_cache import EncoderStateCache
 from layerbridge.errors import ConfigError
 from layerbridge.evaluation.metrics import accuracy
@@ -98,7 +99,7 @@ def train(
     from layerbridge.tasks import get_task, load_train_dev
 
     # 1. processes, seed, output folder
-    accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not has_accelerator_device())
+    accelerator = Accelerator(mixed_precision=precision.resolve(cfg.mixed_precision), cpu=not has_accelerator_device())
     rank, world = accelerator.process_index, accelerator.num_processes
     set_seed(cfg.seed)
     out = Path(cfg.output_dir)
@@ -233,7 +234,7 @@ def train(
         write_log(out, log)
         summary = {
             "task": task.name, "fusion": cfg.bridge.fusion, "steps": total_steps, "train_examples": len(train_examples),
-            "dev_examples": len(dev_examples), "processes": world, "seconds": round(elapsed, 2),
+            "dev_examples": len(dev_examples), "processes": world, "mixed_precision": accelerator.mixed_precision, "seconds": round(elapsed, 2),
             "examples_per_second": round(seen / elapsed, 3) if elapsed > 0 else None,
             "final_loss": log[-1]["loss"] if log else None,
             "dev_accuracy": next((e["dev_accuracy"] for e in reversed(log) if "dev_accuracy" in e), None),

@@ -1,0 +1,25 @@
+"""Which precision to compute in: bf16 autocast where the hardware has native bf16, else fp32."""
+
+from __future__ import annotations
+
+import torch
+
+CHOICES = ("auto", "no", "bf16")
+
+
+def native_bf16() -> bool:
+    """A GPU with bf16, or a CPU with native bf16 instructions (AVX512-BF16 / AMX)."""
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    probe = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    try:
+        return bool(probe()) if probe is not None else False
+    except RuntimeError:
+        return False
+
+
+def resolve(mixed_precision: str) -> str:
+    """"auto" -> "bf16" with native support, else "no"; other values pass through."""
+    if mixed_precision == "auto":
+        return "bf16" if native_bf16() else "no"
+    return mixed_precision
