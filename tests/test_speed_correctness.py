@@ -87,3 +87,20 @@ def test_bf16_autocast_stays_close_to_fp32(tiny_parts):
     assert torch.allclose(fp32, bf16, rtol=0.03, atol=0.03), (fp32, bf16)
     assert torch.allclose(scores32, scores16, rtol=0.03, atol=0.05)
     assert not torch.equal(fp32, bf16)  # bf16 really ran
+
+
+def test_frozen_models_held_in_bf16_train_and_match_fp32(tiny_parts):
+    from layerbridge.evaluation.recipe import autocast
+
+    encoder, enc_tok, llm, llm_tok = tiny_parts
+    fp32 = make((encoder, enc_tok, llm, llm_tok))
+    ids = fp32.target_ids(TARGETS)
+    reference = fp32(ids, **fp32.tokenize(TEXTS)).example_loss.detach()
+    bf16 = make((encoder.to(torch.bfloat16), enc_tok, llm.to(torch.bfloat16), llm_tok))
+    bf16.load_state_dict(fp32.trainable_state_dict(), strict=False)
+    bf16.train()
+    with autocast(bf16, "bf16"):
+        out = bf16(ids, **bf16.tokenize(TEXTS))
+    out.loss.backward()
+    assert bf16.end_boundary.dtype == torch.float32 and bf16.end_boundary.grad is not None
+    assert torch.allclose(out.example_loss.detach(), reference, rtol=0.05, atol=0.05)

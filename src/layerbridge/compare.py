@@ -19,6 +19,7 @@ from layerbridge.bridge.model import load_models
 from layerbridge.errors import ConfigError
 from layerbridge.evaluation.recipe import evaluate_examples
 from layerbridge.io import atomic_write_text, slug
+from layerbridge.precision import frozen_dtype
 from layerbridge.reporting.page import write_report
 from layerbridge.sources.llm_embeddings import PREFIX as LLM_EMBEDDINGS
 from layerbridge.sources.llm_embeddings import llm_embedding_encoder
@@ -91,7 +92,7 @@ def compare(cfg: CompareConfig, *, overwrite: bool = False) -> Path:
                           dev_size=base.dev_size, seed=base.seed)
     evaluation = {lang: load_examples(task, lang, task.eval_split, data_dir=base.data_dir, source=base.source,
                                       limit=cfg.eval_limit, seed=base.seed) for lang in cfg.languages}
-    models = load_models(base.bridge, cache_dir=base.cache_dir)
+    models = load_models(base.bridge, cache_dir=base.cache_dir, dtype=frozen_dtype(base.mixed_precision))
 
     # 2. per fusion: train (or reuse / resume), evaluate, collect layer weights
     runs = {}

@@ -23,3 +23,9 @@ def resolve(mixed_precision: str) -> str:
     if mixed_precision == "auto":
         return "bf16" if native_bf16() else "no"
     return mixed_precision
+
+
+def frozen_dtype(mixed_precision: str) -> torch.dtype:
+    """The dtype to hold the frozen encoder and LLM in: bf16 under bf16 autocast (half the memory,
+    and no re-casting of their weights at every step), else float32."""
+    return torch.bfloat16 if resolve(mixed_precision) == "bf16" else torch.float32

@@ -344,8 +344,10 @@ class LayerBridge(nn.Module):
         return save_bridge(self, folder)
 
     @classmethod
-    def from_pretrained(cls, folder: str | Path, *, cache_dir: str | Path | None = None, models: tuple | None = None) -> "LayerBridge":
-        """Rebuild a saved bridge. `models` = (encoder, enc_tokenizer, llm, llm_tokenizer) reuses loaded models."""
+    def from_pretrained(cls, folder: str | Path, *, cache_dir: str | Path | None = None, models: tuple | None = None,
+                        dtype: torch.dtype = torch.float32) -> "LayerBridge":
+        """Rebuild a saved bridge. `models` = (encoder, enc_tokenizer, llm, llm_tokenizer) reuses loaded
+        models; otherwise they are loaded in `dtype` (the trained bridge weights stay float32)."""
         from layerbridge.bridge.saving import load_bridge
 
-        return load_bridge(cls, folder, cache_dir=cache_dir, models=models)
+        return load_bridge(cls, folder, cache_dir=cache_dir, models=models, dtype=dtype)

@@ -27,7 +27,7 @@ def save_bridge(bridge, folder: str | Path) -> Path:
     return folder
 
 
-def load_bridge(cls, folder: str | Path, *, cache_dir=None, models=None):
+def load_bridge(cls, folder: str | Path, *, cache_dir=None, models=None, dtype=torch.float32):
     folder = Path(folder)
     config = BridgeConfig.load(folder)
     weights_path = folder / WEIGHTS_NAME
@@ -39,7 +39,7 @@ def load_bridge(cls, folder: str | Path, *, cache_dir=None, models=None):
         raise ConfigError(f"{weights_path}: not a readable safetensors file ({err})") from err
 
     if models is None:
-        bridge = cls.from_config(config, cache_dir=cache_dir)
+        bridge = cls.from_config(config, cache_dir=cache_dir, dtype=dtype)
     else:
         bridge = cls(config, *models)
     expected = bridge.trainable_state_dict()

@@ -123,7 +123,7 @@ def train(
 
     # 3. the bridge, optimizer and schedule
     if models is None:
-        models = load_models(cfg.bridge, cache_dir=cfg.cache_dir)
+        models = load_models(cfg.bridge, cache_dir=cfg.cache_dir, dtype=precision.frozen_dtype(cfg.mixed_precision))
     set_seed(cfg.seed)  # the bridge's initial weights depend on the seed only, however models were loaded
     bridge = LayerBridge(cfg.bridge, *models)
     label_ids = bridge.target_ids(task.label_words)  # each label word's LLM tokens + EOS
