@@ -10,9 +10,9 @@ COMMON=(--task sib200 --fusions token_softmax --references "" --languages $LANGS
         --mixed-precision bf16 --seed 0)
 run() { local name=$1; shift; layerbridge compare "${COMMON[@]}" -o "$OUT/$name" "$@"; }
 run paper            --preset paper
-run lr1e-3-ep2       --preset small-data
+run lr1e-3-ep2       --preset small-data --lr 1e-3
 run lr3e-3-ep2       --preset small-data --lr 3e-3
-run lr1e-3-ep4       --preset small-data --epochs 4
+run lr1e-3-ep4       --preset small-data --lr 1e-3 --epochs 4
 run lr1e-2-ep2       --preset small-data --lr 1e-2
 python - "$OUT" <<'PY'
 import json, sys
