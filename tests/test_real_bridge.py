@@ -36,7 +36,8 @@ def test_one_step_lowers_the_loss(models, sib, fusion):
     texts = [e.text for e in english]
     targets = [task.label_words[e.label] for e in english]
     before = bridge.loss(texts, targets).loss.item()
-    optimizer = torch.optim.AdamW([p for p in bridge.parameters() if p.requires_grad], lr=1e-3)
+    # a small first Adam step (each weight moves ~lr along -sign(grad)): a descent step for any fusion
+    optimizer = torch.optim.AdamW([p for p in bridge.parameters() if p.requires_grad], lr=1e-4)
     bridge.train()
     bridge.loss(texts, targets).loss.backward()
     optimizer.step()
