@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import argparse
 
-from layerbridge.cli.output import console as make_console
 from rich.table import Table
+
+from layerbridge.cli.output import console as make_console
 
 from layerbridge.cli.options import add_bridge_options, parse_key_values, parse_option_value
 from layerbridge.cli.train_cmd import add_train_options, train_config_from_args

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from layerbridge.cli.output import console as make_console
 from rich.table import Table
 
 from layerbridge.bridge import LayerBridge
 from layerbridge.bridge.model import model_dims
+from layerbridge.cli.output import console as make_console
 from layerbridge.cli.options import add_bridge_options, bridge_config_from_args
 
 
