@@ -7,9 +7,8 @@ import argparse
 
 from rich.table import Table
 
-from layerbridge.cli.output import console as make_console
-
 from layerbridge.cli.options import add_bridge_options, parse_key_values, parse_option_value
+from layerbridge.cli.output import console as make_console
 from layerbridge.cli.train_cmd import add_train_options, train_config_from_args
 from layerbridge.errors import ConfigError
 from layerbridge.fusion import FUSIONS
