@@ -9,6 +9,7 @@ ends where an uninterrupted run would have ended.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import shutil
@@ -243,6 +244,11 @@ def train(
         atomic_write_text(out / SUMMARY_NAME, json.dumps(summary, indent=2) + "\n")
         shutil.rmtree(out / ckpt.CHECKPOINT_DIR, ignore_errors=True)  # finished: the bridge is saved
     accelerator.wait_for_everyone()
+    # Let go of the model, optimizer and encoder cache now: `compare` trains several bridges in one
+    # process, and the cache alone holds (tokens x layers x D) half-precision numbers.
+    del cache, model, optimizer, bridge
+    accelerator.free_memory()
+    gc.collect()
     return out
 
 
