@@ -18,16 +18,25 @@ def load(folders: list[str]) -> list[dict]:
     return [json.loads((Path(f) / "compare.json").read_text()) for f in folders]
 
 
+BEST_MIX = "probe: best mix (dev-selected)"
+
+
+def references(doc: dict) -> dict[str, dict]:
+    """Reference rows; the probe's best mix is chosen per seed, so its row gets one name."""
+    return {BEST_MIX if name.startswith("probe: best mix") else name: ref
+            for name, ref in doc.get("references", {}).items()}
+
+
 def columns(doc: dict) -> dict[str, dict[str, float]]:
     table = {name: {l: r["accuracy"] for l, r in run["results"].items()} for name, run in doc["runs"].items()}
-    table.update({name: ref["accuracy"] for name, ref in doc.get("references", {}).items()})
+    table.update({name: ref["accuracy"] for name, ref in references(doc).items()})
     return table
 
 
 def dev(doc: dict, name: str) -> float | None:
     if name in doc["runs"]:
         return doc["runs"][name]["train"]["dev_accuracy"]
-    ref = doc.get("references", {}).get(name, {})
+    ref = references(doc).get(name, {})
     return ref.get("dev_accuracy", ref.get("train", {}).get("dev_accuracy"))
 
 
@@ -55,6 +64,9 @@ def main(folders: list[str]) -> None:
         avg = [statistics.mean(columns(d)[name].values()) for d in docs]
         lowavg = [statistics.mean(columns(d)[name][l] for l in low) for d in docs] if low else []
         print(f"| {name} | {fmt([dev(d, name) for d in docs])} | {fmt(avg)} | {fmt(lowavg)} |")
+    mixes = [references(d).get(BEST_MIX, {}).get("fused_layers") for d in docs]
+    if any(mixes):
+        print(f"\nProbe best mix per seed (encoder hidden-state indices): {mixes}")
     print(f"\nLow-resource languages ({len(low)}): {', '.join(low)}\n")
     print("| language | " + " | ".join(names) + " |")
     print("|---" + "|---:" * len(names) + "|")
