@@ -1,0 +1,91 @@
+"""Evaluation throughput through `layerbridge.evaluation.predict.predict`, side by side.
+
+Batches of 16 length-sorted texts (predict's own batching); every arm predicts the same batch in
+turn. The bridge is untrained (default fusion, fixed seed), so accuracies are near chance and
+`generate` rarely stops early: with the label cap it runs to the cap, which is its worst case.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from functools import partial
+
+from layerbridge.evaluation.metrics import INVALID, accuracy
+from layerbridge.evaluation.predict import length_sorted_batches, predict
+
+from benchmarks.common import Arm, autocast, interleave, make_bridge, patched, peak_rss_gb
+
+EVAL_BATCH = 16
+UNCAPPED = 32  # generate's cap when the label cap is switched off
+
+
+def eval_arms_spec(bridge) -> list[tuple[str, str, bool, tuple | None]]:
+    """(name, mode, bf16, patch): patch = (method name, replacement) or None."""
+    no_shared_prefix = ("score", partial(type(bridge).score, bridge, shared_prefix=False))
+    uncapped = ("generate", lambda texts, max_new_tokens: type(bridge).generate(bridge, texts, max_new_tokens=UNCAPPED))
+    return [
+        ("rank fp32", "rank", False, None),
+        ("rank bf16", "rank", True, None),
+        ("generate fp32", "generate", False, None),
+        ("generate bf16", "generate", True, None),
+        ("rank bf16, shared prefix off", "rank", True, no_shared_prefix),
+        (f"generate bf16, cap {UNCAPPED} instead of label cap", "generate", True, uncapped),
+    ]
+
+
+def make_arm(bridge, spec, texts, batches, label_words, predictions) -> Arm:
+    name, mode, bf16, patch = spec
+
+    def call(batch_texts):
+        with autocast(bf16), (patched(bridge, *patch) if patch else nullcontext()):
+            return predict(bridge, batch_texts, label_words, mode=mode, batch_size=EVAL_BATCH)[0]
+
+    def run(r):
+        idx = batches[r]
+        for i, label in zip(idx, call([texts[i] for i in idx])):
+            predictions[name][i] = label
+
+    return Arm(name, run=run, warmup=lambda: call(texts[:4]))
+
+
+def paper_protocol(bridge, texts: list[str], label_words, cap: int, log=print) -> dict:
+    """`rank` next to the authors' protocol on one batch: greedy generation of up to `cap` new
+    tokens, stopping at EOS only (no newline stop, no label cap); bf16. Timed rank, generate, rank."""
+    import time
+
+    seconds = {"rank": 0.0, "generate": 0.0}
+    for mode in ("rank", "generate", "rank"):
+        start = time.perf_counter()
+        with autocast(True):
+            if mode == "rank":
+                predict(bridge, texts, label_words, mode="rank", batch_size=EVAL_BATCH)
+            else:
+                bridge.generate(texts, max_new_tokens=cap, stop_at_newline=False)
+        seconds[mode] += time.perf_counter() - start
+    seconds["rank"] /= 2
+    log(f"  authors' protocol (cap {cap}): rank {seconds['rank']:.2f}s, generate {seconds['generate']:.2f}s")
+    return {"cap": cap, "examples": len(texts), "rank_examples_per_s": len(texts) / seconds["rank"],
+            "generate_examples_per_s": len(texts) / seconds["generate"],
+            "rank_speedup": seconds["generate"] / seconds["rank"]}
+
+
+def run_evaluation(models, task, test, paper_cap: int, log=print) -> dict:
+    bridge = make_bridge(models, "token_softmax").eval()
+    texts, gold = [e.text for e in test], [e.label for e in test]
+    batches = list(length_sorted_batches(texts, EVAL_BATCH))
+    specs = eval_arms_spec(bridge)
+    predictions = {s[0]: [INVALID] * len(texts) for s in specs}
+    arms = [make_arm(bridge, s, texts, batches, task.label_words, predictions) for s in specs]
+    interleave(arms, len(batches), log=log)
+    label_cap = max(len(ids) for ids in bridge.target_ids(task.label_words)) + 1
+    rows = {}
+    for arm, (name, mode, bf16, _) in zip(arms, specs):
+        pred = predictions[name]
+        rows[name] = {
+            "mode": mode, "precision": "bf16" if bf16 else "fp32", "examples": len(texts),
+            "seconds": sum(arm.seconds), "examples_per_s": len(texts) / sum(arm.seconds),
+            "accuracy": accuracy(gold, pred), "invalid": sum(p == INVALID for p in pred),
+        }
+    paper = paper_protocol(bridge, [texts[i] for i in batches[len(batches) // 2]], task.label_words, paper_cap, log)
+    return {"arms": rows, "paper_protocol": paper, "label_cap": label_cap, "uncapped": UNCAPPED, "eval_batch": EVAL_BATCH,
+            "peak_rss_gb": peak_rss_gb()}

@@ -1,0 +1,175 @@
+"""Render the collected results as Markdown tables (printed and written beside the JSON)."""
+
+from __future__ import annotations
+
+TARGET_MFU, TARGET_RANK_SPEEDUP, TARGET_TRAIN_GB = 0.50, 5.0, 3.0
+PARTS = ("training", "ablation", "evaluation", "profile", "memory_bf16", "memory_fp32")
+
+
+def table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def machine_section(r: dict) -> str:
+    m = r["machine"]
+    return "\n".join([
+        f"- Command: `{r['command']}` ({r['mode']}; measuring took {sum(r[p]['wall_s'] for p in PARTS) / 60:.1f} min, "
+        f"{r['wall_s'] / 60:.1f} min in all)",
+        f"- CPU: {m['cpu']}, {m['cores']} cores, torch threads {m['torch_threads']}; "
+        f"torch {m['torch']}, transformers {m['transformers']}; commit {m['commit']}",
+        f"- Load average (1 min) before / after: {m['load_before']:.2f} / {m['load_after']:.2f} "
+        "(other processes share the CPU; every comparison below is measured side by side in this run)",
+        f"- Models: {m['models']}; data: {r['data']}",
+    ])
+
+
+def training_section(t: dict) -> str:
+    peak = t["matmul_peak_flops"]
+    rows = []
+    for name, a in t["arms"].items():
+        fp32 = t["arms"].get(f"{a['fusion']} fp32")
+        speedup = f"{a['examples_per_s'] / fp32['examples_per_s']:.2f}x" if a["precision"] == "bf16" else ""
+        rows.append([a["fusion"], a["precision"], f"{a['examples_per_s']:.2f}", f"{a['encoder_tokens_per_s']:.0f}",
+                     f"{a['llm_tokens_per_s']:.0f}", f"{a['median_step_s']:.2f}", f"{a['useful_gflop_per_step']:.1f}",
+                     f"{a['useful_flops_per_s'] / 1e9:.1f}", pct(a["mfu"]), speedup,
+                     f"{a['executed_gflop_first_batch'] / a['useful_gflop_first_batch']:.2f}"])
+    fill = t["cache_fill"]
+    return "\n".join([
+        table(["fusion", "precision", "examples/s", "encoder tok/s", "LLM tok/s", "median step s",
+               "useful GFLOP/step", "useful GFLOP/s", "of matmul peak", "bf16 vs fp32", "executed / useful FLOPs"], rows),
+        "",
+        f"Matmul peak measured in the same run (2048x2048, best of {len(t['matmul_peak_samples']['fp32']) * 2}): "
+        f"fp32 {peak['fp32'] / 1e9:.0f} GFLOP/s, bf16 {peak['bf16'] / 1e9:.0f} GFLOP/s. "
+        f"Batch {8}, {next(iter(t['arms'].values()))['steps']} timed steps per row after one warm-up step, "
+        f"encoder cache warm. Filling the cache (the first pass: encoder forward, fp32) ran at "
+        f"{fill['examples_per_s']:.1f} examples/s over {fill['texts']} texts.",
+    ])
+
+
+def ablation_section(a: dict, e: dict) -> str:
+    rows = [[name, f"{r['examples_per_s']:.2f}", f"{r['time_ratio']:.2f}x",
+             f"{r['executed_gflop_first_batch']:.0f} / {r['useful_gflop_first_batch']:.0f}"] for name, r in a["arms"].items()]
+    ev = e["arms"]
+    cap = e["uncapped"]
+    for off, base in (("rank bf16, shared prefix off", "rank bf16"),
+                      (f"generate bf16, cap {cap} instead of label cap", "generate bf16")):
+        rows.append([f"eval: {off}", f"{ev[off]['examples_per_s']:.2f}",
+                     f"{ev[base]['examples_per_s'] / ev[off]['examples_per_s']:.2f}x (vs {base})", ""])
+    p = a["padding"]
+    return "\n".join([
+        table(["switched off (training: token_softmax, bf16, batch 8)", "examples/s", "time vs all on",
+               "executed / useful GFLOP, one batch"], rows),
+        "",
+        f"Padding (share of padded LLM positions): a whole epoch bucketed {pct(p['epoch_llm_bucketed'])} vs "
+        f"random {pct(p['epoch_llm_random'])}; encoder positions bucketed {pct(p['epoch_encoder_bucketed'])} vs "
+        f"random {pct(p['epoch_encoder_random'])}; the timed batches: bucketed {pct(p['timed_llm_bucketed'])} vs "
+        f"random {pct(p['timed_llm_random'])} ({p['train_texts']} training texts, "
+        f"{p['mean_encoder_tokens']:.1f} encoder tokens on average).",
+    ])
+
+
+def evaluation_section(e: dict) -> str:
+    rows = [[name, f"{r['examples_per_s']:.2f}", pct(r["accuracy"]), r["invalid"]] for name, r in e["arms"].items()
+            if "off" not in name and "instead" not in name]
+    ev = e["arms"]
+    ratios = ", ".join(f"{p}: rank is {ev[f'rank {p}']['examples_per_s'] / ev[f'generate {p}']['examples_per_s']:.2f}x "
+                       "faster than generate" for p in ("fp32", "bf16"))
+    n = next(iter(ev.values()))["examples"]
+    pp = e["paper_protocol"]
+    return "\n".join([
+        table(["mode", "examples/s", "accuracy (untrained bridge)", "invalid answers"], rows),
+        "",
+        f"{n} English test examples, batches of {e['eval_batch']}, through `predict`; generate capped at "
+        f"{e['label_cap']} new tokens (longest label + EOS + 1). {ratios}.",
+        "",
+        f"Against the authors' protocol (greedy generation up to {pp['cap']} new tokens, stopping at EOS only), "
+        f"bf16, one batch of {pp['examples']} back to back: rank {pp['rank_examples_per_s']:.2f} examples/s, "
+        f"generate {pp['generate_examples_per_s']:.2f} examples/s: rank is {pp['rank_speedup']:.1f}x faster.",
+    ])
+
+
+def memory_section(r: dict) -> str:
+    runs = [r[p] for p in ("memory_bf16", "memory_fp32")]
+    run_rows = [[m["precision"], f"{m['rss_after_load_gb']:.2f}", f"{m['rss_after_cache_gb']:.2f} (estimate {m['cache_estimate_gb']:.2f})",
+                 f"{m['peak_rss_gb']:.2f}"] for m in runs]
+    m = runs[0]
+    part_rows = [[part, f"{r[part]['peak_rss_gb']:.2f}", f"{r[part]['wall_s']:.0f}", pct(r[part]["others_cpu_share"])]
+                 for part in PARTS]
+    return "\n".join([
+        f"A training run (token_softmax, batch 8), in its own process: models loaded, the encoder cache filled for all "
+        f"{m['cache_texts']} English training texts (fp16), then {m['steps']} optimiser steps including the epoch's "
+        f"longest batch ({m['longest_batch_padded_positions']} padded LLM positions).\n",
+        table(["precision", "GiB after loading the models", "GiB after filling the cache", "peak GiB"], run_rows),
+        "",
+        "Every part of this benchmark in its own process (the training part holds six bridges and runs every fusion in "
+        "both precisions; the ablation part also runs full-vocabulary logits):\n",
+        table(["part", "peak resident memory GiB", "wall s", "CPU used by other processes meanwhile"], part_rows),
+    ])
+
+
+def profile_section(p: dict) -> str:
+    out = []
+    for precision in ("bf16", "fp32"):
+        prof = p[precision]
+        out.append(f"token_softmax, {precision}: {prof['steps']} profiled step(s), {prof['wall_s'] / prof['steps']:.2f} s each "
+                   f"({prof['unprofiled_wall_s'] / prof['steps']:.2f} s each for the same steps without the profiler, "
+                   "whose per-operator overhead inflates the small operators' shares).\n")
+        out.append(table(["phase", "share of step"], [[k, pct(v)] for k, v in prof["phases"].items()]))
+        out.append("")
+        out.append(table(["operator category (self time)", "share of step"], [[k, pct(v)] for k, v in prof["categories"].items()]))
+        out.append("")
+        out.append(table(["top operators (self time)", "calls", "share of step"],
+                         [[o["op"], o["calls"], pct(o["share"])] for o in prof["top_ops"]]))
+        out.append("")
+    m = p["matmul_at_llm_shapes"]
+    rows = []
+    for precision in ("fp32", "bf16"):
+        d = m[precision]
+        rows.append([precision, f"{d['peak'] / 1e9:.0f}"] + [f"{v / 1e9:.0f} ({pct(v / d['peak'])})" for v in d["rates"].values()]
+                    + [f"{d['llm_layer_rate'] / 1e9:.0f} ({pct(d['llm_layer_rate'] / d['peak'])})"])
+    shapes = list(m["fp32"]["rates"])
+    out.append(f"Matmul GFLOP/s at the LLM's shapes ({m['rows']} rows = padded B x T of a median batch), "
+               "as a share of the 2048^2 peak measured at the same moment:\n")
+    out.append(table(["precision", "2048^2 peak"] + shapes + ["one LLM layer's projections"], rows))
+    return "\n".join(out)
+
+
+def targets_section(r: dict) -> str:
+    t, e = r["training"], r["evaluation"]["arms"]
+    best_bf16 = max((a for a in t["arms"].values() if a["precision"] == "bf16"), key=lambda a: a["mfu"])
+    default = t["arms"]["token_softmax bf16"]
+    rank_speedup = e["rank bf16"]["examples_per_s"] / e["generate bf16"]["examples_per_s"]
+    mem = max(r["memory_bf16"]["peak_rss_gb"], r["memory_fp32"]["peak_rss_gb"])
+    mem_text = f"bf16 {r['memory_bf16']['peak_rss_gb']:.2f} GiB, fp32 {r['memory_fp32']['peak_rss_gb']:.2f} GiB"
+    paper = r["evaluation"]["paper_protocol"]
+    ok = lambda b: "met" if b else "NOT met"  # noqa: E731
+    rows = [
+        ["training useful FLOPs >= 50% of bf16 matmul peak",
+         f"token_softmax {pct(default['mfu'])}; best {best_bf16['fusion']} {pct(best_bf16['mfu'])}",
+         ok(default["mfu"] >= TARGET_MFU)],
+        ["rank >= 5x faster than generate (bf16): our generate (label cap, EOS/newline stop)",
+         f"{rank_speedup:.2f}x", ok(rank_speedup >= TARGET_RANK_SPEEDUP)],
+        [f"rank >= 5x faster than generate (bf16): the authors' generate (cap {paper['cap']}, EOS stop)",
+         f"{paper['rank_speedup']:.1f}x", ok(paper["rank_speedup"] >= TARGET_RANK_SPEEDUP)],
+        ["training peak memory < 3 GB (a training run with the full encoder cache)", mem_text, ok(mem * 2**30 < TARGET_TRAIN_GB * 1e9)],
+    ]
+    return table(["target (issue 5)", "measured", ""], rows)
+
+
+def markdown(r: dict) -> str:
+    sections = [
+        ("Machine and command", machine_section(r)),
+        ("Targets", targets_section(r)),
+        ("Training throughput", training_section(r["training"])),
+        ("Evaluation throughput", evaluation_section(r["evaluation"])),
+        ("Ablation: each optimisation switched off alone", ablation_section(r["ablation"], r["evaluation"])),
+        ("Peak memory (and how quiet the machine was)", memory_section(r)),
+        ("Profile of a training step", profile_section(r["profile"])),
+    ]
+    return "\n\n".join(f"### {title}\n\n{body}" for title, body in sections) + "\n"

@@ -1,0 +1,203 @@
+"""Speed benchmark of layerbridge on this machine (issue 5).
+
+    python benchmarks/run.py            # the full benchmark (< 15 minutes on a 2-core CPU)
+    python benchmarks/run.py --quick    # a ~1-minute smoke version, same code path
+
+Offline default models (multilingual-e5-small + SmolLM2-135M-Instruct), real English rows of the
+task (XNLI by default) from the data folder. Six parts, each in its own process so that each
+reports its own peak memory: training throughput, the ablation, evaluation, the profile, and the
+memory of a training run in bf16 and in fp32. Inside a part every configuration is measured side
+by side (round-robin), so a slow spell of the machine hits all alike; still, other processes'
+threads competing for the 2 cores make step times erratic, so the run records how much CPU others
+used during each part (and --wait-quiet waits for a quiet machine before each part).
+Results: printed as Markdown, and written to --out as results.json and results.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path = [p for p in sys.path if Path(p or ".").resolve() != HERE]  # no bare `training`, `report`... modules
+sys.path.insert(0, str(HERE.parent))  # the repository root: `benchmarks` is a package
+
+PARTS = ("training", "ablation", "evaluation", "profile", "memory_bf16", "memory_fp32")
+SIZES = {  # timed steps per configuration, evaluation examples, profiled steps, authors' generation cap,
+    # texts in the memory run's encoder cache (None: the whole English training set)
+    "full": {"train_rounds": 12, "ablation_rounds": 12, "eval_examples": 128, "profile_steps": 2,
+             "paper_generate_cap": 512, "memory_texts": None},
+    "quick": {"train_rounds": 1, "ablation_rounds": 1, "eval_examples": 16, "profile_steps": 1,
+              "paper_generate_cap": 64, "memory_texts": 64},
+}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smoke version: one timed step per configuration")
+    parser.add_argument("--data-dir", default=None, help="data folder (default: $LAYERBRIDGE_DATA_DIR or ../shared/data)")
+    parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"),
+                        help="folder for results.json and results.md (default: benchmarks/results)")
+    parser.add_argument("--task", default="xnli", help="task whose English rows are used (default: xnli)")
+    parser.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
+                        help="before each part, wait up to SECONDS for other processes to leave the CPU idle")
+    parser.add_argument("--part", choices=PARTS, help=argparse.SUPPRESS)  # internal: run one part
+    parser.add_argument("--part-out", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------------------ one part (child)
+def run_part(args) -> dict:
+    from benchmarks.common import default_data_dir, load_default_models, load_task_data, make_bridge, training_batches
+
+    sizes = SIZES["quick" if args.quick else "full"]
+    data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
+    models = load_default_models()
+    task, train, test = load_task_data(args.task, data_dir, sizes["eval_examples"])
+    if args.part == "evaluation":
+        from benchmarks.evaluation import run_evaluation
+
+        return run_evaluation(models, task, test, sizes["paper_generate_cap"], log=log)
+    probe = make_bridge(models, "last")
+    rounds = {"training": sizes["train_rounds"], "ablation": sizes["ablation_rounds"],
+              "profile": sizes["profile_steps"]}.get(args.part, sizes["train_rounds"])
+    batches = training_batches(probe, train, probe.target_ids(task.label_words), max(rounds, 2))
+    if args.part == "training":
+        from benchmarks.training import run_training
+
+        return run_training(models, batches, rounds, log=log)
+    if args.part == "ablation":
+        from benchmarks.training import run_ablation
+
+        return run_ablation(models, batches, rounds, log=log)
+    if args.part == "profile":
+        from benchmarks.profiling import run_profile
+
+        return run_profile(models, batches, rounds, log=log)
+    from benchmarks.memory import run_memory
+
+    train_texts = train[: sizes["memory_texts"]] if sizes["memory_texts"] else train
+    return run_memory(models, train_texts, batches, bf16=args.part == "memory_bf16", log=log)
+
+
+def busy_cpu_seconds() -> float:
+    """CPU seconds spent busy by everything on the machine since boot (/proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def others_cpu_share(seconds: float = 3.0) -> float:
+    """Share of the machine's cores other processes keep busy, sampled over `seconds`."""
+    before = busy_cpu_seconds()
+    time.sleep(seconds)
+    return (busy_cpu_seconds() - before) / (seconds * os.cpu_count())
+
+
+def wait_until_quiet(limit_s: float) -> None:
+    """Wait (up to limit_s) until other processes use under 10% of the machine."""
+    deadline = time.monotonic() + limit_s
+    while limit_s > 0 and (share := others_cpu_share()) > 0.10:
+        if time.monotonic() > deadline:
+            log(f"still busy ({share:.0%} of the CPU used by other processes); measuring anyway")
+            return
+        log(f"waiting for a quiet machine: other processes use {share:.0%} of the CPU")
+        time.sleep(20)
+
+
+def spawn_part(part: str, args) -> dict:
+    """Run one part in a fresh process (its own peak memory) and read back its JSON, with the
+    share of the CPU other processes took meanwhile (their threads compete with ours)."""
+    wait_until_quiet(args.wait_quiet)
+    busy, ours = busy_cpu_seconds(), children_cpu_seconds()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / f"{part}.json"
+        cmd = [sys.executable, __file__, "--part", part, "--part-out", str(out), "--task", args.task]
+        cmd += ["--quick"] if args.quick else []
+        cmd += ["--data-dir", args.data_dir] if args.data_dir else []
+        started = time.perf_counter()
+        subprocess.run(cmd, check=True)
+        result = json.loads(out.read_text())
+    result["wall_s"] = time.perf_counter() - started
+    others = (busy_cpu_seconds() - busy) - (children_cpu_seconds() - ours)
+    result["others_cpu_share"] = max(0.0, others / (result["wall_s"] * os.cpu_count()))
+    log(f"{part}: done in {result['wall_s']:.0f} s (other processes used {result['others_cpu_share']:.0%} of the CPU)")
+    return result
+
+
+# ------------------------------------------------------------------------------ the whole run
+def cpu_description() -> str:
+    """Model name, family/model numbers and the matrix extensions torch can use, from /proc/cpuinfo."""
+    info = {}
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        key, _, value = line.partition(":")
+        info.setdefault(key.strip(), value.strip())
+    flags = set(info.get("flags", "").split())
+    extensions = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
+    name = info.get("model name") or platform.processor()
+    return f"{name} (family {info.get('cpu family', '?')}, model {info.get('model', '?')}; {', '.join(extensions)})"
+
+
+def machine() -> dict:
+    import torch
+    import transformers
+
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=HERE).stdout.strip()
+    return {"cpu": cpu_description(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__, "transformers": transformers.__version__, "commit": commit or "?",
+            "load_before": os.getloadavg()[0],
+            "models": "multilingual-e5-small + SmolLM2-135M-Instruct (BridgeConfig() defaults), float32 weights"}
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.part:
+        result = run_part(args)
+        Path(args.part_out).write_text(json.dumps(result, indent=1))
+        return 0
+    from benchmarks.report import markdown
+
+    started = time.perf_counter()
+    command = " ".join(["python benchmarks/run.py", *(sys.argv[1:] if argv is None else argv)])
+    results = {"command": command, "mode": "quick" if args.quick else "full",
+               "sizes": SIZES["quick" if args.quick else "full"], "machine": machine(),
+               "data": f"English {args.task} rows from the local data folder"}
+    load, cores = results["machine"]["load_before"], results["machine"]["cores"]
+    if load > 0.5 * cores:
+        log(f"warning: load average {load:.1f} on {cores} cores: other processes are running; with more busy "
+            "threads than cores, step times become erratic (ratios within a part still compare like with like)")
+    for part in PARTS:
+        log(f"== {part}")
+        results[part] = spawn_part(part, args)
+    results["machine"]["load_after"] = os.getloadavg()[0]
+    results["wall_s"] = time.perf_counter() - started
+    text = markdown(results)
+    print(text)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    (out / "results.md").write_text(text)
+    log(f"written: {out / 'results.json'}, {out / 'results.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

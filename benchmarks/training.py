@@ -1,0 +1,186 @@
+"""Training steps as the recipe runs them, and the baselines the ablation switches to.
+
+A step = forward under the chosen precision, example losses summed / batch size (the recipe's
+scaling), backward, gradient clipping at 1.0, AdamW step over the trainable parameters, zero_grad.
+"""
+
+from __future__ import annotations
+
+import time
+import types
+
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+from layerbridge.encoder_cache import EncoderStateCache
+from layerbridge.fusion.base import masked_weights
+
+from benchmarks.common import Arm, Batch, TrainingBatches, autocast, interleave, make_bridge, peak_rss_gb
+from benchmarks.flops import Dims, matmul_peak, step_flops
+
+FUSIONS = ("last", "global_softmax", "token_softmax")
+
+
+# ------------------------------------------------------------------------------ baselines
+def full_logits_example_loss(bridge, target_ids, attention_mask, input_ids=None, encoder_states=None):
+    """The authors' way: LM head and log-softmax over the full vocabulary at EVERY position
+    (`bridge.llm(...).logits`, (B, T, V)), cross-entropy with the non-target positions ignored."""
+    if encoder_states is None:
+        encoder_states = bridge.encoder_states(input_ids, attention_mask)
+    soft, _ = bridge.soft_tokens(encoder_states, attention_mask)
+    inputs = bridge.llm_inputs(soft, attention_mask, target_ids)
+    logits = bridge.llm(inputs_embeds=inputs.inputs_embeds, attention_mask=inputs.attention_mask,
+                        position_ids=inputs.position_ids).logits  # (B, T, V)
+    B, T, V = logits.shape
+    labels = torch.full((B, T), -100, dtype=torch.long, device=logits.device)
+    labels[inputs.target_rows, inputs.target_positions] = inputs.target_ids
+    nll = F.cross_entropy(logits.float().view(B * T, V), labels.view(-1), reduction="none").view(B, T)
+    counts = torch.tensor([len(t) for t in target_ids], dtype=nll.dtype, device=nll.device)
+    return nll.sum(dim=1) / counts
+
+
+def gate_on_all_positions(fusion, states, mask):
+    """token_softmax with its gate run over every (B x S) position, padding included, then masked
+    (what a plain implementation does); ours feeds only the real tokens to the gate."""
+    B, S, L, D = states.shape
+    tokens = states.reshape(B * S, L, D) + fusion.layer_position.to(states.dtype)
+    cls = fusion.cls.to(tokens.dtype).expand(B * S, 1, D)
+    gated = fusion.gate(torch.cat([cls, tokens], dim=1))  # (B*S, L+1, D)
+    weights = torch.softmax(fusion.out(gated[:, 0]).float(), dim=-1).view(B, S, L)
+    return masked_weights(weights, mask)
+
+
+# ------------------------------------------------------------------------------ one trainer
+class Trainer:
+    """A fresh bridge with its optimiser; `step(batch)` is one real optimiser step."""
+
+    def __init__(self, models, fusion: str, *, bf16: bool, cache: EncoderStateCache | None,
+                 full_logits: bool = False, gate_on_padding: bool = False):
+        self.fusion, self.bf16, self.cache, self.full_logits = fusion, bf16, cache, full_logits
+        self.bridge = make_bridge(models, fusion)
+        if gate_on_padding:
+            self.bridge.fusion.layer_weights = types.MethodType(gate_on_all_positions, self.bridge.fusion)
+        self.bridge.train()
+        self.params = [p for p in self.bridge.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(self.params, lr=1e-3)
+        self.dims = Dims.of(self.bridge)
+
+    def example_losses(self, batch: Batch) -> torch.Tensor:
+        texts = [e.text for e in batch.examples]
+        if self.cache is not None:
+            states, mask = self.cache.states(texts)
+            inputs = {"attention_mask": mask, "encoder_states": states}
+        else:
+            inputs = self.bridge.tokenize(texts)
+        if self.full_logits:
+            return full_logits_example_loss(self.bridge, batch.target_ids, **inputs)
+        return self.bridge(batch.target_ids, **inputs).example_loss
+
+    def step(self, batch: Batch) -> float:
+        with autocast(self.bf16):
+            loss = self.example_losses(batch).sum() / batch.size
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.params, 1.0)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return float(loss.detach())
+
+    def flops(self, batch: Batch) -> int:
+        n_targets = sum(len(t) for t in batch.target_ids)
+        return step_flops(self.dims, self.fusion, batch.enc_lengths, batch.llm_lengths, n_targets,
+                          encoder_cached=self.cache is not None)["total"]
+
+
+def fill_cache(cache: EncoderStateCache, batches: TrainingBatches) -> dict:
+    """The first pass over the data: compute and keep every timed text's encoder states."""
+    texts = list(dict.fromkeys(e.text for b in [batches.warmup, *batches.bucketed] for e in b.examples))
+    start = time.perf_counter()
+    for i in range(0, len(texts), 16):
+        cache.states(texts[i : i + 16])
+    seconds = time.perf_counter() - start
+    return {"texts": len(texts), "seconds": seconds, "examples_per_s": len(texts) / seconds}
+
+
+def trainer_arm(name: str, trainer: Trainer, timed: list[Batch], warmup: Batch) -> Arm:
+    arm = Arm(name, run=lambda r: trainer.step(timed[r]), warmup=lambda: trainer.step(warmup))
+    arm.trainer, arm.batches = trainer, timed
+    return arm
+
+
+def executed_flops(arm: Arm) -> dict:
+    """One more step on the arm's first timed batch under FlopCounterMode: the matmul FLOPs the
+    step really executes (padding, full logits and recomputation included) next to the useful count."""
+    batch = arm.batches[0]
+    with FlopCounterMode(display=False) as counter:
+        arm.trainer.step(batch)
+    return {"executed_gflop_first_batch": counter.get_total_flops() / 1e9,
+            "useful_gflop_first_batch": arm.trainer.flops(batch) / 1e9}
+
+
+def arm_throughput(arm: Arm, rounds: int) -> dict:
+    """Examples/s, real tokens/s and useful FLOP/s of an arm over its timed steps."""
+    batches, seconds = arm.batches[:rounds], sum(arm.seconds)
+    return {
+        "steps": rounds,
+        "seconds": seconds,
+        "median_step_s": sorted(arm.seconds)[len(arm.seconds) // 2],
+        "examples_per_s": sum(b.size for b in batches) / seconds,
+        "encoder_tokens_per_s": sum(sum(b.enc_lengths) for b in batches) / seconds,
+        "llm_tokens_per_s": sum(sum(b.llm_lengths) for b in batches) / seconds,
+        "useful_flops_per_s": sum(arm.trainer.flops(b) for b in batches) / seconds,
+        "useful_gflop_per_step": sum(arm.trainer.flops(b) for b in batches) / rounds / 1e9,
+    }
+
+
+# ------------------------------------------------------------------------------ part: throughput
+def run_training(models, batches: TrainingBatches, rounds: int, log=print) -> dict:
+    """Every fusion in fp32 and bf16, encoder cache warm, bucketed batches, side by side; the
+    matmul peak (2048^2, fp32 and bf16) measured before every round of the same run."""
+    cache = EncoderStateCache(make_bridge(models, "last"))
+    fill = fill_cache(cache, batches)
+    arms = [trainer_arm(f"{fusion} {'bf16' if bf16 else 'fp32'}", Trainer(models, fusion, bf16=bf16, cache=cache),
+                        batches.bucketed, batches.warmup)
+            for fusion in FUSIONS for bf16 in (False, True)]
+    peaks = {"fp32": [], "bf16": []}
+
+    def measure_peaks(_round):
+        peaks["fp32"].append(matmul_peak(torch.float32, repeats=2))
+        peaks["bf16"].append(matmul_peak(torch.bfloat16, repeats=2))
+
+    interleave(arms, rounds, between=measure_peaks, log=log)
+    peak = {k: max(v) for k, v in peaks.items()}
+    results = {}
+    for arm in arms:
+        fusion, precision = arm.name.split()
+        row = {**arm_throughput(arm, rounds), **executed_flops(arm)}
+        row.update(fusion=fusion, precision=precision, mfu=row["useful_flops_per_s"] / peak[precision])
+        results[arm.name] = row
+    return {"arms": results, "matmul_peak_flops": peak, "matmul_peak_samples": peaks, "cache_fill": fill,
+            "padding": batches.padding, "peak_rss_gb": peak_rss_gb()}
+
+
+# ------------------------------------------------------------------------------ part: ablation
+ALL_ON = "all on"
+
+
+def run_ablation(models, batches: TrainingBatches, rounds: int, log=print) -> dict:
+    """token_softmax (the default fusion), bf16, cache, target-only logits, bucketing, gate on
+    real tokens: all on, then each switched off alone; all measured side by side."""
+    cache = EncoderStateCache(make_bridge(models, "last"))
+    fill_cache(cache, batches)
+    T = lambda **kw: Trainer(models, "token_softmax", **{"bf16": True, "cache": cache, **kw})  # noqa: E731
+    timed, warm = batches.bucketed, batches.warmup
+    arms = [
+        trainer_arm(ALL_ON, T(), timed, warm),
+        trainer_arm("encoder cache off", T(cache=None), timed, warm),
+        trainer_arm("logits at all positions", T(full_logits=True), timed, warm),
+        trainer_arm("bucketing off", T(), batches.random, warm),
+        trainer_arm("bf16 off", T(bf16=False), timed, warm),
+        trainer_arm("gate on padded positions", T(gate_on_padding=True), timed, warm),
+    ]
+    interleave(arms, rounds, log=log)
+    base = sum(arms[0].seconds)
+    rows = {arm.name: {**arm_throughput(arm, rounds), **executed_flops(arm), "time_ratio": sum(arm.seconds) / base}
+            for arm in arms}
+    return {"arms": rows, "padding": batches.padding, "peak_rss_gb": peak_rss_gb()}
