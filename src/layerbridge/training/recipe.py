@@ -173,8 +173,9 @@ def train(
     started, seen = time.perf_counter(), 0
     for step in range(start, total_steps):
         batch = global_batch(train_examples, step, cfg.batch_size, cfg.seed, lengths)
-        mine = shard(batch, rank, world) or batch[:1]  # an empty shard still joins the all-reduce
-        weight = 0.0 if not shard(batch, rank, world) else world / len(batch)
+        mine = shard(batch, rank, world)
+        weight = world / len(batch) if mine else 0.0
+        mine = mine or batch[:1]  # an empty shard still joins the all-reduce, with zero weight
         parts = chunks(mine, micro)
         step_loss = torch.zeros((), device=accelerator.device)
         for i, part in enumerate(parts):
@@ -188,7 +189,7 @@ def train(
                     out_ = model(targets, **bridge.tokenize([e.text for e in part]))
                 loss = out_.example_loss.sum() * weight
                 accelerator.backward(loss)
-            step_loss += out_.example_loss.detach().sum()
+            step_loss += out_.example_loss.detach().sum() * (weight > 0)
         grad_norm = accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
         optimizer.step()
         scheduler.step()
