@@ -17,6 +17,7 @@ import torch
 
 from layerbridge.bridge import BridgeConfig, LayerBridge
 from layerbridge.bridge.model import load_models
+from layerbridge.precision import frozen_dtype
 from layerbridge.training.batches import epoch_batches
 
 REPO = Path(__file__).resolve().parents[1]
@@ -56,9 +57,19 @@ def patched(obj, name: str, replacement):
 
 
 # ------------------------------------------------------------------------------ models and data
-def load_default_models() -> tuple:
-    """(encoder, encoder tokenizer, llm, llm tokenizer) of the default BridgeConfig, loaded once."""
-    return load_models(BridgeConfig())
+class Models:
+    """The default BridgeConfig's (encoder, encoder tokenizer, llm, llm tokenizer), loaded once per
+    precision as the recipe loads them: float32, or held in bf16 for bf16 runs
+    (`layerbridge.precision.frozen_dtype`: half the memory, no per-step weight casts)."""
+
+    def __init__(self):
+        self._loaded: dict[str, tuple] = {}
+
+    def __call__(self, precision: str) -> tuple:
+        if precision not in self._loaded:
+            dtype = frozen_dtype("bf16" if precision == "bf16" else "no")
+            self._loaded[precision] = load_models(BridgeConfig(), dtype=dtype)
+        return self._loaded[precision]
 
 
 def make_bridge(models: tuple, fusion: str) -> LayerBridge:

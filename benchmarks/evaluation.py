@@ -19,25 +19,31 @@ EVAL_BATCH = 16
 UNCAPPED = 32  # generate's cap when the label cap is switched off
 
 
-def eval_arms_spec(bridge) -> list[tuple[str, str, bool, tuple | None]]:
-    """(name, mode, bf16, patch): patch = (method name, replacement) or None."""
-    no_shared_prefix = ("score", partial(type(bridge).score, bridge, shared_prefix=False))
-    uncapped = ("generate", lambda texts, max_new_tokens: type(bridge).generate(bridge, texts, max_new_tokens=UNCAPPED))
-    return [
-        ("rank fp32", "rank", False, None),
-        ("rank bf16", "rank", True, None),
-        ("generate fp32", "generate", False, None),
-        ("generate bf16", "generate", True, None),
-        ("rank bf16, shared prefix off", "rank", True, no_shared_prefix),
-        (f"generate bf16, cap {UNCAPPED} instead of label cap", "generate", True, uncapped),
-    ]
+def no_shared_prefix(bridge) -> tuple:
+    return "score", partial(type(bridge).score, bridge, shared_prefix=False)
 
 
-def make_arm(bridge, spec, texts, batches, label_words, predictions) -> Arm:
-    name, mode, bf16, patch = spec
+def uncapped(bridge) -> tuple:
+    return "generate", lambda texts, max_new_tokens: type(bridge).generate(bridge, texts, max_new_tokens=UNCAPPED)
+
+
+ARMS = [  # (name, mode, precision, patch: bridge -> (method name, replacement), or None)
+    ("rank fp32", "rank", "fp32", None),
+    ("rank bf16", "rank", "bf16", None),
+    ("generate fp32", "generate", "fp32", None),
+    ("generate bf16", "generate", "bf16", None),
+    ("rank bf16, shared prefix off", "rank", "bf16", no_shared_prefix),
+    (f"generate bf16, cap {UNCAPPED} instead of label cap", "generate", "bf16", uncapped),
+]
+
+
+def make_arm(bridges: dict, spec, texts, batches, label_words, predictions) -> Arm:
+    name, mode, precision, patch = spec
+    bridge = bridges[precision]
+    patch = patch(bridge) if patch else None
 
     def call(batch_texts):
-        with autocast(bf16), (patched(bridge, *patch) if patch else nullcontext()):
+        with autocast(precision == "bf16"), (patched(bridge, *patch) if patch else nullcontext()):
             return predict(bridge, batch_texts, label_words, mode=mode, batch_size=EVAL_BATCH)[0]
 
     def run(r):
@@ -70,19 +76,20 @@ def paper_protocol(bridge, texts: list[str], label_words, cap: int, log=print) -
 
 
 def run_evaluation(models, task, test, paper_cap: int, log=print) -> dict:
-    bridge = make_bridge(models, "token_softmax").eval()
+    """`models(precision)`: the loaded models; bf16 arms use models held in bf16 (as `evaluate`)."""
+    bridges = {p: make_bridge(models(p), "token_softmax").eval() for p in ("fp32", "bf16")}  # same seed, same weights
     texts, gold = [e.text for e in test], [e.label for e in test]
     batches = list(length_sorted_batches(texts, EVAL_BATCH))
-    specs = eval_arms_spec(bridge)
-    predictions = {s[0]: [INVALID] * len(texts) for s in specs}
-    arms = [make_arm(bridge, s, texts, batches, task.label_words, predictions) for s in specs]
+    predictions = {spec[0]: [INVALID] * len(texts) for spec in ARMS}
+    arms = [make_arm(bridges, spec, texts, batches, task.label_words, predictions) for spec in ARMS]
     interleave(arms, len(batches), log=log)
+    bridge = bridges["bf16"]
     label_cap = max(len(ids) for ids in bridge.target_ids(task.label_words)) + 1
     rows = {}
-    for arm, (name, mode, bf16, _) in zip(arms, specs):
+    for arm, (name, mode, precision, _) in zip(arms, ARMS):
         pred = predictions[name]
         rows[name] = {
-            "mode": mode, "precision": "bf16" if bf16 else "fp32", "examples": len(texts),
+            "mode": mode, "precision": precision, "examples": len(texts),
             "seconds": sum(arm.seconds), "examples_per_s": len(texts) / sum(arm.seconds),
             "accuracy": accuracy(gold, pred), "invalid": sum(p == INVALID for p in pred),
         }

@@ -13,6 +13,7 @@ from benchmarks.training import Trainer
 
 
 def run_memory(models, train, batches, bf16: bool, log=print) -> dict:
+    """`models`: the models loaded for this precision (bf16 runs hold them in bf16)."""
     after_load = rss_gb()
     cache = EncoderStateCache(make_bridge(models, "last"))
     texts = [e.text for e in train]

@@ -107,12 +107,12 @@ def llm_shape_rates(bridge, rows: int, targets: int) -> dict:
 
 
 def run_profile(models, batches, steps: int, top: int = 15, log=print) -> dict:
-    cache = EncoderStateCache(make_bridge(models, "last"))
+    cache = EncoderStateCache(make_bridge(models("bf16"), "last"))
     fill_cache(cache, batches)
     timed = batches.bucketed[:steps]
     result = {}
     for precision in ("bf16", "fp32"):
-        trainer = Trainer(models, "token_softmax", bf16=precision == "bf16", cache=cache)
+        trainer = Trainer(models(precision), "token_softmax", bf16=precision == "bf16", cache=cache)
         log(f"  profiling token_softmax {precision}: {steps} step(s)")
         result[precision] = profile_steps(trainer, timed, batches.warmup, top)
     median = sorted(batches.bucketed, key=lambda b: b.size * max(b.llm_lengths))[len(batches.bucketed) // 2]

@@ -47,7 +47,7 @@ def training_section(t: dict) -> str:
         f"Matmul peak measured in the same run (2048x2048, best of {len(t['matmul_peak_samples']['fp32']) * 2}): "
         f"fp32 {peak['fp32'] / 1e9:.0f} GFLOP/s, bf16 {peak['bf16'] / 1e9:.0f} GFLOP/s. "
         f"Batch {8}, {next(iter(t['arms'].values()))['steps']} timed steps per row after one warm-up step, "
-        f"encoder cache warm. Filling the cache (the first pass: encoder forward, fp32) ran at "
+        f"encoder cache warm. Filling the cache (the first pass: encoder forward, frozen models held in bf16) ran at "
         f"{fill['examples_per_s']:.1f} examples/s over {fill['texts']} texts.",
     ])
 

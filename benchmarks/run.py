@@ -60,17 +60,17 @@ def log(message: str) -> None:
 
 # ------------------------------------------------------------------------------ one part (child)
 def run_part(args) -> dict:
-    from benchmarks.common import default_data_dir, load_default_models, load_task_data, make_bridge, training_batches
+    from benchmarks.common import Models, default_data_dir, load_task_data, make_bridge, training_batches
 
     sizes = SIZES["quick" if args.quick else "full"]
     data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
-    models = load_default_models()
+    models = Models()  # models(precision): loaded on first use, as the recipe loads them for that precision
     task, train, test = load_task_data(args.task, data_dir, sizes["eval_examples"])
     if args.part == "evaluation":
         from benchmarks.evaluation import run_evaluation
 
         return run_evaluation(models, task, test, sizes["paper_generate_cap"], log=log)
-    probe = make_bridge(models, "last")
+    probe = make_bridge(models("bf16" if args.part == "memory_bf16" else "fp32"), "last")
     rounds = {"training": sizes["train_rounds"], "ablation": sizes["ablation_rounds"],
               "profile": sizes["profile_steps"]}.get(args.part, sizes["train_rounds"])
     batches = training_batches(probe, train, probe.target_ids(task.label_words), max(rounds, 2))
@@ -89,7 +89,8 @@ def run_part(args) -> dict:
     from benchmarks.memory import run_memory
 
     train_texts = train[: sizes["memory_texts"]] if sizes["memory_texts"] else train
-    return run_memory(models, train_texts, batches, bf16=args.part == "memory_bf16", log=log)
+    precision = args.part.split("_")[1]
+    return run_memory(models(precision), train_texts, batches, bf16=precision == "bf16", log=log)
 
 
 def busy_cpu_seconds() -> float:

@@ -135,13 +135,14 @@ def arm_throughput(arm: Arm, rounds: int) -> dict:
 
 # ------------------------------------------------------------------------------ part: throughput
 def run_training(models, batches: TrainingBatches, rounds: int, log=print) -> dict:
-    """Every fusion in fp32 and bf16, encoder cache warm, bucketed batches, side by side; the
-    matmul peak (2048^2, fp32 and bf16) measured before every round of the same run."""
-    cache = EncoderStateCache(make_bridge(models, "last"))
+    """Every fusion in fp32 and bf16 (frozen models held in bf16, as the recipe does), encoder
+    cache warm, bucketed batches, side by side; the matmul peak (2048^2, fp32 and bf16) measured
+    before every round of the same run. `models(precision)` gives the loaded models."""
+    cache = EncoderStateCache(make_bridge(models("bf16"), "last"))
     fill = fill_cache(cache, batches)
-    arms = [trainer_arm(f"{fusion} {'bf16' if bf16 else 'fp32'}", Trainer(models, fusion, bf16=bf16, cache=cache),
+    arms = [trainer_arm(f"{fusion} {precision}", Trainer(models(precision), fusion, bf16=precision == "bf16", cache=cache),
                         batches.bucketed, batches.warmup)
-            for fusion in FUSIONS for bf16 in (False, True)]
+            for fusion in FUSIONS for precision in ("fp32", "bf16")]
     peaks = {"fp32": [], "bf16": []}
 
     def measure_peaks(_round):
@@ -165,18 +166,23 @@ ALL_ON = "all on"
 
 
 def run_ablation(models, batches: TrainingBatches, rounds: int, log=print) -> dict:
-    """token_softmax (the default fusion), bf16, cache, target-only logits, bucketing, gate on
-    real tokens: all on, then each switched off alone; all measured side by side."""
-    cache = EncoderStateCache(make_bridge(models, "last"))
+    """token_softmax (the default fusion), bf16 with the frozen models held in bf16, cache,
+    target-only logits, bucketing, gate on real tokens: all on, then each switched off alone; all
+    measured side by side."""
+    cache = EncoderStateCache(make_bridge(models("bf16"), "last"))
     fill_cache(cache, batches)
-    T = lambda **kw: Trainer(models, "token_softmax", **{"bf16": True, "cache": cache, **kw})  # noqa: E731
+
+    def T(precision="bf16", **kw):  # noqa: N802
+        return Trainer(models(precision), "token_softmax", **{"bf16": True, "cache": cache, **kw})
+
     timed, warm = batches.bucketed, batches.warmup
     arms = [
         trainer_arm(ALL_ON, T(), timed, warm),
         trainer_arm("encoder cache off", T(cache=None), timed, warm),
         trainer_arm("logits at all positions", T(full_logits=True), timed, warm),
         trainer_arm("bucketing off", T(), batches.random, warm),
-        trainer_arm("bf16 off", T(bf16=False), timed, warm),
+        trainer_arm("frozen models held in fp32 (autocast casts them every step)", T("fp32"), timed, warm),
+        trainer_arm("bf16 off (fp32 models, no autocast)", T("fp32", bf16=False), timed, warm),
         trainer_arm("gate on padded positions", T(gate_on_padding=True), timed, warm),
     ]
     interleave(arms, rounds, log=log)
