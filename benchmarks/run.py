@@ -1,7 +1,7 @@
 """Speed benchmark of layerbridge on this machine (issue 5).
 
     python benchmarks/run.py            # the full benchmark (< 15 minutes on a 2-core CPU)
-    python benchmarks/run.py --quick    # a ~1-minute smoke version, same code path
+    python benchmarks/run.py --quick    # a smoke version (~2.5 minutes), same code path
 
 Offline default models (multilingual-e5-small + SmolLM2-135M-Instruct), real English rows of the
 task (XNLI by default) from the data folder. Six parts, each in its own process so that each
@@ -33,7 +33,7 @@ sys.path.insert(0, str(HERE.parent))  # the repository root: `benchmarks` is a p
 PARTS = ("training", "ablation", "evaluation", "profile", "memory_bf16", "memory_fp32")
 SIZES = {  # timed steps per configuration, evaluation examples, profiled steps, authors' generation cap,
     # texts in the memory run's encoder cache (None: the whole English training set)
-    "full": {"train_rounds": 12, "ablation_rounds": 12, "eval_examples": 128, "profile_steps": 2,
+    "full": {"train_rounds": 8, "ablation_rounds": 8, "eval_examples": 128, "profile_steps": 2,
              "paper_generate_cap": 512, "memory_texts": None},
     "quick": {"train_rounds": 1, "ablation_rounds": 1, "eval_examples": 16, "profile_steps": 1,
               "paper_generate_cap": 64, "memory_texts": 64},
@@ -160,12 +160,13 @@ def machine() -> dict:
     import torch
     import transformers
 
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+    commit = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
                             cwd=HERE).stdout.strip()
     return {"cpu": cpu_description(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "torch": torch.__version__, "transformers": transformers.__version__, "commit": commit or "?",
             "load_before": os.getloadavg()[0],
-            "models": "multilingual-e5-small + SmolLM2-135M-Instruct (BridgeConfig() defaults), float32 weights"}
+            "models": "multilingual-e5-small + SmolLM2-135M-Instruct (BridgeConfig() defaults); weights float32, "
+                      "held in bf16 for the bf16 runs"}
 
 
 def main(argv=None) -> int:
