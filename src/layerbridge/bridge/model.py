@@ -196,6 +196,16 @@ class LayerBridge(nn.Module):
             **kwargs,
         )
 
+    def continue_llm(self, token_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor, cache):
+        """Feed more tokens (B, T) after a cached prefix; the LLM body's output, cache extended."""
+        return self.llm.base_model(
+            inputs_embeds=self.llm.get_input_embeddings()(token_ids),
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            past_key_values=cache,
+            use_cache=True,
+        )
+
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """LM head on the given positions only (N, H) -> (N, V), in float32."""
         logits = self.llm.get_output_embeddings()(hidden).float()
@@ -265,8 +275,7 @@ class LayerBridge(nn.Module):
         cont = cont.repeat(B, 1)  # (B*C, M-1)
         mask = torch.cat([prefix.attention_mask.repeat_interleave(C, 0), torch.ones_like(cont)], dim=1)
         positions = prefix.position_ids[:, -1:].repeat_interleave(C, 0) + torch.arange(1, M, device=self.device)
-        hidden = self.llm.base_model(inputs_embeds=self.llm.get_input_embeddings()(cont), attention_mask=mask,
-                                     position_ids=positions, past_key_values=cache, use_cache=True).last_hidden_state
+        hidden = self.continue_llm(cont, mask, positions, cache).last_hidden_state
         rows, cols, targets = [], [], []
         for b in range(B):
             for c, ids in enumerate(cand_ids):
@@ -285,7 +294,6 @@ class LayerBridge(nn.Module):
         inputs = self.llm_inputs(soft, enc["attention_mask"], None)
         out = self.llm_hidden(inputs, use_cache=True)
         mask, position = inputs.attention_mask, inputs.position_ids[:, -1:]
-        embed = self.llm.get_input_embeddings()
         B = len(texts)
         generated = torch.zeros(B, 0, dtype=torch.long, device=self.device)
         done = torch.zeros(B, dtype=torch.bool, device=self.device)
@@ -302,13 +310,7 @@ class LayerBridge(nn.Module):
                 break
             mask = torch.cat([mask, torch.ones(B, 1, dtype=mask.dtype, device=mask.device)], dim=1)
             position = position + 1
-            out = self.llm.base_model(
-                inputs_embeds=embed(next_ids[:, None]),
-                attention_mask=mask,
-                position_ids=position,
-                past_key_values=out.past_key_values,
-                use_cache=True,
-            )
+            out = self.continue_llm(next_ids[:, None], mask, position, out.past_key_values)
         texts_out = []
         for row in generated.tolist():
             if self.eos_id in row:
