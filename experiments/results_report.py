@@ -1,0 +1,112 @@
+"""Regenerate every table and plot of docs/results.md from the raw runs under results/.
+
+    python experiments/results_report.py [--results results] [--doc docs/results.md]
+
+docs/results.md is prose plus generated blocks, each between `<!-- generated: NAME -->` and
+`<!-- end generated -->`. This script rewrites only those blocks (and the PNGs under
+results/plots/), so the prose stays and every number comes from the raw compare.json files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import sys
+from pathlib import Path
+
+from layerbridge.io import atomic_write_text
+from layerbridge.reporting import seeds
+
+# task -> its compare folders (one per seed) under the results folder
+TASKS = {
+    "sib200": "fusion-study/sib200-seed*",
+    "sinhala_news": "sinhala-news/seed*",
+    "xnli": "xnli/seed*",
+    "marc": "marc/seed*",
+}
+HEADLINE_RUNS = ["last", "global_softmax", "token_softmax", "LLM alone", "probe: last layer"]
+BLOCK = re.compile(r"(<!-- generated: ([\w-]+) -->\n).*?(<!-- end generated -->)", re.DOTALL)
+
+
+def headline(all_docs: dict[str, list[dict]]) -> list[str]:
+    """One row per task and run: the average and the low-resource average (seed mean ± half-range)."""
+    lines = ["| task | seeds | " + " | ".join(HEADLINE_RUNS) + " |", "|---|---" + "|---:" * len(HEADLINE_RUNS) + "|"]
+    for task, docs in all_docs.items():
+        for label, index in (("average", 0), ("low-resource average", 1)):
+            if index and not docs[0]["low_resource"]:
+                continue
+            cells = []
+            for name in HEADLINE_RUNS:
+                cells.append(seeds.spread(seeds.averages(docs, name)[index]) if name in seeds.columns(docs[0]) else "—")
+            lines.append(f"| {task}, {label} | {len(docs)} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def deltas(all_docs: dict[str, list[dict]]) -> list[str]:
+    """Fusion minus last layer, per seed then averaged: the quantity the paper reports."""
+    lines = ["| task | global_softmax − last, average | token_softmax − last, average | "
+             "global_softmax − last, low-resource | token_softmax − last, low-resource |", "|---|---:|---:|---:|---:|"]
+    for task, docs in all_docs.items():
+        cells = []
+        for index in (0, 1):
+            for fusion in ("global_softmax", "token_softmax"):
+                if index and not docs[0]["low_resource"]:
+                    cells.append("—")
+                    continue
+                diff = [f - b for f, b in zip(seeds.averages(docs, fusion)[index], seeds.averages(docs, "last")[index])]
+                cells.append(f"{'+' if statistics.mean(diff) >= 0 else ''}{seeds.spread(diff)}")
+        lines.append(f"| {task} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def task_block(task: str, docs: list[dict], plot_dir: Path, doc_dir: Path) -> list[str]:
+    low = docs[0]["low_resource"]
+    lines = [seeds.setup_line(docs), "", *seeds.headline(docs), ""]
+    if low:
+        lines += [f"Low-resource languages ({len(low)}): {', '.join(low)}", ""]
+    lines += [*seeds.per_language(docs), "", "Layers carrying the most weight (mean over languages):", "",
+              *seeds.layer_weight_lines(docs), ""]
+    for caption, path in seeds.write_plots(docs, plot_dir / task):
+        lines += [f"![{caption}]({os.path.relpath(path, doc_dir)})", ""]
+    return lines[:-1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", default="results", type=Path)
+    parser.add_argument("--doc", default="docs/results.md", type=Path)
+    args = parser.parse_args(argv)
+
+    all_docs = {}
+    for task, pattern in TASKS.items():
+        folders = sorted(args.results.glob(pattern))
+        unfinished = [f for f in folders if not (f / "compare.json").is_file()]
+        if unfinished:
+            print(f"results_report: left out unfinished runs {[str(f) for f in unfinished]}", file=sys.stderr)
+        folders = [f for f in folders if f not in unfinished]
+        if folders:
+            all_docs[task] = seeds.load(folders)
+        else:
+            print(f"results_report: no runs for {task} ({args.results / pattern})", file=sys.stderr)
+    blocks = {"headline": headline(all_docs), "deltas": deltas(all_docs)}
+    for task, docs in all_docs.items():
+        blocks[task] = task_block(task, docs, args.results / "plots", args.doc.parent)
+
+    text = args.doc.read_text()
+    unknown = [name for _, name, _ in BLOCK.findall(text) if name not in blocks and name not in TASKS]
+    if unknown:
+        raise SystemExit(f"{args.doc}: unknown generated block(s) {unknown}; known: {sorted(blocks)}")
+
+    def fill(match: re.Match) -> str:
+        body = blocks.get(match.group(2), ["(no runs yet)"])
+        return match.group(1) + "\n".join(body) + "\n" + match.group(3)
+
+    atomic_write_text(args.doc, BLOCK.sub(fill, text))
+    print(f"rewrote {len(BLOCK.findall(text))} generated blocks in {args.doc}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

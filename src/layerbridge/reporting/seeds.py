@@ -1,0 +1,144 @@
+"""Tables and plots over several `compare` outputs of one task (one folder per seed).
+
+A single seed of a small-data run can move a low-resource average by several points, so results
+are reported as the seeds' mean with their half-range (max - min) / 2, never as one lucky run.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+from layerbridge.errors import DataError
+from layerbridge.io import slug
+from layerbridge.reporting import plots
+
+BEST_MIX = "probe: best mix (dev-selected)"
+
+
+def load(folders: list[str | Path]) -> list[dict]:
+    """The compare.json of each folder; all must be the same task, languages and runs."""
+    docs = []
+    for folder in folders:
+        path = Path(folder) / "compare.json"
+        if not path.is_file():
+            raise DataError(f"{path} is missing: is {folder} the output folder of a finished `layerbridge compare`?")
+        docs.append(json.loads(path.read_text()))
+    if not docs:
+        raise DataError("no compare folders given")
+    first = docs[0]
+    for folder, doc in zip(folders, docs):
+        for key in ("task", "languages"):
+            if doc[key] != first[key]:
+                raise DataError(f"{folder}: {key} {doc[key]!r} differs from {folders[0]}'s {first[key]!r}")
+        if list(columns(doc)) != list(columns(first)):
+            raise DataError(f"{folder}: runs {list(columns(doc))} differ from {folders[0]}'s {list(columns(first))}")
+    return docs
+
+
+def references(doc: dict) -> dict[str, dict]:
+    """Reference rows; the probe's best mix is chosen per seed, so its row gets one name."""
+    return {BEST_MIX if name.startswith("probe: best mix") else name: ref
+            for name, ref in doc.get("references", {}).items()}
+
+
+def columns(doc: dict) -> dict[str, dict[str, float]]:
+    """accuracy[run or reference][language], bridges first."""
+    table = {name: {lang: r["accuracy"] for lang, r in run["results"].items()} for name, run in doc["runs"].items()}
+    table.update({name: ref["accuracy"] for name, ref in references(doc).items()})
+    return table
+
+
+def dev_accuracy(doc: dict, name: str) -> float | None:
+    if name in doc["runs"]:
+        return doc["runs"][name]["train"]["dev_accuracy"]
+    ref = references(doc).get(name, {})
+    return ref.get("dev_accuracy", ref.get("train", {}).get("dev_accuracy"))
+
+
+def spread(values: list[float | None]) -> str:
+    """'mean ± half-range' in percent over the seeds ('—' when there is nothing)."""
+    values = [100 * v for v in values if v is not None]
+    if not values:
+        return "—"
+    if len(values) == 1:
+        return f"{values[0]:.1f}"
+    return f"{statistics.mean(values):.1f} ± {(max(values) - min(values)) / 2:.1f}"
+
+
+def averages(docs: list[dict], name: str) -> tuple[list[float], list[float]]:
+    """Per seed: the average over all languages and over the low-resource ones ([] if none)."""
+    low = docs[0]["low_resource"]
+    avg = [statistics.mean(columns(d)[name].values()) for d in docs]
+    low_avg = [statistics.mean(columns(d)[name][lang] for lang in low) for d in docs] if low else []
+    return avg, low_avg
+
+
+def setup_line(docs: list[dict]) -> str:
+    first = docs[0]
+    cfg = first["train_config"]
+    precision = sorted({d["runs"][next(iter(d["runs"]))]["train"].get("mixed_precision", "?") for d in docs})
+    return (f"Task `{first['task']}`, seeds {[d['train_config']['seed'] for d in docs]}, "
+            f"{first['eval_limit'] or 'all'} test examples per language (stratified), "
+            f"{first['train_examples']} English training examples ({first['dev_examples']} dev), "
+            f"preset `{cfg['preset']}` (lr {cfg['learning_rate']:g}, {cfg['epochs']:g} epochs, batch {cfg['batch_size']}), "
+            f"precision {'/'.join(precision)}, mode `{first['mode']}`. "
+            "Values: accuracy %, mean ± half-range over seeds.")
+
+
+def headline(docs: list[dict]) -> list[str]:
+    """Markdown: per run, English dev (the selection criterion) and the two test averages."""
+    lines = ["| run | English dev (selection) | average, all languages | low-resource average |",
+             "|---|---:|---:|---:|"]
+    for name in columns(docs[0]):
+        avg, low_avg = averages(docs, name)
+        lines.append(f"| {name} | {spread([dev_accuracy(d, name) for d in docs])} | {spread(avg)} | {spread(low_avg)} |")
+    mixes = [references(d).get(BEST_MIX, {}).get("fused_layers") for d in docs]
+    if any(mixes):
+        lines += ["", f"Probe best mix per seed (encoder hidden-state indices): {mixes}"]
+    return lines
+
+
+def per_language(docs: list[dict]) -> list[str]:
+    names, low = list(columns(docs[0])), set(docs[0]["low_resource"])
+    lines = ["| language | " + " | ".join(names) + " |", "|---" + "|---:" * len(names) + "|"]
+    for lang in docs[0]["languages"]:
+        cells = [spread([columns(d)[name][lang] for d in docs]) for name in names]
+        lines.append(f"| {lang}{' (low)' if lang in low else ''} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def layer_weight_lines(docs: list[dict]) -> list[str]:
+    """Markdown: per fused run and seed, the layers that carry most weight (averaged over languages)."""
+    lines = []
+    for name, run in docs[0]["runs"].items():
+        if run.get("fusion") not in ("global_softmax", "token_softmax"):
+            continue
+        per_seed = []
+        for d in docs:
+            r = d["runs"][name]
+            weights = [statistics.mean(col) for col in zip(*r["layer_weights"].values())]
+            top = sorted(zip(r["layers"], weights), key=lambda lw: -lw[1])[:3]
+            per_seed.append(f"seed {d['train_config']['seed']}: " + ", ".join(f"layer {l} {w:.2f}" for l, w in top))
+        lines.append(f"- `{name}`: " + "; ".join(per_seed))
+    return lines
+
+
+def write_plots(docs: list[dict], folder: Path) -> list[tuple[str, Path]]:
+    """Accuracy per language (seed mean) and, per fused run and seed, its layer weights per language."""
+    table = {name: {lang: statistics.mean(columns(d)[name][lang] for d in docs) for lang in docs[0]["languages"]}
+             for name in columns(docs[0])}
+    task = docs[0]["task"]
+    images = [(f"{task}: accuracy per language (mean over seeds)", plots.accuracy_per_language(
+        table, docs[0]["languages"], folder / "accuracy.png", set(docs[0]["low_resource"]), title=task))]
+    for name, run in docs[0]["runs"].items():
+        if run.get("fusion") not in ("global_softmax", "token_softmax"):
+            continue
+        for d in docs:
+            seed = d["train_config"]["seed"]
+            path = folder / f"{slug(name)}_layer_weights_seed{seed}.png"
+            images.append((f"{task}: {name} layer weights per language, seed {seed}", plots.layer_weight_heatmap(
+                d["runs"][name]["layer_weights"], d["runs"][name]["layers"], path,
+                title=f"{name}, seed {seed}: mean layer weight over real tokens")))
+    return images
