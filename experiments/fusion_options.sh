@@ -8,7 +8,7 @@ OUT=${1:-results/fusion-study}
 shift || true
 SEEDS=${*:-0 1}
 COMMON=(--task sib200 --fusions global_softmax,token_softmax --references "" --preset small-data
-        --mixed-precision bf16 --eval-limit 50)
+        --mixed-precision auto --eval-limit 50)
 for seed in $SEEDS; do
   layerbridge compare "${COMMON[@]}" --normalize layernorm --seed "$seed" -o "$OUT/sib200-layernorm-seed$seed"
   layerbridge compare "${COMMON[@]}" --layers upper_half --seed "$seed" -o "$OUT/sib200-upper-half-seed$seed"

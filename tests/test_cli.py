@@ -140,12 +140,23 @@ def test_refuses_to_overwrite_without_flag(setup, capsys):
     (["--layers", "top"], "--layers"),
     (["--lr", "-1"], "learning_rate"),
     (["--task", "no_such_task"], "no_such_task"),
+    (["--paper", "--normalize", "layernorm"], "--paper fixes the fusion settings; drop --normalize"),
 ])
 def test_bad_options_are_rejected_clearly(setup, capsys, extra, message):
     root, common, _ = setup
     code = main(["train", *common, "-o", str(root / "bad"), "--max-steps", "1", *extra])
     assert code == 2
     assert message in capsys.readouterr().err
+
+
+def test_paper_flag_trains_the_papers_configuration(setup):
+    root, common, _ = setup
+    out = root / "paper"
+    assert main(["train", *common, "-o", str(out), "--fusion", "last", "--paper", "--max-steps", "1",
+                 "--batch-size", "4"]) == 0
+    saved = json.loads((out / "train_config.json").read_text())
+    assert saved["bridge"]["fusion"] == "token_softmax" and saved["preset"] == "paper"
+    assert saved["learning_rate"] == 3e-5 and saved["bridge"]["normalize"] == "none"
 
 
 def trained_weights(folder: Path) -> dict:

@@ -35,6 +35,26 @@ def test_cached_encoder_states_give_the_same_loss(tiny_parts, dtype, tolerance):
     assert cache.misses == len(TEXTS) and cache.hits == len(TEXTS)
 
 
+def test_packed_cache_returns_each_texts_own_states_across_slabs(tiny_parts, monkeypatch):
+    import layerbridge.encoder_cache as encoder_cache
+
+    bridge = make(tiny_parts)
+    cache = EncoderStateCache(bridge, dtype=torch.float32)
+    monkeypatch.setattr(encoder_cache, "SLAB_BYTES", 3 * cache.bytes_per_token())  # a slab holds 3 tokens
+    for text in TEXTS:  # one at a time: every text lands in the slabs on its own
+        cache.states([text])
+    assert len(cache) == len(TEXTS) and len(cache.slabs) >= 3
+    states, mask = cache.states(TEXTS[::-1])
+    enc = bridge.tokenize(TEXTS[::-1])
+    direct = bridge.encoder_states(**enc)
+    for b in range(len(TEXTS)):
+        n = int(enc["attention_mask"][b].sum())
+        assert int(mask[b].sum()) == n
+        assert torch.allclose(states[b, :n], direct[b][enc["attention_mask"][b].bool()], atol=1e-6)
+    tokens = sum(bridge.token_lengths(TEXTS))
+    assert cache.nbytes >= tokens * cache.bytes_per_token()
+
+
 def test_encoder_cache_is_bounded_and_needs_a_frozen_encoder(tiny_parts):
     bridge = make(tiny_parts)
     cache = EncoderStateCache(bridge, max_gb=1e-7)

@@ -7,7 +7,8 @@ import argparse
 
 from rich.table import Table
 
-from layerbridge.cli.options import add_bridge_options, parse_key_values, parse_option_value
+from layerbridge.cli.options import (add_bridge_options, add_paper_flag, apply_paper_flag, parse_key_values,
+                                     parse_option_value)
 from layerbridge.cli.output import console as make_console
 from layerbridge.cli.train_cmd import add_train_options, train_config_from_args
 from layerbridge.errors import ConfigError
@@ -58,6 +59,7 @@ def register(sub) -> None:
     add_train_options(parser)
     add_comparison_options(parser, fusions="last,global_softmax,token_softmax",
                            languages_help="comma list (default: every language available)")
+    add_paper_flag(parser, "every fusion in --fusions")
     parser.set_defaults(func=run)
 
 
@@ -121,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
     from layerbridge.compare import compare
     from layerbridge.tasks import available_languages, get_task
 
+    apply_paper_flag(args, fusion_dest=None)
     task = get_task(args.task)
     languages = ([lang.strip() for lang in args.languages.split(",") if lang.strip()] if args.languages
                  else available_languages(task, data_dir=args.data_dir, source=args.source))

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from layerbridge.cli.compare_cmd import add_comparison_options, build_compare_config, print_table
-from layerbridge.cli.options import add_bridge_options
+from layerbridge.cli.options import PAPER_FUSION, add_bridge_options, add_paper_flag, apply_paper_flag
 from layerbridge.cli.train_cmd import add_train_options
 
 DEMO_LANGUAGES = ["eng_Latn", "fra_Latn", "zho_Hans", "hin_Deva", "arb_Arab",
@@ -30,6 +30,7 @@ def register(sub) -> None:
     add_train_options(parser, with_output=False)
     add_comparison_options(parser, fusions="token_softmax", languages_help=f"default: {','.join(DEMO_LANGUAGES)}",
                            references="probe")
+    add_paper_flag(parser, f"the {PAPER_FUSION} fusion")
     parser.add_argument("--output-dir", "-o", default="runs/demo")
     parser.set_defaults(func=run, preset="small-data", eval_limit=-1, checkpoint_every=20, mixed_precision="auto")
     parser.set_defaults(task="sib200")
@@ -41,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from layerbridge.precision import resolve
 
     started = time.perf_counter()
+    apply_paper_flag(args, fusion_dest="fusions")
     languages = args.languages.split(",") if args.languages else DEMO_LANGUAGES
     if args.eval_limit == -1:  # not given: decide by the precision this machine runs in
         args.eval_limit = None if resolve(args.mixed_precision) == "bf16" else FP32_EVAL_LIMIT

@@ -31,6 +31,31 @@ def add_bridge_options(parser: argparse.ArgumentParser, *, fusion_default: str |
     g.add_argument("--cache-dir", default=None, help="model cache (default: LAYERBRIDGE_CACHE_DIR or the user cache)")
 
 
+PAPER_FUSION = "token_softmax"  # the paper's best fusion (Transformer Softmax)
+
+
+def add_paper_flag(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--paper", action="store_true",
+                        help=f"the paper's configuration instead of our defaults: {what}, the fusions' paper "
+                             "settings (uniform / random initialisation), the L layer outputs without normalisation, "
+                             "and the paper's hyper-parameters (preset paper: lr 3e-5, 3 epochs, ...); overrides the "
+                             "fusion and --preset, while explicit --lr, --epochs... still apply")
+
+
+def apply_paper_flag(args: argparse.Namespace, *, fusion_dest: str | None) -> None:
+    """With --paper: set the paper's fusion (into `fusion_dest`, if the command has one) and preset, and
+    refuse settings that contradict it instead of silently mixing the two configurations."""
+    if not getattr(args, "paper", False):
+        return
+    conflicts = [flag for flag, given in (("--layers", args.layers != "all"), ("--normalize", args.normalize != "none"),
+                                          ("--fusion-option", bool(args.fusion_option))) if given]
+    if conflicts:
+        raise ConfigError(f"--paper fixes the fusion settings; drop {', '.join(conflicts)} or drop --paper")
+    if fusion_dest is not None:
+        setattr(args, fusion_dest, PAPER_FUSION)
+    args.preset = "paper"
+
+
 def parse_option_value(text: str):
     """JSON if it parses (numbers, booleans, lists), else the plain string."""
     try:

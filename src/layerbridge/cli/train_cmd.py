@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from layerbridge.cli.options import add_bridge_options, bridge_config_from_args
+from layerbridge.cli.options import add_bridge_options, add_paper_flag, apply_paper_flag, bridge_config_from_args
 from layerbridge.training.config import PRESETS, TrainConfig, apply_preset
 
 # option -> TrainConfig field, for the optimisation settings a preset may change
@@ -72,12 +72,14 @@ def register(sub) -> None:
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     add_bridge_options(parser)
     add_train_options(parser)
+    add_paper_flag(parser, "the token_softmax fusion")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from layerbridge.training.recipe import train
 
+    apply_paper_flag(args, fusion_dest="fusion")
     cfg = train_config_from_args(args, output_dir=args.output_dir)
     out = train(cfg, overwrite=args.overwrite, resume=args.resume)
     print(f"bridge saved to {out}")
