@@ -1,8 +1,9 @@
-"""Regenerate every table and plot of docs/results.md from the raw runs under results/.
+"""Regenerate every table and plot of docs/results.md and docs/fusion-study.md from the raw runs
+under results/.
 
-    python experiments/results_report.py [--results results] [--doc docs/results.md]
+    python experiments/results_report.py [--results results] [--doc docs/results.md ...]
 
-docs/results.md is prose plus generated blocks, each between `<!-- generated: NAME -->` and
+Both pages are prose plus generated blocks, each between `<!-- generated: NAME -->` and
 `<!-- end generated -->`. This script rewrites only those blocks (and the PNGs under
 results/plots/), so the prose stays and every number comes from the raw compare.json files.
 """
@@ -25,6 +26,11 @@ TASKS = {
     "sinhala_news": "sinhala-news/seed*",
     "xnli": "xnli/seed*",
     "marc": "marc/seed*",
+}
+# further blocks: fusion options on SIB-200 (experiments/fusion_options.sh)
+STUDIES = {
+    "sib200-layernorm": "fusion-study/sib200-layernorm-seed*",
+    "sib200-upper-half": "fusion-study/sib200-upper-half-seed*",
 }
 HEADLINE_RUNS = ["last", "global_softmax", "token_softmax", "LLM alone", "probe: last layer"]
 BLOCK = re.compile(r"(<!-- generated: ([\w-]+) -->\n).*?(<!-- end generated -->)", re.DOTALL)
@@ -76,11 +82,11 @@ def task_block(task: str, docs: list[dict], plot_dir: Path, doc_dir: Path) -> li
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", default="results", type=Path)
-    parser.add_argument("--doc", default="docs/results.md", type=Path)
+    parser.add_argument("--doc", nargs="+", type=Path, default=[Path("docs/results.md"), Path("docs/fusion-study.md")])
     args = parser.parse_args(argv)
 
     all_docs = {}
-    for task, pattern in TASKS.items():
+    for task, pattern in {**TASKS, **STUDIES}.items():
         folders = sorted(args.results.glob(pattern))
         unfinished = [f for f in folders if not (f / "compare.json").is_file()]
         if unfinished:
@@ -90,21 +96,22 @@ def main(argv: list[str] | None = None) -> int:
             all_docs[task] = seeds.load(folders)
         else:
             print(f"results_report: no runs for {task} ({args.results / pattern})", file=sys.stderr)
-    blocks = {"headline": headline(all_docs), "deltas": deltas(all_docs)}
-    for task, docs in all_docs.items():
-        blocks[task] = task_block(task, docs, args.results / "plots", args.doc.parent)
+    tasks = {task: docs for task, docs in all_docs.items() if task in TASKS}
+    blocks = {"headline": headline(tasks), "deltas": deltas(tasks)}
+    for doc_path in args.doc:
+        text = doc_path.read_text()
+        unknown = [name for _, name, _ in BLOCK.findall(text) if name not in {*blocks, *TASKS, *STUDIES}]
+        if unknown:
+            raise SystemExit(f"{doc_path}: unknown generated block(s) {unknown}; known: {sorted({*blocks, *TASKS, *STUDIES})}")
+        page_blocks = {**blocks, **{name: task_block(name, docs, args.results / "plots", doc_path.parent)
+                                    for name, docs in all_docs.items() if f"generated: {name} -->" in text}}
 
-    text = args.doc.read_text()
-    unknown = [name for _, name, _ in BLOCK.findall(text) if name not in blocks and name not in TASKS]
-    if unknown:
-        raise SystemExit(f"{args.doc}: unknown generated block(s) {unknown}; known: {sorted(blocks)}")
+        def fill(match: re.Match) -> str:
+            body = page_blocks.get(match.group(2), ["(no runs yet)"])
+            return match.group(1) + "\n".join(body) + "\n" + match.group(3)
 
-    def fill(match: re.Match) -> str:
-        body = blocks.get(match.group(2), ["(no runs yet)"])
-        return match.group(1) + "\n".join(body) + "\n" + match.group(3)
-
-    atomic_write_text(args.doc, BLOCK.sub(fill, text))
-    print(f"rewrote {len(BLOCK.findall(text))} generated blocks in {args.doc}")
+        atomic_write_text(doc_path, BLOCK.sub(fill, text))
+        print(f"rewrote {len(BLOCK.findall(text))} generated blocks in {doc_path}")
     return 0
 
 
