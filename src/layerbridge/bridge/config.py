@@ -32,7 +32,7 @@ class BridgeConfig:
 
     encoder: str = "multilingual-e5-small"
     llm: str = "smollm2-135m-instruct"
-    fusion: str = "token_softmax"
+    fusion: str = "global_softmax"  # our default (docs/fusion-study.md); the paper's best is "token_softmax"
     fusion_options: dict[str, Any] = field(default_factory=dict)
     projector: str = "linear"  # "linear" (paper) | "mlp" (D -> 2D -> ReLU -> D_llm)
     projector_init: str = "default"  # "default" | "identity" (linear, equal sizes)

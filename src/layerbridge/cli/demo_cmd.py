@@ -1,8 +1,10 @@
 """`layerbridge demo`: the main job on the built-in defaults, in minutes on a laptop CPU.
 
-Trains a token_softmax bridge (multilingual-e5-small -> SmolLM2-135M-Instruct) on English SIB-200
+Trains a global_softmax bridge (multilingual-e5-small -> SmolLM2-135M-Instruct) on English SIB-200
 with the `small-data` preset, then measures topic accuracy in ten languages, low-resource ones
-included, next to English. Data: LAYERBRIDGE_DATA_DIR / --data-dir when set, else the hub.
+included, next to English. Global softmax is our default: on SIB-200 and Sinhala news it beat the
+last layer and the paper's token-wise gate on English dev (docs/fusion-study.md); `--paper` trains
+the paper's configuration instead. Data: LAYERBRIDGE_DATA_DIR / --data-dir when set, else the hub.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import time
 from pathlib import Path
 
+from layerbridge.bridge import BridgeConfig
 from layerbridge.cli.compare_cmd import add_comparison_options, build_compare_config, print_table
 from layerbridge.cli.options import PAPER_FUSION, add_bridge_options, add_paper_flag, apply_paper_flag
 from layerbridge.cli.train_cmd import add_train_options
@@ -28,7 +31,7 @@ def register(sub) -> None:
                             description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_bridge_options(parser, fusion_default=None)
     add_train_options(parser, with_output=False)
-    add_comparison_options(parser, fusions="token_softmax", languages_help=f"default: {','.join(DEMO_LANGUAGES)}",
+    add_comparison_options(parser, fusions=BridgeConfig.fusion, languages_help=f"default: {','.join(DEMO_LANGUAGES)}",
                            references="probe")
     add_paper_flag(parser, f"the {PAPER_FUSION} fusion")
     parser.add_argument("--output-dir", "-o", default="runs/demo")

@@ -10,7 +10,7 @@ from layerbridge.errors import ConfigError
 from layerbridge.fusion import FUSIONS
 
 
-def add_bridge_options(parser: argparse.ArgumentParser, *, fusion_default: str | None = "token_softmax") -> None:
+def add_bridge_options(parser: argparse.ArgumentParser, *, fusion_default: str | None = BridgeConfig.fusion) -> None:
     defaults = BridgeConfig()
     g = parser.add_argument_group("bridge")
     g.add_argument("--encoder", default=defaults.encoder,
