@@ -17,7 +17,7 @@ import torch
 
 from layerbridge.bridge import BridgeConfig, LayerBridge
 from layerbridge.bridge.model import load_models
-from layerbridge.precision import frozen_dtype
+from layerbridge.precision import frozen_dtype, native_bf16
 from layerbridge.training.batches import epoch_batches
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,6 +40,25 @@ def rss_gb() -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 2**20
     return float("nan")
+
+
+PRECISION_CHOICES = ("auto", "fp32", "bf16")
+
+
+def resolve_precision(choice: str) -> str:
+    """The precision the benchmark computes in: "auto" follows the recipe (`--mixed-precision auto`,
+    `layerbridge.precision.resolve`): bf16 where the hardware has native bf16, else fp32."""
+    if choice not in PRECISION_CHOICES:
+        raise ValueError(f"precision {choice!r}: expected one of {PRECISION_CHOICES}")
+    if choice == "auto":
+        return "bf16" if native_bf16() else "fp32"
+    return choice
+
+
+def precisions(base: str) -> tuple[str, ...]:
+    """The precisions measured side by side: fp32 and bf16 when bf16 is used, else fp32 alone
+    (bf16 without native support is emulated, orders of magnitude slower: not worth timing)."""
+    return ("fp32", "bf16") if base == "bf16" else ("fp32",)
 
 
 def autocast(bf16: bool):

@@ -13,7 +13,7 @@ from functools import partial
 from layerbridge.evaluation.metrics import INVALID, accuracy
 from layerbridge.evaluation.predict import length_sorted_batches, predict
 
-from benchmarks.common import Arm, autocast, interleave, make_bridge, patched, peak_rss_gb
+from benchmarks.common import Arm, autocast, interleave, make_bridge, patched, peak_rss_gb, precisions
 
 EVAL_BATCH = 16
 UNCAPPED = 32  # generate's cap when the label cap is switched off
@@ -27,14 +27,15 @@ def uncapped(bridge) -> tuple:
     return "generate", lambda texts, max_new_tokens: type(bridge).generate(bridge, texts, max_new_tokens=UNCAPPED)
 
 
-ARMS = [  # (name, mode, precision, patch: bridge -> (method name, replacement), or None)
-    ("rank fp32", "rank", "fp32", None),
-    ("rank bf16", "rank", "bf16", None),
-    ("generate fp32", "generate", "fp32", None),
-    ("generate bf16", "generate", "bf16", None),
-    ("rank bf16, shared prefix off", "rank", "bf16", no_shared_prefix),
-    (f"generate bf16, cap {UNCAPPED} instead of label cap", "generate", "bf16", uncapped),
-]
+def arm_specs(precision: str) -> list[tuple]:
+    """(name, mode, precision, patch: bridge -> (method name, replacement), or None): rank and
+    generate in every precision measured, and the two switched-off optimisations in `precision`."""
+    return [
+        *((f"{mode} {p}", mode, p, None) for mode in ("rank", "generate") for p in precisions(precision)),
+        (f"rank {precision}, shared prefix off", "rank", precision, no_shared_prefix),
+        (f"generate {precision}, cap {UNCAPPED} instead of label cap", "generate", precision, uncapped),
+    ]
+
 
 
 def make_arm(bridges: dict, spec, texts, batches, label_words, predictions) -> Arm:
@@ -54,15 +55,15 @@ def make_arm(bridges: dict, spec, texts, batches, label_words, predictions) -> A
     return Arm(name, run=run, warmup=lambda: call(texts[:4]))
 
 
-def paper_protocol(bridge, texts: list[str], label_words, cap: int, log=print) -> dict:
+def paper_protocol(bridge, texts: list[str], label_words, cap: int, bf16: bool = True, log=print) -> dict:
     """`rank` next to the authors' protocol on one batch: greedy generation of up to `cap` new
-    tokens, stopping at EOS only (no newline stop, no label cap); bf16. Timed rank, generate, rank."""
+    tokens, stopping at EOS only (no newline stop, no label cap); in bf16 or fp32. Timed rank, generate, rank."""
     import time
 
     seconds = {"rank": 0.0, "generate": 0.0}
     for mode in ("rank", "generate", "rank"):
         start = time.perf_counter()
-        with autocast(True):
+        with autocast(bf16):
             if mode == "rank":
                 predict(bridge, texts, label_words, mode="rank", batch_size=EVAL_BATCH)
             else:
@@ -75,24 +76,27 @@ def paper_protocol(bridge, texts: list[str], label_words, cap: int, log=print) -
             "rank_speedup": seconds["generate"] / seconds["rank"]}
 
 
-def run_evaluation(models, task, test, paper_cap: int, log=print) -> dict:
-    """`models(precision)`: the loaded models; bf16 arms use models held in bf16 (as `evaluate`)."""
-    bridges = {p: make_bridge(models(p), "token_softmax").eval() for p in ("fp32", "bf16")}  # same seed, same weights
+def run_evaluation(models, task, test, paper_cap: int, precision: str = "bf16", log=print) -> dict:
+    """`models(precision)`: the loaded models; bf16 arms use models held in bf16 (as `evaluate`).
+    fp32 arms always; bf16 arms and the switched-off optimisations in bf16 when `precision` is bf16."""
+    specs = arm_specs(precision)
+    bridges = {p: make_bridge(models(p), "token_softmax").eval() for p in precisions(precision)}  # same seed, same weights
     texts, gold = [e.text for e in test], [e.label for e in test]
     batches = list(length_sorted_batches(texts, EVAL_BATCH))
-    predictions = {spec[0]: [INVALID] * len(texts) for spec in ARMS}
-    arms = [make_arm(bridges, spec, texts, batches, task.label_words, predictions) for spec in ARMS]
+    predictions = {spec[0]: [INVALID] * len(texts) for spec in specs}
+    arms = [make_arm(bridges, spec, texts, batches, task.label_words, predictions) for spec in specs]
     interleave(arms, len(batches), log=log)
-    bridge = bridges["bf16"]
+    bridge = bridges[precision]
     label_cap = max(len(ids) for ids in bridge.target_ids(task.label_words)) + 1
     rows = {}
-    for arm, (name, mode, precision, _) in zip(arms, ARMS):
+    for arm, (name, mode, p, _) in zip(arms, specs):
         pred = predictions[name]
         rows[name] = {
-            "mode": mode, "precision": precision, "examples": len(texts),
+            "mode": mode, "precision": p, "examples": len(texts),
             "seconds": sum(arm.seconds), "examples_per_s": len(texts) / sum(arm.seconds),
             "accuracy": accuracy(gold, pred), "invalid": sum(p == INVALID for p in pred),
         }
-    paper = paper_protocol(bridge, [texts[i] for i in batches[len(batches) // 2]], task.label_words, paper_cap, log)
-    return {"arms": rows, "paper_protocol": paper, "label_cap": label_cap, "uncapped": UNCAPPED, "eval_batch": EVAL_BATCH,
+    paper = paper_protocol(bridge, [texts[i] for i in batches[len(batches) // 2]], task.label_words, paper_cap,
+                           bf16=precision == "bf16", log=log)
+    return {"precision": precision, "arms": rows, "paper_protocol": paper, "label_cap": label_cap, "uncapped": UNCAPPED, "eval_batch": EVAL_BATCH,
             "peak_rss_gb": peak_rss_gb()}

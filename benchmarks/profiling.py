@@ -11,9 +11,9 @@ from torch.profiler import ProfilerActivity, profile, record_function
 
 from layerbridge.encoder_cache import EncoderStateCache
 
-from benchmarks.common import autocast, make_bridge, peak_rss_gb
+from benchmarks.common import autocast, make_bridge, peak_rss_gb, precisions
 from benchmarks.flops import matmul_peak, matmul_rate
-from benchmarks.training import Trainer, fill_cache
+from benchmarks.training import DTYPES, Trainer, fill_cache
 
 PHASE = "phase: "
 CATEGORIES = [  # (category, regex on the operator name), first match wins
@@ -88,16 +88,18 @@ def profile_steps(trainer: Trainer, batches, warmup, top: int) -> dict:
     return {"steps": len(batches), "wall_s": wall, "unprofiled_wall_s": plain, **summarise(prof, wall * 1e6, top)}
 
 
-def llm_shape_rates(bridge, rows: int, targets: int) -> dict:
+def llm_shape_rates(bridge, rows: int, targets: int, measured=("fp32", "bf16")) -> dict:
     """Matmul FLOP/s at the LLM's projection shapes for `rows` (= padded B x T) positions and the
-    LM head at `targets` positions, next to the 2048^2 peak measured at the same moment."""
+    LM head at `targets` positions, next to the 2048^2 peak measured at the same moment, in each
+    precision of `measured`."""
     cfg = bridge.llm.config
     H, I = cfg.hidden_size, cfg.intermediate_size
     kv = cfg.num_key_value_heads * (getattr(cfg, "head_dim", None) or H // cfg.num_attention_heads)
     shapes = {"q/o": (rows, H, H), "k/v": (rows, H, kv), "gate/up": (rows, H, I), "down": (rows, I, H),
               "lm head at targets": (targets, H, cfg.vocab_size)}
     out = {}
-    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+    for name in measured:
+        dtype = DTYPES[name]
         peak = matmul_peak(dtype)
         rates = {shape: matmul_rate(*dims, dtype, repeats=5) for shape, dims in shapes.items()}
         work = {shape: 2 * m * k * n for shape, (m, k, n) in shapes.items() if shape != "lm head at targets"}
@@ -106,17 +108,20 @@ def llm_shape_rates(bridge, rows: int, targets: int) -> dict:
     return {"rows": rows, **out}
 
 
-def run_profile(models, batches, steps: int, top: int = 15, log=print) -> dict:
-    cache = EncoderStateCache(make_bridge(models("bf16"), "last"))
+def run_profile(models, batches, steps: int, top: int = 15, precision: str = "bf16", log=print) -> dict:
+    """token_softmax profiled in `precision` (and, when that is bf16, in fp32 too)."""
+    measured = precisions(precision)
+    cache = EncoderStateCache(make_bridge(models(precision), "last"))
     fill_cache(cache, batches)
     timed = batches.bucketed[:steps]
-    result = {}
-    for precision in ("bf16", "fp32"):
-        trainer = Trainer(models(precision), "token_softmax", bf16=precision == "bf16", cache=cache)
-        log(f"  profiling token_softmax {precision}: {steps} step(s)")
-        result[precision] = profile_steps(trainer, timed, batches.warmup, top)
+    result = {"precision": precision}
+    for p in sorted(measured, key=lambda p: p != "bf16"):  # bf16 first, as before
+        trainer = Trainer(models(p), "token_softmax", bf16=p == "bf16", cache=cache)
+        log(f"  profiling token_softmax {p}: {steps} step(s)")
+        result[p] = profile_steps(trainer, timed, batches.warmup, top)
     median = sorted(batches.bucketed, key=lambda b: b.size * max(b.llm_lengths))[len(batches.bucketed) // 2]
     targets = sum(len(t) for t in median.target_ids)
-    result["matmul_at_llm_shapes"] = llm_shape_rates(trainer.bridge, median.size * max(median.llm_lengths), targets)
+    result["matmul_at_llm_shapes"] = llm_shape_rates(trainer.bridge, median.size * max(median.llm_lengths), targets,
+                                                     measured)
     result["peak_rss_gb"] = peak_rss_gb()
     return result

@@ -16,11 +16,27 @@ def pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
+def used_precision(part: dict) -> str:
+    """The precision a run (or part) computed in; results from before --precision were bf16 runs."""
+    used = part.get("precision", "bf16")
+    return used["used"] if isinstance(used, dict) else used
+
+
+def measured_parts(r: dict) -> list[str]:
+    """The parts this run measured (without bf16, no bf16 memory run)."""
+    return [p for p in PARTS if p in r]
+
+
 def machine_section(r: dict) -> str:
     m = r["machine"]
+    precision = []
+    if "precision" in r:
+        what = "bf16 arms next to fp32 arms" if used_precision(r) == "bf16" else "fp32 only (no bf16 arms, no bf16 memory run)"
+        precision = [f"- Precision: {what}; {r['precision']['reason']}"]
     return "\n".join([
-        f"- Command: `{r['command']}` ({r['mode']}; measuring took {sum(r[p]['wall_s'] for p in PARTS) / 60:.1f} min, "
-        f"{r['wall_s'] / 60:.1f} min in all)",
+        f"- Command: `{r['command']}` ({r['mode']}; measuring took "
+        f"{sum(r[p]['wall_s'] for p in measured_parts(r)) / 60:.1f} min, {r['wall_s'] / 60:.1f} min in all)",
+        *precision,
         f"- CPU: {m['cpu']}, {m['cores']} cores, torch threads {m['torch_threads']}; "
         f"torch {m['torch']}, transformers {m['transformers']}; commit {m['commit']}",
         f"- Load average (1 min) before / after: {m['load_before']:.2f} / {m['load_after']:.2f} "
@@ -31,24 +47,27 @@ def machine_section(r: dict) -> str:
 
 def training_section(t: dict) -> str:
     peak = t["matmul_peak_flops"]
+    bf16 = "bf16" in peak  # bf16 arms measured: a bf16 vs fp32 column
     rows = []
     for name, a in t["arms"].items():
         fp32 = t["arms"].get(f"{a['fusion']} fp32")
-        speedup = f"{a['examples_per_s'] / fp32['examples_per_s']:.2f}x" if a["precision"] == "bf16" else ""
+        speedup = [f"{a['examples_per_s'] / fp32['examples_per_s']:.2f}x" if a["precision"] == "bf16" else ""] if bf16 else []
         rows.append([a["fusion"], a["precision"], f"{a['examples_per_s']:.2f}", f"{a['encoder_tokens_per_s']:.0f}",
                      f"{a['llm_tokens_per_s']:.0f}", f"{a['median_step_s']:.2f}", f"{a['useful_gflop_per_step']:.1f}",
-                     f"{a['useful_flops_per_s'] / 1e9:.1f}", pct(a["mfu"]), speedup,
+                     f"{a['useful_flops_per_s'] / 1e9:.1f}", pct(a["mfu"]), *speedup,
                      f"{a['executed_gflop_first_batch'] / a['useful_gflop_first_batch']:.2f}"])
     fill = t["cache_fill"]
+    held = "frozen models held in bf16" if used_precision(t) == "bf16" else "frozen models in fp32"
     return "\n".join([
         table(["fusion", "precision", "examples/s", "encoder tok/s", "LLM tok/s", "median step s",
-               "useful GFLOP/step", "useful GFLOP/s", "of matmul peak", "bf16 vs fp32", "executed / useful FLOPs"], rows),
+               "useful GFLOP/step", "useful GFLOP/s", f"of {'matmul' if bf16 else 'fp32 matmul'} peak",
+               *(["bf16 vs fp32"] if bf16 else []), "executed / useful FLOPs"], rows),
         "",
         f"Matmul peak measured in the same run (2048x2048, best of {len(t['matmul_peak_samples']['fp32']) * 2}): "
-        f"fp32 {peak['fp32'] / 1e9:.0f} GFLOP/s, bf16 {peak['bf16'] / 1e9:.0f} GFLOP/s. "
+        + ", ".join(f"{p} {v / 1e9:.0f} GFLOP/s" for p, v in peak.items()) + ". "
         f"Batch 8, {next(iter(t['arms'].values()))['steps']} batches per row after one warm-up step, each timed twice "
         "(the faster kept), "
-        f"encoder cache warm. Filling the cache (the first pass: encoder forward, frozen models held in bf16) ran at "
+        f"encoder cache warm. Filling the cache (the first pass: encoder forward, {held}) ran at "
         f"{fill['examples_per_s']:.1f} examples/s over {fill['texts']} texts.",
     ])
 
@@ -57,14 +76,14 @@ def ablation_section(a: dict, e: dict) -> str:
     rows = [[name, f"{r['examples_per_s']:.2f}", f"{r['time_ratio']:.2f}x",
              f"{r['executed_gflop_first_batch']:.0f} / {r['useful_gflop_first_batch']:.0f}"] for name, r in a["arms"].items()]
     ev = e["arms"]
-    cap = e["uncapped"]
-    for off, base in (("rank bf16, shared prefix off", "rank bf16"),
-                      (f"generate bf16, cap {cap} instead of label cap", "generate bf16")):
+    cap, p = e["uncapped"], used_precision(e)
+    for off, base in ((f"rank {p}, shared prefix off", f"rank {p}"),
+                      (f"generate {p}, cap {cap} instead of label cap", f"generate {p}")):
         rows.append([f"eval: {off}", f"{ev[off]['examples_per_s']:.2f}",
                      f"{ev[base]['examples_per_s'] / ev[off]['examples_per_s']:.2f}x (vs {base})", ""])
     p = a["padding"]
     return "\n".join([
-        table(["switched off (training: token_softmax, bf16, batch 8)", "examples/s", "time vs all on",
+        table([f"switched off (training: token_softmax, {used_precision(a)}, batch 8)", "examples/s", "time vs all on",
                "executed / useful GFLOP, one batch"], rows),
         "",
         f"Padding (share of padded LLM positions): a whole epoch bucketed {pct(p['epoch_llm_bucketed'])} vs "
@@ -80,7 +99,7 @@ def evaluation_section(e: dict) -> str:
             if "off" not in name and "instead" not in name]
     ev = e["arms"]
     ratios = ", ".join(f"{p}: rank is {ev[f'rank {p}']['examples_per_s'] / ev[f'generate {p}']['examples_per_s']:.2f}x "
-                       "faster than generate" for p in ("fp32", "bf16"))
+                       "faster than generate" for p in ("fp32", "bf16") if f"rank {p}" in ev)
     n = next(iter(ev.values()))["examples"]
     pp = e["paper_protocol"]
     return "\n".join([
@@ -90,33 +109,34 @@ def evaluation_section(e: dict) -> str:
         f"{e['label_cap']} new tokens (longest label + EOS + 1). {ratios}.",
         "",
         f"Against the authors' protocol (greedy generation up to {pp['cap']} new tokens, stopping at EOS only), "
-        f"bf16, one batch of {pp['examples']} back to back: rank {pp['rank_examples_per_s']:.2f} examples/s, "
+        f"{used_precision(e)}, one batch of {pp['examples']} back to back: rank {pp['rank_examples_per_s']:.2f} examples/s, "
         f"generate {pp['generate_examples_per_s']:.2f} examples/s: rank is {pp['rank_speedup']:.1f}x faster.",
     ])
 
 
 def memory_section(r: dict) -> str:
-    runs = [r[p] for p in ("memory_bf16", "memory_fp32")]
+    runs = [r[p] for p in ("memory_bf16", "memory_fp32") if p in r]
     run_rows = [[m["precision"], f"{m['rss_after_load_gb']:.2f}", f"{m['rss_after_cache_gb']:.2f} (estimate {m['cache_estimate_gb']:.2f})",
                  f"{m['peak_rss_gb']:.2f}"] for m in runs]
     m = runs[0]
     part_rows = [[part, f"{r[part]['peak_rss_gb']:.2f}", f"{r[part]['wall_s']:.0f}", pct(r[part]["others_cpu_share"])]
-                 for part in PARTS]
+                 for part in measured_parts(r)]
     return "\n".join([
         f"A training run (token_softmax, batch 8), in its own process: models loaded, the encoder cache filled for all "
         f"{m['cache_texts']} English training texts (fp16), then {m['steps']} optimiser steps including the epoch's "
         f"longest batch ({m['longest_batch_padded_positions']} padded LLM positions).\n",
         table(["precision", "GiB after loading the models", "GiB after filling the cache", "peak GiB"], run_rows),
         "",
-        "Every part of this benchmark in its own process (the training part holds six bridges and runs every fusion in "
-        "both precisions; the ablation part also runs full-vocabulary logits):\n",
+        "Every part of this benchmark in its own process (the training part holds "
+        + ("six bridges and runs every fusion in both precisions" if "memory_bf16" in r else
+           "three bridges and runs every fusion in fp32") + "; the ablation part also runs full-vocabulary logits):\n",
         table(["part", "peak resident memory GiB", "wall s", "CPU used by other processes meanwhile"], part_rows),
     ])
 
 
 def profile_section(p: dict) -> str:
     out = []
-    for precision in ("bf16", "fp32"):
+    for precision in (x for x in ("bf16", "fp32") if x in p):
         prof = p[precision]
         out.append(f"token_softmax, {precision}: {prof['steps']} profiled step(s), {prof['wall_s'] / prof['steps']:.2f} s each "
                    f"({prof['unprofiled_wall_s'] / prof['steps']:.2f} s each for the same steps without the profiler, "
@@ -130,7 +150,7 @@ def profile_section(p: dict) -> str:
         out.append("")
     m = p["matmul_at_llm_shapes"]
     rows = []
-    for precision in ("fp32", "bf16"):
+    for precision in (x for x in ("fp32", "bf16") if x in m):
         d = m[precision]
         rows.append([precision, f"{d['peak'] / 1e9:.0f}"] + [f"{v / 1e9:.0f} ({pct(v / d['peak'])})" for v in d["rates"].values()]
                     + [f"{d['llm_layer_rate'] / 1e9:.0f} ({pct(d['llm_layer_rate'] / d['peak'])})"])
@@ -143,22 +163,24 @@ def profile_section(p: dict) -> str:
 
 def targets_section(r: dict) -> str:
     t, e = r["training"], r["evaluation"]["arms"]
-    best_bf16 = max((a for a in t["arms"].values() if a["precision"] == "bf16"), key=lambda a: a["mfu"])
-    default = t["arms"]["token_softmax bf16"]
-    rank_speedup = e["rank bf16"]["examples_per_s"] / e["generate bf16"]["examples_per_s"]
-    mem = max(r["memory_bf16"]["peak_rss_gb"], r["memory_fp32"]["peak_rss_gb"])
-    mem_text = f"bf16 {r['memory_bf16']['peak_rss_gb']:.2f} GiB, fp32 {r['memory_fp32']['peak_rss_gb']:.2f} GiB"
+    p = used_precision(r)  # the FLOP target is measured against the peak of the precision used
+    best = max((a for a in t["arms"].values() if a["precision"] == p), key=lambda a: a["mfu"])
+    default = t["arms"][f"token_softmax {p}"]
+    rank_speedup = e[f"rank {p}"]["examples_per_s"] / e[f"generate {p}"]["examples_per_s"]
+    memory = [r[part] for part in ("memory_bf16", "memory_fp32") if part in r]
+    mem = max(m["peak_rss_gb"] for m in memory)
+    mem_text = ", ".join(f"{m['precision']} {m['peak_rss_gb']:.2f} GiB" for m in memory)
     paper = r["evaluation"]["paper_protocol"]
     ok = lambda b: "met" if b else "NOT met"  # noqa: E731
     rows = [
-        ["training useful FLOPs >= 50% of bf16 matmul peak",
-         f"token_softmax {pct(default['mfu'])}; best {best_bf16['fusion']} {pct(best_bf16['mfu'])}",
+        [f"training useful FLOPs >= 50% of {p} matmul peak",
+         f"token_softmax {pct(default['mfu'])}; best {best['fusion']} {pct(best['mfu'])}",
          ok(default["mfu"] >= TARGET_MFU)],
-        ["rank >= 5x faster than generate (bf16): our generate (label cap, EOS/newline stop)",
+        [f"rank >= 5x faster than generate ({p}): our generate (label cap, EOS/newline stop)",
          f"{rank_speedup:.2f}x", ok(rank_speedup >= TARGET_RANK_SPEEDUP)],
-        [f"rank >= 5x faster than generate (bf16): the authors' generate (cap {paper['cap']}, EOS stop)",
+        [f"rank >= 5x faster than generate ({p}): the authors' generate (cap {paper['cap']}, EOS stop)",
          f"{paper['rank_speedup']:.1f}x", ok(paper["rank_speedup"] >= TARGET_RANK_SPEEDUP)],
-        [f"training peak memory < 3 GB (a training run, encoder cache over {r['memory_bf16']['cache_texts']} texts)",
+        [f"training peak memory < 3 GB (a training run, encoder cache over {memory[0]['cache_texts']} texts)",
          mem_text, ok(mem * 2**30 < TARGET_TRAIN_GB * 1e9)],
     ]
     return table(["target (issue 5)", "measured", ""], rows)

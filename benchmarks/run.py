@@ -2,11 +2,14 @@
 
     python benchmarks/run.py            # the full benchmark (< 15 minutes on a 2-core CPU)
     python benchmarks/run.py --quick    # a smoke version (~2.5 minutes), same code path
+    python benchmarks/run.py --precision fp32   # fp32 only (default auto: bf16 arms only with native bf16)
 
 Offline default models (multilingual-e5-small + SmolLM2-135M-Instruct), real English rows of the
 task (XNLI by default) from the data folder. Six parts, each in its own process so that each
 reports its own peak memory: training throughput, the ablation, evaluation, the profile, and the
-memory of a training run in bf16 and in fp32. Inside a part every configuration is measured side
+memory of a training run in bf16 and in fp32. The precision follows the recipe's
+(`--mixed-precision auto`): bf16 arms only where the CPU has native bf16 (AVX512-BF16 / AMX); without
+it everything runs in fp32 and the bf16 memory part is skipped (--precision overrides). Inside a part every configuration is measured side
 by side (round-robin), so a slow spell of the machine hits all alike; still, other processes'
 threads competing for the 2 cores make step times erratic, so the run records how much CPU others
 used during each part (and --wait-quiet waits for a quiet machine before each part).
@@ -31,6 +34,14 @@ sys.path = [p for p in sys.path if Path(p or ".").resolve() != HERE]  # no bare 
 sys.path.insert(0, str(HERE.parent))  # the repository root: `benchmarks` is a package
 
 PARTS = ("training", "ablation", "evaluation", "profile", "memory_bf16", "memory_fp32")
+PRECISION_REASONS = {
+    "auto": {True: "native bf16 on this CPU: bf16, as --mixed-precision auto does",
+             False: "no native bf16 on this CPU: fp32, as --mixed-precision auto does"},
+    "bf16": {True: "bf16 asked for (--precision bf16); this CPU has native bf16",
+             False: "bf16 asked for (--precision bf16) although this CPU has no native bf16 (emulated: slow)"},
+    "fp32": {True: "fp32 asked for (--precision fp32), although this CPU has native bf16",
+             False: "fp32 asked for (--precision fp32); this CPU has no native bf16"},
+}
 SIZES = {  # timed steps per configuration, evaluation examples, profiled steps, authors' generation cap,
     # texts in the memory run's encoder cache (None: the whole English training set)
     "full": {"train_rounds": 8, "ablation_rounds": 8, "eval_examples": 128, "profile_steps": 2,
@@ -40,6 +51,11 @@ SIZES = {  # timed steps per configuration, evaluation examples, profiled steps,
 }
 
 
+def parts_for(precision: str) -> tuple[str, ...]:
+    """The parts to run: without bf16, no bf16 memory run."""
+    return PARTS if precision == "bf16" else tuple(p for p in PARTS if p != "memory_bf16")
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smoke version: one timed step per configuration")
@@ -47,6 +63,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"),
                         help="folder for results.json and results.md (default: benchmarks/results)")
     parser.add_argument("--task", default="xnli", help="task whose English rows are used (default: xnli)")
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                        help="auto (default): bf16 arms only where the CPU has native bf16, as the recipe's "
+                             "--mixed-precision auto; fp32: fp32 only; bf16: bf16 arms next to fp32 arms")
     parser.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
                         help="before each part, wait up to SECONDS for other processes to leave the CPU idle")
     parser.add_argument("--part", choices=PARTS, help=argparse.SUPPRESS)  # internal: run one part
@@ -60,8 +79,9 @@ def log(message: str) -> None:
 
 # ------------------------------------------------------------------------------ one part (child)
 def run_part(args) -> dict:
-    from benchmarks.common import Models, default_data_dir, load_task_data, make_bridge, training_batches
+    from benchmarks.common import Models, default_data_dir, load_task_data, make_bridge, resolve_precision, training_batches
 
+    base = resolve_precision(args.precision)  # the parent passes it resolved; "auto" resolves the same
     sizes = SIZES["quick" if args.quick else "full"]
     data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
     models = Models()  # models(precision): loaded on first use, as the recipe loads them for that precision
@@ -69,7 +89,7 @@ def run_part(args) -> dict:
     if args.part == "evaluation":
         from benchmarks.evaluation import run_evaluation
 
-        return run_evaluation(models, task, test, sizes["paper_generate_cap"], log=log)
+        return run_evaluation(models, task, test, sizes["paper_generate_cap"], precision=base, log=log)
     probe = make_bridge(models("bf16" if args.part == "memory_bf16" else "fp32"), "last")
     rounds = {"training": sizes["train_rounds"], "ablation": sizes["ablation_rounds"],
               "profile": sizes["profile_steps"]}.get(args.part, sizes["train_rounds"])
@@ -77,15 +97,15 @@ def run_part(args) -> dict:
     if args.part == "training":
         from benchmarks.training import run_training
 
-        return run_training(models, batches, rounds, log=log)
+        return run_training(models, batches, rounds, precision=base, log=log)
     if args.part == "ablation":
         from benchmarks.training import run_ablation
 
-        return run_ablation(models, batches, rounds, log=log)
+        return run_ablation(models, batches, rounds, precision=base, log=log)
     if args.part == "profile":
         from benchmarks.profiling import run_profile
 
-        return run_profile(models, batches, rounds, log=log)
+        return run_profile(models, batches, rounds, precision=base, log=log)
     from benchmarks.memory import run_memory
 
     train_texts = train[: sizes["memory_texts"]] if sizes["memory_texts"] else train
@@ -130,7 +150,8 @@ def spawn_part(part: str, args) -> dict:
     busy, ours = busy_cpu_seconds(), children_cpu_seconds()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / f"{part}.json"
-        cmd = [sys.executable, __file__, "--part", part, "--part-out", str(out), "--task", args.task]
+        cmd = [sys.executable, __file__, "--part", part, "--part-out", str(out), "--task", args.task,
+               "--precision", args.precision]
         cmd += ["--quick"] if args.quick else []
         cmd += ["--data-dir", args.data_dir] if args.data_dir else []
         started = time.perf_counter()
@@ -156,7 +177,7 @@ def cpu_description() -> str:
     return f"{name} (family {info.get('cpu family', '?')}, model {info.get('model', '?')}; {', '.join(extensions)})"
 
 
-def machine() -> dict:
+def machine(precision: str) -> dict:
     import torch
     import transformers
 
@@ -165,8 +186,18 @@ def machine() -> dict:
     return {"cpu": cpu_description(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "torch": torch.__version__, "transformers": transformers.__version__, "commit": commit or "?",
             "load_before": os.getloadavg()[0],
-            "models": "multilingual-e5-small + SmolLM2-135M-Instruct (BridgeConfig() defaults); weights float32, "
-                      "held in bf16 for the bf16 runs"}
+            "models": "multilingual-e5-small + SmolLM2-135M-Instruct (BridgeConfig() defaults); weights float32"
+                      + (", held in bf16 for the bf16 runs" if precision == "bf16" else "")}
+
+
+def precision_choice(requested: str) -> dict:
+    """The precision used (bf16 arms or fp32 only) and why."""
+    from benchmarks.common import resolve_precision
+    from layerbridge.precision import native_bf16
+
+    native = native_bf16()
+    return {"requested": requested, "used": resolve_precision(requested), "native_bf16": native,
+            "reason": PRECISION_REASONS[requested][native]}
 
 
 def main(argv=None) -> int:
@@ -179,14 +210,17 @@ def main(argv=None) -> int:
 
     started = time.perf_counter()
     command = " ".join(["python benchmarks/run.py", *(sys.argv[1:] if argv is None else argv)])
+    precision = precision_choice(args.precision)
+    args.precision = precision["used"]  # the children get it resolved
+    log(f"precision: {precision['reason']}")
     results = {"command": command, "mode": "quick" if args.quick else "full",
-               "sizes": SIZES["quick" if args.quick else "full"], "machine": machine(),
-               "data": f"English {args.task} rows from the local data folder"}
+               "sizes": SIZES["quick" if args.quick else "full"], "machine": machine(precision["used"]),
+               "precision": precision, "data": f"English {args.task} rows from the local data folder"}
     load, cores = results["machine"]["load_before"], results["machine"]["cores"]
     if load > 0.5 * cores:
         log(f"warning: load average {load:.1f} on {cores} cores: other processes are running; with more busy "
             "threads than cores, step times become erratic (ratios within a part still compare like with like)")
-    for part in PARTS:
+    for part in parts_for(precision["used"]):
         log(f"== {part}")
         results[part] = spawn_part(part, args)
     results["machine"]["load_after"] = os.getloadavg()[0]

@@ -16,7 +16,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from layerbridge.encoder_cache import EncoderStateCache
 from layerbridge.fusion.base import masked_weights
 
-from benchmarks.common import Arm, Batch, TrainingBatches, autocast, interleave, make_bridge, peak_rss_gb
+from benchmarks.common import Arm, Batch, TrainingBatches, autocast, interleave, make_bridge, peak_rss_gb, precisions
 from benchmarks.flops import Dims, matmul_peak, step_flops
 
 FUSIONS = ("last", "global_softmax", "token_softmax")
@@ -134,30 +134,35 @@ def arm_throughput(arm: Arm, rounds: int) -> dict:
 
 
 # ------------------------------------------------------------------------------ part: throughput
-def run_training(models, batches: TrainingBatches, rounds: int, log=print) -> dict:
-    """Every fusion in fp32 and bf16 (frozen models held in bf16, as the recipe does), encoder
-    cache warm, bucketed batches, side by side; the matmul peak (2048^2, fp32 and bf16) measured
-    before every round of the same run. `models(precision)` gives the loaded models."""
-    cache = EncoderStateCache(make_bridge(models("bf16"), "last"))
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+def run_training(models, batches: TrainingBatches, rounds: int, precision: str = "bf16", log=print) -> dict:
+    """Every fusion in fp32 and, when `precision` is bf16, in bf16 too (frozen models held in bf16,
+    as the recipe does), encoder cache warm (filled by the models of `precision`), bucketed
+    batches, side by side; the matmul peak (2048^2, in each precision measured) measured before
+    every round of the same run. `models(precision)` gives the loaded models."""
+    measured = precisions(precision)
+    cache = EncoderStateCache(make_bridge(models(precision), "last"))
     fill = fill_cache(cache, batches)
-    arms = [trainer_arm(f"{fusion} {precision}", Trainer(models(precision), fusion, bf16=precision == "bf16", cache=cache),
+    arms = [trainer_arm(f"{fusion} {p}", Trainer(models(p), fusion, bf16=p == "bf16", cache=cache),
                         batches.bucketed, batches.warmup)
-            for fusion in FUSIONS for precision in ("fp32", "bf16")]
-    peaks = {"fp32": [], "bf16": []}
+            for fusion in FUSIONS for p in measured]
+    peaks = {p: [] for p in measured}
 
     def measure_peaks(_round):
-        peaks["fp32"].append(matmul_peak(torch.float32, repeats=2))
-        peaks["bf16"].append(matmul_peak(torch.bfloat16, repeats=2))
+        for p in measured:
+            peaks[p].append(matmul_peak(DTYPES[p], repeats=2))
 
     interleave(arms, rounds, between=measure_peaks, log=log)
     peak = {k: max(v) for k, v in peaks.items()}
     results = {}
     for arm in arms:
-        fusion, precision = arm.name.split()
+        fusion, p = arm.name.split()
         row = {**arm_throughput(arm, rounds), **executed_flops(arm)}
-        row.update(fusion=fusion, precision=precision, mfu=row["useful_flops_per_s"] / peak[precision])
+        row.update(fusion=fusion, precision=p, mfu=row["useful_flops_per_s"] / peak[p])  # against its own peak
         results[arm.name] = row
-    return {"arms": results, "matmul_peak_flops": peak, "matmul_peak_samples": peaks, "cache_fill": fill,
+    return {"precision": precision, "arms": results, "matmul_peak_flops": peak, "matmul_peak_samples": peaks, "cache_fill": fill,
             "padding": batches.padding, "peak_rss_gb": peak_rss_gb()}
 
 
@@ -165,28 +170,43 @@ def run_training(models, batches: TrainingBatches, rounds: int, log=print) -> di
 ALL_ON = "all on"
 
 
-def run_ablation(models, batches: TrainingBatches, rounds: int, log=print) -> dict:
-    """token_softmax (the default fusion), bf16 with the frozen models held in bf16, cache,
-    target-only logits, bucketing, gate on real tokens: all on, then each switched off alone; all
-    measured side by side."""
-    cache = EncoderStateCache(make_bridge(models("bf16"), "last"))
+BF16_ONLY = ("frozen models held in fp32 (autocast casts them every step)", "bf16 off (fp32 models, no autocast)")
+
+
+def ablation_specs(precision: str) -> list[tuple[str, dict]]:
+    """(arm name, what it switches off) of the ablation whose base ("all on") computes in `precision`:
+    the Trainer keywords (`models`: the precision whose loaded models it uses; `random`: the
+    random batches). In fp32 the two bf16 arms (frozen models kept in fp32, bf16 off) are the
+    base itself, so they are left out."""
+    specs = [
+        (ALL_ON, {}),
+        ("encoder cache off", {"cache": None}),
+        ("logits at all positions", {"full_logits": True}),
+        ("bucketing off", {"random": True}),
+        (BF16_ONLY[0], {"models": "fp32"}),
+        (BF16_ONLY[1], {"models": "fp32", "bf16": False}),
+        ("gate on padded positions", {"gate_on_padding": True}),
+    ]
+    return specs if precision == "bf16" else [(name, kw) for name, kw in specs if name not in BF16_ONLY]
+
+
+def run_ablation(models, batches: TrainingBatches, rounds: int, precision: str = "bf16", log=print) -> dict:
+    """token_softmax (the default fusion) in `precision` (bf16: with the frozen models held in
+    bf16), cache, target-only logits, bucketing, gate on real tokens: all on, then each switched
+    off alone; all measured side by side."""
+    cache = EncoderStateCache(make_bridge(models(precision), "last"))
     fill_cache(cache, batches)
 
-    def T(precision="bf16", **kw):  # noqa: N802
-        return Trainer(models(precision), "token_softmax", **{"bf16": True, "cache": cache, **kw})
+    def T(models_precision=precision, random=False, **kw):  # noqa: N802
+        trainer = Trainer(models(models_precision), "token_softmax", **{"bf16": precision == "bf16", "cache": cache, **kw})
+        return trainer, batches.random if random else batches.bucketed
 
-    timed, warm = batches.bucketed, batches.warmup
-    arms = [
-        trainer_arm(ALL_ON, T(), timed, warm),
-        trainer_arm("encoder cache off", T(cache=None), timed, warm),
-        trainer_arm("logits at all positions", T(full_logits=True), timed, warm),
-        trainer_arm("bucketing off", T(), batches.random, warm),
-        trainer_arm("frozen models held in fp32 (autocast casts them every step)", T("fp32"), timed, warm),
-        trainer_arm("bf16 off (fp32 models, no autocast)", T("fp32", bf16=False), timed, warm),
-        trainer_arm("gate on padded positions", T(gate_on_padding=True), timed, warm),
-    ]
+    arms = []
+    for name, kw in ablation_specs(precision):
+        trainer, timed = T(kw.pop("models", precision), **kw)
+        arms.append(trainer_arm(name, trainer, timed, batches.warmup))
     interleave(arms, rounds, log=log)
     base = sum(arms[0].seconds)
     rows = {arm.name: {**arm_throughput(arm, rounds), **executed_flops(arm), "time_ratio": sum(arm.seconds) / base}
             for arm in arms}
-    return {"arms": rows, "padding": batches.padding, "peak_rss_gb": peak_rss_gb()}
+    return {"precision": precision, "arms": rows, "padding": batches.padding, "peak_rss_gb": peak_rss_gb()}

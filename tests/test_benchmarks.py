@@ -88,3 +88,85 @@ def test_interleaving_keeps_the_fastest_repeat():
     arm = Arm("a", run=lambda r: time.sleep(next(slow_once, 0.0)))
     interleave([arm], rounds=1, log=lambda _: None, repeats=2)
     assert arm.seconds[0] < 0.04  # the burst-hit first repeat is not the one kept
+
+
+# ------------------------------------------------------------------------------ --precision
+def test_auto_precision_follows_native_bf16(monkeypatch):
+    import benchmarks.common as common
+    from benchmarks.run import PARTS, parse_args, parts_for
+
+    assert parse_args([]).precision == "auto"
+    for native, used in ((False, "fp32"), (True, "bf16")):
+        monkeypatch.setattr(common, "native_bf16", lambda native=native: native)
+        assert common.resolve_precision("auto") == used
+        assert common.resolve_precision("fp32") == "fp32" and common.resolve_precision("bf16") == "bf16"
+    assert parts_for("bf16") == PARTS  # native bf16: today's six parts
+    assert parts_for("fp32") == tuple(p for p in PARTS if p != "memory_bf16")
+
+
+def test_arms_per_precision():
+    from benchmarks.evaluation import arm_specs
+    from benchmarks.training import BF16_ONLY, ablation_specs
+
+    bf16, fp32 = [n for n, _ in ablation_specs("bf16")], [n for n, _ in ablation_specs("fp32")]
+    assert len(bf16) == 7 and fp32 == [n for n in bf16 if n not in BF16_ONLY] and len(fp32) == 5
+    assert [s[0] for s in arm_specs("bf16")] == [  # as before --precision
+        "rank fp32", "rank bf16", "generate fp32", "generate bf16", "rank bf16, shared prefix off",
+        "generate bf16, cap 32 instead of label cap"]
+    assert all(s[2] == "fp32" and "bf16" not in s[0] for s in arm_specs("fp32")) and len(arm_specs("fp32")) == 4
+
+
+def test_fp32_run_measures_fp32_only_and_reports_it(tiny_parts, monkeypatch):
+    """Every part in fp32 on tiny models: no bf16 arm, only the fp32 peak (which the FLOP fraction
+    is taken against), and the report renders without the bf16 parts."""
+    import types
+
+    import benchmarks.profiling as profiling
+    import benchmarks.training as training
+    from benchmarks.evaluation import run_evaluation
+    from benchmarks.memory import run_memory
+    from benchmarks.report import markdown
+    from benchmarks.run import PRECISION_REASONS, parts_for
+
+    peak_dtypes = []
+
+    def fake_peak(dtype, **_):
+        peak_dtypes.append(dtype)
+        return 1e9
+
+    monkeypatch.setattr(training, "matmul_peak", fake_peak)
+    monkeypatch.setattr(profiling, "matmul_peak", fake_peak)
+    models = lambda precision: tiny_parts if precision == "fp32" else pytest.fail("bf16 models loaded")  # noqa: E731
+    bridge = make(tiny_parts)
+    words = "one two three four five six seven eight nine ten".split()
+    train = [Example(id=f"t/{i}", text=" ".join(words[: 1 + i % 10]), label=i % 3, lang="en") for i in range(60)]
+    task = types.SimpleNamespace(label_words=["Sports", "Political", "Science"])
+    batches = training_batches(bridge, train, bridge.target_ids(task.label_words), n_batches=2)
+    quiet = lambda _: None  # noqa: E731
+
+    r = {"command": "python benchmarks/run.py --quick", "mode": "quick", "wall_s": 1.0, "data": "tiny",
+         "precision": {"requested": "auto", "used": "fp32", "native_bf16": False, "reason": PRECISION_REASONS["auto"][False]},
+         "machine": {"cpu": "cpu", "cores": 2, "torch_threads": 1, "torch": "t", "transformers": "t", "commit": "c",
+                     "load_before": 0.0, "load_after": 0.0, "models": "tiny"},
+         "training": training.run_training(models, batches, 1, precision="fp32", log=quiet),
+         "ablation": training.run_ablation(models, batches, 1, precision="fp32", log=quiet),
+         "evaluation": run_evaluation(models, task, train[:8], 4, precision="fp32", log=quiet),
+         "profile": profiling.run_profile(models, batches, 1, precision="fp32", log=quiet),
+         "memory_fp32": run_memory(models("fp32"), train, batches, bf16=False, log=quiet)}
+    assert list(r)[-5:] == list(parts_for("fp32"))
+    for part in parts_for("fp32"):
+        r[part].update(wall_s=1.0, others_cpu_share=0.0)
+
+    t = r["training"]
+    assert sorted(t["arms"]) == ["global_softmax fp32", "last fp32", "token_softmax fp32"]
+    assert set(peak_dtypes) == {torch.float32} and t["matmul_peak_flops"] == {"fp32": 1e9}
+    for arm in t["arms"].values():
+        assert arm["mfu"] == pytest.approx(arm["useful_flops_per_s"] / 1e9)
+    assert len(r["ablation"]["arms"]) == 5 and not any("bf16" in name for name in r["ablation"]["arms"])
+    assert all(a["precision"] == "fp32" for a in r["evaluation"]["arms"].values())
+    assert "bf16" not in r["profile"] and "bf16" not in r["profile"]["matmul_at_llm_shapes"]
+
+    text = markdown(r)
+    assert "no native bf16 on this CPU: fp32, as --mixed-precision auto does" in text
+    assert "training useful FLOPs >= 50% of fp32 matmul peak" in text
+    assert "memory_bf16" not in text and "bf16 vs fp32" not in text
