@@ -13,5 +13,5 @@ for seed in 0 1; do
   layerbridge compare --task sinhala_news "${COMMON[@]}" --train-limit 400 --eval-limit 400 --seed "$seed" \
     -o "$OUT/sinhala-news/seed$seed"
 done
-layerbridge compare --task xnli "${COMMON[@]}" --train-limit 600 --eval-limit 60 --seed 0 -o "$OUT/xnli/seed0"
-layerbridge compare --task marc "${COMMON[@]}" --train-limit 600 --eval-limit 100 --seed 0 -o "$OUT/marc/seed0"
+layerbridge compare --task xnli "${COMMON[@]}" --train-limit 400 --eval-limit 40 --seed 0 -o "$OUT/xnli/seed0"
+layerbridge compare --task marc "${COMMON[@]}" --train-limit 400 --eval-limit 60 --seed 0 -o "$OUT/marc/seed0"
