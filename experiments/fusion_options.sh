@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
-# Fusion options study (issue 7) on SIB-200: per-layer normalisation and the choice of layers, for both
-# softmax fusions, with the same data, preset, evaluation and seeds as experiments/fusion_study.sh (whose
-# runs are the "none / all layers" baseline of this table). Settings are compared on English dev only.
+# Fusion options study (issue 7): per-layer normalisation and the choice of layers, for both softmax
+# fusions. SIB-200 with the same data, preset, evaluation and seeds as experiments/fusion_study.sh, its
+# plain arm (no normalisation, all layers) run again here so every SIB-200 row has the same precision;
+# Sinhala news with the budget of experiments/results_runs.sh, whose runs are its plain arm. All fp32
+# (--mixed-precision no) on any machine. Settings are compared on English dev only.
 # Usage: LAYERBRIDGE_DATA_DIR=../shared/data bash experiments/fusion_options.sh [OUT] [SEEDS...]
+# Tables and plots: python experiments/results_report.py
 set -euo pipefail
 OUT=${1:-results/fusion-study}
 shift || true
 SEEDS=${*:-0 1}
-COMMON=(--task sib200 --fusions global_softmax,token_softmax --references "" --preset small-data
-        --mixed-precision auto --eval-limit 50)
+COMMON=(--fusions global_softmax,token_softmax --references "" --preset small-data --mixed-precision no)
+SIB=(--task sib200 "${COMMON[@]}" --eval-limit 50)
+SIN=(--task sinhala_news "${COMMON[@]}" --train-limit 400 --eval-limit 400)
 for seed in $SEEDS; do
-  layerbridge compare "${COMMON[@]}" --normalize layernorm --seed "$seed" -o "$OUT/sib200-layernorm-seed$seed"
-  layerbridge compare "${COMMON[@]}" --layers upper_half --seed "$seed" -o "$OUT/sib200-upper-half-seed$seed"
-done
-for option in layernorm upper-half; do
-  python experiments/summarize.py "$OUT"/sib200-$option-seed* > "$OUT/sib200-$option.md"
+  layerbridge compare "${SIB[@]}" --seed "$seed" -o "$OUT/sib200-plain-seed$seed"
+  layerbridge compare "${SIB[@]}" --normalize layernorm --seed "$seed" -o "$OUT/sib200-layernorm-seed$seed"
+  layerbridge compare "${SIB[@]}" --layers upper_half --seed "$seed" -o "$OUT/sib200-upper-half-seed$seed"
+  layerbridge compare "${SIN[@]}" --normalize layernorm --seed "$seed" -o "$OUT/sinhala-news-layernorm-seed$seed"
+  layerbridge compare "${SIN[@]}" --layers upper_half --seed "$seed" -o "$OUT/sinhala-news-upper-half-seed$seed"
 done

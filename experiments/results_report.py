@@ -29,8 +29,18 @@ TASKS = {
 }
 # further blocks: fusion options on SIB-200 (experiments/fusion_options.sh)
 STUDIES = {
+    "sib200-plain": "fusion-study/sib200-plain-seed*",
     "sib200-layernorm": "fusion-study/sib200-layernorm-seed*",
     "sib200-upper-half": "fusion-study/sib200-upper-half-seed*",
+    "sinhala-news-layernorm": "fusion-study/sinhala-news-layernorm-seed*",
+    "sinhala-news-upper-half": "fusion-study/sinhala-news-upper-half-seed*",
+}
+# the options tables, one per task: label -> its runs (all fp32, see experiments/fusion_options.sh)
+OPTIONS = {
+    "sib200": {"none, all layers": "sib200-plain", "layernorm, all layers": "sib200-layernorm",
+               "none, upper half": "sib200-upper-half"},
+    "sinhala_news": {"none, all layers": "sinhala_news", "layernorm, all layers": "sinhala-news-layernorm",
+                     "none, upper half": "sinhala-news-upper-half"},
 }
 HEADLINE_RUNS = ["last", "global_softmax", "token_softmax", "LLM alone", "probe: last layer"]
 BLOCK = re.compile(r"(<!-- generated: ([\w-]+) -->\n).*?(<!-- end generated -->)", re.DOTALL)
@@ -67,6 +77,31 @@ def deltas(all_docs: dict[str, list[dict]]) -> list[str]:
     return lines
 
 
+def options(all_docs: dict[str, list[dict]], studies: dict[str, str]) -> list[str]:
+    """One row per (normalisation, layers, fusion): English dev and the two test averages, the row
+    with the best dev accuracy in bold (dev is the only selection criterion)."""
+    rows = []
+    for label, study in studies.items():
+        for fusion in ("global_softmax", "token_softmax"):
+            docs = all_docs.get(study)
+            if not docs or fusion not in docs[0]["runs"]:
+                continue
+            dev = [seeds.dev_accuracy(d, fusion) for d in docs]
+            avg, low_avg = seeds.averages(docs, fusion)
+            rows.append((statistics.mean(dev), [label, fusion, str(len(docs)), seeds.spread(dev), seeds.spread(avg),
+                                                seeds.spread(low_avg)]))
+    lines = ["| normalisation, layers | fusion | seeds | English dev (selection) | average, all languages | "
+             "low-resource average |", "|---|---|---|---:|---:|---:|"]
+    if not rows:
+        return ["(no runs yet)"]
+    best = max(dev for dev, _ in rows)
+    for dev, cells in rows:
+        if dev == best:
+            cells = cells[:3] + [f"**{c}**" for c in cells[3:]]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def task_block(task: str, docs: list[dict], plot_dir: Path, doc_dir: Path) -> list[str]:
     low = docs[0]["low_resource"]
     lines = [seeds.setup_line(docs), "", *seeds.headline(docs), ""]
@@ -97,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"results_report: no runs for {task} ({args.results / pattern})", file=sys.stderr)
     tasks = {task: docs for task, docs in all_docs.items() if task in TASKS}
-    blocks = {"headline": headline(tasks), "deltas": deltas(tasks)}
+    blocks = {"headline": headline(tasks), "deltas": deltas(tasks),
+              **{f"options-{task}": options(all_docs, studies) for task, studies in OPTIONS.items()}}
     for doc_path in args.doc:
         text = doc_path.read_text()
         unknown = [name for _, name, _ in BLOCK.findall(text) if name not in {*blocks, *TASKS, *STUDIES}]

@@ -78,7 +78,9 @@ def averages(docs: list[dict], name: str) -> tuple[list[float], list[float]]:
 def setup_line(docs: list[dict]) -> str:
     first = docs[0]
     cfg = first["train_config"]
+    # "no" is accelerate's name for plain fp32 (what --mixed-precision auto resolves to without native bf16)
     precision = sorted({d["runs"][next(iter(d["runs"]))]["train"].get("mixed_precision", "?") for d in docs})
+    precision = ["fp32" if p == "no" else p for p in precision]
     return (f"Task `{first['task']}`, seeds {[d['train_config']['seed'] for d in docs]}, "
             f"{first['eval_limit'] or 'all'} test examples per language (stratified), "
             f"{first['train_examples']} English training examples ({first['dev_examples']} dev), "
