@@ -114,11 +114,19 @@ def test_train_evaluate_predict_compare(setup, capsys, monkeypatch):
         assert (compare / "plots" / png).stat().st_size > 1000
     html = (compare / "report.html").read_text()
     assert "<table>" in html and "plots/accuracy.png" in html
-    # a second run reuses the finished runs instead of training again
+    # a second run reuses the finished runs and their evaluations instead of training or evaluating again
     mtime = (compare / "last" / "bridge.safetensors").stat().st_mtime
+    evaluated = (compare / "last" / "eval-rank" / "results.json").stat().st_mtime
     assert main(["compare", *common, "-o", str(compare), "--fusions", "last,token_softmax[init=last]", "--max-steps", "3",
                  "--batch-size", "4", "--fusion-option", "token_softmax.gate_ffn_size=16"]) == 0
     assert (compare / "last" / "bridge.safetensors").stat().st_mtime == mtime
+    assert (compare / "last" / "eval-rank" / "results.json").stat().st_mtime == evaluated
+    assert json.loads((compare / "compare.json").read_text())["runs"]["last"]["results"] == document["runs"]["last"]["results"]
+    # fewer test examples: the same bridges, evaluated again
+    assert main(["compare", *common, "-o", str(compare), "--fusions", "last", "--max-steps", "3", "--batch-size", "4",
+                 "--eval-limit", "2", "--references", ""]) == 0
+    assert (compare / "last" / "eval-rank" / "results.json").stat().st_mtime > evaluated
+    assert {r["n"] for r in json.loads((compare / "compare.json").read_text())["runs"]["last"]["results"].values()} == {2}
 
 
 def test_refuses_to_overwrite_without_flag(setup, capsys):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 import json
 from pathlib import Path
 
@@ -50,9 +51,32 @@ def average_layer_weights(bridge, examples) -> list[float]:
     return torch.cat(rows).mean(0).tolist()
 
 
+def examples_fingerprint(evaluation: dict[str, list]) -> str:
+    """sha256 over the evaluated examples (language, id, text, label): an earlier evaluation is reused
+    only if it saw exactly these."""
+    digest = hashlib.sha256()
+    for lang in sorted(evaluation):
+        for e in evaluation[lang]:
+            digest.update(json.dumps([lang, e.id, e.text, e.label], ensure_ascii=False).encode())
+    return digest.hexdigest()
+
+
+def earlier_evaluation(folder: Path, meta: dict, languages) -> dict | None:
+    """The per-language results of a finished evaluation with the same bridge, settings and examples,
+    written after the bridge's weights (so a retrained bridge is evaluated again); else None."""
+    path, weights = folder / "results.json", folder.parent / "bridge.safetensors"
+    if not path.is_file() or not weights.is_file() or path.stat().st_mtime < weights.stat().st_mtime:
+        return None
+    document = json.loads(path.read_text())
+    if any(document.get(key) != value for key, value in meta.items()) or set(document["languages"]) != set(languages):
+        return None
+    return {lang: document["languages"][lang] for lang in languages}
+
+
 def train_and_evaluate(cfg: CompareConfig, run_dir: Path, bridge_cfg, models, data, evaluation, task, *,
                        overwrite: bool):
-    """Train one bridge (or reuse a finished run / resume a killed one) and evaluate it."""
+    """Train one bridge (or reuse a finished run / resume a killed one) and evaluate it (or reuse the
+    finished evaluation of that same bridge on the same examples)."""
     base = cfg.train
     run_cfg = copy.deepcopy(base)
     run_cfg.output_dir, run_cfg.bridge = str(run_dir), bridge_cfg
@@ -60,12 +84,18 @@ def train_and_evaluate(cfg: CompareConfig, run_dir: Path, bridge_cfg, models, da
         train(run_cfg, models=models, data=data, overwrite=overwrite,
               resume=run_dir.exists() and not overwrite and any(run_dir.iterdir()))
     bridge = LayerBridge.from_pretrained(run_dir, models=models)
-    results = {lang: evaluate_examples(bridge, examples, task.label_words, mode=cfg.mode, batch_size=cfg.eval_batch_size,
-                                       desc=f"{run_dir.name}/{lang}", mixed_precision=base.mixed_precision)
-               for lang, examples in evaluation.items()}
     meta = {"bridge": str(run_dir), "mode": cfg.mode, "limit": cfg.eval_limit, "seed": base.seed,
-            "bridge_config": bridge.config.to_dict()}
-    summary = write_evaluation(run_dir / f"eval-{cfg.mode}", results, task=task, meta=meta)
+            "bridge_config": bridge.config.to_dict(), "mixed_precision": base.mixed_precision,
+            "examples_sha256": examples_fingerprint(evaluation)}
+    eval_dir = run_dir / f"eval-{cfg.mode}"
+    results = earlier_evaluation(eval_dir, meta, evaluation) if not overwrite else None
+    if results is None:
+        results = {lang: evaluate_examples(bridge, examples, task.label_words, mode=cfg.mode,
+                                           batch_size=cfg.eval_batch_size, desc=f"{run_dir.name}/{lang}",
+                                           mixed_precision=base.mixed_precision)
+                   for lang, examples in evaluation.items()}
+        write_evaluation(eval_dir, results, task=task, meta=meta)
+    summary = json.loads((eval_dir / "results.json").read_text())["summary"]
     log = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines() if line.strip()]
     run = {
         "results": {lang: {k: v for k, v in r.items() if k != "predictions"} for lang, r in results.items()},

@@ -13,6 +13,8 @@ Only the fusion, the projector and the end-boundary vector are trained (and the 
 
 from __future__ import annotations
 
+import functools
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -202,9 +204,21 @@ class LayerBridge(nn.Module):
             inputs_embeds=self.llm.get_input_embeddings()(token_ids),
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=cache,
             use_cache=True,
+            **{self.cache_kwarg: cache},
         )
+
+    @functools.cached_property
+    def cache_kwarg(self) -> str:
+        """transformers >= 5.24 calls the KV cache `cache` (`past_key_values` is deprecated, removed in
+        5.40); earlier 5.x releases only know `past_key_values`."""
+        return "cache" if "cache" in inspect.signature(self.llm.base_model.forward).parameters else "past_key_values"
+
+    @staticmethod
+    def kv_cache(out):
+        """The KV cache of an LLM output, under either name (see `cache_kwarg`)."""
+        cache = getattr(out, "cache", None)
+        return cache if cache is not None else out.past_key_values
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """LM head on the given positions only (N, H) -> (N, V), in float32."""
@@ -270,7 +284,7 @@ class LayerBridge(nn.Module):
             return scores
         # The rest of every candidate, fed after the shared prefix: token j predicts token j + 1.
         cont = torch.tensor([ids[:-1] + [self.eos_id] * (M - len(ids)) for ids in cand_ids], device=self.device)
-        cache = out.past_key_values
+        cache = self.kv_cache(out)
         cache.batch_repeat_interleave(C)  # (B*C, ...) text-major, like the rows below
         cont = cont.repeat(B, 1)  # (B*C, M-1)
         mask = torch.cat([prefix.attention_mask.repeat_interleave(C, 0), torch.ones_like(cont)], dim=1)
@@ -310,7 +324,7 @@ class LayerBridge(nn.Module):
                 break
             mask = torch.cat([mask, torch.ones(B, 1, dtype=mask.dtype, device=mask.device)], dim=1)
             position = position + 1
-            out = self.continue_llm(next_ids[:, None], mask, position, out.past_key_values)
+            out = self.continue_llm(next_ids[:, None], mask, position, self.kv_cache(out))
         texts_out = []
         for row in generated.tolist():
             if self.eos_id in row:
