@@ -149,6 +149,7 @@ def test_refuses_to_overwrite_without_flag(setup, capsys):
     (["--lr", "-1"], "learning_rate"),
     (["--task", "no_such_task"], "no_such_task"),
     (["--paper", "--normalize", "layernorm"], "--paper fixes the fusion settings; drop --normalize"),
+    (["--paper", "--layers", "upper_half", "--normalize", "none"], "drop --layers, --normalize"),
 ])
 def test_bad_options_are_rejected_clearly(setup, capsys, extra, message):
     root, common, _ = setup
@@ -164,7 +165,7 @@ def test_paper_flag_trains_the_papers_configuration(setup):
                  "--batch-size", "4"]) == 0
     saved = json.loads((out / "train_config.json").read_text())
     assert saved["bridge"]["fusion"] == "token_softmax" and saved["preset"] == "paper"
-    assert saved["learning_rate"] == 3e-5 and saved["bridge"]["normalize"] == "none"
+    assert saved["learning_rate"] == 3e-5 and saved["bridge"]["normalize"] == "none" and saved["bridge"]["layers"] == "all"
 
 
 def trained_weights(folder: Path) -> dict:

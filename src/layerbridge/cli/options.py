@@ -22,9 +22,12 @@ def add_bridge_options(parser: argparse.ArgumentParser, *, fusion_default: str |
     g.add_argument("--fusion-option", action="append", default=[], metavar="KEY=VALUE",
                    help="a fusion setting, e.g. gate_ffn_size=1024 or init=last (repeatable)")
     g.add_argument("--projector", default=defaults.projector, choices=["linear", "mlp"], help="(default: %(default)s)")
-    g.add_argument("--layers", default="all",
-                   help="encoder hidden states fused: all | all+embeddings | upper_half | comma list (0 = embeddings)")
-    g.add_argument("--normalize", default=defaults.normalize, choices=["none", "layernorm", "scale"], help="(default: %(default)s)")
+    # --layers / --normalize default to None ("not given"): --paper must tell a user's choice from the default
+    g.add_argument("--layers", default=None,
+                   help="encoder hidden states fused: all | all+embeddings | upper_half | comma list (0 = embeddings) "
+                        f"(default: {defaults.layers})")
+    g.add_argument("--normalize", default=None, choices=["none", "layernorm", "scale"],
+                   help=f"per-layer normalisation before mixing (default: {defaults.normalize})")
     g.add_argument("--max-encoder-length", type=int, default=defaults.max_encoder_length)
     g.add_argument("--encoder-prefix", default=defaults.encoder_prefix, help="text prepended to every encoder input")
     g.add_argument("--unfreeze-encoder", action="store_true", help="train the encoder too")
@@ -47,10 +50,11 @@ def apply_paper_flag(args: argparse.Namespace, *, fusion_dest: str | None) -> No
     refuse settings that contradict it instead of silently mixing the two configurations."""
     if not getattr(args, "paper", False):
         return
-    conflicts = [flag for flag, given in (("--layers", args.layers != "all"), ("--normalize", args.normalize != "none"),
+    conflicts = [flag for flag, given in (("--layers", args.layers is not None), ("--normalize", args.normalize is not None),
                                           ("--fusion-option", bool(args.fusion_option))) if given]
     if conflicts:
         raise ConfigError(f"--paper fixes the fusion settings; drop {', '.join(conflicts)} or drop --paper")
+    args.layers, args.normalize = "all", "none"  # the paper: the L layer outputs, mixed as they are
     if fusion_dest is not None:
         setattr(args, fusion_dest, PAPER_FUSION)
     args.preset = "paper"
@@ -84,14 +88,15 @@ def parse_layers(text: str):
 
 
 def bridge_config_from_args(args: argparse.Namespace, fusion: str | None = None) -> BridgeConfig:
+    defaults = BridgeConfig()
     return BridgeConfig(
         encoder=args.encoder,
         llm=args.llm,
         fusion=fusion or args.fusion,
         fusion_options=parse_key_values(args.fusion_option, "--fusion-option"),
         projector=args.projector,
-        layers=parse_layers(args.layers),
-        normalize=args.normalize,
+        layers=defaults.layers if args.layers is None else parse_layers(args.layers),
+        normalize=args.normalize or defaults.normalize,
         max_encoder_length=args.max_encoder_length,
         encoder_prefix=args.encoder_prefix,
         freeze_encoder=not args.unfreeze_encoder,
