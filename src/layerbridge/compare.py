@@ -150,7 +150,9 @@ def compare(cfg: CompareConfig, *, overwrite: bool = False) -> Path:
     if "probe" in cfg.references:
         from layerbridge.evaluation.probe import linear_probe
 
-        probe_bridge = LayerBridge(dataclasses.replace(base.bridge, fusion="last", fusion_options={}), *models)
+        # the probe reads the encoder's own states: every layer, not normalised, whatever the bridges use
+        probe_bridge = LayerBridge(dataclasses.replace(base.bridge, fusion="last", fusion_options={}, layers="all",
+                                                       normalize="none"), *models)
         references.update(linear_probe(probe_bridge, data[0], data[1], evaluation, seed=base.seed))
 
     # 4. one report
