@@ -168,6 +168,16 @@ def test_paper_flag_trains_the_papers_configuration(setup):
     assert saved["learning_rate"] == 3e-5 and saved["bridge"]["normalize"] == "none" and saved["bridge"]["layers"] == "all"
 
 
+def test_disk_encoder_cache_trains_the_same_bridge(setup):
+    root, common, _ = setup
+    args = [*common, "--fusion", "global_softmax", "--max-steps", "3", "--batch-size", "4"]
+    assert main(["train", *args, "-o", str(root / "ram-cache")]) == 0
+    assert main(["train", *args, "-o", str(root / "disk-cache"), "--encoder-cache-dir", str(root / "slabs")]) == 0
+    ram, disk = trained_weights(root / "ram-cache"), trained_weights(root / "disk-cache")
+    assert ram.keys() == disk.keys() and all(torch.equal(ram[k], disk[k]) for k in ram)
+    assert not list((root / "slabs").iterdir())  # the memory-mapped slabs are deleted after training
+
+
 def trained_weights(folder: Path) -> dict:
     return load_file(folder / "bridge.safetensors")
 

@@ -7,9 +7,18 @@ would cost ~17% more than the states themselves (allocator overhead and fragment
 in benchmarks/); slabs cost at most one partly filled slab, and go back to the OS when freed.
 The cache refuses to start when its estimated size exceeds the bound, with a message saying how
 to raise the bound or switch the cache off.
+
+With `directory`, the slabs are memory-mapped files in a private folder under it (deleted with the
+cache): the operating system pages them in and out, so a cache larger than free RAM costs disk,
+not resident memory.
 """
 
 from __future__ import annotations
+
+import shutil
+import tempfile
+import weakref
+from pathlib import Path
 
 import torch
 
@@ -20,10 +29,19 @@ SLAB_BYTES = 64 * 2**20  # one allocation holds this much of the cache
 
 
 class EncoderStateCache:
-    def __init__(self, bridge, *, max_gb: float = 4.0, dtype: torch.dtype = torch.float16):
+    def __init__(self, bridge, *, max_gb: float = 4.0, dtype: torch.dtype = torch.float16,
+                 directory: str | Path | None = None):
         if not bridge.config.freeze_encoder:
             raise ConfigError("the encoder cache needs a frozen encoder (it is unfrozen); use --no-encoder-cache")
         self.bridge, self.max_bytes, self.dtype = bridge, int(max_gb * 2**30), dtype
+        self.folder = None  # memory-mapped slabs live here (None: in memory)
+        if directory is not None:
+            try:
+                Path(directory).mkdir(parents=True, exist_ok=True)
+                self.folder = Path(tempfile.mkdtemp(prefix="layerbridge-encoder-cache-", dir=directory))
+            except OSError as err:
+                raise ConfigError(f"--encoder-cache-dir {directory}: cannot create the cache there ({err})") from err
+            weakref.finalize(self, shutil.rmtree, self.folder, ignore_errors=True)
         self.index: dict[str, tuple[int, int, int]] = {}  # text -> (slab, first token, tokens)
         self.slabs: list[torch.Tensor] = []  # each (T, L, D) in self.dtype, filled front to back
         self.used = 0  # tokens filled in the last slab
@@ -42,11 +60,21 @@ class EncoderStateCache:
         n = row.shape[0]
         if not self.slabs or self.used + n > self.slabs[-1].shape[0]:
             tokens = max(n, SLAB_BYTES // self.bytes_per_token())
-            self.slabs.append(torch.empty(tokens, *row.shape[1:], dtype=self.dtype))
+            self.slabs.append(self._new_slab((tokens, *row.shape[1:])))
             self.used = 0
         self.slabs[-1][self.used : self.used + n] = row
         self.index[text] = (len(self.slabs) - 1, self.used, n)
         self.used += n
+
+    def _new_slab(self, shape: tuple[int, ...]) -> torch.Tensor:
+        if self.folder is None:
+            return torch.empty(shape, dtype=self.dtype)
+        numel = 1
+        for size in shape:
+            numel *= size
+        path = self.folder / f"slab{len(self.slabs):05d}.bin"
+        # shared=True: a MAP_SHARED mapping of the file, so pages can be written back and dropped
+        return torch.from_file(str(path), shared=True, size=numel, dtype=self.dtype).view(shape)
 
     def _get(self, text: str) -> torch.Tensor:
         slab, start, n = self.index[text]
@@ -64,8 +92,13 @@ class EncoderStateCache:
             raise ConfigError(
                 f"the encoder cache would need {need / 2**30:.2f} GiB for {len(token_lengths)} texts "
                 f"({tokens:,} tokens x {self.bytes_per_token():,} bytes) but is bounded at "
-                f"{self.max_bytes / 2**30:.2f} GiB; raise --encoder-cache-gb or pass --no-encoder-cache"
+                f"{self.max_bytes / 2**30:.2f} GiB; raise --encoder-cache-gb, keep it on disk with "
+                "--encoder-cache-dir, or pass --no-encoder-cache"
             )
+        if self.folder is not None and need > shutil.disk_usage(self.folder).free:
+            raise ConfigError(f"the encoder cache would need {need / 2**30:.2f} GiB but {self.folder} has only "
+                              f"{shutil.disk_usage(self.folder).free / 2**30:.2f} GiB free; pick another "
+                              "--encoder-cache-dir or pass --no-encoder-cache")
         return need
 
     @torch.no_grad()

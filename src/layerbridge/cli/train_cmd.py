@@ -43,6 +43,8 @@ def add_train_options(parser: argparse.ArgumentParser, *, with_output: bool = Tr
     sp.add_argument("--no-encoder-cache", dest="encoder_cache", action="store_false",
                     help="recompute the frozen encoder every step instead of caching its states")
     sp.add_argument("--encoder-cache-gb", type=float, default=4.0, help="bound on the encoder cache (default: %(default)s)")
+    sp.add_argument("--encoder-cache-dir", default=None, metavar="DIR",
+                    help="keep the encoder cache in memory-mapped files under DIR instead of RAM (for large data)")
     sp.add_argument("--no-bucketing", dest="bucket_by_length", action="store_false",
                     help="plain random batches instead of length-bucketed ones")
     r = parser.add_argument_group("run")
@@ -62,7 +64,8 @@ def train_config_from_args(args: argparse.Namespace, *, output_dir: str, fusion:
         data_dir=args.data_dir, source=args.source, train_limit=args.train_limit, dev_size=args.dev_size,
         micro_batch_size=args.micro_batch_size, max_steps=args.max_steps, mixed_precision=args.mixed_precision,
         seed=args.seed, eval_every=args.eval_every, encoder_cache=args.encoder_cache,
-        encoder_cache_gb=args.encoder_cache_gb, bucket_by_length=args.bucket_by_length, checkpoint_every=args.checkpoint_every,
+        encoder_cache_gb=args.encoder_cache_gb, encoder_cache_dir=args.encoder_cache_dir,
+        bucket_by_length=args.bucket_by_length, checkpoint_every=args.checkpoint_every,
         cache_dir=args.cache_dir, **settings,
     )
 

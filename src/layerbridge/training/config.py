@@ -46,6 +46,7 @@ class TrainConfig:
     # speed (each on by default where it is safe; see docs/benchmarks.md)
     encoder_cache: bool = True  # keep the frozen encoder's states after their first computation
     encoder_cache_gb: float = 4.0  # bound on that cache's memory
+    encoder_cache_dir: str | None = None  # keep the cache in memory-mapped files under this folder, not in RAM
     bucket_by_length: bool = True  # batches of similar-length texts (less padding)
     # bookkeeping
     eval_every: int = 0  # dev accuracy every N steps (0: only at the end)

@@ -146,7 +146,7 @@ def train(
     token_lengths = bridge.token_lengths([e.text for e in train_examples])
     cache = None
     if cfg.encoder_cache and cfg.bridge.freeze_encoder:
-        cache = EncoderStateCache(bridge, max_gb=cfg.encoder_cache_gb)
+        cache = EncoderStateCache(bridge, max_gb=cfg.encoder_cache_gb, directory=cfg.encoder_cache_dir)
         cache.check_fits(token_lengths)
     lengths = token_lengths if cfg.bucket_by_length else None
 
