@@ -15,6 +15,7 @@ not resident memory.
 
 from __future__ import annotations
 
+import math
 import shutil
 import tempfile
 import weakref
@@ -69,12 +70,9 @@ class EncoderStateCache:
     def _new_slab(self, shape: tuple[int, ...]) -> torch.Tensor:
         if self.folder is None:
             return torch.empty(shape, dtype=self.dtype)
-        numel = 1
-        for size in shape:
-            numel *= size
         path = self.folder / f"slab{len(self.slabs):05d}.bin"
         # shared=True: a MAP_SHARED mapping of the file, so pages can be written back and dropped
-        return torch.from_file(str(path), shared=True, size=numel, dtype=self.dtype).view(shape)
+        return torch.from_file(str(path), shared=True, size=math.prod(shape), dtype=self.dtype).view(shape)
 
     def _get(self, text: str) -> torch.Tensor:
         slab, start, n = self.index[text]
