@@ -11,12 +11,13 @@ OUT=${1:-results/fusion-study}
 shift || true
 SEEDS=${*:-0 1}
 COMMON=(--fusions global_softmax,token_softmax --references "" --preset small-data --mixed-precision no)
+# every arm names its normalisation: the default (layernorm since this study) must not leak into the plain arms
 SIB=(--task sib200 "${COMMON[@]}" --eval-limit 50)
 SIN=(--task sinhala_news "${COMMON[@]}" --train-limit 400 --eval-limit 400)
 for seed in $SEEDS; do
-  layerbridge compare "${SIB[@]}" --seed "$seed" -o "$OUT/sib200-plain-seed$seed"
+  layerbridge compare "${SIB[@]}" --normalize none --seed "$seed" -o "$OUT/sib200-plain-seed$seed"
   layerbridge compare "${SIB[@]}" --normalize layernorm --seed "$seed" -o "$OUT/sib200-layernorm-seed$seed"
-  layerbridge compare "${SIB[@]}" --layers upper_half --seed "$seed" -o "$OUT/sib200-upper-half-seed$seed"
+  layerbridge compare "${SIB[@]}" --normalize none --layers upper_half --seed "$seed" -o "$OUT/sib200-upper-half-seed$seed"
   layerbridge compare "${SIN[@]}" --normalize layernorm --seed "$seed" -o "$OUT/sinhala-news-layernorm-seed$seed"
-  layerbridge compare "${SIN[@]}" --layers upper_half --seed "$seed" -o "$OUT/sinhala-news-upper-half-seed$seed"
+  layerbridge compare "${SIN[@]}" --normalize none --layers upper_half --seed "$seed" -o "$OUT/sinhala-news-upper-half-seed$seed"
 done

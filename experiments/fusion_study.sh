@@ -10,7 +10,7 @@ SEEDS=${*:-0 1}
 VARIANTS="last,global_softmax,global_softmax[init=last],token_softmax,token_softmax[init=last]"
 for seed in $SEEDS; do
   layerbridge compare --task sib200 --fusions "$VARIANTS" --references llm_alone,probe \
-    --preset small-data --mixed-precision bf16 --eval-limit 50 --seed "$seed" -o "$OUT/sib200-seed$seed"
+    --preset small-data --mixed-precision bf16 --normalize none --eval-limit 50 --seed "$seed" -o "$OUT/sib200-seed$seed"
 done
 python experiments/summarize.py "$OUT"/sib200-seed* > "$OUT/sib200.md"
 cat "$OUT/sib200.md"
