@@ -26,20 +26,19 @@ class BridgeConfig:
     explicit list. `normalize="layernorm"` applies a parameter-free layer norm to each selected
     layer before mixing (useful for T5-family encoders, whose hidden states except the last are
     taken before the final norm); `"scale"` rescales each layer of a token to the RMS of its last
-    selected layer (directions kept, scales matched); "none" mixes them as they are, as the paper
-    does. The default, "layernorm", was better on English dev for SIB-200 and Sinhala news with
-    multilingual-e5-small, a post-norm encoder (docs/fusion-study.md).
+    selected layer (directions kept, scales matched); "none" (default) mixes them as they are,
+    which is what the paper does and what a post-norm encoder (BERT / E5 / XLM-R) needs.
     """
 
     encoder: str = "multilingual-e5-small"
     llm: str = "smollm2-135m-instruct"
-    fusion: str = "token_softmax"  # the paper's Transformer Softmax, also our default (docs/fusion-study.md)
+    fusion: str = "global_softmax"  # our default (docs/fusion-study.md); the paper's best is "token_softmax"
     fusion_options: dict[str, Any] = field(default_factory=dict)
     projector: str = "linear"  # "linear" (paper) | "mlp" (D -> 2D -> ReLU -> D_llm)
     projector_init: str = "default"  # "default" | "identity" (linear, equal sizes)
     soft_prompt_length: int = 0  # learned vectors after BOS (the LLM-alone baseline uses them)
     layers: str | list[int] = "all"
-    normalize: str = "layernorm"  # our default, chosen on English dev (docs/fusion-study.md); the paper: "none"
+    normalize: str = "none"
     max_encoder_length: int = 200
     encoder_prefix: str = ""  # prepended to every encoder input (e.g. "query: " for E5)
     freeze_encoder: bool = True

@@ -1,10 +1,10 @@
 """`layerbridge demo`: the main job on the built-in defaults, in minutes on a laptop CPU.
 
-Trains a bridge with our defaults (token_softmax, each encoder layer layer-normalised before mixing;
-multilingual-e5-small -> SmolLM2-135M-Instruct) on English SIB-200 with the `small-data` preset,
-then measures topic accuracy in ten languages, low-resource ones included, next to English. The
-defaults were chosen on English dev over SIB-200 and Sinhala news (docs/fusion-study.md); `--paper`
-trains the paper's configuration instead. Data: LAYERBRIDGE_DATA_DIR / --data-dir when set, else the hub.
+Trains a global_softmax bridge (multilingual-e5-small -> SmolLM2-135M-Instruct) on English SIB-200
+with the `small-data` preset, then measures topic accuracy in ten languages, low-resource ones
+included, next to English. Global softmax is our default: on SIB-200 and Sinhala news it beat the
+last layer and the paper's token-wise gate on English dev (docs/fusion-study.md); `--paper` trains
+the paper's configuration instead. Data: LAYERBRIDGE_DATA_DIR / --data-dir when set, else the hub.
 """
 
 from __future__ import annotations
