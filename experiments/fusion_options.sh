@@ -11,7 +11,7 @@ OUT=${1:-results/fusion-study}
 shift || true
 SEEDS=${*:-0 1}
 COMMON=(--fusions global_softmax,token_softmax --references "" --preset small-data --mixed-precision no)
-# every arm names its normalisation: the default (layernorm since this study) must not leak into the plain arms
+# every arm names its normalisation, so the runs do not depend on the bridge's default
 SIB=(--task sib200 "${COMMON[@]}" --eval-limit 50)
 SIN=(--task sinhala_news "${COMMON[@]}" --train-limit 400 --eval-limit 400)
 for seed in $SEEDS; do

@@ -90,10 +90,10 @@ def options(all_docs: dict[str, list[dict]], studies: dict[str, str]) -> list[st
             avg, low_avg = seeds.averages(docs, fusion)
             rows.append((statistics.mean(dev), [label, fusion, str(len(docs)), seeds.spread(dev), seeds.spread(avg),
                                                 seeds.spread(low_avg)]))
-    lines = ["| normalisation, layers | fusion | seeds | English dev (selection) | average, all languages | "
-             "low-resource average |", "|---|---|---|---:|---:|---:|"]
     if not rows:
         return ["(no runs yet)"]
+    lines = ["| normalisation, layers | fusion | seeds | English dev (selection) | average, all languages | "
+             "low-resource average |", "|---|---|---|---:|---:|---:|"]
     best = max(dev for dev, _ in rows)
     for dev, cells in rows:
         if dev == best:

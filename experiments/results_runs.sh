@@ -8,7 +8,7 @@
 set -euo pipefail
 OUT=${1:-results}
 COMMON=(--fusions last,global_softmax,token_softmax --references llm_alone,probe --preset small-data
-        --mixed-precision no --normalize none)  # the paper's settings (our default normalises each layer)
+        --mixed-precision no --normalize none)  # the paper's settings, pinned whatever the bridge's default
 for seed in 0 1; do
   layerbridge compare --task sinhala_news "${COMMON[@]}" --train-limit 400 --eval-limit 400 --seed "$seed" \
     -o "$OUT/sinhala-news/seed$seed"

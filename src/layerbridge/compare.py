@@ -61,16 +61,16 @@ def examples_fingerprint(evaluation: dict[str, list]) -> str:
     return digest.hexdigest()
 
 
-def earlier_evaluation(folder: Path, meta: dict, languages) -> dict | None:
-    """The per-language results of a finished evaluation with the same bridge, settings and examples,
-    written after the bridge's weights (so a retrained bridge is evaluated again); else None."""
+def earlier_evaluation(folder: Path, meta: dict, languages) -> tuple[dict, dict] | None:
+    """(per-language results, summary) of a finished evaluation with the same bridge, settings and
+    examples, written after the bridge's weights (so a retrained bridge is evaluated again); else None."""
     path, weights = folder / "results.json", folder.parent / "bridge.safetensors"
     if not path.is_file() or not weights.is_file() or path.stat().st_mtime < weights.stat().st_mtime:
         return None
     document = json.loads(path.read_text())
     if any(document.get(key) != value for key, value in meta.items()) or set(document["languages"]) != set(languages):
         return None
-    return {lang: document["languages"][lang] for lang in languages}
+    return {lang: document["languages"][lang] for lang in languages}, document["summary"]
 
 
 def train_and_evaluate(cfg: CompareConfig, run_dir: Path, bridge_cfg, models, data, evaluation, task, *,
@@ -88,14 +88,15 @@ def train_and_evaluate(cfg: CompareConfig, run_dir: Path, bridge_cfg, models, da
             "bridge_config": bridge.config.to_dict(), "mixed_precision": base.mixed_precision,
             "examples_sha256": examples_fingerprint(evaluation)}
     eval_dir = run_dir / f"eval-{cfg.mode}"
-    results = earlier_evaluation(eval_dir, meta, evaluation) if not overwrite else None
-    if results is None:
+    earlier = earlier_evaluation(eval_dir, meta, evaluation) if not overwrite else None
+    if earlier is not None:
+        results, summary = earlier
+    else:
         results = {lang: evaluate_examples(bridge, examples, task.label_words, mode=cfg.mode,
                                            batch_size=cfg.eval_batch_size, desc=f"{run_dir.name}/{lang}",
                                            mixed_precision=base.mixed_precision)
                    for lang, examples in evaluation.items()}
-        write_evaluation(eval_dir, results, task=task, meta=meta)
-    summary = json.loads((eval_dir / "results.json").read_text())["summary"]
+        summary = write_evaluation(eval_dir, results, task=task, meta=meta)
     log = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines() if line.strip()]
     run = {
         "results": {lang: {k: v for k, v in r.items() if k != "predictions"} for lang, r in results.items()},

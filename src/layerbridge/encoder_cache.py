@@ -93,10 +93,10 @@ class EncoderStateCache:
                 f"{self.max_bytes / 2**30:.2f} GiB; raise --encoder-cache-gb, keep it on disk with "
                 "--encoder-cache-dir, or pass --no-encoder-cache"
             )
-        if self.folder is not None and need > shutil.disk_usage(self.folder).free:
+        free = shutil.disk_usage(self.folder).free if self.folder is not None else None
+        if free is not None and need > free:
             raise ConfigError(f"the encoder cache would need {need / 2**30:.2f} GiB but {self.folder} has only "
-                              f"{shutil.disk_usage(self.folder).free / 2**30:.2f} GiB free; pick another "
-                              "--encoder-cache-dir or pass --no-encoder-cache")
+                              f"{free / 2**30:.2f} GiB free; pick another --encoder-cache-dir or pass --no-encoder-cache")
         return need
 
     @torch.no_grad()

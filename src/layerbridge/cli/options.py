@@ -88,15 +88,14 @@ def parse_layers(text: str):
 
 
 def bridge_config_from_args(args: argparse.Namespace, fusion: str | None = None) -> BridgeConfig:
-    defaults = BridgeConfig()
     return BridgeConfig(
         encoder=args.encoder,
         llm=args.llm,
         fusion=fusion or args.fusion,
         fusion_options=parse_key_values(args.fusion_option, "--fusion-option"),
         projector=args.projector,
-        layers=defaults.layers if args.layers is None else parse_layers(args.layers),
-        normalize=args.normalize or defaults.normalize,
+        layers=BridgeConfig.layers if args.layers is None else parse_layers(args.layers),
+        normalize=args.normalize or BridgeConfig.normalize,
         max_encoder_length=args.max_encoder_length,
         encoder_prefix=args.encoder_prefix,
         freeze_encoder=not args.unfreeze_encoder,
