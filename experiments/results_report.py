@@ -11,6 +11,7 @@ results/plots/), so the prose stays and every number comes from the raw compare.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import statistics
@@ -42,6 +43,8 @@ OPTIONS = {
     "sinhala_news": {"none, all layers": "sinhala_news", "layernorm, all layers": "sinhala-news-layernorm",
                      "none, upper half": "sinhala-news-upper-half"},
 }
+# the token gate's collapse (experiments/token_gate_collapse.py): its summary, one row per run
+TOKEN_GATE = "fusion-study/token-gate/summary.json"
 HEADLINE_RUNS = ["last", "global_softmax", "token_softmax", "LLM alone", "probe: last layer"]
 BLOCK = re.compile(r"(<!-- generated: ([\w-]+) -->\n).*?(<!-- end generated -->)", re.DOTALL)
 
@@ -102,6 +105,15 @@ def options(all_docs: dict[str, list[dict]], studies: dict[str, str]) -> list[st
     return lines
 
 
+def token_gate(summary: Path) -> list[str]:
+    if not summary.is_file():
+        return ["(no runs yet)"]
+    sys.path.insert(0, str(Path(__file__).parent))
+    from token_gate_collapse import table
+
+    return table(json.loads(summary.read_text()))
+
+
 def task_block(task: str, docs: list[dict], plot_dir: Path, doc_dir: Path) -> list[str]:
     low = docs[0]["low_resource"]
     lines = [seeds.setup_line(docs), "", *seeds.headline(docs), ""]
@@ -132,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"results_report: no runs for {task} ({args.results / pattern})", file=sys.stderr)
     tasks = {task: docs for task, docs in all_docs.items() if task in TASKS}
-    blocks = {"headline": headline(tasks), "deltas": deltas(tasks),
+    blocks = {"headline": headline(tasks), "deltas": deltas(tasks), "token-gate": token_gate(args.results / TOKEN_GATE),
               **{f"options-{task}": options(all_docs, studies) for task, studies in OPTIONS.items()}}
     for doc_path in args.doc:
         text = doc_path.read_text()
