@@ -5,7 +5,8 @@ under results/.
 
 Both pages are prose plus generated blocks, each between `<!-- generated: NAME -->` and
 `<!-- end generated -->`. This script rewrites only those blocks (and the PNGs under
-results/plots/), so the prose stays and every number comes from the raw compare.json files.
+results/plots/), so the prose stays and every number comes from the raw JSON (compare.json of each
+run; summary.json of experiments/token_gate_collapse.py).
 """
 
 from __future__ import annotations
