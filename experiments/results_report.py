@@ -36,6 +36,9 @@ STUDIES = {
     "sib200-upper-half": "fusion-study/sib200-upper-half-seed*",
     "sinhala-news-layernorm": "fusion-study/sinhala-news-layernorm-seed*",
     "sinhala-news-upper-half": "fusion-study/sinhala-news-upper-half-seed*",
+    "sib200-bf16-token-layernorm-flr": "fusion-study/sib200-bf16-token-layernorm-flr-seed*",
+    "sinhala-news-bf16-global": "fusion-study/sinhala-news-bf16-global-seed*",
+    "sinhala-news-bf16-token-layernorm-flr": "fusion-study/sinhala-news-bf16-token-layernorm-flr-seed*",
 }
 # the options tables, one per task: label -> its runs (all fp32, see experiments/fusion_options.sh)
 OPTIONS = {
@@ -43,6 +46,12 @@ OPTIONS = {
                "none, upper half": "sib200-upper-half"},
     "sinhala_news": {"none, all layers": "sinhala_news", "layernorm, all layers": "sinhala-news-layernorm",
                      "none, upper half": "sinhala-news-upper-half"},
+}
+# the stable token gate against the default, both in bf16 (experiments/token_gate_stable.sh)
+STABLE = {
+    "sib200": {"none, all layers": "sib200", "layernorm, all layers, fusion lr 3e-4": "sib200-bf16-token-layernorm-flr"},
+    "sinhala_news": {"none, all layers": "sinhala-news-bf16-global",
+                     "layernorm, all layers, fusion lr 3e-4": "sinhala-news-bf16-token-layernorm-flr"},
 }
 # the token gate's collapse (experiments/token_gate_collapse.py): its summary, one row per run
 TOKEN_GATE = "fusion-study/token-gate/summary.json"
@@ -146,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"results_report: no runs for {task} ({args.results / pattern})", file=sys.stderr)
     tasks = {task: docs for task, docs in all_docs.items() if task in TASKS}
     blocks = {"headline": headline(tasks), "deltas": deltas(tasks), "token-gate": token_gate(args.results / TOKEN_GATE),
-              **{f"options-{task}": options(all_docs, studies) for task, studies in OPTIONS.items()}}
+              **{f"options-{task}": options(all_docs, studies) for task, studies in OPTIONS.items()},
+              **{f"bf16-{task}": options(all_docs, studies) for task, studies in STABLE.items()}}
     for doc_path in args.doc:
         text = doc_path.read_text()
         unknown = [name for _, name, _ in BLOCK.findall(text) if name not in {*blocks, *TASKS, *STUDIES}]
