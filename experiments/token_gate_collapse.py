@@ -1,4 +1,4 @@
-"""Why does token_softmax + layer norm train well in fp32 and badly in bf16? (issue 7)
+"""Why did token_softmax + layer norm train well in fp32 and badly in bf16? (issue 7; docs/fusion-study.md)
 
 Trains the token gate on English SIB-200 (small-data preset, layer norm, all 12 layer outputs) under
 several precision variants and settings, and the default global_softmax in bf16 as the reference;
