@@ -168,6 +168,23 @@ def test_paper_flag_trains_the_papers_configuration(setup):
     assert saved["learning_rate"] == 3e-5 and saved["bridge"]["normalize"] == "none" and saved["bridge"]["layers"] == "all"
 
 
+def test_training_reports_a_fusion_that_collapsed_onto_one_layer(setup, capsys):
+    root, common, _ = setup
+    args = [*common, "--fusion", "token_softmax", "--max-steps", "1", "--batch-size", "4", "--lr", "1e-6"]
+    # a gate started with all its weight on the last layer (logit 50 against 0) has collapsed
+    assert main(["train", *args, "-o", str(root / "collapsed"), "--fusion-option", "init=last",
+                 "--fusion-option", "last_layer_logit=50"]) == 0
+    summary = json.loads((root / "collapsed" / "train_summary.json").read_text())
+    assert summary["dev_top_weight_per_token"] > 0.99 and summary["dev_layer_weights"][-1] > 0.99
+    assert "has collapsed onto a layer" in capsys.readouterr().out
+    # a gate that still mixes (logit 1 for the last layer) is not reported
+    assert main(["train", *args, "-o", str(root / "mixing"), "--fusion-option", "init=last",
+                 "--fusion-option", "last_layer_logit=1"]) == 0
+    summary = json.loads((root / "mixing" / "train_summary.json").read_text())
+    assert summary["dev_top_weight_per_token"] < 0.9 and abs(sum(summary["dev_layer_weights"]) - 1) < 1e-3
+    assert "collapsed" not in capsys.readouterr().out
+
+
 def test_disk_encoder_cache_trains_the_same_bridge(setup):
     root, common, _ = setup
     args = [*common, "--fusion", "global_softmax", "--max-steps", "3", "--batch-size", "4"]

@@ -38,6 +38,7 @@ from layerbridge.training.config import TRAIN_CONFIG_NAME, TrainConfig
 
 LOG_NAME = "train_log.jsonl"
 SUMMARY_NAME = "train_summary.json"
+COLLAPSED = 0.99  # mean top layer weight per token above which a fusion reads a single layer
 
 
 def has_accelerator_device() -> bool:
@@ -74,6 +75,16 @@ def dev_accuracy(bridge, dev, label_words, limit) -> float:
     rows = dev[:limit] if limit else dev
     pred, _ = predict(bridge, [e.text for e in rows], label_words, mode="rank")
     return accuracy([e.label for e in rows], pred)
+
+
+@torch.no_grad()
+def layer_use(bridge, texts: list[str]) -> dict:
+    """Where the fusion puts each token's weight on a few dev texts: the mean weight per fused hidden
+    state, and the mean top weight per token (near 1: every token reads one layer; the token gate
+    collapses like that, onto a layer English data cannot choose well, docs/fusion-study.md)."""
+    weights = torch.cat([row["weights"] for row in bridge.layer_weights(texts)]).float()  # (tokens, L)
+    return {"dev_layer_weights": [round(w, 4) for w in weights.mean(0).tolist()],
+            "dev_top_weight_per_token": round(float(weights.max(-1).values.mean()), 4)}
 
 
 def fusion_snapshot(bridge) -> dict:
@@ -234,13 +245,23 @@ def train(
     if accelerator.is_main_process:
         bridge.save_pretrained(out)
         write_log(out, log)
+        bridge.eval()
+        with accelerator.autocast():
+            use = layer_use(bridge, [e.text for e in (dev_examples or train_examples)[:16]])
+        if len(bridge.layer_indices) > 1 and use["dev_top_weight_per_token"] > COLLAPSED:
+            top = bridge.layer_indices[max(range(len(bridge.layer_indices)), key=use["dev_layer_weights"].__getitem__)]
+            accelerator.print(
+                f"note: the {cfg.bridge.fusion} fusion gives each token {use['dev_top_weight_per_token']:.3f} of its weight "
+                f"on one layer (encoder hidden state {top}): it has collapsed onto a layer chosen by English data alone, "
+                "which can transfer badly; a lower --fusion-lr keeps it mixing layers, --fusion-option init=last keeps "
+                "it on the last ones (docs/fusion-study.md)")
         summary = {
             "task": task.name, "fusion": cfg.bridge.fusion, "steps": total_steps, "train_examples": len(train_examples),
             "dev_examples": len(dev_examples), "processes": world, "mixed_precision": accelerator.mixed_precision, "seconds": round(elapsed, 2),
             "examples_per_second": round(seen / elapsed, 3) if elapsed > 0 else None,
             "final_loss": log[-1]["loss"] if log else None,
             "dev_accuracy": next((e["dev_accuracy"] for e in reversed(log) if "dev_accuracy" in e), None),
-            "trainable_parameters": bridge.parameter_counts()["trainable"], **fusion_snapshot(bridge),
+            "trainable_parameters": bridge.parameter_counts()["trainable"], **fusion_snapshot(bridge), **use,
         }
         atomic_write_text(out / SUMMARY_NAME, json.dumps(summary, indent=2) + "\n")
         shutil.rmtree(out / ckpt.CHECKPOINT_DIR, ignore_errors=True)  # finished: the bridge is saved
