@@ -176,7 +176,7 @@ def test_training_reports_a_fusion_that_collapsed_onto_one_layer(setup, capsys):
                  "--fusion-option", "last_layer_logit=50"]) == 0
     summary = json.loads((root / "collapsed" / "train_summary.json").read_text())
     assert summary["dev_top_weight_per_token"] > 0.99 and summary["dev_layer_weights"][-1] > 0.99
-    assert "has collapsed onto a layer" in capsys.readouterr().out
+    assert "has collapsed onto one layer" in capsys.readouterr().out
     # a gate that still mixes (logit 1 for the last layer) is not reported
     assert main(["train", *args, "-o", str(root / "mixing"), "--fusion-option", "init=last",
                  "--fusion-option", "last_layer_logit=1"]) == 0

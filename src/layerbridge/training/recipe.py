@@ -250,11 +250,13 @@ def train(
             use = layer_use(bridge, [e.text for e in (dev_examples or train_examples)[:16]])
         if len(bridge.layer_indices) > 1 and use["dev_top_weight_per_token"] > COLLAPSED:
             top = bridge.layer_indices[max(range(len(bridge.layer_indices)), key=use["dev_layer_weights"].__getitem__)]
+            advice = "a lower --fusion-lr keeps it mixing layers"
+            if cfg.bridge.fusion_options.get("init") != "last":
+                advice += ", --fusion-option init=last keeps it on the last ones"
             accelerator.print(
                 f"note: the {cfg.bridge.fusion} fusion gives each token {use['dev_top_weight_per_token']:.3f} of its weight "
-                f"on one layer (encoder hidden state {top}): it has collapsed onto a layer chosen by English data alone, "
-                "which can transfer badly; a lower --fusion-lr keeps it mixing layers, --fusion-option init=last keeps "
-                "it on the last ones (docs/fusion-study.md)")
+                f"on one layer (encoder hidden state {top}): it has collapsed onto one layer, and English data alone "
+                f"chooses layers that can transfer badly; {advice} (docs/fusion-study.md)")
         summary = {
             "task": task.name, "fusion": cfg.bridge.fusion, "steps": total_steps, "train_examples": len(train_examples),
             "dev_examples": len(dev_examples), "processes": world, "mixed_precision": accelerator.mixed_precision, "seconds": round(elapsed, 2),
