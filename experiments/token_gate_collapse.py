@@ -33,7 +33,7 @@ from layerbridge.io import atomic_write_text
 from layerbridge.reporting.tables import write_evaluation
 from layerbridge.tasks import get_task, load_train_dev
 from layerbridge.training.config import TrainConfig, apply_preset
-from layerbridge.training.recipe import train
+from layerbridge.training.recipe import layer_use, train
 
 LANGUAGES = ["eng_Latn", "swh_Latn", "tam_Taml", "sin_Sinh", "amh_Ethi", "yor_Latn"]
 LOW = LANGUAGES[1:]
@@ -91,18 +91,14 @@ def evaluate_run(folder: Path) -> None:
                            "bridge_config": bridge.config.to_dict()})
 
 
-@torch.no_grad()
 def layer_weights_run(folder: Path) -> None:
+    """The fusion's layer use on the same 16 English dev texts (seed-0 carve-out) for every run."""
     _, dev = load_train_dev(get_task("sib200"), seed=0)
     bridge = LayerBridge.from_pretrained(folder).eval()
-    batch = bridge.tokenize([e.text for e in dev[:16]])
-    _, weights = bridge.soft_tokens(bridge.encoder_states(**batch), batch["attention_mask"])  # (B, S, L)
-    real = batch["attention_mask"].bool()
-    mean = weights[real].mean(0)  # (L,)
-    hidden_states = bridge.config.layer_indices(bridge.config.encoder_num_layers)
+    use = layer_use(bridge, [e.text for e in dev[:16]])
     atomic_write_text(folder / "layer_weights.json", json.dumps({
-        "hidden_states": hidden_states, "mean_weights": [round(float(w), 4) for w in mean],
-        "mean_max_weight_per_token": round(float(weights[real].max(-1).values.mean()), 4)}, indent=2))
+        "hidden_states": bridge.layer_indices, "mean_weights": use["dev_layer_weights"],
+        "mean_max_weight_per_token": use["dev_top_weight_per_token"]}, indent=2))
 
 
 def summarise(run: dict, folder: Path) -> dict:
