@@ -18,7 +18,7 @@ import torch
 from layerbridge.bridge import LayerBridge
 from layerbridge.bridge.model import load_models
 from layerbridge.errors import ConfigError
-from layerbridge.evaluation.recipe import evaluate_examples
+from layerbridge.evaluation.recipe import autocast, evaluate_task_examples
 from layerbridge.io import atomic_write_text, slug
 from layerbridge.precision import frozen_dtype
 from layerbridge.reporting.page import write_report
@@ -43,6 +43,18 @@ class CompareConfig:
     eval_batch_size: int = 16
     title: str = ""
     references: list[str] = dataclasses.field(default_factory=lambda: ["llm_alone", "probe"])  # reference rows
+    decoding: object | None = None  # generation tasks: evaluation.generation.Decoding (None: greedy defaults)
+
+    @property
+    def eval_mode(self) -> str:
+        from layerbridge.tasks import get_task
+
+        return "generation" if get_task(self.train.task).is_generation else self.mode
+
+
+REFERENCES = {"llm_alone": "the LLM reading the raw text, trained the same way",
+              "llm_zero_shot": "the LLM reading the raw text after the task's instruction, no training (generation tasks)",
+              "probe": "a linear probe on the frozen encoder (classification tasks)"}
 
 
 def average_layer_weights(bridge, examples) -> list[float]:
@@ -65,7 +77,7 @@ def earlier_evaluation(folder: Path, meta: dict, languages) -> tuple[dict, dict]
     """(per-language results, summary) of a finished evaluation with the same bridge, settings and
     examples, written after the bridge's weights (so a retrained bridge is evaluated again); else None."""
     path, weights = folder / "results.json", folder.parent / "bridge.safetensors"
-    if not path.is_file() or not weights.is_file() or path.stat().st_mtime < weights.stat().st_mtime:
+    if not path.is_file() or (weights.is_file() and path.stat().st_mtime < weights.stat().st_mtime):
         return None
     document = json.loads(path.read_text())
     if any(document.get(key) != value for key, value in meta.items()) or set(document["languages"]) != set(languages):
@@ -84,28 +96,37 @@ def train_and_evaluate(cfg: CompareConfig, run_dir: Path, bridge_cfg, models, da
         train(run_cfg, models=models, data=data, overwrite=overwrite,
               resume=run_dir.exists() and not overwrite and any(run_dir.iterdir()))
     bridge = LayerBridge.from_pretrained(run_dir, models=models)
-    meta = {"bridge": str(run_dir), "mode": cfg.mode, "limit": cfg.eval_limit, "seed": base.seed,
-            "bridge_config": bridge.config.to_dict(), "mixed_precision": base.mixed_precision,
-            "examples_sha256": examples_fingerprint(evaluation)}
-    eval_dir = run_dir / f"eval-{cfg.mode}"
-    earlier = earlier_evaluation(eval_dir, meta, evaluation) if not overwrite else None
-    if earlier is not None:
-        results, summary = earlier
-    else:
-        results = {lang: evaluate_examples(bridge, examples, task.label_words, mode=cfg.mode,
-                                           batch_size=cfg.eval_batch_size, desc=f"{run_dir.name}/{lang}",
-                                           mixed_precision=base.mixed_precision)
-                   for lang, examples in evaluation.items()}
-        summary = write_evaluation(eval_dir, results, task=task, meta=meta)
+    results, summary = evaluate_run(cfg, run_dir, bridge, evaluation, task, overwrite=overwrite)
     log = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines() if line.strip()]
     run = {
         "results": {lang: {k: v for k, v in r.items() if k != "predictions"} for lang, r in results.items()},
         "summary": summary,
         "train": json.loads((run_dir / SUMMARY_NAME).read_text()),
-        "layers": bridge.layer_indices,
+        "layers": bridge.layer_indices if bridge.reads_soft_tokens else [],
         "global_history": [(e["step"], e["global_weights"]) for e in log if "global_weights" in e],
     }
     return bridge, results, run
+
+
+def evaluate_run(cfg: CompareConfig, run_dir: Path, bridge, evaluation, task, *, overwrite: bool):
+    """Per-language results and summary of one bridge, reusing a finished evaluation of the same
+    bridge, settings and examples."""
+    mode = cfg.eval_mode
+    meta = {"bridge": str(run_dir), "mode": mode, "limit": cfg.eval_limit, "seed": cfg.train.seed,
+            "bridge_config": bridge.config.to_dict(), "mixed_precision": cfg.train.mixed_precision,
+            "examples_sha256": examples_fingerprint(evaluation),
+            **({"decoding": dataclasses.asdict(cfg.decoding)} if cfg.decoding is not None else {})}
+    if "decoding" in meta:
+        meta["decoding"]["stop"] = list(meta["decoding"]["stop"])
+    eval_dir = run_dir / f"eval-{mode}"
+    earlier = earlier_evaluation(eval_dir, meta, evaluation) if not overwrite else None
+    if earlier is not None:
+        return earlier
+    results = {lang: evaluate_task_examples(bridge, task, examples, mode=cfg.mode, batch_size=cfg.eval_batch_size,
+                                            desc=f"{run_dir.name}/{lang}", mixed_precision=cfg.train.mixed_precision,
+                                            decoding=cfg.decoding)
+               for lang, examples in evaluation.items()}
+    return results, write_evaluation(eval_dir, results, task=task, meta=meta)
 
 
 def compare(cfg: CompareConfig, *, overwrite: bool = False) -> Path:
@@ -137,6 +158,7 @@ def compare(cfg: CompareConfig, *, overwrite: bool = False) -> Path:
 
     # 3. reference rows: how much of the encoder's own knowledge the bridges keep
     references = {}
+    metric = task.metrics[0] if task.is_generation else "accuracy"
     if "llm_alone" in cfg.references:
         llm_models = (*llm_embedding_encoder(models[2], models[3]), models[2], models[3])
         bridge_cfg = dataclasses.replace(
@@ -146,9 +168,21 @@ def compare(cfg: CompareConfig, *, overwrite: bool = False) -> Path:
             encoder_hidden_size=None, llm_hidden_size=None)
         _, _, run = train_and_evaluate(cfg, out / "llm_alone", bridge_cfg, llm_models, data, evaluation, task,
                                        overwrite=overwrite)
-        references["LLM alone"] = {"accuracy": {l: r["accuracy"] for l, r in run["results"].items()},
-                                   "train": run["train"]}
+        references["LLM alone"] = {metric: {l: r[metric] for l, r in run["results"].items()}, "train": run["train"]}
+    if "llm_zero_shot" in cfg.references:
+        if not task.is_generation:
+            raise ConfigError("the llm_zero_shot reference is for generation tasks (a classification LLM alone "
+                              "is the trained llm_alone row)")
+        instruction = base.bridge.instruction or task.instruction
+        zero_cfg = dataclasses.replace(base.bridge, llm_input="instruction+text", instruction=instruction,
+                                       encoder_num_layers=None, encoder_hidden_size=None, llm_hidden_size=None)
+        zero = LayerBridge(zero_cfg, *models)  # reads no soft tokens: nothing of it is trained or used
+        results, _ = evaluate_run(cfg, out / "llm_zero_shot", zero, evaluation, task, overwrite=overwrite)
+        references["LLM alone, zero-shot"] = {metric: {l: r[metric] for l, r in results.items()},
+                                              "instruction": instruction}
     if "probe" in cfg.references:
+        if task.is_generation:
+            raise ConfigError("a linear probe cannot write: drop 'probe' from --references for a generation task")
         from layerbridge.evaluation.probe import linear_probe
 
         # the probe reads the encoder's own states: every layer, not normalised, whatever the bridges use
@@ -157,8 +191,9 @@ def compare(cfg: CompareConfig, *, overwrite: bool = False) -> Path:
         references.update(linear_probe(probe_bridge, data[0], data[1], evaluation, seed=base.seed))
 
     # 4. one report
-    document = {"task": task.name, "languages": cfg.languages, "low_resource": [l for l in cfg.languages if l in task.low_resource],
-                "mode": cfg.mode, "eval_limit": cfg.eval_limit, "train_examples": len(data[0]), "dev_examples": len(data[1]),
+    document = {"task": task.name, "kind": task.kind, "metric": metric, "reference_lang": task.reference_lang,
+                "languages": cfg.languages, "low_resource": [l for l in cfg.languages if l in task.low_resource],
+                "mode": cfg.eval_mode, "eval_limit": cfg.eval_limit, "train_examples": len(data[0]), "dev_examples": len(data[1]),
                 "train_config": base.to_dict(), "fusion_options": cfg.fusion_options, "runs": runs,
                 "references": references}
     atomic_write_text(out / "compare.json", json.dumps(document, indent=2, ensure_ascii=False) + "\n")

@@ -14,6 +14,10 @@ from layerbridge.fusion import fusion_config
 CONFIG_NAME = "bridge_config.json"
 PROJECTORS = ("linear", "mlp")
 NORMALIZATIONS = ("none", "layernorm", "scale")
+# What the LLM reads before the target (docs/generation.md): the soft tokens alone (the paper);
+# then an instruction through its own embeddings; then also the raw input text through its own
+# tokenizer (MindMerger's "augmentation"); or no soft tokens at all (the LLM alone, a reference).
+LLM_INPUTS = ("soft", "soft+instruction", "soft+instruction+text", "instruction+text")
 
 
 @dataclass
@@ -28,6 +32,11 @@ class BridgeConfig:
     taken before the final norm); `"scale"` rescales each layer of a token to the RMS of its last
     selected layer (directions kept, scales matched); "none" (default) mixes them as they are,
     which is what the paper does and what a post-norm encoder (BERT / E5 / XLM-R) needs.
+
+    `llm_input` (one of LLM_INPUTS) says what the LLM reads after [BOS] + soft tokens + end boundary
+    and before the target: nothing, the `instruction`, or the instruction followed by the raw input
+    text (through the LLM's own tokenizer); `chat_template` wraps that in the LLM's chat template as
+    one user turn. None of it is ever part of the loss.
     """
 
     encoder: str = "multilingual-e5-small"
@@ -35,7 +44,7 @@ class BridgeConfig:
     fusion: str = "global_softmax"  # our default (docs/fusion-study.md); the paper's best is "token_softmax"
     fusion_options: dict[str, Any] = field(default_factory=dict)
     projector: str = "linear"  # "linear" (paper) | "mlp" (D -> 2D -> ReLU -> D_llm)
-    projector_init: str = "default"  # "default" | "identity" (linear, equal sizes)
+    projector_init: str = "default"  # "default" | "identity" (linear, equal sizes) | "lexical" (fitted, bridge.lexical_init)
     soft_prompt_length: int = 0  # learned vectors after BOS (the LLM-alone baseline uses them)
     layers: str | list[int] = "all"
     normalize: str = "none"
@@ -43,6 +52,9 @@ class BridgeConfig:
     encoder_prefix: str = ""  # prepended to every encoder input (e.g. "query: " for E5)
     freeze_encoder: bool = True
     use_bos: bool = True  # start the LLM input with its BOS embedding (if it has one)
+    llm_input: str = "soft"
+    instruction: str = ""  # e.g. "Translate into English: "; with +text, "{text}" places the text (else appended)
+    chat_template: bool = False
     # Filled in from the models when the bridge is built; checked again when it is loaded.
     encoder_num_layers: int | None = None
     encoder_hidden_size: int | None = None
@@ -66,6 +78,15 @@ class BridgeConfig:
         elif not self.layers or not all(isinstance(i, int) for i in self.layers):
             raise ConfigError(f"layers must be a non-empty list of integers, got {self.layers!r}")
         fusion_config(self.fusion, self.fusion_options)  # validates name and options
+        if self.llm_input not in LLM_INPUTS:
+            raise ConfigError(f"llm_input must be one of {LLM_INPUTS}, got {self.llm_input!r}")
+        if self.llm_input == "soft" and (self.instruction or self.chat_template):
+            raise ConfigError("llm_input='soft' reads no instruction: use llm_input='soft+instruction' "
+                              "(or drop instruction / chat_template)")
+        if "instruction" in self.llm_input and not self.instruction.strip() and not self.chat_template:
+            raise ConfigError(f"llm_input={self.llm_input!r} needs a non-empty instruction")
+        if "{text}" in self.instruction and not self.llm_input.endswith("text"):
+            raise ConfigError(f"the instruction places {{text}}, but llm_input={self.llm_input!r} gives the LLM no text")
 
     def layer_indices(self, num_layers: int) -> list[int]:
         """The hidden-state indices fused, for an encoder with `num_layers` transformer layers."""

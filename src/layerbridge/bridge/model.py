@@ -3,8 +3,11 @@
     texts ──encoder (frozen)──> hidden states of all layers          (B, S, L, D)
           ──fusion──────────> one vector per token, layer weights     (B, S, D), (B, S, L)
           ──projector───────> soft tokens in the LLM's embedding space (B, S, H)
-    LLM input: [BOS] + soft tokens + [end boundary] + target tokens, left-padded
+    LLM input: [BOS] + soft tokens + [end boundary] + [LLM prompt] + target tokens, left-padded
           ──LLM (frozen)────> logits only where a target token is predicted  (N, V)
+
+The LLM prompt (config.llm_input) is optional: an instruction and/or the raw text, read through the
+LLM's own tokenizer and embeddings, never a target.
 
 Only the fusion, the projector and the end-boundary vector are trained (and the encoder when
 `freeze_encoder=False`). The LLM is always frozen; gradients reach the bridge through
@@ -170,24 +173,64 @@ class LayerBridge(nn.Module):
         fused, weights = self.fusion(states.to(self.end_boundary.dtype), mask)  # (B, S, D), (B, S, L)
         return self.projector(fused), weights  # (B, S, H)
 
-    # ----------------------------------------------------------------- 4. the LLM
-    def target_ids(self, targets: list[str]) -> list[list[int]]:
-        """Target strings as LLM token ids, each followed by EOS (the model learns to stop)."""
-        ids = self.llm_tokenizer(list(targets), add_special_tokens=False)["input_ids"]
-        return [list(t) + [self.eos_id] for t in ids]
+    @property
+    def reads_soft_tokens(self) -> bool:
+        return self.config.llm_input != "instruction+text"
 
-    def llm_inputs(self, soft: torch.Tensor, mask: torch.Tensor, target_ids: list[list[int]] | None) -> LLMInputs:
+    def encode(self, texts: list[str]) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Soft tokens (B, S, H) and their mask (B, S) for raw texts; (None, None) for the LLM alone."""
+        if not self.reads_soft_tokens:
+            return None, None
+        enc = self.tokenize(texts)
+        soft, _ = self.soft_tokens(self.encoder_states(**enc), enc["attention_mask"])
+        return soft, enc["attention_mask"]
+
+    # ----------------------------------------------------------------- 4. the LLM prompt
+    def prompt_texts(self, texts: list[str]) -> list[str] | None:
+        """What the LLM reads through its own tokenizer after the soft tokens (None: nothing)."""
+        cfg = self.config
+        if cfg.llm_input == "soft":
+            return None
+        if cfg.llm_input.endswith("text"):
+            contents = [cfg.instruction.replace("{text}", t) if "{text}" in cfg.instruction else cfg.instruction + t
+                        for t in texts]
+        else:
+            contents = [cfg.instruction] * len(texts)
+        if not cfg.chat_template:
+            return contents
+        if not getattr(self.llm_tokenizer, "chat_template", None):
+            raise ConfigError(f"chat_template=True, but the tokenizer of {cfg.llm!r} has no chat template")
+        return [self.llm_tokenizer.apply_chat_template([{"role": "user", "content": c}], tokenize=False,
+                                                       add_generation_prompt=True) for c in contents]
+
+    def prompt_ids(self, texts: list[str]) -> list[list[int]] | None:
+        """The LLM prompt of every text as LLM token ids (None when the LLM reads only soft tokens)."""
+        prompts = self.prompt_texts(texts)
+        if prompts is None:
+            return None
+        return [list(ids) for ids in self.llm_tokenizer(prompts, add_special_tokens=False)["input_ids"]]
+
+    # ----------------------------------------------------------------- 5. the LLM
+    def target_ids(self, targets: list[str], max_length: int | None = None) -> list[list[int]]:
+        """Target strings as LLM token ids, each followed by EOS (the model learns to stop). A target
+        longer than `max_length` tokens is cut there and gets no EOS (it did not end)."""
+        ids = self.llm_tokenizer(list(targets), add_special_tokens=False)["input_ids"]
+        return [list(t) + [self.eos_id] if max_length is None or len(t) <= max_length else list(t[:max_length])
+                for t in ids]
+
+    def llm_inputs(self, soft: torch.Tensor | None, mask: torch.Tensor | None, target_ids: list[list[int]] | None,
+                   prompt_ids: list[list[int]] | None = None) -> LLMInputs:
         embed = self.llm.get_input_embeddings()
         dtype = embed.weight.dtype
-        if self.soft_prompt is not None:  # (B, n + S, H): the prompt goes first, always "real"
+        if soft is not None and self.soft_prompt is not None:  # (B, n + S, H): the prompt goes first, always "real"
             B = soft.shape[0]
             soft = torch.cat([self.soft_prompt.to(soft.dtype).expand(B, -1, -1), soft], dim=1)
             mask = torch.cat([torch.ones(B, self.soft_prompt.shape[0], dtype=mask.dtype, device=mask.device), mask], 1)
         bos = None if self.bos_id is None else embed.weight[self.bos_id]
-        targets = None
-        if target_ids is not None:
-            targets = [embed(torch.tensor(ids, device=self.device)) for ids in target_ids]
-        return assemble(soft.to(dtype), mask, self.end_boundary.to(dtype), bos, targets, target_ids)
+        as_embeds = lambda rows: None if rows is None else [embed(torch.tensor(ids, device=self.device, dtype=torch.long))  # noqa: E731
+                                                            for ids in rows]
+        return assemble(None if soft is None else soft.to(dtype), mask, self.end_boundary.to(dtype), bos,
+                        as_embeds(target_ids), target_ids, as_embeds(prompt_ids))
 
     def llm_hidden(self, inputs: LLMInputs, **kwargs):
         """The LLM body (no LM head) over the assembled embeddings."""
@@ -241,13 +284,20 @@ class LayerBridge(nn.Module):
         input_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         encoder_states: torch.Tensor | None = None,
+        prompt_ids: list[list[int]] | None = None,
     ) -> BridgeOutput:
         """Loss on the target tokens only. Give the encoder inputs, or precomputed
-        `encoder_states` (B, S, L, D) with their `attention_mask`."""
-        if encoder_states is None:
-            encoder_states = self.encoder_states(input_ids, attention_mask)
-        soft, weights = self.soft_tokens(encoder_states, attention_mask)
-        inputs = self.llm_inputs(soft, attention_mask, target_ids)
+        `encoder_states` (B, S, L, D) with their `attention_mask`; `prompt_ids` is the LLM prompt of
+        each example (`prompt_ids(texts)`), required when the config's llm_input has one."""
+        if (prompt_ids is None) != (self.config.llm_input == "soft"):
+            raise ConfigError(f"llm_input={self.config.llm_input!r}: pass prompt_ids=bridge.prompt_ids(texts)"
+                              if prompt_ids is None else "llm_input='soft' reads no prompt_ids")
+        soft, weights = None, None
+        if self.reads_soft_tokens:
+            if encoder_states is None:
+                encoder_states = self.encoder_states(input_ids, attention_mask)
+            soft, weights = self.soft_tokens(encoder_states, attention_mask)
+        inputs = self.llm_inputs(soft, attention_mask, target_ids, prompt_ids)
         nll = -self.target_log_probs(inputs)  # (N,)
         B = len(target_ids)
         sums = torch.zeros(B, device=nll.device).index_add(0, inputs.target_rows, nll)
@@ -256,7 +306,8 @@ class LayerBridge(nn.Module):
 
     def loss(self, texts: list[str], targets: list[str]) -> BridgeOutput:
         """Convenience: the loss of producing `targets` (strings) for `texts`."""
-        return self(self.target_ids(targets), **self.tokenize(texts))
+        encoded = self.tokenize(texts) if self.reads_soft_tokens else {}
+        return self(self.target_ids(targets), prompt_ids=self.prompt_ids(texts), **encoded)
 
     @torch.no_grad()
     def score(self, texts: list[str], candidates: list[str], shared_prefix: bool = True) -> torch.Tensor:
@@ -265,17 +316,18 @@ class LayerBridge(nn.Module):
         With `shared_prefix` the prefix ([BOS] + soft tokens + boundary) runs through the LLM once
         per text and its KV cache is shared by all candidates; otherwise every (text, candidate)
         pair is a full sequence of one batched pass. Both give the same scores."""
-        enc = self.tokenize(texts)
-        soft, _ = self.soft_tokens(self.encoder_states(**enc), enc["attention_mask"])
+        soft, mask = self.encode(texts)
+        prompt = self.prompt_ids(texts)
         B, C = len(texts), len(candidates)
         cand_ids = self.target_ids(candidates)
         if not shared_prefix:
-            rep = lambda x: x.repeat_interleave(C, dim=0)  # noqa: E731  (B*C, ...): text-major
-            inputs = self.llm_inputs(rep(soft), rep(enc["attention_mask"]), cand_ids * B)
+            rep = lambda x: None if x is None else x.repeat_interleave(C, dim=0)  # noqa: E731  (B*C, ...): text-major
+            inputs = self.llm_inputs(rep(soft), rep(mask), cand_ids * B,
+                                     None if prompt is None else [p for p in prompt for _ in range(C)])
             token_lp = self.target_log_probs(inputs)  # (N,)
             return torch.zeros(B * C, device=token_lp.device).index_add(0, inputs.target_rows, token_lp).view(B, C)
 
-        prefix = self.llm_inputs(soft, enc["attention_mask"], None)  # (B, P, H)
+        prefix = self.llm_inputs(soft, mask, None, prompt)  # (B, P, H)
         out = self.llm_hidden(prefix, use_cache=True)
         first = torch.log_softmax(self.logits(out.last_hidden_state[:, -1]), dim=-1)  # (B, V)
         scores = first[:, [ids[0] for ids in cand_ids]].clone()  # (B, C): each candidate's first token
@@ -301,40 +353,43 @@ class LayerBridge(nn.Module):
         return scores.view(-1).index_add(0, rows_t, token_lp).view(B, C)
 
     @torch.no_grad()
-    def generate(self, texts: list[str], max_new_tokens: int = 32, stop_at_newline: bool = True) -> list[str]:
-        """Greedy generation for a batch, each row stopping at EOS (or a newline)."""
-        enc = self.tokenize(texts)
-        soft, _ = self.soft_tokens(self.encoder_states(**enc), enc["attention_mask"])
-        inputs = self.llm_inputs(soft, enc["attention_mask"], None)
-        out = self.llm_hidden(inputs, use_cache=True)
-        mask, position = inputs.attention_mask, inputs.position_ids[:, -1:]
-        B = len(texts)
-        generated = torch.zeros(B, 0, dtype=torch.long, device=self.device)
-        done = torch.zeros(B, dtype=torch.bool, device=self.device)
-        for _ in range(max_new_tokens):
-            next_ids = self.logits(out.last_hidden_state[:, -1]).argmax(-1)  # (B,)
-            next_ids = torch.where(done, self.eos_id, next_ids)
-            generated = torch.cat([generated, next_ids[:, None]], dim=1)
-            done |= next_ids == self.eos_id
-            if stop_at_newline:
-                done |= torch.tensor(
-                    ["\n" in self.llm_tokenizer.decode([i]) for i in next_ids.tolist()], device=self.device
-                )
-            if bool(done.all()):
-                break
-            mask = torch.cat([mask, torch.ones(B, 1, dtype=mask.dtype, device=mask.device)], dim=1)
-            position = position + 1
-            out = self.continue_llm(next_ids[:, None], mask, position, self.kv_cache(out))
-        texts_out = []
-        for row in generated.tolist():
+    def generate(self, texts: list[str], max_new_tokens: int = 32, stop_at_newline: bool = True, *,
+                 stop_strings: list[str] | None = None, num_beams: int = 1, do_sample: bool = False,
+                 temperature: float = 1.0, top_p: float = 1.0, seed: int | None = None) -> list[str]:
+        """Generate for a batch with `transformers`' `generate` over the assembled input embeddings (KV
+        cache, left padding): greedy by default, beam search (`num_beams`) or sampling (`do_sample`,
+        `temperature`, `top_p`, `seed`). Each row stops at EOS or at a stop string (a newline too with
+        `stop_at_newline`); the text is cut before the first stop string and stripped."""
+        from transformers import GenerationConfig
+
+        stops = list(stop_strings or []) + (["\n"] if stop_at_newline else [])
+        soft, mask = self.encode(texts)
+        prefix = self.llm_inputs(soft, mask, None, self.prompt_ids(texts))
+        pad = self.llm_tokenizer.pad_token_id
+        config = GenerationConfig(
+            max_new_tokens=max_new_tokens, num_beams=num_beams, do_sample=do_sample, eos_token_id=self.eos_id,
+            pad_token_id=self.eos_id if pad is None else pad,
+            **({"temperature": temperature, "top_p": top_p} if do_sample else {}),
+            **({"stop_strings": stops} if stops else {}))
+        if seed is not None:
+            torch.manual_seed(seed)
+        out = self.llm.generate(inputs_embeds=prefix.inputs_embeds, attention_mask=prefix.attention_mask,
+                                generation_config=config, **({"tokenizer": self.llm_tokenizer} if stops else {}))
+        answers = []
+        for row in out.tolist():  # only the new tokens (the prompt was given as embeddings)
             if self.eos_id in row:
                 row = row[: row.index(self.eos_id)]
-            texts_out.append(self.llm_tokenizer.decode(row, skip_special_tokens=True).split("\n")[0].strip())
-        return texts_out
+            text = self.llm_tokenizer.decode(row, skip_special_tokens=True)
+            for stop in stops:
+                text = text.split(stop)[0]
+            answers.append(text.strip())
+        return answers
 
     @torch.no_grad()
     def layer_weights(self, texts: list[str]) -> list[dict]:
         """Per text: its encoder tokens and their layer weights (S_i, L), for inspection."""
+        if not self.reads_soft_tokens:
+            raise ConfigError("llm_input='instruction+text': the LLM reads no encoder layers")
         enc = self.tokenize(texts)
         _, weights = self.soft_tokens(self.encoder_states(**enc), enc["attention_mask"])
         result = []

@@ -7,27 +7,34 @@ import argparse
 
 from rich.table import Table
 
-from layerbridge.cli.options import (add_bridge_options, add_paper_flag, apply_paper_flag, parse_key_values,
-                                     parse_option_value)
+from layerbridge.cli.options import (add_bridge_options, add_decoding_options, add_paper_flag, apply_paper_flag,
+                                     decoding_from_args, parse_key_values, parse_option_value)
 from layerbridge.cli.output import console as make_console
 from layerbridge.cli.train_cmd import add_train_options, train_config_from_args
 from layerbridge.errors import ConfigError
 from layerbridge.fusion import FUSIONS
 
 
+DEFAULT_REFERENCES = {"classification": "llm_alone,probe", "generation": "llm_alone,llm_zero_shot"}
+
+
 def add_comparison_options(parser: argparse.ArgumentParser, *, fusions: str, languages_help: str,
-                           references: str = "llm_alone,probe") -> None:
+                           references: dict[str, str] = DEFAULT_REFERENCES) -> None:
     g = parser.add_argument_group("comparison")
     g.add_argument("--fusions", default=fusions,
                    help="comma list of runs: a fusion, or a variant with options such as "
                         "'token_softmax[init=last;gate_dropout=0]' (default: %(default)s)")
     g.add_argument("--languages", default=None, help=languages_help)
-    g.add_argument("--mode", default="rank", choices=["rank", "generate"])
+    g.add_argument("--mode", default="rank", choices=["rank", "generate"], help="classification tasks")
     g.add_argument("--eval-limit", type=int, default=None, help="test examples per language (stratified)")
     g.add_argument("--eval-batch-size", type=int, default=16)
-    g.add_argument("--references", default=references,
+    g.add_argument("--references", default=None,
                    help="reference rows, comma list: llm_alone (the LLM reading the raw text, trained the same way), "
-                        "probe (linear probe on the frozen encoder); '' for none (default: %(default)s)")
+                        "llm_zero_shot (generation: the LLM reading the raw text after the instruction, untrained), "
+                        "probe (classification: linear probe on the frozen encoder); '' for none (default: "
+                        + "; ".join(f"{kind}: {refs}" for kind, refs in references.items()) + ")")
+    parser.set_defaults(default_references=references)
+    add_decoding_options(parser)
 
 
 def split_fusion_options(items: list[str], variants: dict[str, tuple[str, dict]]) -> dict[str, dict]:
@@ -84,26 +91,37 @@ def parse_fusions(text: str) -> dict[str, tuple[str, dict]]:
 def build_compare_config(args, *, languages: list[str], title: str = ""):
     from layerbridge.compare import CompareConfig
 
+    from layerbridge.compare import REFERENCES
+    from layerbridge.tasks import get_task
+
     variants = parse_fusions(args.fusions)
-    references = [r.strip() for r in args.references.split(",") if r.strip()]
-    if set(references) - {"probe", "llm_alone"}:
-        raise ConfigError(f"--references: unknown {sorted(set(references) - {'probe', 'llm_alone'})}; "
-                          "known: llm_alone, probe")
+    task = get_task(args.task)
+    given = args.references if args.references is not None else args.default_references[task.kind]
+    references = [r.strip() for r in given.split(",") if r.strip()]
+    if set(references) - set(REFERENCES):
+        raise ConfigError(f"--references: unknown {sorted(set(references) - set(REFERENCES))}; "
+                          f"known: {', '.join(REFERENCES)}")
+    wrong = "probe" if task.is_generation else "llm_zero_shot"
+    if wrong in references:
+        raise ConfigError(f"--references {wrong}: " + ("a linear probe cannot write; drop it for a generation task"
+                                                        if task.is_generation else "llm_zero_shot is for generation tasks"))
     per_run = split_fusion_options(args.fusion_option, variants)
     args.fusion_option = []  # applied per run above
     base = train_config_from_args(args, output_dir=args.output_dir, fusion=next(iter(variants.values()))[0])
     return CompareConfig(train=base, fusions={name: fusion for name, (fusion, _) in variants.items()},
                          fusion_options=per_run, languages=languages, mode=args.mode,
                          eval_limit=args.eval_limit, eval_batch_size=args.eval_batch_size, title=title,
-                         references=references)
+                         references=references, decoding=decoding_from_args(args) if task.is_generation else None)
 
 
 def print_table(document: dict) -> None:
     from layerbridge.reporting.page import comparison_rows
-    from layerbridge.reporting.tables import mean, pct
+    from layerbridge.reporting.tables import METRIC_NAMES, mean, show
 
+    metric = document.get("metric", "accuracy")
+    pct = lambda v: show(v, metric)  # noqa: E731
     columns, accuracy = comparison_rows(document)
-    table = Table(title=f"{document['task']}: accuracy (%), mode={document['mode']}")
+    table = Table(title=f"{document['task']}: {METRIC_NAMES.get(metric, metric)}, mode={document['mode']}")
     table.add_column("language")
     for column in columns:
         table.add_column(column if column in document["runs"] else f"[i]{column}[/i]", justify="right")

@@ -5,6 +5,11 @@ with the `small-data` preset, then measures topic accuracy in ten languages, low
 included, next to English. Global softmax is our default: on SIB-200 and Sinhala news it beat the
 last layer and the paper's token-wise gate on English dev (docs/fusion-study.md); `--paper` trains
 the paper's configuration instead. Data: LAYERBRIDGE_DATA_DIR / --data-dir when set, else the hub.
+
+`layerbridge demo --task flores_en`: the generative demo. The bridge learns, on English text only,
+to let the LLM restate what the encoder read; it then reads FLORES-200 sentences in ten languages and
+writes English (chrF++ per language, two example outputs each, the untrained LLM reading the raw
+text beside it). Its settings are GENERATION_DEMO (docs/generation.md says why).
 """
 
 from __future__ import annotations
@@ -24,6 +29,13 @@ DEMO_LANGUAGES = ["eng_Latn", "fra_Latn", "zho_Hans", "hin_Deva", "arb_Arab",
 # Test sentences per language (of 204): all of them where bf16 is native (fast), else a stratified
 # 100, which keeps a full-precision run on 2 CPU cores under 10 minutes too.
 FP32_EVAL_LIMIT = 100
+# The generative demo (flores_en): settings found in experiments/generation_study.sh (docs/generation.md),
+# applied where the command line does not say otherwise; test sentences per language.
+# key: (demo value, the option's own default, which means "not given")
+GENERATION_DEMO = {"lr": (1e-3, None), "fusion_lr": (1e-6, None), "max_steps": (300, None),
+                   "projector_init": ("lexical", "default"), "dev_limit": (64, 200)}
+GENERATION_EVAL_LIMIT = {"bf16": 50, "no": 24}
+EXAMPLES_SHOWN = 2
 
 
 def register(sub) -> None:
@@ -32,7 +44,7 @@ def register(sub) -> None:
     add_bridge_options(parser, fusion_default=None)
     add_train_options(parser, with_output=False)
     add_comparison_options(parser, fusions=BridgeConfig.fusion, languages_help=f"default: {','.join(DEMO_LANGUAGES)}",
-                           references="probe")
+                           references={"classification": "probe", "generation": "llm_zero_shot"})
     add_paper_flag(parser, f"the {PAPER_FUSION} fusion")
     parser.add_argument("--output-dir", "-o", default="runs/demo")
     parser.set_defaults(func=run, preset="small-data", eval_limit=-1, checkpoint_every=20, mixed_precision="auto")
@@ -44,12 +56,21 @@ def run(args: argparse.Namespace) -> int:
 
     from layerbridge.precision import resolve
 
+    from layerbridge.tasks import get_task
+
     started = time.perf_counter()
     apply_paper_flag(args, fusion_dest="fusions")
     languages = args.languages.split(",") if args.languages else DEMO_LANGUAGES
+    generation = get_task(args.task).is_generation
+    if generation:
+        apply_generation_demo(args)
     if args.eval_limit == -1:  # not given: decide by the precision this machine runs in
-        args.eval_limit = None if resolve(args.mixed_precision) == "bf16" else FP32_EVAL_LIMIT
-    cfg = build_compare_config(args, languages=languages, title="layerbridge demo: SIB-200 topic classification")
+        precision = resolve(args.mixed_precision)
+        args.eval_limit = (GENERATION_EVAL_LIMIT[precision] if generation
+                           else None if precision == "bf16" else FP32_EVAL_LIMIT)
+    title = ("layerbridge demo: read ten languages, write English (flores_en)" if generation
+             else "layerbridge demo: SIB-200 topic classification")
+    cfg = build_compare_config(args, languages=languages, title=title)
     print(f"demo: training on English {cfg.train.task} with preset '{cfg.train.preset}' "
           f"(lr {cfg.train.learning_rate}, {cfg.train.epochs:g} epochs, batch {cfg.train.batch_size}, "
           f"{resolve(cfg.train.mixed_precision)} precision); evaluating {len(languages)} languages on "
@@ -58,7 +79,32 @@ def run(args: argparse.Namespace) -> int:
     report = compare(cfg, overwrite=args.overwrite)
     document = json.loads((Path(args.output_dir) / "compare.json").read_text())
     print_table(document)
+    if generation:
+        print_examples(Path(args.output_dir), document)
     print(f"trained on {document['train_examples']} English sentences ({document['dev_examples']} held out as dev); "
           f"evaluated on {document['eval_limit'] or 'all'} test sentences per language")
     print(f"wall time {time.perf_counter() - started:.0f} s; report: {report} (also report.md)")
     return 0
+
+
+def apply_generation_demo(args: argparse.Namespace) -> None:
+    """GENERATION_DEMO's settings, except where the command line gave one."""
+    for key, (value, default) in GENERATION_DEMO.items():
+        if getattr(args, key) == default:
+            setattr(args, key, value)
+
+
+def print_examples(out: Path, document: dict) -> None:
+    """Two outputs per language of the first bridge, under the reference they should match."""
+    first = next(iter(document["runs"]))
+    from layerbridge.io import slug
+
+    folder = out / slug(first) / "eval-generation" / "predictions"
+    print(f"\nexample outputs of {first} (reference, then output):")
+    for lang in document["languages"]:
+        path = folder / f"{lang}.jsonl"
+        if not path.is_file():
+            continue
+        for line in path.read_text(encoding="utf-8").splitlines()[:EXAMPLES_SHOWN]:
+            p = json.loads(line)
+            print(f"  {lang:>9}  ref: {p['reference']}\n  {'':>9}  out: {p['output']}")

@@ -1,4 +1,8 @@
-"""`layerbridge evaluate`: measure a saved bridge language by language (JSON + CSV + Markdown)."""
+"""`layerbridge evaluate`: measure a saved bridge language by language (JSON + CSV + Markdown).
+
+Classification tasks: accuracy, macro-F1, invalid answers, confusion matrices. Generation tasks:
+chrF++, BLEU and exact match per language, with every output beside its reference in
+predictions/<lang>.jsonl (decoding: greedy by default; --num-beams, --sample)."""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
+from layerbridge.cli.options import add_decoding_options, decoding_from_args
 from layerbridge.cli.output import console as make_console
 
 from layerbridge.bridge import LayerBridge
@@ -13,12 +18,13 @@ from layerbridge.errors import ConfigError
 
 
 def register(sub) -> None:
-    parser = sub.add_parser("evaluate", help="per-language accuracy / macro-F1 of a saved bridge", description=__doc__)
+    parser = sub.add_parser("evaluate", help="per-language accuracy / chrF++ of a saved bridge", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("bridge", help="folder of a saved bridge (the output of `train`)")
     parser.add_argument("--task", default=None, help="task name or file (default: the one it was trained on)")
     parser.add_argument("--languages", default=None, help="comma list (default: every language available)")
     parser.add_argument("--mode", default="generate", choices=["generate", "rank"],
-                        help="generate: the paper's exact match; rank: best label log-likelihood")
+                        help="classification: generate = the paper's exact match; rank = best label log-likelihood")
     parser.add_argument("--limit", type=int, default=None, help="examples per language (stratified)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--mixed-precision", default="no", choices=["no", "bf16", "auto"], help="bf16 autocast")
@@ -27,6 +33,7 @@ def register(sub) -> None:
     parser.add_argument("--output-dir", "-o", default=None, help="default: <bridge>/eval-<task>-<mode>")
     parser.add_argument("--cache-dir", default=None)
     parser.add_argument("--seed", type=int, default=0)
+    add_decoding_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -55,14 +62,27 @@ def run(args: argparse.Namespace) -> int:
     from layerbridge.precision import frozen_dtype
 
     bridge = LayerBridge.from_pretrained(bridge_dir, cache_dir=args.cache_dir, dtype=frozen_dtype(args.mixed_precision))
+    decoding = decoding_from_args(args) if task.is_generation else None
     results = evaluate(bridge, task, languages, mode=args.mode, limit=args.limit, data_dir=args.data_dir,
                        source=args.source, batch_size=args.batch_size, seed=args.seed,
-                       mixed_precision=args.mixed_precision)
-    out = Path(args.output_dir or bridge_dir / f"eval-{task.name}-{args.mode}")
-    meta = {"bridge": str(bridge_dir), "mode": args.mode, "mixed_precision": args.mixed_precision, "limit": args.limit, "seed": args.seed,
-            "bridge_config": bridge.config.to_dict()}
+                       mixed_precision=args.mixed_precision, decoding=decoding)
+    mode = "generation" if task.is_generation else args.mode
+    out = Path(args.output_dir or bridge_dir / f"eval-{task.name}-{mode}")
+    meta = {"bridge": str(bridge_dir), "mode": mode, "mixed_precision": args.mixed_precision, "limit": args.limit, "seed": args.seed,
+            "bridge_config": bridge.config.to_dict(), **({"decoding": vars(decoding)} if decoding else {})}
     summary = write_evaluation(out, results, task=task, meta=meta)
     console = make_console()
+    if task.is_generation:
+        from layerbridge.reporting.tables import show
+
+        for lang, r in results.items():
+            console.print(f"{lang:>10}  " + "  ".join(f"{m} {show(r[m], m):>5}" for m in task.metrics)
+                          + f"  (n={r['n']})")
+        head = task.metrics[0]
+        low = summary[f"low_resource_{head}"]
+        console.print(f"average {head} {show(summary[f'average_{head}'], head)}"
+                      + (f", low-resource {show(low, head)}" if low is not None else "") + f"; results in {out}/results.md")
+        return 0
     for lang, r in results.items():
         console.print(f"{lang:>10}  acc {pct(r['accuracy']):>5}  macro-F1 {pct(r['macro_f1']):>5}  "
                       f"invalid {r['invalid']:>4}  (n={r['n']})")

@@ -6,6 +6,8 @@ import argparse
 import json
 
 from layerbridge.bridge import BridgeConfig
+from layerbridge.bridge.config import LLM_INPUTS
+from layerbridge.bridge.projector import PROJECTOR_INITS
 from layerbridge.errors import ConfigError
 from layerbridge.fusion import FUSIONS
 
@@ -22,6 +24,9 @@ def add_bridge_options(parser: argparse.ArgumentParser, *, fusion_default: str |
     g.add_argument("--fusion-option", action="append", default=[], metavar="KEY=VALUE",
                    help="a fusion setting, e.g. gate_ffn_size=1024 or init=last (repeatable)")
     g.add_argument("--projector", default=defaults.projector, choices=["linear", "mlp"], help="(default: %(default)s)")
+    g.add_argument("--projector-init", default=defaults.projector_init, choices=list(PROJECTOR_INITS),
+                   help="lexical: fit a linear projector so soft tokens start as the LLM's embeddings of the same "
+                        "English text (docs/generation.md) (default: %(default)s)")
     # --layers / --normalize default to None ("not given"): --paper must tell a user's choice from the default
     g.add_argument("--layers", default=None,
                    help="encoder hidden states fused: all | all+embeddings | upper_half | comma list (0 = embeddings) "
@@ -31,6 +36,13 @@ def add_bridge_options(parser: argparse.ArgumentParser, *, fusion_default: str |
     g.add_argument("--max-encoder-length", type=int, default=defaults.max_encoder_length)
     g.add_argument("--encoder-prefix", default=defaults.encoder_prefix, help="text prepended to every encoder input")
     g.add_argument("--unfreeze-encoder", action="store_true", help="train the encoder too")
+    g.add_argument("--llm-input", default=None, choices=list(LLM_INPUTS),
+                   help="what the LLM reads after the soft tokens: nothing (soft), an instruction through its own "
+                        "embeddings, or the instruction and the raw text; instruction+text is the LLM alone "
+                        "(default: soft+instruction when the task has an instruction, else soft)")
+    g.add_argument("--instruction", default=None,
+                   help="the instruction the LLM reads (default: the task's, e.g. 'Translate into English: ')")
+    g.add_argument("--chat-template", action="store_true", help="wrap the instruction in the LLM's chat template")
     g.add_argument("--cache-dir", default=None, help="model cache (default: LAYERBRIDGE_CACHE_DIR or the user cache)")
 
 
@@ -87,16 +99,49 @@ def parse_layers(text: str):
         raise ConfigError(f"--layers: expected all | all+embeddings | upper_half | e.g. 6,9,12; got {text!r}") from err
 
 
+def llm_input_from_args(args: argparse.Namespace) -> dict:
+    """llm_input / instruction / chat_template: the options given, else the task's instruction (if any)."""
+    instruction = args.instruction
+    if instruction is None and getattr(args, "task", None):
+        from layerbridge.tasks import get_task
+
+        instruction = get_task(args.task).instruction
+    mode = args.llm_input or ("soft+instruction" if instruction or args.chat_template else "soft")
+    return {"llm_input": mode, "instruction": "" if mode == "soft" else instruction or "",
+            "chat_template": args.chat_template}
+
+
 def bridge_config_from_args(args: argparse.Namespace, fusion: str | None = None) -> BridgeConfig:
     return BridgeConfig(
+        **llm_input_from_args(args),
         encoder=args.encoder,
         llm=args.llm,
         fusion=fusion or args.fusion,
         fusion_options=parse_key_values(args.fusion_option, "--fusion-option"),
         projector=args.projector,
+        projector_init=args.projector_init,
         layers=BridgeConfig.layers if args.layers is None else parse_layers(args.layers),
         normalize=args.normalize or BridgeConfig.normalize,
         max_encoder_length=args.max_encoder_length,
         encoder_prefix=args.encoder_prefix,
         freeze_encoder=not args.unfreeze_encoder,
     )
+
+
+def add_decoding_options(parser: argparse.ArgumentParser, *, max_new_tokens: int = 128) -> None:
+    g = parser.add_argument_group("decoding (generation tasks; greedy by default)")
+    g.add_argument("--max-new-tokens", type=int, default=max_new_tokens, help="(default: %(default)s)")
+    g.add_argument("--num-beams", type=int, default=1, help="beam search with this many beams (default: greedy)")
+    g.add_argument("--sample", action="store_true", help="sample instead of greedy decoding (seeded by --seed)")
+    g.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
+    g.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling threshold")
+    g.add_argument("--stop", action="append", default=None, metavar="TEXT",
+                   help="stop string (repeatable; default: a newline); the output is cut before it")
+
+
+def decoding_from_args(args: argparse.Namespace):
+    from layerbridge.evaluation.generation import Decoding
+
+    stops = tuple(s.encode().decode("unicode_escape") for s in args.stop) if args.stop else ("\n",)
+    return Decoding(max_new_tokens=args.max_new_tokens, num_beams=args.num_beams, do_sample=args.sample,
+                    temperature=args.temperature, top_p=args.top_p, stop=stops, seed=getattr(args, "seed", 0))

@@ -3,6 +3,8 @@
 Texts come from the command line, from stdin (one per line), or from a file (`-i`: JSONL, CSV or
 TSV, with a "text" column or the columns of the task's prompt). The text is wrapped in the prompt
 of the bridge's task unless --raw is given. Output: one JSON object per input line on stdout.
+A bridge trained on a generation task (e.g. flores_en) writes free text ("output"); a
+classification bridge answers with a label.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 from pathlib import Path
 
 from layerbridge.bridge import LayerBridge
+from layerbridge.cli.options import add_decoding_options, decoding_from_args
 from layerbridge.errors import DataError
 
 
@@ -26,8 +29,9 @@ def register(sub) -> None:
     parser.add_argument("--mode", default="rank", choices=["rank", "generate"])
     parser.add_argument("--raw", action="store_true", help="give the text to the encoder as is (no task prompt)")
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--max-new-tokens", type=int, default=32, help="for free generation (a bridge without a task)")
     parser.add_argument("--cache-dir", default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    add_decoding_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -62,12 +66,12 @@ def run(args: argparse.Namespace) -> int:
             except (KeyError, ValueError) as err:
                 raise DataError(f"input {number}: cannot fill the {task.name} prompt ({err}); "
                                 f"the prompt is {task.prompt!r}") from err
-    if task is None:  # no label set known: free greedy generation
-        for start in range(0, len(texts), args.batch_size):
-            batch = texts[start : start + args.batch_size]
-            for row, answer in zip(rows[start : start + args.batch_size],
-                                   bridge.generate(batch, max_new_tokens=args.max_new_tokens)):
-                print(json.dumps({**row, "answer": answer}, ensure_ascii=False))
+    if task is None or task.is_generation:  # free text: a generation task, or no label set known
+        from layerbridge.evaluation.generation import generate_texts
+
+        outputs = generate_texts(bridge, texts, decoding_from_args(args), batch_size=args.batch_size)
+        for row, output in zip(rows, outputs):
+            print(json.dumps({**row, "output": output}, ensure_ascii=False))
         return 0
     labels, answers = predict(bridge, texts, task.label_words, mode=args.mode, batch_size=args.batch_size)
     for row, label, answer in zip(rows, labels, answers):

@@ -25,6 +25,8 @@ def add_train_options(parser: argparse.ArgumentParser, *, with_output: bool = Tr
     g.add_argument("--source", default="auto", choices=["auto", "local", "hub"])
     g.add_argument("--train-limit", type=int, default=100_000, help="stratified cap on English training examples")
     g.add_argument("--dev-size", type=int, default=None, help="dev examples held out from English train")
+    g.add_argument("--max-target-length", type=int, default=None,
+                   help="generation tasks: LLM tokens per training target, longer ones cut (default: the task's)")
     o = parser.add_argument_group("optimisation (paper values unless a preset or flag says otherwise)")
     o.add_argument("--preset", default="paper", choices=list(PRESETS))
     o.add_argument("--lr", type=float, default=None, help="learning rate (paper: 3e-5)")
@@ -50,7 +52,8 @@ def add_train_options(parser: argparse.ArgumentParser, *, with_output: bool = Tr
     r = parser.add_argument_group("run")
     if with_output:
         r.add_argument("--output-dir", "-o", required=True, help="where the bridge, log and checkpoints go")
-    r.add_argument("--eval-every", type=int, default=0, help="dev accuracy every N steps (0: at the end)")
+    r.add_argument("--eval-every", type=int, default=0, help="dev accuracy (chrF++ for generation) every N steps (0: at the end)")
+    r.add_argument("--dev-limit", type=int, default=200, help="dev examples scored at each evaluation (default: %(default)s)")
     r.add_argument("--checkpoint-every", type=int, default=50)
     r.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     r.add_argument("--resume", action="store_true", help="continue a killed run from its last checkpoint")
@@ -62,8 +65,9 @@ def train_config_from_args(args: argparse.Namespace, *, output_dir: str, fusion:
     return TrainConfig(
         task=args.task, output_dir=output_dir, bridge=bridge_config_from_args(args, fusion=fusion),
         data_dir=args.data_dir, source=args.source, train_limit=args.train_limit, dev_size=args.dev_size,
+        max_target_length=args.max_target_length,
         micro_batch_size=args.micro_batch_size, max_steps=args.max_steps, mixed_precision=args.mixed_precision,
-        seed=args.seed, eval_every=args.eval_every, encoder_cache=args.encoder_cache,
+        seed=args.seed, eval_every=args.eval_every, dev_limit=args.dev_limit, encoder_cache=args.encoder_cache,
         encoder_cache_gb=args.encoder_cache_gb, encoder_cache_dir=args.encoder_cache_dir,
         bucket_by_length=args.bucket_by_length, checkpoint_every=args.checkpoint_every,
         cache_dir=args.cache_dir, **settings,

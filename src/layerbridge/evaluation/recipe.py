@@ -1,7 +1,9 @@
 """The evaluation recipe: a saved bridge, a task, its languages -> per-language metrics.
 
-`generate` is the paper's protocol (greedy generation, exact match of the stripped output with a
-label word); `rank` picks the label word with the highest log-likelihood (never invalid, faster).
+Classification: `generate` is the paper's protocol (greedy generation, exact match of the stripped
+output with a label word); `rank` picks the label word with the highest log-likelihood (never
+invalid, faster). Generation tasks: outputs decoded with `Decoding` (greedy by default) and scored
+against their references (chrF++, BLEU, exact match; `evaluation.generation`).
 """
 
 from __future__ import annotations
@@ -47,15 +49,29 @@ def evaluate_examples(bridge, examples, label_words, *, mode="rank", batch_size=
     }
 
 
+def evaluate_task_examples(bridge, task, examples, *, mode="rank", batch_size=16, desc=None, mixed_precision="no",
+                           decoding=None) -> dict:
+    """One language's examples of any task: classification metrics, or generation metrics."""
+    if task.is_generation:
+        from layerbridge.evaluation.generation import evaluate_generation
+
+        return evaluate_generation(bridge, examples, task.metrics, decoding=decoding, batch_size=batch_size, desc=desc,
+                                   autocast=autocast(bridge, mixed_precision))
+    return evaluate_examples(bridge, examples, task.label_words, mode=mode, batch_size=batch_size, desc=desc,
+                             mixed_precision=mixed_precision)
+
+
 def evaluate(bridge, task, languages, *, mode="rank", limit=None, data_dir=None, source="auto",
-             batch_size=16, seed=0, mixed_precision="no") -> dict[str, dict]:
-    """Per language: the metrics of `evaluate_examples` on the task's evaluation split."""
+             batch_size=16, seed=0, mixed_precision="no", decoding=None) -> dict[str, dict]:
+    """Per language: the metrics of `evaluate_task_examples` on the task's evaluation split."""
     from layerbridge.tasks import load_examples
 
     bridge.eval()
     results = {}
     for lang in languages:
         examples = load_examples(task, lang, task.eval_split, data_dir=data_dir, source=source, limit=limit, seed=seed)
-        results[lang] = evaluate_examples(bridge, examples, task.label_words, mode=mode, batch_size=batch_size,
-                                          desc=f"{task.name}/{lang} ({mode})", mixed_precision=mixed_precision)
+        label = "generate" if task.is_generation else mode
+        results[lang] = evaluate_task_examples(bridge, task, examples, mode=mode, batch_size=batch_size,
+                                               desc=f"{task.name}/{lang} ({label})", mixed_precision=mixed_precision,
+                                               decoding=decoding)
     return results

@@ -11,17 +11,21 @@ import markdown
 
 from layerbridge.io import atomic_write_text, slug
 from layerbridge.reporting import plots
-from layerbridge.reporting.tables import mean, pct
+from layerbridge.reporting.tables import METRIC_NAMES, mean, pct, show
 
 
 def comparison_rows(document: dict) -> tuple[list[str], dict[str, dict[str, float]]]:
-    """Columns (fusions, then reference rows) and accuracy[column][lang]."""
-    table = {c: {lang: r["accuracy"] for lang, r in run["results"].items()} for c, run in document["runs"].items()}
-    table.update({name: ref["accuracy"] for name, ref in document.get("references", {}).items()})
+    """Columns (fusions, then reference rows) and score[column][lang] of the document's headline metric
+    (accuracy for classification, chrF++ for generation)."""
+    metric = document.get("metric", "accuracy")
+    table = {c: {lang: r[metric] for lang, r in run["results"].items()} for c, run in document["runs"].items()}
+    table.update({name: ref[metric] for name, ref in document.get("references", {}).items()})
     return list(table), table
 
 
 def markdown_table(document: dict) -> list[str]:
+    metric = document.get("metric", "accuracy")
+    fmt = lambda v: show(v, metric)  # noqa: E731
     columns, table = comparison_rows(document)
     fusions = len(document["runs"])
     low = set(document["low_resource"])
@@ -31,7 +35,7 @@ def markdown_table(document: dict) -> list[str]:
     def row(label: str, values: list[float]) -> str:
         finite = [v for v in values[:fusions] if not math.isnan(v)]
         best = max(finite) if finite else None  # best among the bridges; references are not ranked
-        cells = [f"**{pct(v)}**" if i < fusions and best is not None and abs(v - best) < 1e-12 else pct(v)
+        cells = [f"**{fmt(v)}**" if i < fusions and best is not None and abs(v - best) < 1e-12 else fmt(v)
                  for i, v in enumerate(values)]
         return f"| {label} | " + " | ".join(cells) + " |"
 
@@ -47,8 +51,11 @@ def write_report(out: Path, document: dict, *, title: str) -> Path:
     plot_dir = out / "plots"
     columns, table = comparison_rows(document)
     low = set(document["low_resource"])
-    images = [("Accuracy per language", plots.accuracy_per_language(
-        table, document["languages"], plot_dir / "accuracy.png", low, title=document["task"]))]
+    metric = document.get("metric", "accuracy")
+    name = METRIC_NAMES.get(metric, metric)
+    images = [(f"{name} per language", plots.accuracy_per_language(
+        table, document["languages"], plot_dir / f"{metric}.png", low, title=document["task"], metric=name,
+        scale=1 if metric in ("chrf", "bleu") else 100))]
     for name, run in document["runs"].items():
         stem = slug(name)
         if run.get("fusion", name) == "token_softmax":
@@ -63,8 +70,9 @@ def write_report(out: Path, document: dict, *, title: str) -> Path:
           f"Task `{document['task']}`, evaluation mode `{document['mode']}`, "
           f"{document['eval_limit'] or 'all'} examples per language; trained on {document['train_examples']} "
           f"English examples ({document['dev_examples']} held out as dev), same seed, data and budget for every fusion.",
-          "", "## Accuracy (%) per language (best bridge per row in bold; reference rows in italics)", ""]
+          "", f"## {name} per language (best bridge per row in bold; reference rows in italics)", ""]
     md += markdown_table(document)
+    md += generation_notes(document, table)
     refs = document.get("references", {})
     probes = {name: r for name, r in refs.items() if "fused_layers" in r}
     if "LLM alone" in refs:
@@ -76,18 +84,43 @@ def write_report(out: Path, document: dict, *, title: str) -> Path:
         md += ["", "*probe* rows (no LLM): logistic regression on mean-pooled frozen-encoder states, trained "
                "on the same English examples; the mix is chosen on the English dev set: "
                + "; ".join(f"{name}: layers {r['fused_layers']}, dev {pct(r['dev_accuracy'])}" for name, r in probes.items())]
-    md += ["", "## Training runs", "", "| fusion | trainable params | steps | seconds | train ex/s | final loss | dev acc |",
+    if "LLM alone, zero-shot" in refs:
+        md += ["", f"*LLM alone, zero-shot*: the LLM reads the raw text after the instruction "
+               f"{refs['LLM alone, zero-shot']['instruction']!r}, nothing trained."]
+    generation = document.get("kind") == "generation"
+    dev_head, dev_key = ("dev chrF++", "dev_chrf") if generation else ("dev acc", "dev_accuracy")
+    md += ["", "## Training runs", "", f"| fusion | trainable params | steps | seconds | train ex/s | final loss | {dev_head} |",
            "|---|---:|---:|---:|---:|---:|---:|"]
     for fusion, run in document["runs"].items():
         t = run["train"]
+        dev = show(t.get(dev_key), "chrf") if generation else pct(t.get(dev_key))
         md.append(f"| {fusion} | {t['trainable_parameters']:,} | {t['steps']} | {t['seconds']} | "
-                  f"{t['examples_per_second']} | {t['final_loss']} | {pct(t['dev_accuracy'])} |")
+                  f"{t['examples_per_second']} | {t['final_loss']} | {dev} |")
     md += ["", "## Plots", ""]
     md += [f"### {caption}\n\n![{caption}]({path.relative_to(out)})\n" for caption, path in images]
     md += ["## Settings", "", "```json", _settings(document), "```", ""]
     atomic_write_text(out / "report.md", "\n".join(md))
     atomic_write_text(out / "report.html", _html(title, md))
     return out / "report.html"
+
+
+def generation_notes(document: dict, table: dict[str, dict[str, float]]) -> list[str]:
+    """For a task that writes the reference language (flores_en): the copy ceiling (the bridge reading
+    the reference language itself) and what share of it, and of the LLM alone, the others reach."""
+    ref_lang, low = document.get("reference_lang"), document["low_resource"]
+    if document.get("kind") != "generation" or ref_lang not in document["languages"] or not low:
+        return []
+    metric = document["metric"]
+    lines = ["", f"Copy ceiling: each bridge reading {ref_lang} itself (the row {ref_lang}). Low-resource average "
+             f"as a share of it" + (" and against the LLM alone:" if "LLM alone" in table else ":"), ""]
+    for name, run in document["runs"].items():
+        low_avg, copy = mean(table[name][lang] for lang in low), table[name][ref_lang]
+        parts = [f"{show(low_avg, metric)} = {100 * low_avg / copy:.0f}% of the copy ceiling {show(copy, metric)}"]
+        for ref in ("LLM alone", "LLM alone, zero-shot"):
+            if ref in table:
+                parts.append(f"{low_avg / mean(table[ref][lang] for lang in low):.2f}x the {ref} row")
+        lines.append(f"- {name}: " + "; ".join(parts))
+    return lines
 
 
 def _settings(document: dict) -> str:

@@ -20,17 +20,18 @@ def _save(fig, path: Path) -> Path:
 
 
 def accuracy_per_language(table: dict[str, dict[str, float]], languages: list[str], path: Path,
-                          low_resource: set[str] = frozenset(), title: str = "") -> Path:
-    """Grouped bars: table[row][lang] = accuracy (0..1); one bar group per language."""
+                          low_resource: set[str] = frozenset(), title: str = "", metric: str = "accuracy (%)",
+                          scale: float = 100) -> Path:
+    """Grouped bars: table[row][lang] = score (accuracy 0..1 times `scale`); one bar group per language."""
     rows = list(table)
     width = 0.8 / max(1, len(rows))
     fig, ax = plt.subplots(figsize=(max(6, 0.55 * len(languages) * max(1, len(rows)) / 2 + 3), 4))
     for i, row in enumerate(rows):
         xs = [j + (i - (len(rows) - 1) / 2) * width for j in range(len(languages))]
-        ax.bar(xs, [100 * table[row].get(lang, float("nan")) for lang in languages], width, label=row)
+        ax.bar(xs, [scale * table[row].get(lang, float("nan")) for lang in languages], width, label=row)
     ax.set_xticks(range(len(languages)))
     ax.set_xticklabels([f"{lang}*" if lang in low_resource else lang for lang in languages], rotation=60, ha="right")
-    ax.set_ylabel("accuracy (%)")
+    ax.set_ylabel(metric)
     ax.set_ylim(0, 100)
     ax.set_title(title + ("  (* low-resource)" if low_resource else ""))
     ax.legend(fontsize=8)

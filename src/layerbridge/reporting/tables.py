@@ -20,8 +20,28 @@ def pct(value: float | None) -> str:
     return "—" if value is None or math.isnan(value) else f"{100 * value:.1f}"
 
 
+PERCENT_SCALE = {"chrf", "bleu"}  # sacrebleu scores, already 0..100; every other metric is a share 0..1
+METRIC_NAMES = {"accuracy": "accuracy (%)", "macro_f1": "macro-F1 (%)", "chrf": "chrF++", "bleu": "BLEU",
+                "exact_match": "exact match (%)", "numeric_match": "numeric answer match (%)"}
+
+
+def show(value: float | None, metric: str = "accuracy") -> str:
+    """A metric value as printed in tables: 0..100 with one decimal."""
+    if metric in PERCENT_SCALE:
+        return "—" if value is None or math.isnan(value) else f"{value:.1f}"
+    return pct(value)
+
+
+def write_predictions(folder: Path, results: dict[str, dict]) -> None:
+    for lang, r in results.items():
+        atomic_write_text(folder / "predictions" / f"{lang}.jsonl",
+                          "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in r["predictions"]))
+
+
 def write_evaluation(folder: Path, results: dict[str, dict], *, task, meta: dict) -> dict:
     """results.json (+ predictions per language), results.csv, results.md. Returns the summary."""
+    if task.is_generation:
+        return write_generation_evaluation(folder, results, task=task, meta=meta)
     folder.mkdir(parents=True, exist_ok=True)
     low = [lang for lang in results if lang in set(task.low_resource)]
     summary = {
@@ -33,9 +53,7 @@ def write_evaluation(folder: Path, results: dict[str, dict], *, task, meta: dict
     per_lang = {lang: {k: v for k, v in r.items() if k != "predictions"} for lang, r in results.items()}
     document = {**meta, "task": task.name, "label_words": task.label_words, "languages": per_lang, "summary": summary}
     atomic_write_text(folder / "results.json", json.dumps(document, indent=2, ensure_ascii=False) + "\n")
-    for lang, r in results.items():
-        atomic_write_text(folder / "predictions" / f"{lang}.jsonl",
-                          "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in r["predictions"]))
+    write_predictions(folder, results)
 
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -62,3 +80,53 @@ def write_evaluation(folder: Path, results: dict[str, dict], *, task, meta: dict
         lines.append("\n</details>\n")
     atomic_write_text(folder / "results.md", "\n".join(lines) + "\n")
     return summary
+
+
+def write_generation_evaluation(folder: Path, results: dict[str, dict], *, task, meta: dict,
+                                examples_per_language: int = 2) -> dict:
+    """The same files for a generation task: every metric per language, averages, example outputs."""
+    folder.mkdir(parents=True, exist_ok=True)
+    metrics = list(task.metrics)
+    low = [lang for lang in results if lang in set(task.low_resource)]
+    summary = {"metric": metrics[0], "low_resource_languages": low}
+    for m in metrics:
+        summary[f"average_{m}"] = mean(r[m] for r in results.values())
+        summary[f"low_resource_{m}"] = mean(results[lang][m] for lang in low) if low else None
+    per_lang = {lang: {k: v for k, v in r.items() if k != "predictions"} for lang, r in results.items()}
+    document = {**meta, "task": task.name, "kind": "generation", "metrics": metrics, "languages": per_lang,
+                "summary": summary}
+    atomic_write_text(folder / "results.json", json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    write_predictions(folder, results)
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["language", "low_resource", "n", *metrics, "empty_outputs"])
+    for lang, r in results.items():
+        writer.writerow([lang, lang in low, r["n"], *[f"{r[m]:.4f}" for m in metrics], r["empty_outputs"]])
+    atomic_write_text(folder / "results.csv", buffer.getvalue())
+
+    heads = [METRIC_NAMES[m] for m in metrics]
+    lines = [f"# {task.name}: {meta.get('bridge', '')} (generation)", "",
+             "| language | n | " + " | ".join(heads) + " | empty outputs |", "|---|---:" + "|---:" * len(metrics) + "|---:|"]
+    for lang, r in results.items():
+        mark = " (low-resource)" if lang in low else ""
+        lines.append(f"| {lang}{mark} | {r['n']} | " + " | ".join(show(r[m], m) for m in metrics) + f" | {r['empty_outputs']} |")
+    lines.append("| **average** | | " + " | ".join(f"**{show(summary[f'average_{m}'], m)}**" for m in metrics) + " | |")
+    if low:
+        lines.append("| **low-resource average** | | "
+                     + " | ".join(f"**{show(summary[f'low_resource_{m}'], m)}**" for m in metrics) + " | |")
+    lines += ["", f"Example outputs with their inputs and references: examples.md; every output: predictions/."]
+    atomic_write_text(folder / "results.md", "\n".join(lines) + "\n")
+    examples = [f"# {task.name}: example outputs ({examples_per_language} per language)", ""]
+    for lang, r in results.items():
+        for p in r["predictions"][:examples_per_language]:
+            examples.append(f"- **{lang}** `{p['id']}`<br>input: {_cell(p['input'])}<br>output: {_cell(p['output'])}<br>"
+                            f"reference: {_cell(p['reference'])}")
+    atomic_write_text(folder / "examples.md", "\n".join(examples) + "\n")
+    return summary
+
+
+def _cell(text: str, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    text = text if len(text) <= limit else text[:limit] + "…"
+    return text.replace("|", "\\|") or "*(empty)*"

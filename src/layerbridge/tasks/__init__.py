@@ -20,7 +20,8 @@ from pathlib import Path
 
 from layerbridge.errors import ConfigError, DataError
 
-from .base import METRICS, Example, HubSpec, Task
+from .base import GENERATION_METRICS, METRICS, Example, HubSpec, Task, TextCorpus
+from .corpora import corpus_file, gather_training_text, pair_targets
 from .builtin import builtin_tasks
 from .convert import SkippedRowsWarning, rows_to_examples
 from .hub import DOCS_HINT, hub_records, hub_status
@@ -34,6 +35,8 @@ __all__ = [
     "Task",
     "HubSpec",
     "METRICS",
+    "GENERATION_METRICS",
+    "TextCorpus",
     "ENV_DATA_DIR",
     "TrainFallbackWarning",
     "SkippedRowsWarning",
@@ -163,6 +166,9 @@ def load_examples(
             if source == "auto" and ddir is not None:
                 prefix = f"{expected_file(task, lang, split, ddir)} is not in the data folder, and "
             examples = _load_hub(task, lang, split, on_empty, prefix)
+    if task.is_generation and task.reference_lang not in (None, lang):  # targets: the same ids in reference_lang
+        references = load_examples(task, task.reference_lang, split, data_dir=data_dir, source=source, on_empty=on_empty)
+        examples = pair_targets(task, examples, references, where=f"{task.name} {lang}/{split}")
     return stratified_sample(examples, limit, seed=seed, salt="eval")
 
 
@@ -197,7 +203,9 @@ def load_train_dev(
     _check_source(source)
     tt = _train_task(task)
     lang, split = tt.train_lang, tt.train_split
-    if tt.files is not None:
+    if tt.train_corpora:
+        examples = _load_corpora(tt, data_dir, source, on_empty)
+    elif tt.files is not None:
         if source == "hub":
             raise ConfigError(f"task {tt.name!r} comes from {tt.task_file} and has no hub source")
         examples = _load_file(tt, tt.files[lang][split], lang, split, on_empty)
@@ -212,6 +220,39 @@ def load_train_dev(
     if not examples:
         raise DataError(f"task {tt.name!r}: the English training data is empty")
     return split_train_dev(examples, dev_size=dev_size, train_limit=train_limit, seed=seed)
+
+
+def _load_corpora(task: Task, data_dir, source: str, on_empty: str | None) -> list[Example]:
+    """English text from every training corpus (local file if present, else the hub), minus the
+    evaluation references of the reference language."""
+    import dataclasses
+
+    ddir = resolve_data_dir(data_dir) if source != "hub" else None
+
+    def read(corpus: TextCorpus):
+        path = corpus_file(corpus, ddir)
+        if source == "local" and path is None:
+            raise DataError(f"{ddir / corpus.folder / corpus.lang / (corpus.split + '.jsonl') if ddir else '<data_dir>'}: "
+                            f"not found in the data folder (a training corpus of {task.name})")
+        if path is not None:
+            log.info("%s training text: reading %s", task.name, path)
+            return str(path), iter_records(path)
+        if corpus.hub is None:
+            raise DataError(f"{task.name}: training corpus {corpus.folder}/{corpus.lang}/{corpus.split} is not in the "
+                            f"data folder and has no hub source; {DOCS_HINT}")
+        shim = dataclasses.replace(task, hub=corpus.hub, train_corpora=[])
+        from .hub import hub_name
+
+        return hub_name(shim, corpus.lang, corpus.split), hub_records(shim, corpus.lang, corpus.split)
+
+    held_out: set[str] = set()
+    if task.reference_lang is not None:
+        try:
+            held_out = {e.target for e in load_examples(task, task.reference_lang, task.eval_split, data_dir=data_dir,
+                                                        source=source, on_empty=on_empty)}
+        except DataError as err:  # no evaluation data here: nothing to hold out
+            log.info("%s: no evaluation references to hold out (%s)", task.name, err)
+    return gather_training_text(task, read, held_out)
 
 
 def _load_local_train(task: Task, ddir: Path, on_empty: str | None) -> list[Example]:

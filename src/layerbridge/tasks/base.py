@@ -1,6 +1,8 @@
-"""The task model: what a task is (prompt, label words, languages, sources) and one example of it.
+"""The task model: what a task is (prompt, label words or target, languages, sources) and one example.
 
-A `Task` is pure description; reading data lives in `readers`/`convert`/`local`/`hub`/`user`.
+Two kinds of task: `classification` (the LLM produces one of `label_words`) and `generation` (the LLM
+writes free text: `target`, a template over the row's columns). A `Task` is pure description;
+reading data lives in `readers`/`convert`/`local`/`hub`/`user`.
 """
 
 from __future__ import annotations
@@ -14,22 +16,30 @@ from typing import Any, Mapping
 from layerbridge.errors import ConfigError
 
 METRICS = ("accuracy", "macro_f1")
+GENERATION_METRICS = ("chrf", "bleu", "exact_match", "numeric_match")  # the first one listed is the headline
+KINDS = ("classification", "generation")
 
 
 @dataclass(frozen=True)
 class Example:
-    """One classification example, ready for the bridge.
+    """One example, ready for the bridge.
 
-    text:  the rendered ENCODER input, e.g. "Premise: ... Hypothesis: ... Label: "
-    label: index into `task.label_words` (the string the LLM must produce)
-    id:    "<task>/<lang>/<split>/<row id>": the row id is the source's id column when the task
-           has one, else the 1-based line (file) or row (hub) number.
+    text:   the rendered ENCODER input, e.g. "Premise: ... Hypothesis: ... Label: "
+    label:  index into `task.label_words` (classification); -1 for generation tasks
+    target: the free text the LLM must write (generation tasks); "" for classification
+    id:     "<task>/<lang>/<split>/<row id>": the row id is the source's id column when the task
+            has one, else the 1-based line (file) or row (hub) number.
     """
 
     id: str
     text: str
     label: int
     lang: str
+    target: str = ""
+
+    @property
+    def row_id(self) -> str:
+        return self.id.split("/", 3)[3]
 
 
 @dataclass(frozen=True)
@@ -52,9 +62,22 @@ class HubSpec:
         return self.split.format(lang=lang, split=split)
 
 
+@dataclass(frozen=True)
+class TextCorpus:
+    """One source of English training text for a generation task whose target restates its input
+    (`flores_en`): a column of another task's split, locally `<data_dir>/<folder>/<lang>/<split>.*`."""
+
+    folder: str
+    lang: str
+    split: str
+    field: str = "text"
+    hub: HubSpec | None = None
+
+
 @dataclass
 class Task:
-    """A classification task: encoder prompt, label words, languages and data sources."""
+    """A task: encoder prompt, label words (classification) or a target template (generation),
+    languages and data sources."""
 
     name: str
     languages: list[str]
@@ -81,10 +104,21 @@ class Task:
     files: dict[str, dict[str, Path]] | None = None  # user tasks: lang -> split -> file
     task_file: Path | None = None  # user tasks: the YAML/JSON file it came from
     on_empty_text: str = "skip"  # "skip" (with a printed count) or "error"
+    # --- generation tasks ---
+    kind: str = "classification"  # "classification" | "generation"
+    target: str | None = None  # template over columns, e.g. "{answer}" (generation)
+    max_target_length: int | None = None  # LLM tokens of a training target; longer ones are cut (and counted)
+    instruction: str = ""  # what the LLM reads after the soft tokens by default (e.g. "Translate into English: ")
+    reference_lang: str | None = None  # the target is the row with the same id in this language (parallel data)
+    train_corpora: list[TextCorpus] = field(default_factory=list)  # English text whose target is itself
 
     def __post_init__(self) -> None:
         prompt_fields(self.prompt, where=f"task {self.name!r}: prompt")  # validates the template
-        if len(set(self.label_words)) != len(self.label_words) or not self.label_words:
+        if self.kind not in KINDS:
+            raise ConfigError(f"task {self.name!r}: kind must be one of {KINDS}, got {self.kind!r}")
+        if self.kind == "generation":
+            self._check_generation()
+        elif len(set(self.label_words)) != len(self.label_words) or not self.label_words:
             raise ConfigError(f"task {self.name!r}: label_words must be non-empty and unique")
         bad = [s for s in self.train_fallback if s == self.eval_split or s == "test"]
         if bad:
@@ -95,6 +129,38 @@ class Task:
                 raise ConfigError(f"task {self.name!r}: label_map targets {stray} are not label_words {self.label_words}")
         if self.on_empty_text not in ("skip", "error"):
             raise ConfigError(f"task {self.name!r}: on_empty_text must be 'skip' or 'error'")
+
+    def _check_generation(self) -> None:
+        where = f"task {self.name!r}"
+        if self.label_words or self.label_map:
+            raise ConfigError(f"{where}: a generation task has a target, not label_words / label_map")
+        if self.target is None:
+            raise ConfigError(f"{where}: a generation task needs a target template such as '{{answer}}'")
+        prompt_fields(self.target, where=f"{where}: target")
+        if self.max_target_length is not None and self.max_target_length < 1:
+            raise ConfigError(f"{where}: max_target_length must be >= 1, got {self.max_target_length}")
+        if self.train_corpora and self.text_fields != ("text",):
+            raise ConfigError(f"{where}: a task trained on text corpora reads one column, {{text}}, in its prompt")
+        if self.reference_lang is not None and self.id_field is None:
+            raise ConfigError(f"{where}: reference_lang needs an id_field to pair rows across languages")
+        if self.metrics == METRICS:
+            self.metrics = GENERATION_METRICS[:3]
+        bad = [m for m in self.metrics if m not in GENERATION_METRICS]
+        if bad or not self.metrics:
+            raise ConfigError(f"{where}: metrics {bad or self.metrics} not among {GENERATION_METRICS}")
+
+    @property
+    def is_generation(self) -> bool:
+        return self.kind == "generation"
+
+    @property
+    def target_fields(self) -> tuple[str, ...]:
+        """The columns the target template uses (generation tasks; none for classification)."""
+        return prompt_fields(self.target, where=f"task {self.name!r}: target") if self.target else ()
+
+    def render_target(self, row: Mapping[str, Any]) -> str:
+        """The text the LLM must write for one source row (generation tasks)."""
+        return self.target.format_map({name: str(row[name]).strip() for name in self.target_fields})
 
     # ------------------------------------------------------------------ rendering
     @property

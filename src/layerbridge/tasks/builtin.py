@@ -1,4 +1,5 @@
-"""The five built-in tasks: the paper's benchmarks (XNLI, IndicXNLI, Sinhala news, MARC) and SIB-200.
+"""The built-in tasks: the paper's benchmarks (XNLI, IndicXNLI, Sinhala news, MARC), SIB-200, and
+the generation task flores_en (read any FLORES-200 language, write English).
 
 Prompts and label words are METHOD.md's exact strings. Which languages count as low-resource is
 a project choice, documented in docs/tasks.md ("Low-resource languages").
@@ -6,7 +7,7 @@ a project choice, documented in docs/tasks.md ("Low-resource languages").
 
 from __future__ import annotations
 
-from .base import HubSpec, Task
+from .base import HubSpec, Task, TextCorpus
 
 NLI_PROMPT = "Premise: {premise} Hypothesis: {hypothesis} Label: "
 NLI_LABELS = ["Entailment", "Neutral", "Contradiction"]  # ids 0/1/2 as in facebook/xnli
@@ -128,4 +129,37 @@ def builtin_tasks() -> dict[str, Task]:
         train_source="eng_Latn train",
         hub=HubSpec(path="Davlan/sib200"),
     )
-    return {t.name: t for t in (xnli, indicxnli, sinhala_news, marc, sib200)}
+    flores_en = Task(
+        name="flores_en",
+        kind="generation",
+        description="Read a FLORES-200 sentence in any language, write it in English (zero-shot: trained on "
+                    "English text restated, no parallel data); chrF++ against the English sentence of the same id",
+        languages=list(SIB200_LANGS),
+        low_resource=list(sib200.low_resource),
+        label_words=[],
+        prompt="{text}",
+        target="{text}",
+        instruction="Translate into English: ",
+        max_target_length=FLORES_EN_MAX_TARGET,
+        id_field="index_id",
+        reference_lang="eng_Latn",
+        train_lang="eng_Latn",
+        local_name="sib200",
+        hub=HubSpec(path="Davlan/sib200"),
+        train_corpora=list(FLORES_EN_TRAIN_TEXT),
+        train_source="English text: SIB-200 eng_Latn train + validation, BBC news (sinhala_news en train); "
+                     "never a FLORES sentence of the test split",
+    )
+    return {t.name: t for t in (xnli, indicxnli, sinhala_news, marc, sib200, flores_en)}
+
+
+# flores_en's English training text (docs/generation.md, "Training text"): FLORES-200 sentences that
+# are NOT in SIB-200's test split, then English BBC news (title + lead sentences).
+FLORES_EN_TRAIN_TEXT = (
+    TextCorpus("sib200", "eng_Latn", "train", hub=HubSpec(path="Davlan/sib200")),
+    TextCorpus("sib200", "eng_Latn", "validation", hub=HubSpec(path="Davlan/sib200")),
+    TextCorpus("sinhala_news", "en", "train", hub=HubSpec(
+        path="Themira/en_si_news_classification_with_label_name", config=None, split="{split}_{lang}",
+        columns={"sentence": "text"})),
+)
+FLORES_EN_MAX_TARGET = 96  # LLM tokens; FLORES sentences are 20-40 tokens, the news rows up to ~90

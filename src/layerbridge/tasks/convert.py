@@ -4,7 +4,8 @@ Rules (documented in docs/tasks.md):
 - a missing column, a null or non-string text, a label outside the label set, a duplicate id:
   DataError naming the file (or hub split), the 1-based line (or row) and the field;
 - empty text (only whitespace / zero-width characters): skipped, and the number skipped is
-  printed as a warning; with on_empty="error" it is a DataError instead.
+  printed as a warning; with on_empty="error" it is a DataError instead. An empty target of a
+  generation task follows the same rule.
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ def rows_to_examples(
     on_empty = on_empty or task.on_empty_text
     if on_empty not in ("skip", "error"):
         raise ValueError(f"on_empty must be 'skip' or 'error', not {on_empty!r}")
-    needed = list(task.text_fields) + [task.label_field] + ([task.id_field] if task.id_field else [])
+    own_target = task.is_generation and task.reference_lang in (None, lang)  # else paired by id later
+    answer_fields = list(task.target_fields) if own_target else [] if task.is_generation else [task.label_field]
+    needed = list(dict.fromkeys(list(task.text_fields) + answer_fields + ([task.id_field] if task.id_field else [])))
     examples: list[Example] = []
     seen_ids: dict[str, int] = {}
     skipped: list[int] = []
@@ -48,23 +51,28 @@ def rows_to_examples(
         if missing:
             raise DataError(f"{at}: missing field {missing[0]!r} (row has {sorted(row)})")
         empty = None
-        for f in task.text_fields:
+        for f in dict.fromkeys(task.text_fields + (task.target_fields if own_target else ())):
             value = row[f]
             if value is None:
                 raise DataError(f"{at}: field {f!r} is null")
-            if not isinstance(value, str):
+            number_target = f not in task.text_fields and isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not isinstance(value, str) and not number_target:  # a target may be a number (math answers)
                 raise DataError(f"{at}: field {f!r} must be text, got {type(value).__name__} {value!r}")
-            if empty is None and is_blank(value):
+            if empty is None and is_blank(str(value)):
                 empty = f
         if empty is not None:
             if on_empty == "error":
                 raise DataError(f"{at}: field {empty!r} is empty (only whitespace)")
             skipped.append(number)
             continue
-        try:
-            label = task.label_index(row[task.label_field])
-        except ValueError as err:
-            raise DataError(f"{at}: field {task.label_field!r}: label {err}") from None
+        label, target = -1, ""
+        if own_target:
+            target = task.render_target(row)
+        elif not task.is_generation:
+            try:
+                label = task.label_index(row[task.label_field])
+            except ValueError as err:
+                raise DataError(f"{at}: field {task.label_field!r}: label {err}") from None
         if task.id_field:
             raw_id = row[task.id_field]
             if raw_id is None or (isinstance(raw_id, str) and not raw_id.strip()):
@@ -79,12 +87,13 @@ def rows_to_examples(
         else:
             raw_id = str(number)
         examples.append(
-            Example(id=f"{task.name}/{lang}/{split}/{raw_id}", text=task.render(row), label=label, lang=lang)
+            Example(id=f"{task.name}/{lang}/{split}/{raw_id}", text=task.render(row), label=label, lang=lang,
+                    target=target)
         )
     if skipped:
         shown = ", ".join(str(n) for n in skipped[:10]) + (" ..." if len(skipped) > 10 else "")
         msg = (
-            f"{where}: skipped {len(skipped)} row(s) with empty text ({unit}s {shown}); "
+            f"{where}: skipped {len(skipped)} row(s) with empty text{' or target' if own_target else ''} ({unit}s {shown}); "
             f"kept {len(examples)}"
         )
         log.warning(msg)

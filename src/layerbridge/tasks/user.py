@@ -12,11 +12,19 @@ from typing import Any
 
 from layerbridge.errors import ConfigError, DataError
 
-from .base import Task, prompt_fields
+from .base import GENERATION_METRICS, METRICS, Task, prompt_fields
 from .readers import FORMATS, header_columns
 
 REQUIRED = ("name", "prompt", "label_words", "train_language", "languages", "files")
+GENERATION_REQUIRED = ("name", "prompt", "train_language", "languages", "files")  # kind: generation
 OPTIONAL = (
+    "kind",
+    "target",
+    "target_field",
+    "max_target_length",
+    "instruction",
+    "metrics",
+    "reference_language",
     "description",
     "label_field",
     "label_map",
@@ -67,9 +75,21 @@ def task_from_spec(spec: Any, path: Path) -> Task:
     unknown = [k for k in spec if k not in REQUIRED + OPTIONAL]
     if unknown:
         raise fail(unknown[0], f"unknown field (known fields: {', '.join(REQUIRED + OPTIONAL)})")
-    for key in REQUIRED:
+    kind = spec.get("kind", "classification")
+    if kind not in ("classification", "generation"):
+        raise fail("kind", f"must be 'classification' or 'generation', got {kind!r}")
+    generation = kind == "generation"
+    for key in GENERATION_REQUIRED if generation else REQUIRED:
         if key not in spec or spec[key] in (None, "", [], {}):
             raise fail(key, "missing (required)")
+    if generation:
+        misplaced = [k for k in ("label_words", "label_field", "label_map") if k in spec]
+        if misplaced:
+            raise fail(misplaced[0], "a generation task has a target (target_field or target), not labels")
+    else:
+        misplaced = [k for k in ("target", "target_field", "max_target_length", "reference_language") if k in spec]
+        if misplaced:
+            raise fail(misplaced[0], "only a task with kind: generation has a target")
 
     def string(key: str, default: str | None = None) -> str:
         value = spec.get(key, default)
@@ -95,8 +115,27 @@ def task_from_spec(spec: Any, path: Path) -> Task:
                 "text_fields",
                 f"{text_fields} must match the prompt's placeholders {list(placeholders)}",
             )
-    label_words = strings("label_words")
+    label_words = [] if generation else strings("label_words")
     label_field = string("label_field", "label")
+    target, target_columns, max_target, reference_lang = None, [], None, None
+    if generation:
+        if ("target" in spec) == ("target_field" in spec):
+            raise fail("target_field", "give exactly one of target_field (a column) or target (a template such as '{answer}')")
+        target = "{" + string("target_field") + "}" if "target_field" in spec else string("target")
+        where = "target_field" if "target_field" in spec else "target"
+        target_columns = list(prompt_fields(target, where=f"{path}: field {where!r}"))
+        max_target = spec.get("max_target_length")
+        if max_target is not None and (isinstance(max_target, bool) or not isinstance(max_target, int) or max_target < 1):
+            raise fail("max_target_length", f"must be a positive number of LLM tokens, got {max_target!r}")
+        reference_lang = spec.get("reference_language")
+    instruction = spec.get("instruction", "")
+    if not isinstance(instruction, str):
+        raise fail("instruction", f"must be text, got {instruction!r}")
+    metrics = spec.get("metrics")
+    if metrics is not None:
+        known = GENERATION_METRICS if generation else METRICS
+        if not isinstance(metrics, list) or not metrics or any(m not in known for m in metrics):
+            raise fail("metrics", f"must be a non-empty list of {list(known)}, got {metrics!r}")
     id_field = spec.get("id_field")
     if id_field is not None and (not isinstance(id_field, str) or not id_field.strip()):
         raise fail("id_field", f"must be a column name, got {id_field!r}")
@@ -109,6 +148,11 @@ def task_from_spec(spec: Any, path: Path) -> Task:
                 raise fail(f"label_map.{key}", f"target {word!r} is not one of label_words {label_words}")
     languages = strings("languages")
     train_lang = string("train_language")
+    if reference_lang is not None:
+        if reference_lang not in languages and reference_lang != train_lang:
+            raise fail("reference_language", f"{reference_lang!r} is neither in languages nor the train_language")
+        if id_field is None:
+            raise fail("reference_language", "pairs rows across languages by id: give id_field too")
     eval_split = string("eval_split", "test")
     train_split = string("train_split", "train")
     low_resource = strings("low_resource", [])
@@ -138,7 +182,8 @@ def task_from_spec(spec: Any, path: Path) -> Task:
                 raise fail(field, f"data file {file} not found")
             if file.suffix.lower() not in FORMATS:
                 raise fail(field, f"{file.name}: use a .jsonl, .csv or .tsv file")
-            needed = list(placeholders) + [label_field] + ([id_field] if id_field else [])
+            answer = (target_columns if reference_lang in (None, lang) else []) if generation else [label_field]
+            needed = list(placeholders) + answer + ([id_field] if id_field else [])
             try:
                 columns = header_columns(file)
             except DataError as err:
@@ -178,6 +223,12 @@ def task_from_spec(spec: Any, path: Path) -> Task:
             files=files,
             task_file=path,
             on_empty_text=on_empty,
+            kind=kind,
+            target=target,
+            max_target_length=max_target,
+            instruction=instruction,
+            reference_lang=reference_lang,
+            **({"metrics": tuple(metrics)} if metrics is not None else {}),
         )
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from None

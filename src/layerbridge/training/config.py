@@ -29,6 +29,7 @@ class TrainConfig:
     source: str = "auto"  # auto | local | hub
     train_limit: int | None = 100_000  # stratified by class (the paper's cap)
     dev_size: int | None = None  # None: the task module's default carve-out
+    max_target_length: int | None = None  # generation tasks: LLM tokens per training target (None: the task's)
     # optimisation (paper values)
     learning_rate: float = 3e-5
     fusion_learning_rate: float | None = None  # a separate rate for the fusion's parameters (None: same)
@@ -72,6 +73,7 @@ class TrainConfig:
             "checkpoint_every": self.checkpoint_every >= 1,
             "micro_batch_size": self.micro_batch_size is None or self.micro_batch_size >= 1,
             "max_steps": self.max_steps is None or self.max_steps >= 1,
+            "max_target_length": self.max_target_length is None or self.max_target_length >= 1,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:

@@ -38,6 +38,7 @@ from layerbridge.training.config import TRAIN_CONFIG_NAME, TrainConfig
 
 LOG_NAME = "train_log.jsonl"
 SUMMARY_NAME = "train_summary.json"
+LEXICAL_TEXTS = 4000  # English texts the lexical projector start is fitted on
 COLLAPSED = 0.99  # mean top layer weight per token above which a fusion reads a single layer
 
 
@@ -71,10 +72,28 @@ def prepare_output_dir(cfg: TrainConfig, *, overwrite: bool, resume: bool) -> Pa
     return out
 
 
-def dev_accuracy(bridge, dev, label_words, limit) -> float:
+def dev_score(bridge, task, dev, limit, max_new_tokens: int) -> tuple[str, float]:
+    """("dev_accuracy", rank accuracy) for classification; ("dev_chrf", greedy chrF++) for generation."""
     rows = dev[:limit] if limit else dev
-    pred, _ = predict(bridge, [e.text for e in rows], label_words, mode="rank")
-    return accuracy([e.label for e in rows], pred)
+    if task.is_generation:
+        from layerbridge.evaluation.generation import Decoding, generate_texts
+        from layerbridge.evaluation.text_metrics import chrf
+
+        outputs = generate_texts(bridge, [e.text for e in rows], Decoding(max_new_tokens=max_new_tokens))
+        return "dev_chrf", chrf(outputs, [e.target for e in rows])
+    pred, _ = predict(bridge, [e.text for e in rows], task.label_words, mode="rank")
+    return "dev_accuracy", accuracy([e.label for e in rows], pred)
+
+
+def training_targets(bridge, task, examples, max_length: int | None) -> tuple[dict[str, list[int]], int]:
+    """LLM token ids of every example's target ({example id: ids}) and how many were cut at
+    `max_length` (generation tasks; a label word's ids for classification)."""
+    if not task.is_generation:
+        label_ids = bridge.target_ids(task.label_words)  # each label word's LLM tokens + EOS
+        return {e.id: label_ids[e.label] for e in examples}, 0
+    ids = bridge.target_ids([e.target for e in examples], max_length=max_length)
+    truncated = sum(row[-1] != bridge.eos_id for row in ids) if max_length else 0  # cut rows get no EOS
+    return {e.id: row for e, row in zip(examples, ids)}, truncated
 
 
 @torch.no_grad()
@@ -138,7 +157,19 @@ def train(
         models = load_models(cfg.bridge, cache_dir=cfg.cache_dir, dtype=precision.frozen_dtype(cfg.mixed_precision))
     set_seed(cfg.seed)  # the bridge's initial weights depend on the seed only, however models were loaded
     bridge = LayerBridge(cfg.bridge, *models)
-    label_ids = bridge.target_ids(task.label_words)  # each label word's LLM tokens + EOS
+    lexical = None
+    if cfg.bridge.projector_init == "lexical":  # a closed-form start on the English training text
+        from layerbridge.bridge.lexical_init import fit_lexical_projector
+
+        with accelerator.autocast():
+            lexical = fit_lexical_projector(bridge, [e.text for e in train_examples[:LEXICAL_TEXTS]])
+        accelerator.print(f"projector fitted to the LLM's embeddings on {lexical['tokens']} English tokens "
+                          f"(R^2 {lexical['r2']:.3f})")
+    max_target = cfg.max_target_length or task.max_target_length
+    targets_of, truncated = training_targets(bridge, task, train_examples, max_target)
+    if truncated:
+        accelerator.print(f"{truncated} of {len(train_examples)} training targets are longer than {max_target} LLM "
+                          "tokens and were cut there (max_target_length)")
     params = [p for p in bridge.parameters() if p.requires_grad]
     fusion_params = {id(p) for p in bridge.fusion.parameters()}
     groups = [{"params": [p for p in params if id(p) not in fusion_params]},
@@ -156,7 +187,7 @@ def train(
     micro = cfg.micro_batch_size or math.ceil(cfg.batch_size / world)
     token_lengths = bridge.token_lengths([e.text for e in train_examples])
     cache = None
-    if cfg.encoder_cache and cfg.bridge.freeze_encoder:
+    if cfg.encoder_cache and cfg.bridge.freeze_encoder and bridge.reads_soft_tokens:
         cache = EncoderStateCache(bridge, max_gb=cfg.encoder_cache_gb, directory=cfg.encoder_cache_dir)
         cache.check_fits(token_lengths)
     lengths = token_lengths if cfg.bucket_by_length else None
@@ -192,12 +223,15 @@ def train(
         for i, part in enumerate(parts):
             sync = accelerator.no_sync(model) if i < len(parts) - 1 else nullcontext()
             with sync:
-                targets = [label_ids[e.label] for e in part]
+                targets = [targets_of[e.id] for e in part]
+                texts = [e.text for e in part]
+                prompts = bridge.prompt_ids(texts)
                 if cache is not None:
-                    states, mask = cache.states([e.text for e in part])
-                    out_ = model(targets, attention_mask=mask, encoder_states=states)
+                    states, mask = cache.states(texts)
+                    out_ = model(targets, attention_mask=mask, encoder_states=states, prompt_ids=prompts)
                 else:
-                    out_ = model(targets, **bridge.tokenize([e.text for e in part]))
+                    encoded = bridge.tokenize(texts) if bridge.reads_soft_tokens else {}
+                    out_ = model(targets, prompt_ids=prompts, **encoded)
                 loss = out_.example_loss.sum() * weight
                 accelerator.backward(loss)
             step_loss += out_.example_loss.detach().sum() * (weight > 0)
@@ -217,13 +251,15 @@ def train(
             if accelerator.is_main_process:
                 model.eval()
                 with accelerator.autocast():
-                    entry["dev_accuracy"] = round(dev_accuracy(bridge, dev_examples, task.label_words, cfg.dev_limit), 5)
+                    key, value = dev_score(bridge, task, dev_examples, cfg.dev_limit, max_target or 128)
+                    entry[key] = round(value, 5)
                 model.train()
             accelerator.wait_for_everyone()
-        if done % cfg.log_every == 0 or "dev_accuracy" in entry or done == total_steps:
+        dev_key = next((k for k in ("dev_accuracy", "dev_chrf") if k in entry), None)
+        if done % cfg.log_every == 0 or dev_key or done == total_steps:
             log.append(entry)
         bar.update(1)
-        bar.set_postfix(loss=f"{mean_loss:.3f}", **({"dev": f"{entry['dev_accuracy']:.3f}"} if "dev_accuracy" in entry else {}))
+        bar.set_postfix(loss=f"{mean_loss:.3f}", **({"dev": f"{entry[dev_key]:.3f}"} if dev_key else {}))
 
         if done % cfg.checkpoint_every == 0 and done < total_steps:
             if accelerator.is_main_process:
@@ -246,9 +282,11 @@ def train(
         bridge.save_pretrained(out)
         write_log(out, log)
         bridge.eval()
-        with accelerator.autocast():
-            use = layer_use(bridge, [e.text for e in (dev_examples or train_examples)[:16]])
-        if len(bridge.layer_indices) > 1 and use["dev_top_weight_per_token"] > COLLAPSED:
+        use = {}
+        if bridge.reads_soft_tokens:
+            with accelerator.autocast():
+                use = layer_use(bridge, [e.text for e in (dev_examples or train_examples)[:16]])
+        if use and len(bridge.layer_indices) > 1 and use["dev_top_weight_per_token"] > COLLAPSED:
             top = bridge.layer_indices[max(range(len(bridge.layer_indices)), key=use["dev_layer_weights"].__getitem__)]
             advice = "a lower --fusion-lr keeps it mixing layers"
             if cfg.bridge.fusion_options.get("init") != "last":
@@ -263,7 +301,10 @@ def train(
             "examples_per_second": round(seen / elapsed, 3) if elapsed > 0 else None,
             "final_loss": log[-1]["loss"] if log else None,
             "dev_accuracy": next((e["dev_accuracy"] for e in reversed(log) if "dev_accuracy" in e), None),
+            **({"dev_chrf": next((e["dev_chrf"] for e in reversed(log) if "dev_chrf" in e), None),
+                "max_target_length": max_target, "targets_truncated": truncated} if task.is_generation else {}),
             "trainable_parameters": bridge.parameter_counts()["trainable"], **fusion_snapshot(bridge), **use,
+            **({"lexical_init": lexical} if lexical else {}),
         }
         atomic_write_text(out / SUMMARY_NAME, json.dumps(summary, indent=2) + "\n")
         shutil.rmtree(out / ckpt.CHECKPOINT_DIR, ignore_errors=True)  # finished: the bridge is saved
