@@ -59,7 +59,7 @@ def counts(examples, task) -> dict[str, int]:
 
 # ------------------------------------------------------------------------------ registry
 def test_builtin_registry_and_prompts():
-    assert list_tasks() == ["xnli", "indicxnli", "sinhala_news", "marc", "sib200"]
+    assert list_tasks() == ["xnli", "indicxnli", "sinhala_news", "marc", "sib200", "flores_en"]
     xnli = get_task("xnli")
     assert xnli.prompt == "Premise: {premise} Hypothesis: {hypothesis} Label: "
     assert xnli.label_words == ["Entailment", "Neutral", "Contradiction"]
@@ -81,7 +81,7 @@ def test_builtin_registry_and_prompts():
     assert "eng_Latn" not in sib.low_resource and "hin_Deva" not in sib.low_resource
     for name in list_tasks():
         t = get_task(name)
-        assert t.metrics == ("accuracy", "macro_f1")
+        assert t.metrics == (("chrf", "bleu", "exact_match") if t.is_generation else ("accuracy", "macro_f1"))
         assert set(t.low_resource) <= set(t.languages)
         assert t.render({f: "X" for f in t.text_fields}).startswith(t.prompt_prefix)
     with pytest.raises(ConfigError, match="unknown task 'nope'"):
