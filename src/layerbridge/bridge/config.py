@@ -37,6 +37,12 @@ class BridgeConfig:
     and before the target: nothing, the `instruction`, or the instruction followed by the raw input
     text (through the LLM's own tokenizer); `chat_template` wraps that in the LLM's chat template as
     one user turn. None of it is ever part of the loss.
+
+    `center_languages`: every selected layer's states of an input language are shifted by
+    (English mean - that language's mean), the means taken over real tokens; the English mean is
+    fitted on the training text, a language's mean on the texts being evaluated (unlabelled, no
+    translation). Removing the language-specific mean makes the encoder's layers far more
+    language-neutral (docs/generation.md).
     """
 
     encoder: str = "multilingual-e5-small"
@@ -52,6 +58,7 @@ class BridgeConfig:
     encoder_prefix: str = ""  # prepended to every encoder input (e.g. "query: " for E5)
     freeze_encoder: bool = True
     use_bos: bool = True  # start the LLM input with its BOS embedding (if it has one)
+    center_languages: bool = False  # shift each input language's mean encoder state onto English's (see below)
     llm_input: str = "soft"
     instruction: str = ""  # e.g. "Translate into English: "; with +text, "{text}" places the text (else appended)
     chat_template: bool = False

@@ -16,6 +16,7 @@ Only the fusion, the projector and the end-boundary vector are trained (and the 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 from dataclasses import dataclass
@@ -98,6 +99,10 @@ class LayerBridge(nn.Module):
             picks = torch.randint(0, table.shape[0], (config.soft_prompt_length,))
             self.soft_prompt = nn.Parameter(table[picks].detach().clone().float())  # (n, H)
 
+        self.input_mean = None  # (L, D): the mean state of the current input language (center_languages)
+        if config.center_languages:
+            self.register_buffer("source_mean", torch.zeros(len(self.layer_indices), enc_hidden))  # (L, D) English
+
         self.llm.requires_grad_(False)
         self.encoder.requires_grad_(not config.freeze_encoder)
         self.bos_id = llm_tokenizer.bos_token_id if config.use_bos else None
@@ -165,7 +170,42 @@ class LayerBridge(nn.Module):
         elif self.config.normalize == "scale":
             rms = states.pow(2).mean(-1, keepdim=True).clamp_min(1e-12).sqrt()  # (B, S, L, 1)
             states = states * (rms[:, :, -1:] / rms)
+        if self.input_mean is not None:  # center_languages: this language's mean moved onto English's
+            states = states + (self.source_mean - self.input_mean).to(states.dtype)
         return states
+
+    @torch.no_grad()
+    def mean_state(self, texts: list[str], batch_size: int = 32) -> torch.Tensor:
+        """Mean of the selected (uncentred) layer states over the real tokens of `texts`: (L, D)."""
+        saved, self.input_mean = self.input_mean, None
+        total, count = 0.0, 0
+        try:
+            for start in range(0, len(texts), batch_size):
+                enc = self.tokenize(texts[start : start + batch_size])
+                states = self.encoder_states(**enc).float()  # (B, S, L, D)
+                mask = enc["attention_mask"].float()[:, :, None, None]
+                total = total + (states * mask).sum((0, 1))
+                count += int(enc["attention_mask"].sum())
+        finally:
+            self.input_mean = saved
+        return total / max(count, 1)
+
+    def fit_source_mean(self, texts: list[str]) -> None:
+        """center_languages: the English (training-language) mean state, saved with the bridge."""
+        self.source_mean.copy_(self.mean_state(texts))
+
+    @contextlib.contextmanager
+    def input_language(self, texts: list[str]):
+        """Inside this block the inputs are taken to be in the language of `texts` (center_languages:
+        their mean state is moved onto the English one). Without center_languages it does nothing."""
+        if not self.config.center_languages:
+            yield self
+            return
+        self.input_mean = self.mean_state(texts)
+        try:
+            yield self
+        finally:
+            self.input_mean = None
 
     # ----------------------------------------------------------------- 2-3. fusion + projector
     def soft_tokens(self, states: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -51,14 +51,16 @@ def evaluate_examples(bridge, examples, label_words, *, mode="rank", batch_size=
 
 def evaluate_task_examples(bridge, task, examples, *, mode="rank", batch_size=16, desc=None, mixed_precision="no",
                            decoding=None) -> dict:
-    """One language's examples of any task: classification metrics, or generation metrics."""
-    if task.is_generation:
-        from layerbridge.evaluation.generation import evaluate_generation
+    """One language's examples of any task: classification metrics, or generation metrics. The examples
+    are one language: with center_languages their mean encoder state is moved onto English's."""
+    with autocast(bridge, mixed_precision), bridge.input_language([e.text for e in examples]):
+        if task.is_generation:
+            from layerbridge.evaluation.generation import evaluate_generation
 
-        return evaluate_generation(bridge, examples, task.metrics, decoding=decoding, batch_size=batch_size, desc=desc,
-                                   autocast=autocast(bridge, mixed_precision))
-    return evaluate_examples(bridge, examples, task.label_words, mode=mode, batch_size=batch_size, desc=desc,
-                             mixed_precision=mixed_precision)
+            return evaluate_generation(bridge, examples, task.metrics, decoding=decoding, batch_size=batch_size,
+                                       desc=desc)
+        return evaluate_examples(bridge, examples, task.label_words, mode=mode, batch_size=batch_size, desc=desc,
+                                 mixed_precision=mixed_precision)
 
 
 def evaluate(bridge, task, languages, *, mode="rank", limit=None, data_dir=None, source="auto",

@@ -38,7 +38,7 @@ from layerbridge.training.config import TRAIN_CONFIG_NAME, TrainConfig
 
 LOG_NAME = "train_log.jsonl"
 SUMMARY_NAME = "train_summary.json"
-LEXICAL_TEXTS = 4000  # English texts the lexical projector start is fitted on
+LEXICAL_TEXTS = 4000  # English texts the lexical projector start (and the English mean state) is fitted on
 COLLAPSED = 0.99  # mean top layer weight per token above which a fusion reads a single layer
 
 
@@ -157,6 +157,9 @@ def train(
         models = load_models(cfg.bridge, cache_dir=cfg.cache_dir, dtype=precision.frozen_dtype(cfg.mixed_precision))
     set_seed(cfg.seed)  # the bridge's initial weights depend on the seed only, however models were loaded
     bridge = LayerBridge(cfg.bridge, *models)
+    if cfg.bridge.center_languages:  # the English mean state, which every input language is moved onto
+        with accelerator.autocast():
+            bridge.fit_source_mean([e.text for e in train_examples[:LEXICAL_TEXTS]])
     lexical = None
     if cfg.bridge.projector_init == "lexical":  # a closed-form start on the English training text
         from layerbridge.bridge.lexical_init import fit_lexical_projector
