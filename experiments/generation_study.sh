@@ -17,6 +17,10 @@ declare -A V=(
   [upper_lex]="--fusion global_softmax --layers upper_half --lr 1e-3 --fusion-lr 1e-6 --max-steps 300 --projector-init lexical"
   [gs_lex_chat]="--fusion global_softmax --lr 1e-3 --fusion-lr 1e-6 --max-steps 300 --projector-init lexical --chat-template"
   [gs_lex_lr3]="--fusion global_softmax --lr 3e-3 --fusion-lr 1e-6 --max-steps 300 --projector-init lexical"
+  [mid_lex]="--fusion global_softmax --layers 7,8,9 --lr 1e-3 --fusion-lr 1e-6 --max-steps 300 --projector-init lexical"
+  [mid_step0_center]="--fusion global_softmax --layers 7,8,9 --lr 1e-12 --fusion-lr 1e-12 --max-steps 1 --projector-init lexical --center-languages"
+  [mid_lex_center]="--fusion global_softmax --layers 7,8,9 --lr 1e-3 --fusion-lr 1e-6 --max-steps 300 --projector-init lexical --center-languages"
+  [gs_lex_center]="--fusion global_softmax --lr 1e-3 --fusion-lr 1e-6 --max-steps 300 --projector-init lexical --center-languages"
   [gs_lex_800]="--fusion global_softmax --lr 1e-3 --fusion-lr 1e-6 --max-steps 800 --projector-init lexical"
 )
 for name in "$@"; do

@@ -304,3 +304,19 @@ def test_center_languages_moves_a_language_mean_onto_english_and_is_saved(tiny_p
         config = json.loads((tmp_path / "p" / "bridge_config.json").read_text())
         (tmp_path / "p" / "bridge_config.json").write_text(json.dumps({**config, "center_languages": True}))
         LayerBridge.from_pretrained(tmp_path / "p", models=tiny_parts)
+
+
+def test_demo_on_a_generation_task_prints_scores_and_examples(tmp_path, task_dir, capsys):
+    enc, llm = save_tiny_models(tmp_path)
+    task = task_yaml(task_dir)
+    out = tmp_path / "demo"
+    assert main(["demo", "--task", str(task), "--encoder", str(enc), "--llm", str(llm), "--languages", "xx",
+                 "--max-steps", "2", "--batch-size", "4", "--dev-size", "3", "--max-new-tokens", "4",
+                 "--mixed-precision", "no", "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "chrF++" in printed and "example outputs" in printed and printed.count("ref: ") == 2
+    document = json.loads((out / "compare.json").read_text())
+    assert list(document["references"]) == ["LLM alone, zero-shot"]  # the demo's only reference: no second training
+    config = json.loads((out / "global_softmax" / "bridge_config.json").read_text())
+    assert config["projector_init"] == "lexical" and json.loads((out / "global_softmax" / "train_config.json")
+                                                               .read_text())["max_steps"] == 2  # the command line wins

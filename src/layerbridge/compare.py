@@ -164,7 +164,7 @@ def compare(cfg: CompareConfig, *, overwrite: bool = False) -> Path:
         bridge_cfg = dataclasses.replace(
             base.bridge, encoder=LLM_EMBEDDINGS + base.bridge.llm, fusion="last", fusion_options={},
             layers="all+embeddings", normalize="none", projector="linear", projector_init="identity",
-            soft_prompt_length=LLM_ALONE_SOFT_PROMPT, encoder_prefix="", encoder_num_layers=None,
+            soft_prompt_length=LLM_ALONE_SOFT_PROMPT, encoder_prefix="", center_languages=False, encoder_num_layers=None,
             encoder_hidden_size=None, llm_hidden_size=None)
         _, _, run = train_and_evaluate(cfg, out / "llm_alone", bridge_cfg, llm_models, data, evaluation, task,
                                        overwrite=overwrite)
@@ -175,7 +175,8 @@ def compare(cfg: CompareConfig, *, overwrite: bool = False) -> Path:
                               "is the trained llm_alone row)")
         instruction = base.bridge.instruction or task.instruction
         zero_cfg = dataclasses.replace(base.bridge, llm_input="instruction+text", instruction=instruction,
-                                       encoder_num_layers=None, encoder_hidden_size=None, llm_hidden_size=None)
+                                       center_languages=False, projector_init="default", encoder_num_layers=None,
+                                       encoder_hidden_size=None, llm_hidden_size=None)
         zero = LayerBridge(zero_cfg, *models)  # reads no soft tokens: nothing of it is trained or used
         results, _ = evaluate_run(cfg, out / "llm_zero_shot", zero, evaluation, task, overwrite=overwrite)
         references["LLM alone, zero-shot"] = {metric: {l: r[metric] for l, r in results.items()},

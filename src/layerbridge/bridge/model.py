@@ -198,7 +198,7 @@ class LayerBridge(nn.Module):
     def input_language(self, texts: list[str]):
         """Inside this block the inputs are taken to be in the language of `texts` (center_languages:
         their mean state is moved onto the English one). Without center_languages it does nothing."""
-        if not self.config.center_languages:
+        if not self.config.center_languages or not self.reads_soft_tokens:
             yield self
             return
         self.input_mean = self.mean_state(texts)
@@ -395,10 +395,12 @@ class LayerBridge(nn.Module):
     @torch.no_grad()
     def generate(self, texts: list[str], max_new_tokens: int = 32, stop_at_newline: bool = True, *,
                  stop_strings: list[str] | None = None, num_beams: int = 1, do_sample: bool = False,
-                 temperature: float = 1.0, top_p: float = 1.0, seed: int | None = None) -> list[str]:
+                 temperature: float = 1.0, top_p: float = 1.0, seed: int | None = None,
+                 repetition_penalty: float = 1.0, no_repeat_ngram_size: int = 0) -> list[str]:
         """Generate for a batch with `transformers`' `generate` over the assembled input embeddings (KV
         cache, left padding): greedy by default, beam search (`num_beams`) or sampling (`do_sample`,
-        `temperature`, `top_p`, `seed`). Each row stops at EOS or at a stop string (a newline too with
+        `temperature`, `top_p`, `seed`); `repetition_penalty` and `no_repeat_ngram_size` fight the loops
+        a small LLM falls into. Each row stops at EOS or at a stop string (a newline too with
         `stop_at_newline`); the text is cut before the first stop string and stripped."""
         from transformers import GenerationConfig
 
@@ -408,6 +410,7 @@ class LayerBridge(nn.Module):
         pad = self.llm_tokenizer.pad_token_id
         config = GenerationConfig(
             max_new_tokens=max_new_tokens, num_beams=num_beams, do_sample=do_sample, eos_token_id=self.eos_id,
+            repetition_penalty=repetition_penalty, no_repeat_ngram_size=no_repeat_ngram_size,
             pad_token_id=self.eos_id if pad is None else pad,
             **({"temperature": temperature, "top_p": top_p} if do_sample else {}),
             **({"stop_strings": stops} if stops else {}))

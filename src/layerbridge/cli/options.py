@@ -36,6 +36,9 @@ def add_bridge_options(parser: argparse.ArgumentParser, *, fusion_default: str |
     g.add_argument("--max-encoder-length", type=int, default=defaults.max_encoder_length)
     g.add_argument("--encoder-prefix", default=defaults.encoder_prefix, help="text prepended to every encoder input")
     g.add_argument("--unfreeze-encoder", action="store_true", help="train the encoder too")
+    g.add_argument("--center-languages", action="store_true",
+                   help="move each input language's mean encoder state onto the English one (fitted on the training "
+                        "text; a language's mean over the texts evaluated together)")
     g.add_argument("--llm-input", default=None, choices=list(LLM_INPUTS),
                    help="what the LLM reads after the soft tokens: nothing (soft), an instruction through its own "
                         "embeddings, or the instruction and the raw text; instruction+text is the LLM alone "
@@ -125,6 +128,7 @@ def bridge_config_from_args(args: argparse.Namespace, fusion: str | None = None)
         max_encoder_length=args.max_encoder_length,
         encoder_prefix=args.encoder_prefix,
         freeze_encoder=not args.unfreeze_encoder,
+        center_languages=args.center_languages,
     )
 
 
@@ -135,6 +139,8 @@ def add_decoding_options(parser: argparse.ArgumentParser, *, max_new_tokens: int
     g.add_argument("--sample", action="store_true", help="sample instead of greedy decoding (seeded by --seed)")
     g.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
     g.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling threshold")
+    g.add_argument("--repetition-penalty", type=float, default=1.0, help="> 1 discourages repeated tokens")
+    g.add_argument("--no-repeat-ngram-size", type=int, default=0, help="never repeat an n-gram of this size (0: off)")
     g.add_argument("--stop", action="append", default=None, metavar="TEXT",
                    help="stop string (repeatable; default: a newline); the output is cut before it")
 
@@ -144,4 +150,5 @@ def decoding_from_args(args: argparse.Namespace):
 
     stops = tuple(s.encode().decode("unicode_escape") for s in args.stop) if args.stop else ("\n",)
     return Decoding(max_new_tokens=args.max_new_tokens, num_beams=args.num_beams, do_sample=args.sample,
-                    temperature=args.temperature, top_p=args.top_p, stop=stops, seed=getattr(args, "seed", 0))
+                    temperature=args.temperature, top_p=args.top_p, stop=stops, seed=getattr(args, "seed", 0),
+                    repetition_penalty=args.repetition_penalty, no_repeat_ngram_size=args.no_repeat_ngram_size)

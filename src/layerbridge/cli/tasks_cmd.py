@@ -54,6 +54,7 @@ def _hub_cell(task, hub: str) -> str:
 
 
 def _overview(console, tasks, data_dir, hub: str) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     from layerbridge.tasks import local_status
@@ -79,7 +80,7 @@ def _overview(console, tasks, data_dir, hub: str) -> None:
         langs = f"{len(task.languages)}"
         if task.low_resource:
             langs += f"\n[dim]{len(task.low_resource)} low[/]"
-        labels = "\n".join(task.label_words)
+        labels = "[i]writes[/] " + escape(task.target) if task.is_generation else "\n".join(task.label_words)
         table.add_row(task.name, langs, labels, train, local_cell, _hub_cell(task, hub))
     console.print(table)
     statuses = [local_status(t, data_dir).summary for t in tasks]
@@ -100,7 +101,13 @@ def _detail(console, task, data_dir, hub: str) -> None:
     head = f"[bold]{escape(task.name)}[/]"
     console.print(head + (f": {escape(task.description)}" if task.description else ""))
     console.print(f"  prompt (encoder input): {escape(repr(task.prompt))}")
-    console.print(f"  label words: {escape(' / '.join(task.label_words))}")
+    if task.is_generation:
+        target = f"{task.target}" + (f" of the {task.reference_lang} row with the same {task.id_field}"
+                                     if task.reference_lang else "")
+        console.print(f"  generation: the LLM writes {escape(target)}; instruction {escape(repr(task.instruction))}; "
+                      f"training targets cut at {task.max_target_length or 'no'} LLM tokens")
+    else:
+        console.print(f"  label words: {escape(' / '.join(task.label_words))}")
     if task.label_map:
         console.print(f"  label map: {escape(str(task.label_map))}")
     train = escape(f"{task.train_source} (local: {status.train})")

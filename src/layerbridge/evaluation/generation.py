@@ -17,8 +17,8 @@ from layerbridge.evaluation.text_metrics import score_all
 @dataclasses.dataclass
 class Decoding:
     """How outputs are decoded: greedy by default; beam search with num_beams > 1; sampling with
-    do_sample (temperature, top_p, seeded). Every row stops at EOS, at a stop string, or after
-    max_new_tokens."""
+    do_sample (temperature, top_p, seeded); repetition_penalty > 1 and no_repeat_ngram_size > 0 (no
+    n-gram twice) against loops. Every row stops at EOS, at a stop string, or after max_new_tokens."""
 
     max_new_tokens: int = 128
     num_beams: int = 1
@@ -27,10 +27,13 @@ class Decoding:
     top_p: float = 1.0
     stop: tuple[str, ...] = ("\n",)
     seed: int = 0
+    repetition_penalty: float = 1.0
+    no_repeat_ngram_size: int = 0
 
     def __post_init__(self):
         self.stop = tuple(self.stop)
-        if self.max_new_tokens < 1 or self.num_beams < 1 or self.temperature <= 0 or not 0 < self.top_p <= 1:
+        if (self.max_new_tokens < 1 or self.num_beams < 1 or self.temperature <= 0 or not 0 < self.top_p <= 1
+                or self.repetition_penalty <= 0 or self.no_repeat_ngram_size < 0):
             raise ConfigError(f"invalid decoding settings {self}")
         if self.do_sample and self.num_beams > 1:
             raise ConfigError("choose beam search (num_beams > 1) or sampling (do_sample), not both")
@@ -46,7 +49,9 @@ def generate_texts(bridge, texts: list[str], decoding: Decoding, *, batch_size: 
         batch = bridge.generate([texts[i] for i in idx], max_new_tokens=decoding.max_new_tokens, stop_at_newline=False,
                                 stop_strings=list(decoding.stop), num_beams=decoding.num_beams,
                                 do_sample=decoding.do_sample, temperature=decoding.temperature, top_p=decoding.top_p,
-                                seed=decoding.seed + number if decoding.do_sample else None)
+                                seed=decoding.seed + number if decoding.do_sample else None,
+                                repetition_penalty=decoding.repetition_penalty,
+                                no_repeat_ngram_size=decoding.no_repeat_ngram_size)
         for i, out in zip(idx, batch):
             outputs[i] = out
         if progress is not None:

@@ -44,9 +44,11 @@ def references(doc: dict) -> dict[str, dict]:
 
 
 def columns(doc: dict) -> dict[str, dict[str, float]]:
-    """accuracy[run or reference][language], bridges first."""
-    table = {name: {lang: r["accuracy"] for lang, r in run["results"].items()} for name, run in doc["runs"].items()}
-    table.update({name: ref["accuracy"] for name, ref in references(doc).items()})
+    """score[run or reference][language] of the document's headline metric (accuracy, or chrF++ for a
+    generation task), bridges first."""
+    metric = doc.get("metric", "accuracy")
+    table = {name: {lang: r[metric] for lang, r in run["results"].items()} for name, run in doc["runs"].items()}
+    table.update({name: ref[metric] for name, ref in references(doc).items()})
     return table
 
 
@@ -57,9 +59,10 @@ def dev_accuracy(doc: dict, name: str) -> float | None:
     return ref.get("dev_accuracy", ref.get("train", {}).get("dev_accuracy"))
 
 
-def spread(values: list[float | None]) -> str:
-    """'mean ± half-range' in percent over the seeds ('—' when there is nothing)."""
-    values = [100 * v for v in values if v is not None]
+def spread(values: list[float | None], scale: float = 100) -> str:
+    """'mean ± half-range' over the seeds, in percent (scale 100; 1 for chrF++/BLEU, already 0..100);
+    '—' when there is nothing."""
+    values = [scale * v for v in values if v is not None]
     if not values:
         return "—"
     if len(values) == 1:

@@ -1,0 +1,127 @@
+"""Regenerate the tables and plot of docs/generation.md from the raw runs under results/.
+
+    python experiments/generation_report.py [--results results] [--doc docs/generation.md]
+
+Blocks between `<!-- generated: NAME -->` and `<!-- end generated -->` are rewritten; the prose
+stays. `study`: every variant of experiments/generation_study.sh (quick evaluation, six languages);
+`flores-en`: the per-language chrF++ table over seeds of experiments/flores_en_results.sh, with the
+LLM-alone and copy rows; `flores-en-targets`: the issue's targets, measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import sys
+from pathlib import Path
+
+from layerbridge.io import atomic_write_text
+from layerbridge.reporting import plots, seeds
+
+BLOCK = re.compile(r"(<!-- generated: ([\w-]+) -->\n).*?(<!-- end generated -->)", re.DOTALL)
+STUDY = "generation-study"
+FINAL = "flores-en/seed*"
+STUDY_LANGS = ["eng_Latn", "hin_Deva", "swh_Latn", "tam_Taml", "sin_Sinh", "yor_Latn"]
+
+
+def study_block(root: Path) -> list[str]:
+    """One row per study variant: its settings, English dev chrF++, and quick-evaluation chrF++."""
+    lines = ["| variant | settings | steps | final loss | dev chrF++ | " + " | ".join(STUDY_LANGS)
+             + " | low-resource avg |", "|---|---|---:|---:|---:|" + "---:|" * (len(STUDY_LANGS) + 1)]
+    for run in sorted((root / STUDY).iterdir()):
+        result, summary = run / "eval-quick" / "results.json", run / "train_summary.json"
+        if not result.is_file() or not summary.is_file():
+            continue
+        doc, train = json.loads(result.read_text()), json.loads(summary.read_text())
+        cfg = json.loads((run / "train_config.json").read_text())
+        b = cfg["bridge"]
+        settings = (f"{b['fusion']}, layers {b['layers']}, {b['projector']} ({b['projector_init']}), "
+                    f"{b['llm_input']}{', chat' if b['chat_template'] else ''}{', centred' if b.get('center_languages') else ''}, "
+                    f"lr {cfg['learning_rate']:g}" + (f", fusion lr {cfg['fusion_learning_rate']:g}"
+                                                       if cfg["fusion_learning_rate"] else ""))
+        chrf = {lang: r["chrf"] for lang, r in doc["languages"].items()}
+        low = [lang for lang in STUDY_LANGS if lang in doc["summary"]["low_resource_languages"]]
+        lines.append(f"| `{run.name}` | {settings} | {train['steps']} | {train['final_loss']:.2f} | "
+                     f"{train.get('dev_chrf') or 0:.1f} | " + " | ".join(f"{chrf.get(l, float('nan')):.1f}" for l in STUDY_LANGS)
+                     + f" | {statistics.mean(chrf[l] for l in low):.1f} |")
+    return lines
+
+
+def final_docs(root: Path) -> list[dict]:
+    folders = sorted(p for p in root.glob(FINAL) if (p / "compare.json").is_file())
+    return seeds.load(folders) if folders else []
+
+
+def final_block(docs: list[dict], plot_dir: Path, doc_dir: Path) -> list[str]:
+    """chrF++ per language, mean ± half-range over seeds; reference rows from the seeds that have them."""
+    if not docs:
+        return ["(no finished run under results/flores-en yet)"]
+    names = list(dict.fromkeys(name for d in docs for name in seeds.columns(d)))
+    low = set(docs[0]["low_resource"])
+    spread = lambda vs: seeds.spread(vs, scale=1)  # noqa: E731
+    cell = lambda name, lang: spread([seeds.columns(d)[name][lang] for d in docs if name in seeds.columns(d)])  # noqa: E731
+    lines = [f"Seeds {[d['train_config']['seed'] for d in docs]}, {docs[0]['eval_limit'] or 'all'} test sentences per "
+             "language (the same ids in every language), chrF++ (mean ± half-range over seeds).", "",
+             "| language | " + " | ".join(names) + " |", "|---" + "|---:" * len(names) + "|"]
+    for lang in docs[0]["languages"]:
+        lines.append(f"| {lang}{' (low)' if lang in low else ''} | " + " | ".join(cell(n, lang) for n in names) + " |")
+    for label, langs in (("average", docs[0]["languages"]), ("low-resource average", sorted(low))):
+        values = [spread([statistics.mean(seeds.columns(d)[n][l] for l in langs) for d in docs if n in seeds.columns(d)])
+                  for n in names]
+        lines.append(f"| **{label}** | " + " | ".join(f"**{v}**" for v in values) + " |")
+    table = {n: {l: statistics.mean(seeds.columns(d)[n][l] for d in docs if n in seeds.columns(d))
+                 for l in docs[0]["languages"]} for n in names}
+    path = plots.accuracy_per_language(table, docs[0]["languages"], plot_dir / "flores_en_chrf.png", low,
+                                       title="flores_en: chrF++ into English", metric="chrF++", scale=1)
+    lines += ["", f"![chrF++ per language]({Path('..') / path.relative_to(doc_dir.parent)})"]
+    return lines
+
+
+def targets_block(docs: list[dict]) -> list[str]:
+    if not docs:
+        return ["(no finished run yet)"]
+    low, ref = docs[0]["low_resource"], docs[0]["reference_lang"]
+    lines = ["| seed | bridge | low-resource avg chrF++ | copy ceiling (eng_Latn) | share of copy | LLM alone (trained) | "
+             "ratio | LLM alone, zero-shot | ratio |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    zero = [seeds.columns(d).get("LLM alone, zero-shot") for d in docs]
+    trained = [seeds.columns(d).get("LLM alone") for d in docs]
+    pick = lambda values: next((v for v in values if v), None)  # noqa: E731  a reference row from any seed
+    zero, trained = pick(zero), pick(trained)
+    for d in docs:
+        for name in d["runs"]:
+            col = seeds.columns(d)[name]
+            low_avg = statistics.mean(col[l] for l in low)
+            parts = [f"{low_avg:.1f}", f"{col[ref]:.1f}", f"{100 * low_avg / col[ref]:.0f}%"]
+            for reference in (trained, zero):
+                if reference:
+                    base = statistics.mean(reference[l] for l in low)
+                    parts += [f"{base:.1f}", f"{low_avg / base:.2f}x"]
+                else:
+                    parts += ["—", "—"]
+            lines.append(f"| {d['train_config']['seed']} | {name} | " + " | ".join(parts) + " |")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--results", default="results")
+    parser.add_argument("--doc", default="docs/generation.md")
+    args = parser.parse_args(argv)
+    root, doc = Path(args.results), Path(args.doc)
+    docs = final_docs(root)
+    blocks = {"study": study_block(root), "flores-en": final_block(docs, root / "plots", doc),
+              "flores-en-targets": targets_block(docs)}
+    text = doc.read_text(encoding="utf-8")
+    unknown = [name for _, name, _ in BLOCK.findall(text) if name not in blocks]
+    if unknown:
+        print(f"{doc}: unknown generated blocks {unknown}", file=sys.stderr)
+        return 2
+    atomic_write_text(doc, BLOCK.sub(lambda m: m.group(1) + "\n".join(blocks[m.group(2)]) + "\n" + m.group(3), text))
+    print(f"rewrote {len(BLOCK.findall(text))} generated blocks in {doc}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
