@@ -30,12 +30,17 @@ def study_block(root: Path) -> list[str]:
     """One row per study variant: its settings, English dev chrF++, and quick-evaluation chrF++."""
     lines = ["| variant | settings | steps | final loss | dev chrF++ | " + " | ".join(STUDY_LANGS)
              + " | low-resource avg |", "|---|---|---:|---:|---:|" + "---:|" * (len(STUDY_LANGS) + 1)]
-    for run in sorted((root / STUDY).iterdir()):
-        result, summary = run / "eval-quick" / "results.json", run / "train_summary.json"
-        if not result.is_file() or not summary.is_file():
+    for run, result in sorted((run, result) for run in (root / STUDY).iterdir()
+                              for result in run.glob("eval-quick*/results.json")):
+        summary = run / "train_summary.json"
+        if not summary.is_file():
             continue
         doc, train = json.loads(result.read_text()), json.loads(summary.read_text())
         cfg = json.loads((run / "train_config.json").read_text())
+        decoding = doc.get("decoding", {})
+        extra = [f"no-repeat {decoding['no_repeat_ngram_size']}-grams" if decoding.get("no_repeat_ngram_size") else "",
+                 f"repetition penalty {decoding['repetition_penalty']:g}" if decoding.get("repetition_penalty", 1) != 1 else "",
+                 f"{decoding['num_beams']} beams" if decoding.get("num_beams", 1) > 1 else ""]
         b = cfg["bridge"]
         settings = (f"{b['fusion']}, layers {b['layers']}, {b['projector']} ({b['projector_init']}), "
                     f"{b['llm_input']}{', chat' if b['chat_template'] else ''}{', centred' if b.get('center_languages') else ''}, "
@@ -43,6 +48,7 @@ def study_block(root: Path) -> list[str]:
                                                        if cfg["fusion_learning_rate"] else ""))
         chrf = {lang: r["chrf"] for lang, r in doc["languages"].items()}
         low = [lang for lang in STUDY_LANGS if lang in doc["summary"]["low_resource_languages"]]
+        settings += "".join(f"; decoding: {e}" for e in extra if e)
         lines.append(f"| `{run.name}` | {settings} | {train['steps']} | {train['final_loss']:.2f} | "
                      f"{train.get('dev_chrf') or 0:.1f} | " + " | ".join(f"{chrf.get(l, float('nan')):.1f}" for l in STUDY_LANGS)
                      + f" | {statistics.mean(chrf[l] for l in low):.1f} |")

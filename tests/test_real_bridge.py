@@ -76,10 +76,14 @@ def test_readme_python_example_runs_as_written(tmp_path, monkeypatch):
     from pathlib import Path
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    code = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    blocks = [part.split("```", 1)[0] for part in readme.split("```python\n")[1:]]
+    assert len(blocks) == 2  # the bridge, then generation
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
-    exec(compile(code, "README.md", "exec"), namespace)
+    for code in blocks:  # run in order, in one namespace, as a reader would
+        exec(compile(code, "README.md", "exec"), namespace)
+    writer = namespace["writer"]
+    assert writer.config.llm_input == "soft+instruction" and writer.projector.weight.grad is not None
     assert (tmp_path / "my-bridge" / "bridge.safetensors").is_file()
     again = namespace["same"].score(namespace["sinhala"], ["Sports", "Politics", "Health"])
     assert torch.equal(again, namespace["bridge"].score(namespace["sinhala"], ["Sports", "Politics", "Health"]))
