@@ -5,7 +5,8 @@
 Blocks between `<!-- generated: NAME -->` and `<!-- end generated -->` are rewritten; the prose
 stays. `study`: every variant of experiments/generation_study.sh (quick evaluation, six languages);
 `flores-en`: the per-language chrF++ table over seeds of experiments/flores_en_results.sh, with the
-LLM-alone and copy rows; `flores-en-targets`: the issue's targets, measured.
+LLM-alone and copy rows; `flores-en-targets`: the issue's targets, measured; `flores-en-examples`:
+outputs for a few sentences in several languages.
 """
 
 from __future__ import annotations
@@ -110,6 +111,43 @@ def targets_block(docs: list[dict]) -> list[str]:
     return lines
 
 
+EXAMPLE_LANGS = ["eng_Latn", "hin_Deva", "swh_Latn", "tam_Taml", "sin_Sinh", "amh_Ethi", "yor_Latn"]
+EXAMPLE_IDS = 3
+
+
+def examples_block(root: Path) -> list[str]:
+    """The first bridge's outputs for a few test ids in several languages, from examples.json (ids and
+    outputs only: inputs and references are third-party data and stay out of the repository).
+    examples.json is (re)written from the run's predictions/ when they are present."""
+    folders = sorted(p for p in root.glob(FINAL) if (p / "compare.json").is_file())
+    if not folders:
+        return ["(no finished run yet)"]
+    doc = json.loads((folders[0] / "compare.json").read_text())
+    run = next(iter(doc["runs"]))
+    predictions = folders[0] / run / "eval-generation" / "predictions"
+    store = folders[0] / "examples.json"
+    if predictions.is_dir():
+        rows = {lang: [json.loads(line) for line in (predictions / f"{lang}.jsonl").read_text(encoding="utf-8").splitlines()]
+                for lang in EXAMPLE_LANGS if (predictions / f"{lang}.jsonl").is_file()}
+        ids = [r["id"].rsplit("/", 1)[1] for r in rows["eng_Latn"][:EXAMPLE_IDS]]
+        chosen = {lang: {r["id"].rsplit("/", 1)[1]: r["output"] for r in found if r["id"].rsplit("/", 1)[1] in ids}
+                  for lang, found in rows.items()}
+        atomic_write_text(store, json.dumps({"run": run, "ids": ids, "outputs": chosen}, indent=2, ensure_ascii=False) + "\n")
+    if not store.is_file():
+        return ["(no examples.json yet)"]
+    saved = json.loads(store.read_text(encoding="utf-8"))
+    lines = [f"Outputs of `{saved['run']}` ({folders[0].name}) for the first {len(saved['ids'])} test sentences. The "
+             "English row is the bridge restating the English sentence (the copy task); the others are the same "
+             "sentence read in that language. References: `index_id` in the data folder's `sib200/eng_Latn/test.jsonl`.", ""]
+    for row_id in saved["ids"]:
+        lines.append(f"**index_id {row_id}**")
+        lines.append("")
+        lines += [f"- {lang}: {' '.join(out[row_id].split()) or '*(empty)*'}" for lang, out in saved["outputs"].items()
+                  if row_id in out]
+        lines.append("")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--results", default="results")
@@ -118,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     root, doc = Path(args.results), Path(args.doc)
     docs = final_docs(root)
     blocks = {"study": study_block(root), "flores-en": final_block(docs, root / "plots", doc),
-              "flores-en-targets": targets_block(docs)}
+              "flores-en-targets": targets_block(docs), "flores-en-examples": examples_block(root)}
     text = doc.read_text(encoding="utf-8")
     unknown = [name for _, name, _ in BLOCK.findall(text) if name not in blocks]
     if unknown:

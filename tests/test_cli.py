@@ -250,3 +250,14 @@ def test_two_processes_match_one_process(setup):
     one, two = trained_weights(root / "one"), trained_weights(root / "two")
     for key in one:
         assert torch.allclose(one[key], two[key], atol=1e-4, rtol=1e-4), (key, (one[key] - two[key]).abs().max())
+
+
+def test_demo_on_a_classification_task_keeps_the_probe_reference(setup, tmp_path, capsys):
+    root, common, task = setup
+    out = tmp_path / "demo"
+    assert main(["demo", *common, "--languages", "en,xx", "--max-steps", "2", "--batch-size", "4",
+                 "--mixed-precision", "no", "-o", str(out)]) == 0
+    document = json.loads((out / "compare.json").read_text())
+    assert document["metric"] == "accuracy" and list(document["runs"]) == ["global_softmax"]
+    assert {name for name in document["references"]} >= {"probe: last layer"} and "LLM alone" not in document["references"]
+    assert "accuracy" in capsys.readouterr().out

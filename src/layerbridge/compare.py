@@ -18,7 +18,7 @@ import torch
 from layerbridge.bridge import LayerBridge
 from layerbridge.bridge.model import load_models
 from layerbridge.errors import ConfigError
-from layerbridge.evaluation.recipe import autocast, evaluate_task_examples
+from layerbridge.evaluation.recipe import evaluate_task_examples
 from layerbridge.io import atomic_write_text, slug
 from layerbridge.precision import frozen_dtype
 from layerbridge.reporting.page import write_report

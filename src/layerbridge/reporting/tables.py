@@ -115,7 +115,7 @@ def write_generation_evaluation(folder: Path, results: dict[str, dict], *, task,
     if low:
         lines.append("| **low-resource average** | | "
                      + " | ".join(f"**{show(summary[f'low_resource_{m}'], m)}**" for m in metrics) + " | |")
-    lines += ["", f"Example outputs with their inputs and references: examples.md; every output: predictions/."]
+    lines += ["", "Example outputs with their inputs and references: examples.md; every output: predictions/."]
     atomic_write_text(folder / "results.md", "\n".join(lines) + "\n")
     examples = [f"# {task.name}: example outputs ({examples_per_language} per language)", ""]
     for lang, r in results.items():

@@ -77,7 +77,7 @@ class TrainConfig:
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
-            raise ConfigError(f"invalid training setting(s): " + ", ".join(f"{b}={getattr(self, b)!r}" for b in bad))
+            raise ConfigError("invalid training setting(s): " + ", ".join(f"{b}={getattr(self, b)!r}" for b in bad))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
