@@ -320,3 +320,15 @@ def test_demo_on_a_generation_task_prints_scores_and_examples(tmp_path, task_dir
     config = json.loads((out / "global_softmax" / "bridge_config.json").read_text())
     assert config["projector_init"] == "lexical" and json.loads((out / "global_softmax" / "train_config.json")
                                                                .read_text())["max_steps"] == 2  # the command line wins
+
+
+def test_a_stop_string_counts_only_after_some_text(tiny_parts):
+    from layerbridge.bridge.stopping import StopAfterText
+
+    tokenizer = tiny_parts[3]
+    rows = ["\n", "\n\nThe match", "\nThe match\n", "The film won."]
+    ids = [tokenizer(r, add_special_tokens=False)["input_ids"] for r in rows]
+    width = max(map(len, ids))
+    batch = torch.tensor([[tokenizer.pad_token_id] * (width - len(i)) + i for i in ids])
+    assert StopAfterText(["\n"], tokenizer)(batch, None).tolist() == [False, False, True, False]
+    assert StopAfterText(["\n", "won"], tokenizer)(batch, None).tolist() == [False, False, True, True]

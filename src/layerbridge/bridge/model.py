@@ -396,13 +396,18 @@ class LayerBridge(nn.Module):
     def generate(self, texts: list[str], max_new_tokens: int = 32, stop_at_newline: bool = True, *,
                  stop_strings: list[str] | None = None, num_beams: int = 1, do_sample: bool = False,
                  temperature: float = 1.0, top_p: float = 1.0, seed: int | None = None,
-                 repetition_penalty: float = 1.0, no_repeat_ngram_size: int = 0) -> list[str]:
+                 repetition_penalty: float = 1.0, no_repeat_ngram_size: int = 0,
+                 stop_after_text: bool = True) -> list[str]:
         """Generate for a batch with `transformers`' `generate` over the assembled input embeddings (KV
         cache, left padding): greedy by default, beam search (`num_beams`) or sampling (`do_sample`,
         `temperature`, `top_p`, `seed`); `repetition_penalty` and `no_repeat_ngram_size` fight the loops
         a small LLM falls into. Each row stops at EOS or at a stop string (a newline too with
-        `stop_at_newline`); the text is cut before the first stop string and stripped."""
-        from transformers import GenerationConfig
+        `stop_at_newline`); the text is cut before the first stop string and stripped. With
+        `stop_after_text` a stop string counts only once the row has written something other than
+        whitespace (an LLM that opens with a newline is not cut to an empty answer)."""
+        from transformers import GenerationConfig, StoppingCriteriaList
+
+        from layerbridge.bridge.stopping import StopAfterText
 
         stops = list(stop_strings or []) + (["\n"] if stop_at_newline else [])
         soft, mask = self.encode(texts)
@@ -413,16 +418,22 @@ class LayerBridge(nn.Module):
             repetition_penalty=repetition_penalty, no_repeat_ngram_size=no_repeat_ngram_size,
             pad_token_id=self.eos_id if pad is None else pad,
             **({"temperature": temperature, "top_p": top_p} if do_sample else {}),
-            **({"stop_strings": stops} if stops else {}))
+            **({"stop_strings": stops} if stops and not stop_after_text else {}))
         if seed is not None:
             torch.manual_seed(seed)
+        extra = {}
+        if stops and stop_after_text:
+            extra["stopping_criteria"] = StoppingCriteriaList([StopAfterText(stops, self.llm_tokenizer)])
+        elif stops:
+            extra["tokenizer"] = self.llm_tokenizer
         out = self.llm.generate(inputs_embeds=prefix.inputs_embeds, attention_mask=prefix.attention_mask,
-                                generation_config=config, **({"tokenizer": self.llm_tokenizer} if stops else {}))
+                                generation_config=config, **extra)
         answers = []
         for row in out.tolist():  # only the new tokens (the prompt was given as embeddings)
             if self.eos_id in row:
                 row = row[: row.index(self.eos_id)]
             text = self.llm_tokenizer.decode(row, skip_special_tokens=True)
+            text = text.lstrip() if stop_after_text else text
             for stop in stops:
                 text = text.split(stop)[0]
             answers.append(text.strip())

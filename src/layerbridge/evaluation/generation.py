@@ -29,6 +29,7 @@ class Decoding:
     seed: int = 0
     repetition_penalty: float = 1.0
     no_repeat_ngram_size: int = 0
+    stop_after_text: bool = True  # a stop string ends a row only after its first non-whitespace text
 
     def __post_init__(self):
         self.stop = tuple(self.stop)
@@ -51,7 +52,8 @@ def generate_texts(bridge, texts: list[str], decoding: Decoding, *, batch_size: 
                                 do_sample=decoding.do_sample, temperature=decoding.temperature, top_p=decoding.top_p,
                                 seed=decoding.seed + number if decoding.do_sample else None,
                                 repetition_penalty=decoding.repetition_penalty,
-                                no_repeat_ngram_size=decoding.no_repeat_ngram_size)
+                                no_repeat_ngram_size=decoding.no_repeat_ngram_size,
+                                stop_after_text=decoding.stop_after_text)
         for i, out in zip(idx, batch):
             outputs[i] = out
         if progress is not None:
