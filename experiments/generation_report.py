@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import statistics
 import sys
@@ -82,7 +83,7 @@ def final_block(docs: list[dict], plot_dir: Path, doc_dir: Path) -> list[str]:
                  for l in docs[0]["languages"]} for n in names}
     path = plots.accuracy_per_language(table, docs[0]["languages"], plot_dir / "flores_en_chrf.png", low,
                                        title="flores_en: chrF++ into English", metric="chrF++", scale=1)
-    lines += ["", f"![chrF++ per language]({Path('..') / path.relative_to(doc_dir.parent)})"]
+    lines += ["", f"![chrF++ per language]({os.path.relpath(path, doc_dir.parent)})"]
     return lines
 
 
@@ -111,8 +112,12 @@ def targets_block(docs: list[dict]) -> list[str]:
     return lines
 
 
-EXAMPLE_LANGS = ["eng_Latn", "hin_Deva", "swh_Latn", "tam_Taml", "sin_Sinh", "amh_Ethi", "yor_Latn"]
+EXAMPLE_LANGS = ["hin_Deva", "swh_Latn", "tam_Taml", "sin_Sinh", "amh_Ethi", "yor_Latn"]
 EXAMPLE_IDS = 3
+# What each example sentence says, in our own words (the sentences themselves are third-party data).
+GISTS = {"584": "people have made and used magnifying lenses for thousands of years",
+         "1981": "most modern research telescopes are huge installations in remote places with good air",
+         "1429": "the 35 mm film format's real width and height in millimetres"}
 
 
 def examples_block(root: Path) -> list[str]:
@@ -129,18 +134,18 @@ def examples_block(root: Path) -> list[str]:
     if predictions.is_dir():
         rows = {lang: [json.loads(line) for line in (predictions / f"{lang}.jsonl").read_text(encoding="utf-8").splitlines()]
                 for lang in EXAMPLE_LANGS if (predictions / f"{lang}.jsonl").is_file()}
-        ids = [r["id"].rsplit("/", 1)[1] for r in rows["eng_Latn"][:EXAMPLE_IDS]]
+        ids = [r["id"].rsplit("/", 1)[1] for r in rows[EXAMPLE_LANGS[0]][:EXAMPLE_IDS]]
         chosen = {lang: {r["id"].rsplit("/", 1)[1]: r["output"] for r in found if r["id"].rsplit("/", 1)[1] in ids}
                   for lang, found in rows.items()}
         atomic_write_text(store, json.dumps({"run": run, "ids": ids, "outputs": chosen}, indent=2, ensure_ascii=False) + "\n")
     if not store.is_file():
         return ["(no examples.json yet)"]
     saved = json.loads(store.read_text(encoding="utf-8"))
-    lines = [f"Outputs of `{saved['run']}` ({folders[0].name}) for the first {len(saved['ids'])} test sentences. The "
-             "English row is the bridge restating the English sentence (the copy task); the others are the same "
-             "sentence read in that language. References: `index_id` in the data folder's `sib200/eng_Latn/test.jsonl`.", ""]
+    lines = [f"Outputs of `{saved['run']}` ({folders[0].name}) for the first {len(saved['ids'])} test sentences, each "
+             "read in Hindi and five low-resource languages. The sentence's gist is in our words; the reference is the `index_id` "
+             "of the data folder's `sib200/eng_Latn/test.jsonl`.", ""]
     for row_id in saved["ids"]:
-        lines.append(f"**index_id {row_id}**")
+        lines.append(f"**index_id {row_id}** ({GISTS.get(row_id, 'see the data folder')})")
         lines.append("")
         lines += [f"- {lang}: {' '.join(out[row_id].split()) or '*(empty)*'}" for lang, out in saved["outputs"].items()
                   if row_id in out]

@@ -57,7 +57,6 @@ def run(args: argparse.Namespace) -> int:
     from layerbridge.compare import compare
 
     from layerbridge.precision import resolve
-
     from layerbridge.tasks import get_task
 
     started = time.perf_counter()
@@ -98,9 +97,9 @@ def apply_generation_demo(args: argparse.Namespace) -> None:
 
 def print_examples(out: Path, document: dict) -> None:
     """Two outputs per language of the first bridge, under the reference they should match."""
-    first = next(iter(document["runs"]))
     from layerbridge.io import slug
 
+    first = next(iter(document["runs"]))
     folder = out / slug(first) / "eval-generation" / "predictions"
     print(f"\nexample outputs of {first} (reference, then output):")
     for lang in document["languages"]:
