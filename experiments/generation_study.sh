@@ -2,27 +2,22 @@
 # What makes the bridge restate its input (docs/generation.md, "What we tried"): flores_en variants,
 # each trained on English text only and evaluated on 24 test sentences of six languages.
 # Usage: LAYERBRIDGE_DATA_DIR=../shared/data bash experiments/generation_study.sh OUT [variant ...]
+#   (the page's rows: gs_lex last_lex upper_lex mid_lex_center)
 # A finished variant is skipped; re-running after an interruption continues.
 set -euo pipefail
 OUT=${1:?output folder}; shift
 LANGS=eng_Latn,hin_Deva,swh_Latn,tam_Taml,sin_Sinh,yor_Latn
 COMMON=(--task flores_en --preset small-data --mixed-precision auto --dev-limit 32 --checkpoint-every 50)
 declare -A V=(
+  # the plain run (last layer, no lexical start, no instruction); not rerun for the page
   [plain_last]="--fusion last --lr 1e-3 --max-steps 200 --llm-input soft"
-  [last_instr]="--fusion last --lr 1e-3 --max-steps 300"
   [last_lex]="--fusion last --lr 1e-3 --max-steps 300 --projector-init lexical"
   [gs_lex]="--fusion global_softmax --lr 1e-3 --max-steps 300 --projector-init lexical"
-  [gs_lex_frozenmix]="--fusion global_softmax --lr 1e-3 --fusion-lr 1e-6 --max-steps 300 --projector-init lexical"
-  [gs_instr]="--fusion global_softmax --lr 1e-3 --max-steps 300"
   [upper_lex]="--fusion global_softmax --layers upper_half --lr 1e-3 --fusion-lr 1e-6 --max-steps 300 --projector-init lexical"
-  [gs_lex_chat]="--fusion global_softmax --lr 1e-3 --fusion-lr 1e-6 --max-steps 300 --projector-init lexical --chat-template"
-  [gs_lex_lr3]="--fusion global_softmax --lr 3e-3 --fusion-lr 1e-6 --max-steps 300 --projector-init lexical"
-  [mid_lex]="--fusion global_softmax --layers 7,8,9 --lr 1e-3 --fusion-lr 1e-6 --max-steps 300 --projector-init lexical"
-  [mid_step0_center]="--fusion global_softmax --layers 7,8,9 --lr 1e-12 --fusion-lr 1e-12 --max-steps 1 --projector-init lexical --center-languages"
   [mid_lex_center]="--fusion global_softmax --layers 7,8,9 --lr 1e-3 --fusion-lr 1e-6 --max-steps 300 --projector-init lexical --center-languages"
-  [gs_lex_center]="--fusion global_softmax --lr 1e-3 --fusion-lr 1e-6 --max-steps 300 --projector-init lexical --center-languages"
-  [gs_lex_800]="--fusion global_softmax --lr 1e-3 --fusion-lr 1e-6 --max-steps 800 --projector-init lexical"
 )
+# variants also decoded without repeated 3-grams (eval-quick-norepeat3)
+NOREPEAT=" upper_lex "
 for name in "$@"; do
   run="$OUT/$name"
   if [ ! -f "$run/train_summary.json" ]; then
@@ -30,7 +25,10 @@ for name in "$@"; do
     # shellcheck disable=SC2086
     layerbridge train "${COMMON[@]}" ${V[$name]} -o "$run" "${resume[@]}"
   fi
-  if [ ! -f "$run/eval-quick/results.json" ]; then
-    layerbridge evaluate "$run" --languages "$LANGS" --limit 24 --mixed-precision auto --max-new-tokens 80 -o "$run/eval-quick"
+  # decoded as before the stop fix (docs/generation.md): a leading newline may end an answer
+  eval=(evaluate "$run" --languages "$LANGS" --limit 24 --mixed-precision auto --max-new-tokens 80 --stop-before-text)
+  [ -f "$run/eval-quick/results.json" ] || layerbridge "${eval[@]}" -o "$run/eval-quick"
+  if [[ "$NOREPEAT" == *" $name "* ]] && [ ! -f "$run/eval-quick-norepeat3/results.json" ]; then
+    layerbridge "${eval[@]}" --no-repeat-ngram-size 3 -o "$run/eval-quick-norepeat3"
   fi
 done

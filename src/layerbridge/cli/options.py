@@ -143,6 +143,9 @@ def add_decoding_options(parser: argparse.ArgumentParser, *, max_new_tokens: int
     g.add_argument("--no-repeat-ngram-size", type=int, default=0, help="never repeat an n-gram of this size (0: off)")
     g.add_argument("--stop", action="append", default=None, metavar="TEXT",
                    help="stop string (repeatable; default: a newline); the output is cut before it")
+    g.add_argument("--stop-before-text", action="store_true",
+                   help="let a stop string end an answer before any text (transformers' stop_strings; by default "
+                        "a leading newline does not empty an answer)")
 
 
 def decoding_from_args(args: argparse.Namespace):
@@ -151,4 +154,5 @@ def decoding_from_args(args: argparse.Namespace):
     stops = tuple(s.encode().decode("unicode_escape") for s in args.stop) if args.stop else ("\n",)
     return Decoding(max_new_tokens=args.max_new_tokens, num_beams=args.num_beams, do_sample=args.sample,
                     temperature=args.temperature, top_p=args.top_p, stop=stops, seed=getattr(args, "seed", 0),
-                    repetition_penalty=args.repetition_penalty, no_repeat_ngram_size=args.no_repeat_ngram_size)
+                    repetition_penalty=args.repetition_penalty, no_repeat_ngram_size=args.no_repeat_ngram_size,
+                    stop_after_text=not args.stop_before_text)
