@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 from layerbridge.encoder_cache import EncoderStateCache
+from layerbridge.precision import cache_dtype
 
 from benchmarks.common import make_bridge, peak_rss_gb, rss_gb
 from benchmarks.training import Trainer
@@ -15,7 +16,7 @@ from benchmarks.training import Trainer
 def run_memory(models, train, batches, bf16: bool, log=print) -> dict:
     """`models`: the models loaded for this precision (bf16 runs hold them in bf16)."""
     after_load = rss_gb()
-    cache = EncoderStateCache(make_bridge(models, "last"))
+    cache = EncoderStateCache(make_bridge(models, "global_softmax"), dtype=cache_dtype("bf16" if bf16 else "no"))
     texts = [e.text for e in train]
     estimate = cache.check_fits(cache.bridge.token_lengths(texts)) / 2**30
     start = time.perf_counter()
@@ -32,6 +33,6 @@ def run_memory(models, train, batches, bf16: bool, log=print) -> dict:
         f"{len(steps)} steps, peak {peak_rss_gb():.2f} GiB")
     return {
         "precision": "bf16" if bf16 else "fp32", "rss_after_load_gb": after_load, "rss_after_cache_gb": after_cache,
-        "cache_estimate_gb": estimate, "cache_texts": len(texts), "cache_fill_s": fill_s, "steps": len(steps),
+        "cache_estimate_gb": estimate, "cache_texts": len(texts), "cache_dtype": str(cache.dtype).removeprefix("torch."), "cache_fill_s": fill_s, "steps": len(steps),
         "longest_batch_padded_positions": longest.size * max(longest.llm_lengths), "peak_rss_gb": peak_rss_gb(),
     }

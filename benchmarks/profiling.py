@@ -10,6 +10,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile, record_function
 
 from layerbridge.encoder_cache import EncoderStateCache
+from layerbridge.precision import cache_dtype
 
 from benchmarks.common import autocast, make_bridge, peak_rss_gb, precisions
 from benchmarks.flops import matmul_peak, matmul_rate
@@ -111,7 +112,7 @@ def llm_shape_rates(bridge, rows: int, targets: int, measured=("fp32", "bf16")) 
 def run_profile(models, batches, steps: int, top: int = 15, precision: str = "bf16", log=print) -> dict:
     """token_softmax profiled in `precision` (and, when that is bf16, in fp32 too)."""
     measured = precisions(precision)
-    cache = EncoderStateCache(make_bridge(models(precision), "last"))
+    cache = EncoderStateCache(make_bridge(models(precision), "global_softmax"), dtype=cache_dtype(precision))
     fill_cache(cache, batches)
     timed = batches.bucketed[:steps]
     result = {"precision": precision}

@@ -123,7 +123,7 @@ def memory_section(r: dict) -> str:
                  for part in measured_parts(r)]
     return "\n".join([
         f"A training run (token_softmax, batch 8), in its own process: models loaded, the encoder cache filled for all "
-        f"{m['cache_texts']} English training texts (fp16), then {m['steps']} optimiser steps including the epoch's "
+        f"{m['cache_texts']} English training texts ({m.get('cache_dtype', 'float16')}), then {m['steps']} optimiser steps including the epoch's "
         f"longest batch ({m['longest_batch_padded_positions']} padded LLM positions).\n",
         table(["precision", "GiB after loading the models", "GiB after filling the cache", "peak GiB"], run_rows),
         "",

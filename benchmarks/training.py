@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from layerbridge.encoder_cache import EncoderStateCache
+from layerbridge.precision import cache_dtype
 from layerbridge.fusion.base import masked_weights
 
 from benchmarks.common import Arm, Batch, TrainingBatches, autocast, interleave, make_bridge, peak_rss_gb, precisions
@@ -143,7 +144,7 @@ def run_training(models, batches: TrainingBatches, rounds: int, precision: str =
     batches, side by side; the matmul peak (2048^2, in each precision measured) measured before
     every round of the same run. `models(precision)` gives the loaded models."""
     measured = precisions(precision)
-    cache = EncoderStateCache(make_bridge(models(precision), "last"))
+    cache = EncoderStateCache(make_bridge(models(precision), "global_softmax"), dtype=cache_dtype(precision))
     fill = fill_cache(cache, batches)
     arms = [trainer_arm(f"{fusion} {p}", Trainer(models(p), fusion, bf16=p == "bf16", cache=cache),
                         batches.bucketed, batches.warmup)
@@ -194,7 +195,7 @@ def run_ablation(models, batches: TrainingBatches, rounds: int, precision: str =
     """token_softmax (the default fusion) in `precision` (bf16: with the frozen models held in
     bf16), cache, target-only logits, bucketing, gate on real tokens: all on, then each switched
     off alone; all measured side by side."""
-    cache = EncoderStateCache(make_bridge(models(precision), "last"))
+    cache = EncoderStateCache(make_bridge(models(precision), "global_softmax"), dtype=cache_dtype(precision))
     fill_cache(cache, batches)
 
     def T(models_precision=precision, random=False, **kw):  # noqa: N802

@@ -36,9 +36,10 @@ def test_layer_weights_sum_to_one_and_padding_gets_none(tiny_parts, fusion):
     mask = enc["attention_mask"]
     assert (mask == 0).any(), "the batch must contain padding for this test"
     states = bridge.encoder_states(**enc)
-    assert states.shape[2] == 4  # the tiny encoder's 4 transformer layers, embeddings skipped
+    layers = 1 if fusion == "last" else 4  # the tiny encoder's 4 transformer layers, embeddings skipped; `last` reads one
+    assert states.shape[2] == layers
     fused, weights = bridge.fusion(states, mask)
-    assert weights.shape == mask.shape + (4,)
+    assert weights.shape == mask.shape + (layers,)
     real = mask.bool()
     assert torch.allclose(weights[real].sum(-1), torch.ones(int(real.sum())), atol=1e-5)
     assert weights[~real].abs().sum() == 0

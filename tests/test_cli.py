@@ -93,6 +93,11 @@ def test_train_evaluate_predict_compare(setup, capsys, monkeypatch):
     assert main(["predict", str(run), "-i", str(inputs), "--batch-size", "2"]) == 0
     lines = [json.loads(l) for l in capsys.readouterr().out.splitlines()]
     assert [l["text"] for l in lines] == ["The cup final", "නව දුරකථනය", "Budget vote"]
+    assert main(["predict", str(run), "A late goal.", " "]) == 2  # an empty text is refused, not answered
+    assert "text argument 2 is empty" in capsys.readouterr().err
+    inputs.write_text('{"text": "The cup final"}\n{"text": ""}\n', encoding="utf-8")
+    assert main(["predict", str(run), "-i", str(inputs)]) == 2
+    assert f"{inputs}:2:" in capsys.readouterr().err
     monkeypatch.setattr(sys, "stdin", __import__("io").StringIO("first text\nsecond text\n"))
     assert main(["predict", str(run), "--mode", "generate"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 2

@@ -187,8 +187,8 @@ def compare(cfg: CompareConfig, *, overwrite: bool = False) -> Path:
         from layerbridge.evaluation.probe import linear_probe
 
         # the probe reads the encoder's own states: every layer, not normalised, whatever the bridges use
-        probe_bridge = LayerBridge(dataclasses.replace(base.bridge, fusion="last", fusion_options={}, layers="all",
-                                                       normalize="none"), *models)
+        probe_bridge = LayerBridge(dataclasses.replace(base.bridge, fusion="global_softmax", fusion_options={},
+                                                       layers="all", normalize="none"), *models)
         references.update(linear_probe(probe_bridge, data[0], data[1], evaluation, seed=base.seed))
 
     # 4. one report

@@ -1,8 +1,9 @@
 """Cache of the frozen encoder's hidden states (all fused layers), computed once per text.
 
 A frozen encoder in eval mode is a pure function of its input, so re-running it every epoch (as
-the authors' pipeline does) is wasted work. States are kept in memory in half precision, only for
-real tokens: (S_i, L, D) per text, packed back to back into large slabs. One tensor per text
+the authors' pipeline does) is wasted work. States are kept in memory in the dtype the run computes
+in (`precision.cache_dtype`: bf16 under bf16 autocast, else float32; fp16 is refused, its range is
+too small for T5-family encoders), only for real tokens: (S_i, L, D) per text, packed back to back into large slabs. One tensor per text
 would cost ~17% more than the states themselves (allocator overhead and fragmentation, measured
 in benchmarks/); slabs cost at most one partly filled slab, and go back to the OS when freed.
 The cache refuses to start when its estimated size exceeds the bound, with a message saying how
@@ -30,10 +31,13 @@ SLAB_BYTES = 64 * 2**20  # one allocation holds this much of the cache
 
 
 class EncoderStateCache:
-    def __init__(self, bridge, *, max_gb: float = 4.0, dtype: torch.dtype = torch.float16,
+    def __init__(self, bridge, *, max_gb: float = 4.0, dtype: torch.dtype = torch.float32,
                  directory: str | Path | None = None):
         if not bridge.config.freeze_encoder:
             raise ConfigError("the encoder cache needs a frozen encoder (it is unfrozen); use --no-encoder-cache")
+        if dtype not in (torch.float32, torch.bfloat16):
+            raise ConfigError(f"the encoder cache holds float32 or bfloat16 states, not {dtype} (fp16 overflows "
+                              "on T5-family encoders' hidden states)")
         self.bridge, self.max_bytes, self.dtype = bridge, int(max_gb * 2**30), dtype
         self.folder = None  # memory-mapped slabs live here (None: in memory)
         if directory is not None:
@@ -108,6 +112,10 @@ class EncoderStateCache:
         if missing:
             enc = self.bridge.tokenize(missing)
             computed = self.bridge.encoder_states(**enc)  # (b, S, L, D)
+            if not torch.isfinite(computed).all():
+                raise ConfigError(f"the encoder {self.bridge.config.encoder!r} produced non-finite hidden states "
+                                  f"for one of {len(missing)} texts (overflow in its precision); run it in float32 "
+                                  "(--mixed-precision no)")
             for text, row, mask in zip(missing, computed, enc["attention_mask"]):
                 self._put(text, row[mask.bool()].to(device="cpu", dtype=self.dtype))  # (S_i, L, D)
         rows = [self._get(t) for t in texts]

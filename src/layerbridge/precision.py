@@ -29,3 +29,11 @@ def frozen_dtype(mixed_precision: str) -> torch.dtype:
     """The dtype to hold the frozen encoder and LLM in: bf16 under bf16 autocast (half the memory,
     and no re-casting of their weights at every step), else float32."""
     return torch.bfloat16 if resolve(mixed_precision) == "bf16" else torch.float32
+
+
+def cache_dtype(mixed_precision: str) -> torch.dtype:
+    """The dtype encoder states are cached in. bf16 under bf16 autocast: the fusion reads them in
+    bf16 anyway, and bf16 has float32's range. Otherwise float32: the states a run trains on are
+    exactly those it is evaluated on. Never fp16: T5-family encoders produce hidden states beyond
+    its 65504 (transformers clamps them in its T5 code for that reason); cached, they became inf."""
+    return torch.bfloat16 if resolve(mixed_precision) == "bf16" else torch.float32

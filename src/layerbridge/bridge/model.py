@@ -27,10 +27,26 @@ import torch.nn.functional as F
 from torch import nn
 
 from layerbridge.bridge.config import BridgeConfig
+from layerbridge.bridge.lm_head import lm_head_logits
 from layerbridge.bridge.projector import build_projector
 from layerbridge.bridge.sequence import LLMInputs, assemble
 from layerbridge.errors import ConfigError
-from layerbridge.fusion import build_fusion
+from layerbridge.fusion import build_fusion, fusion_config
+
+
+def inference(method):
+    """No gradients and eval mode (no dropout) for the call, the previous mode restored after it:
+    scoring, generating or inspecting a bridge in the middle of training gives what it gives after."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        was_training = self.training
+        self.train(False)
+        try:
+            with torch.no_grad():
+                return method(self, *args, **kwargs)
+        finally:
+            self.train(was_training)
+    return wrapper
 
 
 @dataclass
@@ -85,6 +101,8 @@ class LayerBridge(nn.Module):
         if not self.layer_indices:
             raise ConfigError(f"layers={config.layers!r} selects no hidden state of {config.encoder!r} "
                               f"(it has {enc_layers} layers; 0 = embeddings)")
+        if fusion_config(config.fusion, config.fusion_options).reads_last_layer_only:
+            self.layer_indices = self.layer_indices[-1:]  # stacking (and caching) the others would be waste
 
         self.fusion = build_fusion(
             config.fusion, config.fusion_options, num_layers=len(self.layer_indices), hidden_size=enc_hidden
@@ -174,7 +192,7 @@ class LayerBridge(nn.Module):
             states = states + (self.source_mean - self.input_mean).to(states.dtype)
         return states
 
-    @torch.no_grad()
+    @inference
     def mean_state(self, texts: list[str], batch_size: int = 32) -> torch.Tensor:
         """Mean of the selected (uncentred) layer states over the real tokens of `texts`: (L, D)."""
         saved, self.input_mean = self.input_mean, None
@@ -266,7 +284,8 @@ class LayerBridge(nn.Module):
             B = soft.shape[0]
             soft = torch.cat([self.soft_prompt.to(soft.dtype).expand(B, -1, -1), soft], dim=1)
             mask = torch.cat([torch.ones(B, self.soft_prompt.shape[0], dtype=mask.dtype, device=mask.device), mask], 1)
-        bos = None if self.bos_id is None else embed.weight[self.bos_id]
+        # through the embedding module, not its weight: some families scale there (Gemma 3: x sqrt(H))
+        bos = None if self.bos_id is None else embed(torch.tensor([self.bos_id], device=self.device))[0]
         as_embeds = lambda rows: None if rows is None else [embed(torch.tensor(ids, device=self.device, dtype=torch.long))  # noqa: E731
                                                             for ids in rows]
         return assemble(None if soft is None else soft.to(dtype), mask, self.end_boundary.to(dtype), bos,
@@ -304,12 +323,8 @@ class LayerBridge(nn.Module):
         return cache if cache is not None else out.past_key_values
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        """LM head on the given positions only (N, H) -> (N, V), in float32."""
-        logits = self.llm.get_output_embeddings()(hidden).float()
-        cap = getattr(self.llm.config, "final_logit_softcapping", None)
-        if cap:
-            logits = torch.tanh(logits / cap) * cap
-        return logits
+        """LM head on the given positions only (N, H) -> (N, V), in float32 (bridge.lm_head)."""
+        return lm_head_logits(self.llm, hidden)
 
     def target_log_probs(self, inputs: LLMInputs) -> torch.Tensor:
         """log p(target token | everything before it) for every target token: (N,)."""
@@ -349,7 +364,7 @@ class LayerBridge(nn.Module):
         encoded = self.tokenize(texts) if self.reads_soft_tokens else {}
         return self(self.target_ids(targets), prompt_ids=self.prompt_ids(texts), **encoded)
 
-    @torch.no_grad()
+    @inference
     def score(self, texts: list[str], candidates: list[str], shared_prefix: bool = True) -> torch.Tensor:
         """log p(candidate + EOS | text) for every text and candidate: (B, C).
 
@@ -392,7 +407,7 @@ class LayerBridge(nn.Module):
         token_lp = -F.cross_entropy(self.logits(picked), torch.tensor(targets, device=self.device), reduction="none")
         return scores.view(-1).index_add(0, rows_t, token_lp).view(B, C)
 
-    @torch.no_grad()
+    @inference
     def generate(self, texts: list[str], max_new_tokens: int = 32, stop_at_newline: bool = True, *,
                  stop_strings: list[str] | None = None, num_beams: int = 1, do_sample: bool = False,
                  temperature: float = 1.0, top_p: float = 1.0, seed: int | None = None,
@@ -439,7 +454,7 @@ class LayerBridge(nn.Module):
             answers.append(text.strip())
         return answers
 
-    @torch.no_grad()
+    @inference
     def layer_weights(self, texts: list[str]) -> list[dict]:
         """Per text: its encoder tokens and their layer weights (S_i, L), for inspection."""
         if not self.reads_soft_tokens:

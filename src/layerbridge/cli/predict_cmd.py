@@ -17,6 +17,7 @@ from pathlib import Path
 from layerbridge.bridge import LayerBridge
 from layerbridge.cli.options import add_decoding_options, decoding_from_args
 from layerbridge.errors import DataError
+from layerbridge.tasks.base import is_blank
 
 
 def register(sub) -> None:
@@ -39,9 +40,18 @@ def read_inputs(args) -> list[dict]:
     if args.input:  # the task readers: same formats (jsonl / csv / tsv) and the same clear errors
         from layerbridge.tasks.readers import iter_records
 
-        return [row for _, row in iter_records(Path(args.input))]
-    texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
-    return [{"text": t} for t in texts]
+        rows = []
+        for number, row in iter_records(Path(args.input)):
+            if is_blank(str(row.get("text", "x"))):
+                raise DataError(f"{args.input}:{number}: the \"text\" of this row is empty; every row needs a text")
+            rows.append(row)
+        return rows
+    if args.texts:
+        blank = [number for number, text in enumerate(args.texts, 1) if is_blank(text)]
+        if blank:  # empty texts are refused or skipped everywhere; an answer to nothing would look like one
+            raise DataError(f"text argument {blank[0]} is empty: give the texts to answer (none at all reads stdin)")
+        return [{"text": t} for t in args.texts]
+    return [{"text": line.rstrip("\n")} for line in sys.stdin if line.strip()]
 
 
 def run(args: argparse.Namespace) -> int:

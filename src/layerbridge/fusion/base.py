@@ -24,6 +24,7 @@ class FusionConfig:
     """Base of every fusion config: a plain dataclass that round-trips through JSON."""
 
     name: ClassVar[str] = ""
+    reads_last_layer_only: ClassVar[bool] = False  # the bridge then selects (and caches) only that layer
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

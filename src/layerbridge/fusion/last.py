@@ -13,6 +13,7 @@ from layerbridge.fusion.base import Fusion, FusionConfig, masked_weights
 @dataclass
 class LastLayerConfig(FusionConfig):
     name: ClassVar[str] = "last"
+    reads_last_layer_only: ClassVar[bool] = True
 
 
 class LastLayerFusion(Fusion):

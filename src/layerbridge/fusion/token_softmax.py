@@ -79,8 +79,9 @@ class TokenSoftmaxFusion(Fusion):
         tokens = tokens + self.layer_position.to(tokens.dtype)
         cls = self.cls.to(tokens.dtype).expand(tokens.shape[0], 1, D)  # (N, 1, D)
         gated = self.gate(torch.cat([cls, tokens], dim=1))  # (N, L+1, D)
-        logits = self.out(gated[:, 0])  # (N, L)
-        token_weights = torch.softmax(logits.float(), dim=-1)  # (N, L)
+        with torch.autocast(device_type=states.device.type, enabled=False):  # float32 logits, never bf16-rounded
+            logits = self.out(gated[:, 0].to(self.out.weight.dtype)).float()  # (N, L)
+        token_weights = torch.softmax(logits, dim=-1)  # (N, L)
         weights = torch.zeros(B, S, L, dtype=token_weights.dtype, device=states.device)
         weights[real] = token_weights
         return weights  # (B, S, L), zero on padding

@@ -191,7 +191,8 @@ def train(
     token_lengths = bridge.token_lengths([e.text for e in train_examples])
     cache = None
     if cfg.encoder_cache and cfg.bridge.freeze_encoder and bridge.reads_soft_tokens:
-        cache = EncoderStateCache(bridge, max_gb=cfg.encoder_cache_gb, directory=cfg.encoder_cache_dir)
+        cache = EncoderStateCache(bridge, max_gb=cfg.encoder_cache_gb, directory=cfg.encoder_cache_dir,
+                                  dtype=precision.cache_dtype(accelerator.mixed_precision))
         cache.check_fits(token_lengths)
     lengths = token_lengths if cfg.bucket_by_length else None
 
