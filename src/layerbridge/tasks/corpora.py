@@ -18,6 +18,7 @@ from layerbridge.errors import DataError
 
 from .base import Example, Task, TextCorpus, is_blank
 from .convert import SkippedRowsWarning
+from .local import folder_split_file
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,4 @@ def gather_training_text(task: Task, read: Callable[[TextCorpus], tuple[str, obj
 def corpus_file(corpus: TextCorpus, data_dir: Path | None) -> Path | None:
     if data_dir is None:
         return None
-    folder = data_dir / corpus.folder / corpus.lang
-    found = [folder / f"{corpus.split}{ext}" for ext in (".jsonl", ".csv", ".tsv") if (folder / f"{corpus.split}{ext}").is_file()]
-    return found[0] if found else None
+    return folder_split_file(data_dir / corpus.folder / corpus.lang, corpus.split)

@@ -38,7 +38,11 @@ def split_file(task: Task, lang: str, split: str, data_dir: Path | None) -> Path
         return task.files.get(lang, {}).get(split)
     if data_dir is None:
         return None
-    folder = data_dir / task.folder / lang
+    return folder_split_file(data_dir / task.folder / lang, split)
+
+
+def folder_split_file(folder: Path, split: str) -> Path | None:
+    """`folder`/<split>.jsonl, .csv or .tsv (exactly one of them), or None."""
     found = [folder / f"{split}{ext}" for ext in (".jsonl", ".csv", ".tsv") if (folder / f"{split}{ext}").is_file()]
     if len(found) > 1:
         raise DataError(f"{folder}: more than one file for split {split!r}: {[p.name for p in found]}")
