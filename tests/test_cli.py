@@ -237,24 +237,92 @@ def test_resume_after_crash_ends_where_an_uninterrupted_run_ends(setup):
     assert log == list(range(1, 8))
 
 
-def test_two_processes_match_one_process(setup):
-    """Same global batch (4) on 1 process and on 2 gloo processes (2 each): same weights within 1e-4 (float summation order differs across processes; Adam amplifies it slightly)."""
-    root, common, _ = setup
-    args = ["train", *common, "--fusion", "global_softmax", "--max-steps", "3", "--batch-size", "4",
-            "--lr", "1e-2", "--fusion-option", "init=last"]
-    assert main(args + ["-o", str(root / "one")]) == 0
+def launch_two(args, script=None):
+    """`accelerate launch` on 2 gloo CPU processes: the CLI, or a script taking the CLI's arguments."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    launched = subprocess.run(
+    target = [str(script)] if script else ["-m", "layerbridge.cli.main"]
+    return subprocess.run(
         [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-         "-m", "layerbridge.cli.main", *args, "-o", str(root / "two")],
+         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", *target, *map(str, args)],
         capture_output=True, text=True, env=env, timeout=600,
     )
+
+
+TWO_PROCESS_RUNS = {"last": [], "global_softmax": ["--fusion-option", "init=last"],
+                    "token_softmax": ["--fusion-option", "gate_ffn_size=16"]}  # token_softmax keeps its dropout (0.1)
+
+
+@pytest.mark.parametrize("fusion", list(TWO_PROCESS_RUNS))
+def test_two_processes_match_one_process(setup, fusion):
+    """Same global batch (4) and micro-batches (2) on 1 process and on 2 gloo processes: the same
+    dropout, and the same weights within 1e-5 (float summation order differs across processes)."""
+    root, common, _ = setup
+    args = ["train", *common, "--fusion", fusion, *TWO_PROCESS_RUNS[fusion], "--max-steps", "3", "--batch-size", "4",
+            "--micro-batch-size", "2", "--lr", "1e-2", "--eval-every", "2", "--checkpoint-every", "2"]
+    assert main(args + ["-o", str(root / f"one-{fusion}")]) == 0
+    launched = launch_two(args + ["-o", root / f"two-{fusion}"])
     assert launched.returncode == 0, launched.stderr[-3000:]
-    assert json.loads((root / "two" / "train_summary.json").read_text())["processes"] == 2
-    one, two = trained_weights(root / "one"), trained_weights(root / "two")
+    assert json.loads((root / f"two-{fusion}" / "train_summary.json").read_text())["processes"] == 2
+    one, two = trained_weights(root / f"one-{fusion}"), trained_weights(root / f"two-{fusion}")
+    assert one.keys() == two.keys()
     for key in one:
-        assert torch.allclose(one[key], two[key], atol=1e-4, rtol=1e-4), (key, (one[key] - two[key]).abs().max())
+        assert torch.allclose(one[key], two[key], atol=1e-5, rtol=1e-5), (key, (one[key] - two[key]).abs().max())
+    logs = [[json.loads(line) for line in (root / f"{n}-{fusion}" / "train_log.jsonl").read_text().splitlines()]
+            for n in ("one", "two")]
+    assert [e.get("dev_accuracy") for e in logs[0]] == [e.get("dev_accuracy") for e in logs[1]]  # dev scored by both ranks
+
+
+def test_a_killed_two_process_run_resumes_to_the_same_weights(setup, tmp_path):
+    root, common, _ = setup
+    args = ["train", *common, "--fusion", "token_softmax", "--fusion-option", "gate_ffn_size=16", "--max-steps", "5",
+            "--batch-size", "4", "--lr", "1e-2", "--checkpoint-every", "2"]
+    killer = tmp_path / "killed_at_step_4.py"
+    killer.write_text(
+        "import sys\nimport layerbridge.training.recipe as recipe\nfrom layerbridge.cli.main import main\n"
+        "step_once = recipe.train_step\n"
+        "def train_step(run, step):\n    if step == 3:\n        raise SystemExit(9)  # every rank, after the step-2 checkpoint\n"
+        "    return step_once(run, step)\n"
+        "recipe.train_step = train_step\nsys.exit(main(sys.argv[1:]))\n")
+    straight = launch_two(args + ["-o", tmp_path / "straight"])
+    assert straight.returncode == 0, straight.stderr[-3000:]
+    assert launch_two(args + ["-o", tmp_path / "killed"], script=killer).returncode != 0
+    state = json.loads((tmp_path / "killed" / "checkpoint" / "trainer_state.json").read_text())
+    assert state["step"] == 2 and state["processes"] == 2
+    assert {p.name for p in (tmp_path / "killed" / "checkpoint").iterdir()} >= {"rng_0.safetensors", "rng_1.safetensors"}
+    resumed = launch_two(args + ["-o", tmp_path / "killed", "--resume"])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    a, b = trained_weights(tmp_path / "straight"), trained_weights(tmp_path / "killed")
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_compare_on_two_processes_writes_once_what_one_process_writes(setup):
+    root, common, _ = setup
+    args = ["compare", *common, "--fusions", "last,token_softmax", "--fusion-option", "token_softmax.gate_ffn_size=16",
+            "--max-steps", "2", "--batch-size", "4", "--micro-batch-size", "2", "--references", "llm_alone,probe"]
+    assert main(args + ["-o", str(root / "compare-one")]) == 0
+    launched = launch_two(args + ["-o", root / "compare-two"])
+    assert launched.returncode == 0, launched.stderr[-3000:]
+    assert launched.stdout.count("report:") <= 1  # one process reports
+    one, two = (json.loads((root / f"compare-{n}" / "compare.json").read_text()) for n in ("one", "two"))
+    assert list(two["runs"]) == ["last", "token_softmax"] and set(two["references"]) == set(one["references"])
+    for name in one["runs"]:  # the languages were shared out between the processes and gathered
+        assert {l: r["accuracy"] for l, r in two["runs"][name]["results"].items()} == \
+               {l: r["accuracy"] for l, r in one["runs"][name]["results"].items()}
+        assert two["runs"][name]["train"]["processes"] == 2
+
+
+@pytest.mark.parametrize("kind", ["FSDP", "DEEPSPEED"])
+def test_sharded_training_is_refused_up_front_naming_what_is_supported(kind):
+    from types import SimpleNamespace
+
+    from accelerate.utils import DistributedType
+
+    from layerbridge.errors import ConfigError
+    from layerbridge.training.recipe import refuse_sharded
+
+    with pytest.raises(ConfigError, match="supported: one process, or DDP"):
+        refuse_sharded(SimpleNamespace(distributed_type=getattr(DistributedType, kind)))
 
 
 def test_demo_on_a_classification_task_keeps_the_probe_reference(setup, tmp_path, capsys):

@@ -4,7 +4,6 @@ stacking every layer, and LLM families that scale their embeddings or logits."""
 
 import pytest
 import torch
-import torch.nn.functional as F
 from transformers import T5Config, T5EncoderModel
 
 from layerbridge.bridge import BridgeConfig, LayerBridge

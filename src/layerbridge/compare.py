@@ -15,12 +15,13 @@ from pathlib import Path
 
 import torch
 
-from layerbridge.bridge import LayerBridge
+from layerbridge.bridge import BridgeConfig, LayerBridge
 from layerbridge.bridge.model import load_models
 from layerbridge.errors import ConfigError
 from layerbridge.evaluation.recipe import evaluate_task_examples
 from layerbridge.io import atomic_write_text, slug
 from layerbridge.precision import frozen_dtype
+from layerbridge.processes import gather_dicts, main_decides, my_share, processes
 from layerbridge.reporting.page import write_report
 from layerbridge.sources.llm_embeddings import PREFIX as LLM_EMBEDDINGS
 from layerbridge.sources.llm_embeddings import llm_embedding_encoder
@@ -85,18 +86,35 @@ def earlier_evaluation(folder: Path, meta: dict, languages) -> tuple[dict, dict]
     return {lang: document["languages"][lang] for lang in languages}, document["summary"]
 
 
+def trained_bridge(run_dir: Path, models) -> LayerBridge:
+    """The bridge saved in `run_dir`, on every process: the main one reads it, the others receive it."""
+    payload = None
+    if processes().is_main_process:
+        bridge = LayerBridge.from_pretrained(run_dir, models=models)
+        payload = (bridge.config.to_dict(), bridge.trainable_state_dict())
+    config, state = main_decides(payload)
+    if not processes().is_main_process:
+        bridge = LayerBridge(BridgeConfig.from_dict(config), *models)
+        with torch.no_grad():
+            bridge.load_state_dict(state, strict=False)
+    return bridge
+
+
 def train_and_evaluate(cfg: CompareConfig, run_dir: Path, bridge_cfg, models, data, evaluation, task, *,
                        overwrite: bool):
     """Train one bridge (or reuse a finished run / resume a killed one) and evaluate it (or reuse the
-    finished evaluation of that same bridge on the same examples)."""
-    base = cfg.train
-    run_cfg = copy.deepcopy(base)
+    finished evaluation of that same bridge on the same examples). Every process takes part; the
+    run's record (None elsewhere) is the main process's."""
+    run_cfg = copy.deepcopy(cfg.train)
     run_cfg.output_dir, run_cfg.bridge = str(run_dir), bridge_cfg
-    if not (run_dir / SUMMARY_NAME).is_file() or overwrite:
-        train(run_cfg, models=models, data=data, overwrite=overwrite,
-              resume=run_dir.exists() and not overwrite and any(run_dir.iterdir()))
-    bridge = LayerBridge.from_pretrained(run_dir, models=models)
+    needed, resume = main_decides((not (run_dir / SUMMARY_NAME).is_file() or overwrite,
+                                   run_dir.exists() and not overwrite and any(run_dir.iterdir())))
+    if needed:
+        train(run_cfg, models=models, data=data, overwrite=overwrite, resume=resume)
+    bridge = trained_bridge(run_dir, models)
     results, summary = evaluate_run(cfg, run_dir, bridge, evaluation, task, overwrite=overwrite)
+    if not processes().is_main_process:
+        return bridge, None, None
     log = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines() if line.strip()]
     run = {
         "results": {lang: {k: v for k, v in r.items() if k != "predictions"} for lang, r in results.items()},
@@ -109,8 +127,9 @@ def train_and_evaluate(cfg: CompareConfig, run_dir: Path, bridge_cfg, models, da
 
 
 def evaluate_run(cfg: CompareConfig, run_dir: Path, bridge, evaluation, task, *, overwrite: bool):
-    """Per-language results and summary of one bridge, reusing a finished evaluation of the same
-    bridge, settings and examples."""
+    """Per-language results and summary of one bridge (main process; (None, None) elsewhere),
+    reusing a finished evaluation of the same bridge, settings and examples. The languages are
+    shared out among the processes."""
     mode = cfg.eval_mode
     meta = {"bridge": str(run_dir), "mode": mode, "limit": cfg.eval_limit, "seed": cfg.train.seed,
             "bridge_config": bridge.config.to_dict(), "mixed_precision": cfg.train.mixed_precision,
@@ -119,17 +138,24 @@ def evaluate_run(cfg: CompareConfig, run_dir: Path, bridge, evaluation, task, *,
     if "decoding" in meta:
         meta["decoding"]["stop"] = list(meta["decoding"]["stop"])
     eval_dir = run_dir / f"eval-{mode}"
-    earlier = earlier_evaluation(eval_dir, meta, evaluation) if not overwrite else None
-    if earlier is not None:
-        return earlier
-    results = {lang: evaluate_task_examples(bridge, task, examples, mode=cfg.mode, batch_size=cfg.eval_batch_size,
-                                            desc=f"{run_dir.name}/{lang}", mixed_precision=cfg.train.mixed_precision,
-                                            decoding=cfg.decoding)
-               for lang, examples in evaluation.items()}
+    main = processes().is_main_process
+    earlier = earlier_evaluation(eval_dir, meta, evaluation) if main and not overwrite else None
+    if main_decides(earlier is not None):
+        return earlier if main else (None, None)
+    mine = {lang: evaluate_task_examples(bridge, task, evaluation[lang], mode=cfg.mode, batch_size=cfg.eval_batch_size,
+                                         desc=f"{run_dir.name}/{lang}", mixed_precision=cfg.train.mixed_precision,
+                                         decoding=cfg.decoding)
+            for lang in my_share(list(evaluation))}
+    results = gather_dicts(mine)
+    if not main:
+        return None, None
+    results = {lang: results[lang] for lang in evaluation}
     return results, write_evaluation(eval_dir, results, task=task, meta=meta)
 
 
 def compare(cfg: CompareConfig, *, overwrite: bool = False) -> Path:
+    """Train and evaluate every fusion, then the reference rows, then write compare.json and the
+    report. Every process (`accelerate launch`) takes part; only the main one writes."""
     from layerbridge.tasks import get_task, load_examples, load_train_dev
 
     out = Path(cfg.train.output_dir)
@@ -150,15 +176,41 @@ def compare(cfg: CompareConfig, *, overwrite: bool = False) -> Path:
     runs = {}
     for name, fusion in cfg.fusions.items():
         bridge_cfg = dataclasses.replace(base.bridge, fusion=fusion, fusion_options=cfg.fusion_options.get(name, {}))
-        bridge, results, run = train_and_evaluate(cfg, out / slug(name), bridge_cfg, models, data, evaluation,
-                                                  task, overwrite=overwrite)
-        run["fusion"] = fusion
-        run["layer_weights"] = {lang: average_layer_weights(bridge, ex[:HEATMAP_EXAMPLES]) for lang, ex in evaluation.items()}
-        runs[name] = run
+        bridge, _, run = train_and_evaluate(cfg, out / slug(name), bridge_cfg, models, data, evaluation, task,
+                                            overwrite=overwrite)
+        if run is not None:  # the main process
+            run["fusion"] = fusion
+            run["layer_weights"] = {lang: average_layer_weights(bridge, ex[:HEATMAP_EXAMPLES])
+                                    for lang, ex in evaluation.items()}
+            runs[name] = run
 
     # 3. reference rows: how much of the encoder's own knowledge the bridges keep
-    references = {}
+    references = reference_rows(cfg, task, models, data, evaluation, overwrite=overwrite)
+
+    # 4. one report
+    if not processes().is_main_process:
+        return out
     metric = task.metrics[0] if task.is_generation else "accuracy"
+    document = {"task": task.name, "kind": task.kind, "metric": metric, "reference_lang": task.reference_lang,
+                "languages": cfg.languages, "low_resource": [l for l in cfg.languages if l in task.low_resource],
+                "mode": cfg.eval_mode, "eval_limit": cfg.eval_limit, "train_examples": len(data[0]), "dev_examples": len(data[1]),
+                "train_config": base.to_dict(), "fusion_options": cfg.fusion_options, "runs": runs,
+                "references": references}
+    atomic_write_text(out / "compare.json", json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    return write_report(out, document, title=cfg.title or f"{task.name}: layer fusions compared")
+
+
+def reference_rows(cfg: CompareConfig, task, models, data, evaluation, *, overwrite: bool) -> dict:
+    """The rows `cfg.references` asks for ({} on processes other than the main one)."""
+    base, out = cfg.train, Path(cfg.train.output_dir)
+    main = processes().is_main_process
+    metric = task.metrics[0] if task.is_generation else "accuracy"
+    if "llm_zero_shot" in cfg.references and not task.is_generation:
+        raise ConfigError("the llm_zero_shot reference is for generation tasks (a classification LLM alone "
+                          "is the trained llm_alone row)")
+    if "probe" in cfg.references and task.is_generation:
+        raise ConfigError("a linear probe cannot write: drop 'probe' from --references for a generation task")
+    references = {}
     if "llm_alone" in cfg.references:
         llm_models = (*llm_embedding_encoder(models[2], models[3]), models[2], models[3])
         bridge_cfg = dataclasses.replace(
@@ -168,34 +220,23 @@ def compare(cfg: CompareConfig, *, overwrite: bool = False) -> Path:
             encoder_hidden_size=None, llm_hidden_size=None)
         _, _, run = train_and_evaluate(cfg, out / "llm_alone", bridge_cfg, llm_models, data, evaluation, task,
                                        overwrite=overwrite)
-        references["LLM alone"] = {metric: {l: r[metric] for l, r in run["results"].items()}, "train": run["train"]}
+        if main:
+            references["LLM alone"] = {metric: {l: r[metric] for l, r in run["results"].items()}, "train": run["train"]}
     if "llm_zero_shot" in cfg.references:
-        if not task.is_generation:
-            raise ConfigError("the llm_zero_shot reference is for generation tasks (a classification LLM alone "
-                              "is the trained llm_alone row)")
         instruction = base.bridge.instruction or task.instruction
         zero_cfg = dataclasses.replace(base.bridge, llm_input="instruction+text", instruction=instruction,
                                        center_languages=False, projector_init="default", encoder_num_layers=None,
                                        encoder_hidden_size=None, llm_hidden_size=None)
         zero = LayerBridge(zero_cfg, *models)  # reads no soft tokens: nothing of it is trained or used
         results, _ = evaluate_run(cfg, out / "llm_zero_shot", zero, evaluation, task, overwrite=overwrite)
-        references["LLM alone, zero-shot"] = {metric: {l: r[metric] for l, r in results.items()},
-                                              "instruction": instruction}
-    if "probe" in cfg.references:
-        if task.is_generation:
-            raise ConfigError("a linear probe cannot write: drop 'probe' from --references for a generation task")
+        if main:
+            references["LLM alone, zero-shot"] = {metric: {l: r[metric] for l, r in results.items()},
+                                                  "instruction": instruction}
+    if "probe" in cfg.references and main:
         from layerbridge.evaluation.probe import linear_probe
 
         # the probe reads the encoder's own states: every layer, not normalised, whatever the bridges use
         probe_bridge = LayerBridge(dataclasses.replace(base.bridge, fusion="global_softmax", fusion_options={},
                                                        layers="all", normalize="none"), *models)
         references.update(linear_probe(probe_bridge, data[0], data[1], evaluation, seed=base.seed))
-
-    # 4. one report
-    document = {"task": task.name, "kind": task.kind, "metric": metric, "reference_lang": task.reference_lang,
-                "languages": cfg.languages, "low_resource": [l for l in cfg.languages if l in task.low_resource],
-                "mode": cfg.eval_mode, "eval_limit": cfg.eval_limit, "train_examples": len(data[0]), "dev_examples": len(data[1]),
-                "train_config": base.to_dict(), "fusion_options": cfg.fusion_options, "runs": runs,
-                "references": references}
-    atomic_write_text(out / "compare.json", json.dumps(document, indent=2, ensure_ascii=False) + "\n")
-    return write_report(out, document, title=cfg.title or f"{task.name}: layer fusions compared")
+    return references

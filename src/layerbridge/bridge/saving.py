@@ -17,10 +17,13 @@ from layerbridge.io import atomic_path
 WEIGHTS_NAME = "bridge.safetensors"
 
 
-def save_bridge(bridge, folder: str | Path) -> Path:
+def save_bridge(bridge, folder: str | Path, state: dict[str, torch.Tensor] | None = None) -> Path:
+    """Write the bridge's trained weights (`state`: already gathered ones, e.g. by the training
+    checkpointer; default: the bridge's own) and its config."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().contiguous().cpu() for k, v in bridge.trainable_state_dict().items()}
+    state = bridge.trainable_state_dict() if state is None else state
+    state = {k: v.detach().contiguous().cpu() for k, v in state.items()}
     with atomic_path(folder / WEIGHTS_NAME) as tmp:
         save_file(state, str(tmp), metadata={"format": "pt", "layerbridge": __version__})
     bridge.config.save(folder)

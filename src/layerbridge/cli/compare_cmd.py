@@ -139,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from layerbridge.compare import compare
+    from layerbridge.processes import processes
     from layerbridge.tasks import available_languages, get_task
 
     apply_paper_flag(args, fusion_dest=None)
@@ -146,6 +147,8 @@ def run(args: argparse.Namespace) -> int:
     languages = ([lang.strip() for lang in args.languages.split(",") if lang.strip()] if args.languages
                  else available_languages(task, data_dir=args.data_dir, source=args.source))
     report = compare(build_compare_config(args, languages=languages), overwrite=args.overwrite)
+    if not processes().is_main_process:  # the main process reports
+        return 0
     print_table(json.loads((Path(args.output_dir) / "compare.json").read_text()))
     print(f"report: {report}")
     return 0

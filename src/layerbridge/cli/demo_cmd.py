@@ -23,6 +23,7 @@ from layerbridge.bridge import BridgeConfig
 from layerbridge.cli.compare_cmd import add_comparison_options, build_compare_config, print_table
 from layerbridge.cli.options import PAPER_FUSION, add_bridge_options, add_paper_flag, apply_paper_flag
 from layerbridge.cli.train_cmd import add_train_options
+from layerbridge.processes import processes
 
 DEMO_LANGUAGES = ["eng_Latn", "fra_Latn", "zho_Hans", "hin_Deva", "arb_Arab",
                   "swh_Latn", "tam_Taml", "sin_Sinh", "amh_Ethi", "yor_Latn"]
@@ -78,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
           + ("all test sentences" if cfg.eval_limit is None else
              f"{cfg.eval_limit} test sentences each (a stratified subsample, to fit in minutes on a CPU)"))
     report = compare(cfg, overwrite=args.overwrite)
+    if not processes().is_main_process:
+        return 0
     document = json.loads((Path(args.output_dir) / "compare.json").read_text())
     print_table(document)
     if generation:

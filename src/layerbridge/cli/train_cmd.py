@@ -84,10 +84,12 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from layerbridge.processes import processes
     from layerbridge.training.recipe import train
 
     apply_paper_flag(args, fusion_dest="fusion")
     cfg = train_config_from_args(args, output_dir=args.output_dir)
     out = train(cfg, overwrite=args.overwrite, resume=args.resume)
-    print(f"bridge saved to {out}")
+    if processes().is_main_process:
+        print(f"bridge saved to {out}")
     return 0

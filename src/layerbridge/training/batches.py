@@ -45,10 +45,5 @@ def global_batch(examples: Sequence[T], step: int, batch_size: int, seed: int,
     return [examples[i] for i in epoch_batches(len(examples), batch_size, seed, epoch, lengths)[index]]
 
 
-def shard(batch: Sequence[T], rank: int, world_size: int) -> list[T]:
-    """This process's share of a global batch (strided, so shards differ by at most one)."""
-    return list(batch[rank::world_size])
-
-
 def chunks(items: Sequence[T], size: int) -> list[list[T]]:
     return [list(items[i : i + size]) for i in range(0, len(items), size)]

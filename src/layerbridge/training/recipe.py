@@ -1,10 +1,13 @@
-"""The training recipe: train a bridge on a task's English data. Reads top to bottom.
+"""The training recipe: train a bridge on a task's English data. `train` reads top to bottom:
+setup, resume, the loop (one `train_step` per optimiser step), save.
 
 Runs as one CPU process by default; under `accelerate launch` the same code runs on several
-processes or GPUs (DDP; FSDP / DeepSpeed through the accelerate config). A global batch is split
-across processes and micro-batches, with the loss scaled so the update equals the one-process
-update on the same global batch. Checkpoints are atomic; `resume=True` continues a killed run and
-ends where an uninterrupted run would have ended.
+processes or GPUs (DDP; FSDP and DeepSpeed are refused until tested). A global batch is cut into
+micro-batches dealt to the processes, with the loss scaled so the update equals the one-process
+update on the same global batch; each micro-batch seeds its own dropout, so with the same
+micro-batch size any number of processes draws the same dropout. The `Checkpointer` owns saving,
+loading and gathering; `resume=True` continues a killed run and ends where an uninterrupted run
+would have ended.
 """
 
 from __future__ import annotations
@@ -15,38 +18,33 @@ import math
 import shutil
 import time
 from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import set_seed
+from accelerate.utils import DistributedType, set_seed
 from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
+from layerbridge import precision
 from layerbridge.bridge import LayerBridge
 from layerbridge.bridge.model import load_models
-from layerbridge import precision
+from layerbridge.bridge.saving import save_bridge
 from layerbridge.encoder_cache import EncoderStateCache
 from layerbridge.errors import ConfigError
-from layerbridge.evaluation.metrics import accuracy
-from layerbridge.evaluation.predict import predict
 from layerbridge.io import atomic_write_text
-from layerbridge.training import checkpoint as ckpt
-from layerbridge.training.batches import chunks, global_batch, shard, steps_per_epoch
+from layerbridge.processes import has_accelerator_device
+from layerbridge.training.batches import chunks, global_batch, steps_per_epoch
+from layerbridge.training.checkpointer import Checkpointer
 from layerbridge.training.config import TRAIN_CONFIG_NAME, TrainConfig
+from layerbridge.training.dev import dev_score
 
 LOG_NAME = "train_log.jsonl"
 SUMMARY_NAME = "train_summary.json"
 LEXICAL_TEXTS = 4000  # English texts the lexical projector start (and the English mean state) is fitted on
 COLLAPSED = 0.99  # mean top layer weight per token above which a fusion reads a single layer
-
-
-def has_accelerator_device() -> bool:
-    """A GPU (or other accelerator) is present. Without one, processes started by
-    `accelerate launch --multi_gpu` / torchrun join a gloo process group on the CPU."""
-    accel = getattr(torch, "accelerator", None)
-    return bool(accel.is_available()) if accel is not None else torch.cuda.is_available()
 
 
 def prepare_output_dir(cfg: TrainConfig, *, overwrite: bool, resume: bool) -> Path:
@@ -70,19 +68,6 @@ def prepare_output_dir(cfg: TrainConfig, *, overwrite: bool, resume: bool) -> Pa
         raise ConfigError(f"--resume: {out} does not exist")
     out.mkdir(parents=True, exist_ok=True)
     return out
-
-
-def dev_score(bridge, task, dev, limit, max_new_tokens: int) -> tuple[str, float]:
-    """("dev_accuracy", rank accuracy) for classification; ("dev_chrf", greedy chrF++) for generation."""
-    rows = dev[:limit] if limit else dev
-    if task.is_generation:
-        from layerbridge.evaluation.generation import Decoding, generate_texts
-        from layerbridge.evaluation.text_metrics import chrf
-
-        outputs = generate_texts(bridge, [e.text for e in rows], Decoding(max_new_tokens=max_new_tokens))
-        return "dev_chrf", chrf(outputs, [e.target for e in rows])
-    pred, _ = predict(bridge, [e.text for e in rows], task.label_words, mode="rank")
-    return "dev_accuracy", accuracy([e.label for e in rows], pred)
 
 
 def training_targets(bridge, task, examples, max_length: int | None) -> tuple[dict[str, list[int]], int]:
@@ -114,6 +99,190 @@ def fusion_snapshot(bridge) -> dict:
     return {}
 
 
+def collapse_note(cfg: TrainConfig, bridge, use: dict) -> str | None:
+    """A warning when the fusion put each token's weight on a single layer."""
+    if not use or len(bridge.layer_indices) <= 1 or use["dev_top_weight_per_token"] <= COLLAPSED:
+        return None
+    top = bridge.layer_indices[max(range(len(bridge.layer_indices)), key=use["dev_layer_weights"].__getitem__)]
+    advice = "a lower --fusion-lr keeps it mixing layers"
+    if cfg.bridge.fusion_options.get("init") != "last":
+        advice += ", --fusion-option init=last keeps it on the last ones"
+    return (f"note: the {cfg.bridge.fusion} fusion gives each token {use['dev_top_weight_per_token']:.3f} of its weight "
+            f"on one layer (encoder hidden state {top}): it has collapsed onto one layer, and English data alone "
+            f"chooses layers that can transfer badly; {advice} (docs/fusion-study.md)")
+
+
+def dropout_seed(seed: int, step: int, part: int) -> int:
+    """The RNG seed of micro-batch `part` of optimiser step `step`: dropout then depends on the data
+    only, not on how many processes share the batch or on where a run was resumed."""
+    return ((seed * 1_000_003 + step) * 1_009 + part) % 2**63
+
+
+@dataclass
+class Run:
+    """What `setup` builds and the loop uses."""
+
+    cfg: TrainConfig
+    accelerator: Accelerator
+    out: Path
+    task: object
+    train_examples: list
+    dev_examples: list
+    bridge: LayerBridge  # unwrapped
+    model: torch.nn.Module  # as prepared by accelerate (DDP-wrapped on several processes)
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    checkpointer: Checkpointer
+    cache: EncoderStateCache | None
+    targets_of: dict[str, list[int]]
+    truncated: int
+    max_target: int | None
+    lengths: list[int] | None  # encoder tokens per training text (length bucketing)
+    total_steps: int
+    per_epoch: int
+    micro: int  # examples per forward pass
+    lexical: dict | None
+
+
+def refuse_sharded(accelerator: Accelerator) -> None:
+    """FSDP and DeepSpeed are not tested here: refused up front, naming what is."""
+    if accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED):
+        raise ConfigError(f"accelerate is configured for {accelerator.distributed_type.value}, which layerbridge does "
+                          "not support yet (untested); supported: one process, or DDP over several processes or GPUs "
+                          "(`accelerate launch --multi_gpu --num_processes N -m layerbridge.cli.main train ...`)")
+
+
+def setup(cfg: TrainConfig, *, overwrite: bool, resume: bool, models, data) -> Run | None:
+    """Processes, output folder, data, bridge, optimizer, schedule, encoder cache. None when `resume`
+    finds the run already finished."""
+    from layerbridge.tasks import get_task, load_train_dev
+
+    # 1. processes, seed, output folder
+    accelerator = Accelerator(mixed_precision=precision.resolve(cfg.mixed_precision), cpu=not has_accelerator_device())
+    refuse_sharded(accelerator)
+    set_seed(cfg.seed)
+    out = Path(cfg.output_dir)
+    if accelerator.is_main_process:
+        prepare_output_dir(cfg, overwrite=overwrite, resume=resume)
+        cfg.save(out)
+    accelerator.wait_for_everyone()
+    if resume and (out / SUMMARY_NAME).is_file():
+        accelerator.print(f"{out} already holds a finished run; nothing to resume")
+        return None
+
+    # 2. data: English training examples and the dev set carved from them
+    task = get_task(cfg.task)
+    if data is None:
+        data = load_train_dev(task, data_dir=cfg.data_dir, source=cfg.source, train_limit=cfg.train_limit,
+                              dev_size=cfg.dev_size, seed=cfg.seed)
+    train_examples, dev_examples = data
+    if not train_examples:
+        raise ConfigError(f"task {task.name}: no training examples")
+
+    # 3. the bridge, its closed-form starts, the targets
+    if models is None:
+        models = load_models(cfg.bridge, cache_dir=cfg.cache_dir, dtype=precision.frozen_dtype(cfg.mixed_precision))
+    set_seed(cfg.seed)  # the bridge's initial weights depend on the seed only, however models were loaded
+    bridge = LayerBridge(cfg.bridge, *models)
+    english = [e.text for e in train_examples[:LEXICAL_TEXTS]]
+    if cfg.bridge.center_languages:  # the English mean state, which every input language is moved onto
+        with accelerator.autocast():
+            bridge.fit_source_mean(english)
+    lexical = None
+    if cfg.bridge.projector_init == "lexical":
+        from layerbridge.bridge.lexical_init import fit_lexical_projector
+
+        with accelerator.autocast():
+            lexical = fit_lexical_projector(bridge, english)
+        accelerator.print(f"projector fitted to the LLM's embeddings on {lexical['tokens']} English tokens "
+                          f"(R^2 {lexical['r2']:.3f})")
+    max_target = cfg.max_target_length or task.max_target_length
+    targets_of, truncated = training_targets(bridge, task, train_examples, max_target)
+    if truncated:
+        accelerator.print(f"{truncated} of {len(train_examples)} training targets are longer than {max_target} LLM "
+                          "tokens and were cut there (max_target_length)")
+
+    # 4. optimizer and schedule; the fusion may have its own learning rate
+    fusion_params = {id(p) for p in bridge.fusion.parameters()}
+    trainable = [p for p in bridge.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in trainable if id(p) not in fusion_params]},
+              {"params": [p for p in trainable if id(p) in fusion_params],
+               "lr": cfg.fusion_learning_rate or cfg.learning_rate}]
+    optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=cfg.learning_rate, betas=cfg.betas,
+                                  eps=cfg.eps, weight_decay=cfg.weight_decay)
+    per_epoch = steps_per_epoch(len(train_examples), cfg.batch_size)
+    total_steps = math.ceil(cfg.epochs * per_epoch)
+    if cfg.max_steps:
+        total_steps = min(total_steps, cfg.max_steps)
+    scheduler = get_cosine_schedule_with_warmup(optimizer, round(cfg.warmup_ratio * total_steps), total_steps)
+    model, optimizer = accelerator.prepare(bridge, optimizer)  # the scheduler is stepped by hand
+    bridge = accelerator.unwrap_model(model)
+    frozen = ("llm.",) + (("encoder.",) if cfg.bridge.freeze_encoder else ())
+    checkpointer = Checkpointer(out, accelerator, model, optimizer, scheduler, frozen)
+
+    # 5. speed: the encoder-state cache and length buckets
+    token_lengths = bridge.token_lengths([e.text for e in train_examples])
+    cache = None
+    if cfg.encoder_cache and cfg.bridge.freeze_encoder and bridge.reads_soft_tokens:
+        cache = EncoderStateCache(bridge, max_gb=cfg.encoder_cache_gb, directory=cfg.encoder_cache_dir,
+                                  dtype=precision.cache_dtype(accelerator.mixed_precision))
+        cache.check_fits(token_lengths)
+        cache.plan([e.text for e in train_examples], token_lengths)
+    return Run(cfg=cfg, accelerator=accelerator, out=out, task=task, train_examples=train_examples,
+               dev_examples=dev_examples, bridge=bridge, model=model, optimizer=optimizer, scheduler=scheduler,
+               checkpointer=checkpointer, cache=cache, targets_of=targets_of, truncated=truncated,
+               max_target=max_target, lengths=token_lengths if cfg.bucket_by_length else None,
+               total_steps=total_steps, per_epoch=per_epoch,
+               micro=cfg.micro_batch_size or math.ceil(cfg.batch_size / accelerator.num_processes), lexical=lexical)
+
+
+def resume_from_checkpoint(run: Run) -> tuple[int, list[dict]]:
+    """(first step, log so far) from the last complete checkpoint, or (0, []) without one."""
+    step = run.checkpointer.load(run.bridge)
+    if step is None:
+        return 0, []
+    path = run.out / LOG_NAME
+    log = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+    run.accelerator.print(f"resuming {run.out} at step {step}/{run.total_steps}")
+    return step, [e for e in log if e["step"] <= step]
+
+
+def train_step(run: Run, step: int) -> tuple[float, float | None, int]:
+    """One optimiser step on global batch `step`: (mean loss over the batch, gradient norm, examples).
+
+    The global batch is cut into micro-batches of `run.micro` examples, dealt round-robin to the
+    processes; each example's loss is weighted so the update equals the one-process update."""
+    cfg, accelerator, model, bridge = run.cfg, run.accelerator, run.model, run.bridge
+    rank, world = accelerator.process_index, accelerator.num_processes
+    batch = global_batch(run.train_examples, step, cfg.batch_size, cfg.seed, run.lengths)
+    parts = list(enumerate(chunks(batch, run.micro)))
+    mine, weight = parts[rank::world], world / len(batch)
+    if not mine:  # fewer micro-batches than processes: still join the all-reduce, with zero weight
+        mine, weight = [(0, batch[:1])], 0.0
+    step_loss = torch.zeros((), device=accelerator.device)
+    for i, (index, part) in enumerate(mine):
+        torch.manual_seed(dropout_seed(cfg.seed, step, index))
+        with accelerator.no_sync(model) if i < len(mine) - 1 else nullcontext():
+            targets = [run.targets_of[e.id] for e in part]
+            texts = [e.text for e in part]
+            prompts = bridge.prompt_ids(texts)
+            if run.cache is not None:
+                states, mask = run.cache.states(texts)
+                out = model(targets, attention_mask=mask, encoder_states=states, prompt_ids=prompts)
+            else:
+                encoded = bridge.tokenize(texts) if bridge.reads_soft_tokens else {}
+                out = model(targets, prompt_ids=prompts, **encoded)
+            accelerator.backward(out.example_loss.sum() * weight)
+        step_loss += out.example_loss.detach().sum() * (weight > 0)
+    params = [p for p in model.parameters() if p.requires_grad]  # after `prepare`: the parameters it trains
+    grad_norm = accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
+    run.optimizer.step()
+    run.scheduler.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    mean_loss = accelerator.reduce(step_loss, reduction="sum").item() / len(batch)
+    return mean_loss, None if grad_norm is None else float(grad_norm), len(batch)
+
+
 def train(
     cfg: TrainConfig,
     *,
@@ -125,200 +294,85 @@ def train(
 ) -> Path:
     """Train and save a bridge into cfg.output_dir. `models` (encoder, encoder tokenizer, llm, llm
     tokenizer) and `data` (train, dev) may be given already loaded (`compare` reuses them across
-    fusions); otherwise they come from cfg. `on_step(step)` runs after each
-    optimiser step (used to simulate a crash in tests)."""
-    from layerbridge.tasks import get_task, load_train_dev
+    fusions); otherwise they come from cfg. `on_step(step)` runs after each optimiser step (used to
+    simulate a crash in tests). Every process runs all of it; only the main one writes."""
+    run = setup(cfg, overwrite=overwrite, resume=resume, models=models, data=data)
+    if run is None:
+        return Path(cfg.output_dir)
+    accelerator, bridge, out = run.accelerator, run.bridge, run.out
+    start, log = resume_from_checkpoint(run) if resume else (0, [])
 
-    # 1. processes, seed, output folder
-    accelerator = Accelerator(mixed_precision=precision.resolve(cfg.mixed_precision), cpu=not has_accelerator_device())
-    rank, world = accelerator.process_index, accelerator.num_processes
-    set_seed(cfg.seed)
-    out = Path(cfg.output_dir)
-    if accelerator.is_main_process:
-        prepare_output_dir(cfg, overwrite=overwrite, resume=resume)
-        cfg.save(out)
-    accelerator.wait_for_everyone()
-
-    if resume and (out / SUMMARY_NAME).is_file():
-        accelerator.print(f"{out} already holds a finished run; nothing to resume")
-        return out
-
-    # 2. data: English training examples and the dev set carved from them
-    task = get_task(cfg.task)
-    if data is None:
-        data = load_train_dev(task, data_dir=cfg.data_dir, source=cfg.source, train_limit=cfg.train_limit,
-                              dev_size=cfg.dev_size, seed=cfg.seed)
-    train_examples, dev_examples = data
-    if not train_examples:
-        raise ConfigError(f"task {task.name}: no training examples")
-
-    # 3. the bridge, optimizer and schedule
-    if models is None:
-        models = load_models(cfg.bridge, cache_dir=cfg.cache_dir, dtype=precision.frozen_dtype(cfg.mixed_precision))
-    set_seed(cfg.seed)  # the bridge's initial weights depend on the seed only, however models were loaded
-    bridge = LayerBridge(cfg.bridge, *models)
-    if cfg.bridge.center_languages:  # the English mean state, which every input language is moved onto
-        with accelerator.autocast():
-            bridge.fit_source_mean([e.text for e in train_examples[:LEXICAL_TEXTS]])
-    lexical = None
-    if cfg.bridge.projector_init == "lexical":  # a closed-form start on the English training text
-        from layerbridge.bridge.lexical_init import fit_lexical_projector
-
-        with accelerator.autocast():
-            lexical = fit_lexical_projector(bridge, [e.text for e in train_examples[:LEXICAL_TEXTS]])
-        accelerator.print(f"projector fitted to the LLM's embeddings on {lexical['tokens']} English tokens "
-                          f"(R^2 {lexical['r2']:.3f})")
-    max_target = cfg.max_target_length or task.max_target_length
-    targets_of, truncated = training_targets(bridge, task, train_examples, max_target)
-    if truncated:
-        accelerator.print(f"{truncated} of {len(train_examples)} training targets are longer than {max_target} LLM "
-                          "tokens and were cut there (max_target_length)")
-    params = [p for p in bridge.parameters() if p.requires_grad]
-    fusion_params = {id(p) for p in bridge.fusion.parameters()}
-    groups = [{"params": [p for p in params if id(p) not in fusion_params]},
-              {"params": [p for p in params if id(p) in fusion_params],
-               "lr": cfg.fusion_learning_rate or cfg.learning_rate}]
-    optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=cfg.learning_rate, betas=cfg.betas,
-                                  eps=cfg.eps, weight_decay=cfg.weight_decay)
-    per_epoch = steps_per_epoch(len(train_examples), cfg.batch_size)
-    total_steps = math.ceil(cfg.epochs * per_epoch)
-    if cfg.max_steps:
-        total_steps = min(total_steps, cfg.max_steps)
-    scheduler = get_cosine_schedule_with_warmup(optimizer, round(cfg.warmup_ratio * total_steps), total_steps)
-    model, optimizer = accelerator.prepare(bridge, optimizer)  # the scheduler is stepped by hand
-    bridge = accelerator.unwrap_model(model)
-    micro = cfg.micro_batch_size or math.ceil(cfg.batch_size / world)
-    token_lengths = bridge.token_lengths([e.text for e in train_examples])
-    cache = None
-    if cfg.encoder_cache and cfg.bridge.freeze_encoder and bridge.reads_soft_tokens:
-        cache = EncoderStateCache(bridge, max_gb=cfg.encoder_cache_gb, directory=cfg.encoder_cache_dir,
-                                  dtype=precision.cache_dtype(accelerator.mixed_precision))
-        cache.check_fits(token_lengths)
-    lengths = token_lengths if cfg.bucket_by_length else None
-
-    # 4. resume from the last complete checkpoint
-    start, log = 0, []
-    found = ckpt.find_checkpoint(out) if resume else None
-    if found is not None:
-        state, weights, opt_state, rng = ckpt.load_checkpoint(found, rank)
-        with torch.no_grad():
-            bridge.load_state_dict(weights, strict=False)
-        optimizer.load_state_dict(opt_state)
-        scheduler.load_state_dict({**state["scheduler"], "lr_lambdas": [None] * len(scheduler.lr_lambdas)})
-        if rng is not None:
-            torch.set_rng_state(rng)
-        start = state["step"]
-        log = [json.loads(line) for line in (out / LOG_NAME).read_text().splitlines()
-               if line.strip() and json.loads(line)["step"] <= start] if (out / LOG_NAME).is_file() else []
-        accelerator.print(f"resuming {out} at step {start}/{total_steps}")
-
-    # 5. the loop
-    model.train()
-    bar = tqdm(total=total_steps, initial=start, desc=f"train {task.name} ({cfg.bridge.fusion})",
+    # the loop
+    run.model.train()
+    bar = tqdm(total=run.total_steps, initial=start, desc=f"train {run.task.name} ({cfg.bridge.fusion})",
                disable=not accelerator.is_main_process, unit="step")
     started, seen = time.perf_counter(), 0
-    for step in range(start, total_steps):
-        batch = global_batch(train_examples, step, cfg.batch_size, cfg.seed, lengths)
-        mine = shard(batch, rank, world)
-        weight = world / len(batch) if mine else 0.0
-        mine = mine or batch[:1]  # an empty shard still joins the all-reduce, with zero weight
-        parts = chunks(mine, micro)
-        step_loss = torch.zeros((), device=accelerator.device)
-        for i, part in enumerate(parts):
-            sync = accelerator.no_sync(model) if i < len(parts) - 1 else nullcontext()
-            with sync:
-                targets = [targets_of[e.id] for e in part]
-                texts = [e.text for e in part]
-                prompts = bridge.prompt_ids(texts)
-                if cache is not None:
-                    states, mask = cache.states(texts)
-                    out_ = model(targets, attention_mask=mask, encoder_states=states, prompt_ids=prompts)
-                else:
-                    encoded = bridge.tokenize(texts) if bridge.reads_soft_tokens else {}
-                    out_ = model(targets, prompt_ids=prompts, **encoded)
-                loss = out_.example_loss.sum() * weight
-                accelerator.backward(loss)
-            step_loss += out_.example_loss.detach().sum() * (weight > 0)
-        grad_norm = accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        seen += len(batch)
-
+    for step in range(start, run.total_steps):
+        mean_loss, grad_norm, examples = train_step(run, step)
         done = step + 1
-        mean_loss = accelerator.reduce(step_loss, reduction="sum").item() / len(batch)
-        entry = {"step": done, "epoch": round(done / per_epoch, 4), "loss": round(mean_loss, 5),
-                 "lr": scheduler.get_last_lr()[0], "grad_norm": None if grad_norm is None else round(float(grad_norm), 5),
+        seen += examples
+        entry = {"step": done, "epoch": round(done / run.per_epoch, 4), "loss": round(mean_loss, 5),
+                 "lr": run.scheduler.get_last_lr()[0], "grad_norm": None if grad_norm is None else round(grad_norm, 5),
                  **fusion_snapshot(bridge)}
-        evaluate_now = (cfg.eval_every and done % cfg.eval_every == 0) or done == total_steps
-        if evaluate_now and dev_examples:
-            if accelerator.is_main_process:
-                model.eval()
-                with accelerator.autocast():
-                    key, value = dev_score(bridge, task, dev_examples, cfg.dev_limit, max_target or 128)
-                    entry[key] = round(value, 5)
-                model.train()
-            accelerator.wait_for_everyone()
+        if run.dev_examples and ((cfg.eval_every and done % cfg.eval_every == 0) or done == run.total_steps):
+            with accelerator.autocast():
+                key, value = dev_score(bridge, run.task, run.dev_examples, cfg.dev_limit, run.max_target or 128,
+                                       accelerator)
+            entry[key] = round(value, 5)
         dev_key = next((k for k in ("dev_accuracy", "dev_chrf") if k in entry), None)
-        if done % cfg.log_every == 0 or dev_key or done == total_steps:
+        if done % cfg.log_every == 0 or dev_key or done == run.total_steps:
             log.append(entry)
         bar.update(1)
         bar.set_postfix(loss=f"{mean_loss:.3f}", **({"dev": f"{entry[dev_key]:.3f}"} if dev_key else {}))
-
-        if done % cfg.checkpoint_every == 0 and done < total_steps:
+        if done % cfg.checkpoint_every == 0 and done < run.total_steps:
             if accelerator.is_main_process:
-                ckpt.write_checkpoint(out, weights=bridge.trainable_state_dict(), optimizer=optimizer,
-                                      scheduler=scheduler, step=done, extra={})
                 write_log(out, log)
-            accelerator.wait_for_everyone()
-            ckpt.write_rng(out, rank)
-            accelerator.wait_for_everyone()
-            if accelerator.is_main_process:
-                ckpt.commit_checkpoint(out)
-            accelerator.wait_for_everyone()
+            run.checkpointer.save(done)
         if on_step is not None:
             on_step(done)
     bar.close()
-
-    # 6. the trained bridge, its log and a summary
     elapsed = time.perf_counter() - started
+
+    # the trained bridge, its log and a summary
+    weights = run.checkpointer.trainable_weights()  # every rank: a collective under sharding
     if accelerator.is_main_process:
-        bridge.save_pretrained(out)
+        save_bridge(bridge, out, state=weights)
         write_log(out, log)
-        bridge.eval()
-        use = {}
-        if bridge.reads_soft_tokens:
-            with accelerator.autocast():
-                use = layer_use(bridge, [e.text for e in (dev_examples or train_examples)[:16]])
-        if use and len(bridge.layer_indices) > 1 and use["dev_top_weight_per_token"] > COLLAPSED:
-            top = bridge.layer_indices[max(range(len(bridge.layer_indices)), key=use["dev_layer_weights"].__getitem__)]
-            advice = "a lower --fusion-lr keeps it mixing layers"
-            if cfg.bridge.fusion_options.get("init") != "last":
-                advice += ", --fusion-option init=last keeps it on the last ones"
-            accelerator.print(
-                f"note: the {cfg.bridge.fusion} fusion gives each token {use['dev_top_weight_per_token']:.3f} of its weight "
-                f"on one layer (encoder hidden state {top}): it has collapsed onto one layer, and English data alone "
-                f"chooses layers that can transfer badly; {advice} (docs/fusion-study.md)")
-        summary = {
-            "task": task.name, "fusion": cfg.bridge.fusion, "steps": total_steps, "train_examples": len(train_examples),
-            "dev_examples": len(dev_examples), "processes": world, "mixed_precision": accelerator.mixed_precision, "seconds": round(elapsed, 2),
-            "examples_per_second": round(seen / elapsed, 3) if elapsed > 0 else None,
-            "final_loss": log[-1]["loss"] if log else None,
-            "dev_accuracy": next((e["dev_accuracy"] for e in reversed(log) if "dev_accuracy" in e), None),
-            **({"dev_chrf": next((e["dev_chrf"] for e in reversed(log) if "dev_chrf" in e), None),
-                "max_target_length": max_target, "targets_truncated": truncated} if task.is_generation else {}),
-            "trainable_parameters": bridge.parameter_counts()["trainable"], **fusion_snapshot(bridge), **use,
-            **({"lexical_init": lexical} if lexical else {}),
-        }
-        atomic_write_text(out / SUMMARY_NAME, json.dumps(summary, indent=2) + "\n")
-        shutil.rmtree(out / ckpt.CHECKPOINT_DIR, ignore_errors=True)  # finished: the bridge is saved
+        write_summary(run, log, elapsed, seen)
+    run.checkpointer.remove()
     accelerator.wait_for_everyone()
     # Let go of the model, optimizer and encoder cache now: `compare` trains several bridges in one
-    # process, and the cache alone holds (tokens x layers x D) half-precision numbers.
-    del cache, model, optimizer, bridge
+    # process, and the cache alone holds (tokens x layers x D) numbers.
+    del run, bridge
     accelerator.free_memory()
     gc.collect()
     return out
+
+
+def write_summary(run: Run, log: list[dict], elapsed: float, seen: int) -> None:
+    """Main process: train_summary.json (and the collapse note when the fusion reads one layer)."""
+    cfg, bridge, task = run.cfg, run.bridge, run.task
+    bridge.eval()
+    use = {}
+    if bridge.reads_soft_tokens:
+        with run.accelerator.autocast():
+            use = layer_use(bridge, [e.text for e in (run.dev_examples or run.train_examples)[:16]])
+    note = collapse_note(cfg, bridge, use)
+    if note:
+        run.accelerator.print(note)
+    last = lambda key: next((e[key] for e in reversed(log) if key in e), None)  # noqa: E731
+    summary = {
+        "task": task.name, "fusion": cfg.bridge.fusion, "steps": run.total_steps,
+        "train_examples": len(run.train_examples), "dev_examples": len(run.dev_examples),
+        "processes": run.accelerator.num_processes, "mixed_precision": run.accelerator.mixed_precision,
+        "seconds": round(elapsed, 2), "examples_per_second": round(seen / elapsed, 3) if elapsed > 0 else None,
+        "final_loss": log[-1]["loss"] if log else None, "dev_accuracy": last("dev_accuracy"),
+        **({"dev_chrf": last("dev_chrf"), "max_target_length": run.max_target, "targets_truncated": run.truncated}
+           if task.is_generation else {}),
+        "trainable_parameters": bridge.parameter_counts()["trainable"], **fusion_snapshot(bridge), **use,
+        **({"lexical_init": run.lexical} if run.lexical else {}),
+    }
+    atomic_write_text(run.out / SUMMARY_NAME, json.dumps(summary, indent=2) + "\n")
 
 
 def write_log(out: Path, log: list[dict]) -> None:

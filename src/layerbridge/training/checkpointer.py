@@ -1,0 +1,154 @@
+"""The checkpointer: owns saving, loading and gathering a run's state, on any number of processes.
+
+Every method is called on every rank. Weights and optimizer state are gathered with torch's
+distributed state-dict API (a collective under FSDP, a no-op gather under DDP or one process):
+trainable weights only, full (unsharded), offloaded to the CPU. Only the main process writes.
+RNG states (CPU, and CUDA when present) of every rank are gathered to the main process and saved
+in the checkpoint, and sent back to each rank on resume, so no shared filesystem is assumed:
+on resume the main process reads the checkpoint and broadcasts it.
+
+Files, without pickle: weights and optimizer tensors in safetensors, the rest JSON. A checkpoint
+is written into a staging folder and renamed over the previous one, so a run killed at any moment
+leaves either the old or the new checkpoint, never a mix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import torch
+from accelerate.utils import broadcast_object_list, gather_object
+from safetensors.torch import load_file, save_file
+from torch.distributed.checkpoint.state_dict import (
+    StateDictOptions,
+    get_model_state_dict,
+    get_optimizer_state_dict,
+    set_optimizer_state_dict,
+)
+
+CHECKPOINT_DIR = "checkpoint"
+GATHER = StateDictOptions(full_state_dict=True, cpu_offload=True, ignore_frozen_params=True)
+
+
+def rng_state() -> dict[str, torch.Tensor]:
+    """This process's RNG: the CPU generator and, when present, the current CUDA device's."""
+    state = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state()
+    return state
+
+
+def set_rng_state(state: dict[str, torch.Tensor]) -> None:
+    torch.set_rng_state(state["cpu"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"])
+
+
+def flatten_optimizer(state: dict) -> tuple[dict[str, torch.Tensor], dict]:
+    """An optimizer state dict keyed by parameter name -> (flat tensors, JSON-able rest)."""
+    tensors = {f"{name}/{key}": torch.as_tensor(value).detach().contiguous().cpu()
+               for name, values in state["state"].items() for key, value in values.items()}
+    return tensors, {"param_groups": state["param_groups"]}
+
+
+def unflatten_optimizer(tensors: dict[str, torch.Tensor], rest: dict) -> dict:
+    state: dict[str, dict] = {}
+    for flat, value in tensors.items():
+        name, key = flat.rsplit("/", 1)
+        state.setdefault(name, {})[key] = value
+    return {"state": state, "param_groups": rest["param_groups"]}
+
+
+class Checkpointer:
+    def __init__(self, folder: Path, accelerator, model, optimizer, scheduler, frozen_prefixes: tuple[str, ...]):
+        self.folder, self.accelerator = Path(folder), accelerator
+        self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
+        self.frozen_prefixes = frozen_prefixes  # persistent buffers of the frozen models are not the bridge's
+
+    @property
+    def staging(self) -> Path:
+        return self.folder / f".{CHECKPOINT_DIR}.tmp"
+
+    # ----------------------------------------------------------------- gathering (every rank)
+    def trainable_weights(self) -> dict[str, torch.Tensor]:
+        """The bridge's trained weights and buffers, full and on the CPU, named as in the bridge."""
+        state = get_model_state_dict(self.model, options=GATHER)
+        return {key.removeprefix("module."): value for key, value in state.items()
+                if not key.removeprefix("module.").startswith(self.frozen_prefixes)}
+
+    def optimizer_state(self) -> dict:
+        return get_optimizer_state_dict(self.model, self.optimizer, options=GATHER)
+
+    # ----------------------------------------------------------------- saving (every rank)
+    def save(self, step: int) -> None:
+        """Checkpoint after optimiser step `step`."""
+        weights, optimizer = self.trainable_weights(), self.optimizer_state()
+        rngs = gather_object([rng_state()])  # rank order
+        if self.accelerator.is_main_process:
+            tmp = self.staging
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+            save_file({k: v.contiguous() for k, v in weights.items()}, str(tmp / "bridge.safetensors"))
+            opt_tensors, opt_rest = flatten_optimizer(optimizer)
+            save_file(opt_tensors, str(tmp / "optimizer.safetensors"))
+            for rank, rng in enumerate(rngs):
+                save_file(rng, str(tmp / f"rng_{rank}.safetensors"))
+            sched = {k: v for k, v in self.scheduler.state_dict().items() if k != "lr_lambdas"}
+            state = {"step": step, "processes": len(rngs), "optimizer": opt_rest, "scheduler": sched}
+            (tmp / "trainer_state.json").write_text(json.dumps(state, indent=2))
+            self._commit()
+        self.accelerator.wait_for_everyone()
+
+    def _commit(self) -> None:
+        """Atomically replace the previous checkpoint with the staged one."""
+        final, old = self.folder / CHECKPOINT_DIR, self.folder / f".{CHECKPOINT_DIR}.old"
+        shutil.rmtree(old, ignore_errors=True)
+        if final.exists():
+            os.replace(final, old)
+        os.replace(self.staging, final)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def find(self) -> Path | None:
+        """The latest complete checkpoint (also after a kill between the two renames)."""
+        for name in (CHECKPOINT_DIR, f".{CHECKPOINT_DIR}.old"):
+            path = self.folder / name
+            if (path / "trainer_state.json").is_file():
+                return path
+        return None
+
+    # ----------------------------------------------------------------- loading (every rank)
+    def load(self, bridge) -> int | None:
+        """Restore the latest checkpoint into the bridge, optimizer, scheduler and RNG of every rank:
+        its step, or None without one. The main process reads, the others receive."""
+        payload = [None]
+        if self.accelerator.is_main_process:
+            path = self.find()
+            if path is not None:
+                state = json.loads((path / "trainer_state.json").read_text())
+                rngs = [load_file(str(path / f"rng_{r}.safetensors")) for r in range(state["processes"])]
+                payload = [{"state": state, "weights": load_file(str(path / "bridge.safetensors")),
+                            "optimizer": unflatten_optimizer(load_file(str(path / "optimizer.safetensors")),
+                                                             state["optimizer"]),
+                            "rngs": rngs}]
+        if self.accelerator.num_processes > 1:
+            payload = broadcast_object_list(payload)
+        found = payload[0]
+        if found is None:
+            return None
+        with torch.no_grad():
+            bridge.load_state_dict(found["weights"], strict=False)
+        set_optimizer_state_dict(self.model, self.optimizer, found["optimizer"],
+                                 options=StateDictOptions(full_state_dict=True))
+        self.scheduler.load_state_dict({**found["state"]["scheduler"], "lr_lambdas": [None] * len(self.scheduler.lr_lambdas)})
+        rank = self.accelerator.process_index
+        if rank < len(found["rngs"]):  # the same number of processes as before: each rank its own RNG
+            set_rng_state(found["rngs"][rank])
+        return found["state"]["step"]
+
+    def remove(self) -> None:
+        """After the run finished (the bridge is saved): the checkpoint is no longer needed."""
+        if self.accelerator.is_main_process:
+            shutil.rmtree(self.folder / CHECKPOINT_DIR, ignore_errors=True)

@@ -1,0 +1,32 @@
+"""The English dev score during training, computed by every process on its share of the dev set
+(so a collective inside the model never waits for a process that is not scoring) and gathered."""
+
+from __future__ import annotations
+
+from accelerate.utils import gather_object
+
+from layerbridge.evaluation.metrics import accuracy
+from layerbridge.evaluation.predict import predict
+
+
+def dev_score(bridge, task, dev, limit, max_new_tokens: int, accelerator) -> tuple[str, float]:
+    """("dev_accuracy", rank accuracy) for classification; ("dev_chrf", greedy chrF++) for generation.
+    The same value on every process."""
+    rows = dev[:limit] if limit else dev
+    rank, world = accelerator.process_index, accelerator.num_processes
+    mine = rows[rank::world]
+    texts = [e.text for e in mine]
+    if task.is_generation:
+        from layerbridge.evaluation.generation import Decoding, generate_texts
+
+        outputs = generate_texts(bridge, texts, Decoding(max_new_tokens=max_new_tokens)) if texts else []
+    else:
+        outputs = predict(bridge, texts, task.label_words, mode="rank")[0] if texts else []
+    if world > 1:
+        outputs = gather_object(outputs)  # rank order: rows[0::world] + rows[1::world] + ...
+    ordered = [e for r in range(world) for e in rows[r::world]]
+    if task.is_generation:
+        from layerbridge.evaluation.text_metrics import chrf
+
+        return "dev_chrf", chrf(outputs, [e.target for e in ordered])
+    return "dev_accuracy", accuracy([e.label for e in ordered], outputs)
