@@ -5,6 +5,7 @@ and `evaluation.predict`) for a few steps per fusion.
 
     python benchmarks/paper_scale.py                   # 3 fusions x 4 steps of 8, ~10 minutes on 2 CPU cores
     python benchmarks/paper_scale.py --steps 2 --fusions last --out /tmp/ps   # quicker
+    python benchmarks/paper_scale.py --join 8 --fusions token_softmax --steps 3  # inputs at the 200-token cap
 
 Prints and writes (--out: results.json, results.md) per fusion: the mean step time after the first
 step, examples/s, the peak resident memory during training (CPU) or the peak allocated CUDA memory
@@ -79,14 +80,15 @@ def build_models(dtype: torch.dtype, device: torch.device) -> tuple:
     return encoder, encoder_tokenizer, llm, llm_tokenizer
 
 
-def english_texts(n: int) -> list[str]:
+def english_texts(n: int, join: int = 1) -> list[str]:
+    """n texts, each `join` consecutive English sentences (join > 1: longer inputs, up to the cap)."""
     path = default_data_dir() / "sib200" / "eng_Latn" / "train.jsonl"
+    sentences = []
     if path.is_file():
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        texts = [r["text"] for r in rows if r.get("text")]
-        if texts:
-            return [texts[i % len(texts)] for i in range(n)]
-    return [f"{FALLBACK_TEXT} ({i})" for i in range(n)]
+        sentences = [r["text"] for r in rows if r.get("text")]
+    sentences = sentences or [f"{FALLBACK_TEXT} ({i})" for i in range(64)]
+    return [" ".join(sentences[(i * join + j) % len(sentences)] for j in range(join)) for i in range(n)]
 
 
 class PeakMemory:
@@ -125,7 +127,7 @@ def run_fusion(fusion: str, models, args, precision: str, folder: Path) -> dict:
     from layerbridge.training.config import TrainConfig
     from layerbridge.training.recipe import train
 
-    texts = english_texts(args.batch_size * args.steps)
+    texts = english_texts(args.batch_size * args.steps, args.join)
     examples = [Example(id=f"paper-scale/en/train/{i}", text=t, label=i % len(LABELS), lang="en")
                 for i, t in enumerate(texts)]
     bridge_cfg = BridgeConfig(encoder="mt5-large-shaped", llm="llama-3.2-1b-shaped", fusion=fusion,
@@ -139,7 +141,7 @@ def run_fusion(fusion: str, models, args, precision: str, folder: Path) -> dict:
     steps = [b - a for a, b in zip(stamps, stamps[1:])]
     timed = steps[1:] or steps  # the first step also builds the schedule's and allocator's state
     bridge = LayerBridge.from_pretrained(folder / fusion, models=models)
-    score_texts = english_texts(args.score_examples)
+    score_texts = english_texts(args.score_examples, args.join)
     started = time.perf_counter()
     with autocast(bridge, cfg.mixed_precision):
         predict(bridge, score_texts, LABELS, mode="rank", batch_size=args.batch_size)
@@ -162,7 +164,7 @@ def markdown(result: dict) -> str:
         f"mT5-large-shaped encoder ({m['encoder_parameters'] / 1e9:.2f}B parameters) -> Llama-3.2-1B-shaped LLM "
         f"({m['llm_parameters'] / 1e9:.2f}B), random weights held in {m['dtype']}, {m['precision']} compute, on {m['device']}"
         f" ({m['cpu']}, {m['cores']} cores); batch {result['batch_size']}, {result['steps']} steps per fusion, "
-        f"{result['fusions'][0]['mean_encoder_tokens']} encoder tokens per text on average; "
+        f"{result['fusions'][0]['mean_encoder_tokens']} encoder tokens per text on average (cap {result['max_encoder_length']}); "
         f"{m['rss_after_load_gb']:.2f} GiB resident after building the models.", "", *rows])
 
 
@@ -173,6 +175,8 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=8, help="the paper's effective batch")
     parser.add_argument("--max-encoder-length", type=int, default=200, help="the paper's")
     parser.add_argument("--score-examples", type=int, default=16)
+    parser.add_argument("--join", type=int, default=1,
+                        help="sentences per text (e.g. 8: inputs at the paper's 200-token cap, for its worst-case memory)")
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
     parser.add_argument("--out", default=None, help="folder for results.json and results.md")
     args = parser.parse_args(argv)
@@ -186,7 +190,8 @@ def main(argv=None) -> int:
                "precision": precision, "dtype": str(dtype).removeprefix("torch."), "rss_after_load_gb": rss_gb(),
                "encoder_parameters": sum(p.numel() for p in models[0].parameters()),
                "llm_parameters": sum(p.numel() for p in models[2].parameters())}
-    result = {"machine": machine, "batch_size": args.batch_size, "steps": args.steps, "fusions": []}
+    result = {"machine": machine, "batch_size": args.batch_size, "steps": args.steps, "join": args.join,
+              "max_encoder_length": args.max_encoder_length, "fusions": []}
     with tempfile.TemporaryDirectory(prefix="layerbridge-paper-scale-") as folder:
         for fusion in args.fusions.split(","):
             result["fusions"].append(run_fusion(fusion, models, args, precision, Path(folder)))

@@ -55,6 +55,9 @@ STABLE = {
 }
 # the token gate's collapse (experiments/token_gate_collapse.py): its summary, one row per run
 TOKEN_GATE = "fusion-study/token-gate/summary.json"
+# the second real LLM (experiments/gemma_sib200.sh) beside SmolLM2's runs of the same seed and settings
+LLM_COMPARISON = {"SmolLM2-135M-Instruct": "fusion-study/sib200-seed0", "Gemma-3-270M": "gemma-sib200/seed0"}
+LLM_COMPARISON_ROWS = ["last", "global_softmax", "LLM alone"]
 HEADLINE_RUNS = ["last", "global_softmax", "token_softmax", "LLM alone", "probe: last layer"]
 BLOCK = re.compile(r"(<!-- generated: ([\w-]+) -->\n).*?(<!-- end generated -->)", re.DOTALL)
 
@@ -124,6 +127,33 @@ def token_gate(summary: Path) -> list[str]:
     return table(json.loads(summary.read_text()))
 
 
+def llm_comparison(results: Path) -> list[str]:
+    """Per-language SIB-200 accuracy of the same bridges with SmolLM2 and with Gemma-3-270M."""
+    docs = {llm: json.loads((results / folder / "compare.json").read_text())
+            for llm, folder in LLM_COMPARISON.items() if (results / folder / "compare.json").is_file()}
+    if len(docs) < len(LLM_COMPARISON):
+        return ["(no runs yet: bash experiments/gemma_sib200.sh)"]
+
+    def column(doc, row):
+        if row in doc["runs"]:
+            return {lang: r["accuracy"] for lang, r in doc["runs"][row]["results"].items()}
+        return doc["references"][row]["accuracy"]
+
+    columns = {f"{llm}: {row}": column(doc, row) for llm, doc in docs.items() for row in LLM_COMPARISON_ROWS}
+    first = next(iter(docs.values()))
+    languages, low = first["languages"], set(first["low_resource"])
+    cell = lambda v: f"{100 * v:.1f}"  # noqa: E731
+    lines = [f"Task `sib200`, seed 0, {first['eval_limit']} test sentences per language, preset "
+             f"`{first['train_config']['preset']}`, precision {first['train_config']['mixed_precision']}, mode `rank`; "
+             "accuracy %.", "", "| language | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
+    for lang in languages:
+        lines.append(f"| {lang}{' (low)' if lang in low else ''} | " + " | ".join(cell(c[lang]) for c in columns.values()) + " |")
+    for name, subset in (("average", languages), ("low-resource average", [l for l in languages if l in low])):
+        lines.append(f"| **{name}** | " + " | ".join(f"**{cell(statistics.mean(c[l] for l in subset))}**"
+                                                   for c in columns.values()) + " |")
+    return lines
+
+
 def task_block(task: str, docs: list[dict], plot_dir: Path, doc_dir: Path) -> list[str]:
     low = docs[0]["low_resource"]
     lines = [seeds.setup_line(docs), "", *seeds.headline(docs), ""]
@@ -154,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"results_report: no runs for {task} ({args.results / pattern})", file=sys.stderr)
     tasks = {task: docs for task, docs in all_docs.items() if task in TASKS}
-    blocks = {"headline": headline(tasks), "deltas": deltas(tasks), "token-gate": token_gate(args.results / TOKEN_GATE),
+    blocks = {"headline": headline(tasks), "llm-gemma": llm_comparison(args.results), "deltas": deltas(tasks), "token-gate": token_gate(args.results / TOKEN_GATE),
               **{f"options-{task}": options(all_docs, studies) for task, studies in OPTIONS.items()},
               **{f"bf16-{task}": options(all_docs, studies) for task, studies in STABLE.items()}}
     for doc_path in args.doc:

@@ -170,3 +170,19 @@ def test_fp32_run_measures_fp32_only_and_reports_it(tiny_parts, monkeypatch):
     assert "no native bf16 on this CPU: fp32, as --mixed-precision auto does" in text
     assert "training useful FLOPs >= 50% of fp32 matmul peak" in text
     assert "memory_bf16" not in text and "bf16 vs fp32" not in text
+
+
+def test_paper_scale_models_have_the_published_shapes():
+    """Built on the meta device (no memory): Llama-3.2-1B has 1.24B parameters (tied embeddings),
+    mT5-large's encoder 24 layers of d_model 1024 over a 250,112-token vocabulary."""
+    from transformers import LlamaForCausalLM, T5EncoderModel
+
+    from benchmarks.paper_scale import encoder_config, english_texts, llm_config
+
+    with torch.device("meta"):
+        encoder, llm = T5EncoderModel(encoder_config()), LlamaForCausalLM(llm_config())
+    assert round(sum(p.numel() for p in llm.parameters()) / 1e9, 2) == 1.24
+    assert (encoder.config.num_layers, encoder.config.d_model, encoder.config.vocab_size) == (24, 1024, 250112)
+    assert 0.55e9 < sum(p.numel() for p in encoder.parameters()) < 0.58e9
+    texts = english_texts(3, join=2)
+    assert len(texts) == 3 and all(len(t) > 0 for t in texts)

@@ -237,14 +237,14 @@ def test_resume_after_crash_ends_where_an_uninterrupted_run_ends(setup):
     assert log == list(range(1, 8))
 
 
-def launch_two(args, script=None):
+def launch_two(args, script=None, timeout=600):
     """`accelerate launch` on 2 gloo CPU processes: the CLI, or a script taking the CLI's arguments."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     target = [str(script)] if script else ["-m", "layerbridge.cli.main"]
     return subprocess.run(
         [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
          "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", *target, *map(str, args)],
-        capture_output=True, text=True, env=env, timeout=600,
+        capture_output=True, text=True, env=env, timeout=timeout,
     )
 
 
@@ -310,6 +310,17 @@ def test_compare_on_two_processes_writes_once_what_one_process_writes(setup):
         assert {l: r["accuracy"] for l, r in two["runs"][name]["results"].items()} == \
                {l: r["accuracy"] for l, r in one["runs"][name]["results"].items()}
         assert two["runs"][name]["train"]["processes"] == 2
+
+
+def test_a_refusal_on_the_main_process_stops_every_process(setup, tmp_path):
+    """The main process refuses to clobber a folder; the other process must stop too, not wait."""
+    root, common, _ = setup
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "keep.txt").write_text("precious")
+    launched = launch_two(["train", *common, "--fusion", "last", "--max-steps", "1", "-o", tmp_path / "taken"],
+                          timeout=180)
+    assert launched.returncode != 0 and "exists and is not empty" in launched.stderr
+    assert (tmp_path / "taken" / "keep.txt").read_text() == "precious"
 
 
 @pytest.mark.parametrize("kind", ["FSDP", "DEEPSPEED"])

@@ -35,7 +35,7 @@ from layerbridge.bridge.saving import save_bridge
 from layerbridge.encoder_cache import EncoderStateCache
 from layerbridge.errors import ConfigError
 from layerbridge.io import atomic_write_text
-from layerbridge.processes import has_accelerator_device
+from layerbridge.processes import has_accelerator_device, main_decides
 from layerbridge.training.batches import chunks, global_batch, steps_per_epoch
 from layerbridge.training.checkpointer import Checkpointer
 from layerbridge.training.config import TRAIN_CONFIG_NAME, TrainConfig
@@ -162,11 +162,17 @@ def setup(cfg: TrainConfig, *, overwrite: bool, resume: bool, models, data) -> R
     refuse_sharded(accelerator)
     set_seed(cfg.seed)
     out = Path(cfg.output_dir)
+    problem = None
     if accelerator.is_main_process:
-        prepare_output_dir(cfg, overwrite=overwrite, resume=resume)
-        cfg.save(out)
-    accelerator.wait_for_everyone()
-    if resume and (out / SUMMARY_NAME).is_file():
+        try:
+            prepare_output_dir(cfg, overwrite=overwrite, resume=resume)
+            cfg.save(out)
+        except ConfigError as err:
+            problem = str(err)
+    problem, finished = main_decides((problem, resume and (out / SUMMARY_NAME).is_file()))
+    if problem:  # every process stops, none waits for the others
+        raise ConfigError(problem)
+    if finished:
         accelerator.print(f"{out} already holds a finished run; nothing to resume")
         return None
 
