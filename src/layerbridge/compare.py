@@ -216,7 +216,7 @@ def reference_rows(cfg: CompareConfig, task, models, data, evaluation, *, overwr
         bridge_cfg = dataclasses.replace(
             base.bridge, encoder=LLM_EMBEDDINGS + base.bridge.llm, fusion="last", fusion_options={},
             layers="all+embeddings", normalize="none", projector="linear", projector_init="identity",
-            soft_prompt_length=LLM_ALONE_SOFT_PROMPT, encoder_prefix="", center_languages=False, encoder_num_layers=None,
+            soft_prompt_length=LLM_ALONE_SOFT_PROMPT, encoder_prefix="", center_languages=False, encoder_num_layers=None, encoder_weights=None,
             encoder_hidden_size=None, llm_hidden_size=None)
         _, _, run = train_and_evaluate(cfg, out / "llm_alone", bridge_cfg, llm_models, data, evaluation, task,
                                        overwrite=overwrite)
@@ -226,6 +226,7 @@ def reference_rows(cfg: CompareConfig, task, models, data, evaluation, *, overwr
         instruction = base.bridge.instruction or task.instruction
         zero_cfg = dataclasses.replace(base.bridge, llm_input="instruction+text", instruction=instruction,
                                        center_languages=False, projector_init="default", encoder_num_layers=None,
+                                       encoder_weights=None,
                                        encoder_hidden_size=None, llm_hidden_size=None)
         zero = LayerBridge(zero_cfg, *models)  # reads no soft tokens: nothing of it is trained or used
         results, _ = evaluate_run(cfg, out / "llm_zero_shot", zero, evaluation, task, overwrite=overwrite)

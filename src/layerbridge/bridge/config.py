@@ -63,6 +63,8 @@ class BridgeConfig:
     instruction: str = ""  # e.g. "Translate into English: "; with +text, "{text}" places the text (else appended)
     chat_template: bool = False
     # Filled in from the models when the bridge is built; checked again when it is loaded.
+    encoder_weights: str | None = None  # fingerprint of the encoder's weights (bridge.base_models)
+    llm_weights: str | None = None
     encoder_num_layers: int | None = None
     encoder_hidden_size: int | None = None
     llm_hidden_size: int | None = None

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from layerbridge.bridge.base_models import check_base_models
 from layerbridge.bridge.config import BridgeConfig
 from layerbridge.bridge.lm_head import lm_head_logits
 from layerbridge.bridge.projector import build_projector
@@ -77,7 +78,8 @@ def load_models(config: BridgeConfig, *, cache_dir=None, dtype: torch.dtype = to
 
 
 class LayerBridge(nn.Module):
-    def __init__(self, config: BridgeConfig, encoder, encoder_tokenizer, llm, llm_tokenizer):
+    def __init__(self, config: BridgeConfig, encoder, encoder_tokenizer, llm, llm_tokenizer, *,
+                 strict_base_models: bool = False):
         super().__init__()
         enc_layers, enc_hidden = model_dims(encoder)
         _, llm_hidden = model_dims(llm)
@@ -92,6 +94,7 @@ class LayerBridge(nn.Module):
                     f"encoder={config.encoder!r} / llm={config.llm!r} have {found}: "
                     "these are not the models this bridge was trained with"
                 )
+        check_base_models(config, encoder, llm, strict=strict_base_models)  # records, or compares, their weights
         config.encoder_num_layers, config.encoder_hidden_size = enc_layers, enc_hidden
         config.llm_hidden_size = llm_hidden
         self.config = config
@@ -408,6 +411,27 @@ class LayerBridge(nn.Module):
         return scores.view(-1).index_add(0, rows_t, token_lp).view(B, C)
 
     @inference
+    def score_pairs(self, texts: list[str], continuations: list[str], add_eos: bool = True
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """For each (text, continuation) pair: log p(continuation [+ EOS] | text) (B,) and whether the
+        continuation is what greedy decoding would write, token by token (B,) bool. One batched pass;
+        the same numbers as `score` for the same strings (the evaluation harness's loglikelihood)."""
+        if add_eos:
+            ids = self.target_ids(continuations)
+        else:
+            ids = [list(t) for t in self.llm_tokenizer(list(continuations), add_special_tokens=False)["input_ids"]]
+        soft, mask = self.encode(texts)
+        inputs = self.llm_inputs(soft, mask, ids, self.prompt_ids(texts))
+        hidden = self.llm_hidden(inputs).last_hidden_state  # (B, T, H)
+        logits = self.logits(hidden[inputs.target_rows, inputs.target_positions])  # (N, V)
+        token_lp = -F.cross_entropy(logits, inputs.target_ids, reduction="none")  # (N,)
+        misses = (logits.argmax(-1) != inputs.target_ids).float()
+        B = len(texts)
+        log_prob = torch.zeros(B, device=token_lp.device).index_add(0, inputs.target_rows, token_lp)
+        greedy = torch.zeros(B, device=token_lp.device).index_add(0, inputs.target_rows, misses) == 0
+        return log_prob, greedy
+
+    @inference
     def generate(self, texts: list[str], max_new_tokens: int = 32, stop_at_newline: bool = True, *,
                  stop_strings: list[str] | None = None, num_beams: int = 1, do_sample: bool = False,
                  temperature: float = 1.0, top_p: float = 1.0, seed: int | None = None,
@@ -485,9 +509,22 @@ class LayerBridge(nn.Module):
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, *, cache_dir: str | Path | None = None, models: tuple | None = None,
-                        dtype: torch.dtype = torch.float32) -> "LayerBridge":
-        """Rebuild a saved bridge. `models` = (encoder, enc_tokenizer, llm, llm_tokenizer) reuses loaded
-        models; otherwise they are loaded in `dtype` (the trained bridge weights stay float32)."""
+                        dtype: torch.dtype = torch.float32, revision: str | None = None,
+                        strict_base_models: bool = False) -> "LayerBridge":
+        """Rebuild a saved bridge from a folder or a Hub repo id ("user/name", at `revision`).
+        `models` = (encoder, enc_tokenizer, llm, llm_tokenizer) reuses loaded models; otherwise they
+        are loaded in `dtype` (the trained bridge weights stay float32). Base weights other than the
+        ones it was trained on warn (`strict_base_models`: raise)."""
+        from layerbridge.bridge.hub import bridge_folder
         from layerbridge.bridge.saving import load_bridge
 
-        return load_bridge(cls, folder, cache_dir=cache_dir, models=models, dtype=dtype)
+        return load_bridge(cls, bridge_folder(folder, revision=revision), cache_dir=cache_dir, models=models,
+                           dtype=dtype, strict_base_models=strict_base_models)
+
+    def push_to_hub(self, repo_id: str, *, private: bool = False, revision: str | None = None,
+                    run_dir: str | Path | None = None, token: str | None = None) -> str:
+        """Upload the trained weights, the config and a model card (from `run_dir`'s training summary
+        and results when given) to the Hub repo `repo_id`; returns the commit URL."""
+        from layerbridge.bridge.hub import push_bridge
+
+        return push_bridge(self, repo_id, private=private, revision=revision, run_dir=run_dir, token=token)

@@ -30,7 +30,7 @@ def save_bridge(bridge, folder: str | Path, state: dict[str, torch.Tensor] | Non
     return folder
 
 
-def load_bridge(cls, folder: str | Path, *, cache_dir=None, models=None, dtype=torch.float32):
+def load_bridge(cls, folder: str | Path, *, cache_dir=None, models=None, dtype=torch.float32, strict_base_models=False):
     folder = Path(folder)
     config = BridgeConfig.load(folder)
     weights_path = folder / WEIGHTS_NAME
@@ -42,9 +42,10 @@ def load_bridge(cls, folder: str | Path, *, cache_dir=None, models=None, dtype=t
         raise ConfigError(f"{weights_path}: not a readable safetensors file ({err})") from err
 
     if models is None:
-        bridge = cls.from_config(config, cache_dir=cache_dir, dtype=dtype)
-    else:
-        bridge = cls(config, *models)
+        from layerbridge.bridge.model import load_models
+
+        models = load_models(config, cache_dir=cache_dir, dtype=dtype)
+    bridge = cls(config, *models, strict_base_models=strict_base_models)
     expected = bridge.trainable_state_dict()
     missing = sorted(set(expected) - set(state))
     extra = sorted(set(state) - set(expected))

@@ -13,7 +13,7 @@ import sys
 from layerbridge.errors import LayerbridgeError
 
 # Command modules, in the order `layerbridge --help` lists them.
-COMMANDS = ["demo", "train", "evaluate", "compare", "predict", "inspect", "tasks"]
+COMMANDS = ["demo", "train", "evaluate", "compare", "predict", "lm_eval", "push", "inspect", "tasks"]
 
 
 def build_parser() -> argparse.ArgumentParser:

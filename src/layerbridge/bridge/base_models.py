@@ -1,0 +1,68 @@
+"""Which exact weights a bridge was trained on, so it never silently binds to other ones.
+
+A bridge's weights only make sense on the frozen encoder and LLM it was trained with. Each is
+identified by a fingerprint, recorded in bridge_config.json and checked whenever the bridge is
+loaded: `hub:<commit sha>` for a model downloaded from the Hub (transformers records the commit),
+`builtin:<sha256>` for a built-in (the sha256 of the weight file its cache was converted from),
+`sha256:<hex>` over the weight files of any other local folder. A model built in memory has none
+(no check). Different weights warn, or raise with `strict=True`.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import warnings
+from pathlib import Path
+
+from layerbridge.errors import ConfigError
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt")
+
+
+@functools.lru_cache(maxsize=32)
+def _folder_sha256(folder: str, stamp: tuple) -> str:
+    """sha256 over a folder's weight files (names and bytes); `stamp` (sizes, mtimes) keys the cache."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in Path(folder).iterdir() if p.suffix in WEIGHT_SUFFIXES and p.is_file()):
+        digest.update(path.name.encode() + b"\0")
+        with open(path, "rb") as f:
+            while block := f.read(1 << 22):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def fingerprint(model) -> str | None:
+    """The identity of a loaded model's weights (module docstring), or None when unknown."""
+    from layerbridge.sources.cache import read_marker
+
+    commit = getattr(model.config, "_commit_hash", None)
+    if commit:
+        return f"hub:{commit}"
+    folder = Path(getattr(model, "name_or_path", "") or getattr(model.config, "_name_or_path", "") or "")
+    if not str(folder) or not folder.is_dir():
+        return None
+    marker = read_marker(folder)
+    if marker and marker.get("source", {}).get("member_sha256"):
+        source = marker["source"]
+        return f"builtin:{source.get('joined_sha256') or source['member_sha256']}"
+    files = sorted(p for p in folder.iterdir() if p.suffix in WEIGHT_SUFFIXES and p.is_file())
+    if not files:
+        return None
+    stamp = tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+    return f"sha256:{_folder_sha256(str(folder.resolve()), stamp)}"
+
+
+def check_base_models(config, encoder, llm, *, strict: bool = False, where: str = "the bridge") -> None:
+    """Fill in the config's fingerprints when it has none; else compare them with the loaded models'."""
+    for role, model in (("encoder", encoder), ("llm", llm)):
+        found = fingerprint(model)
+        recorded = getattr(config, f"{role}_weights")
+        if recorded is None:
+            setattr(config, f"{role}_weights", found)
+        elif found is not None and found != recorded:
+            message = (f"{where} was trained on {role} weights {recorded}, but {getattr(config, role)!r} loaded "
+                       f"{found}: the bridge's weights are bound to other base weights and may give garbage")
+            if strict:
+                raise ConfigError(message)
+            warnings.warn(message, stacklevel=3)

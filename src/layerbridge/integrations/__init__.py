@@ -1,0 +1,1 @@
+"""Bridges to the field's other tools (the evaluation harness); each module imports its tool lazily."""
