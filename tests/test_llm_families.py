@@ -75,3 +75,14 @@ def test_train_step_score_generate_and_reload(parts, tmp_path):
     bridge.save_pretrained(tmp_path / family)
     loaded = LayerBridge.from_pretrained(tmp_path / family, models=models)
     torch.testing.assert_close(loaded.score(TEXTS, candidates), shared)
+
+
+def test_the_llm_alone_reads_the_embeddings_the_llm_itself_reads(parts):
+    """The LLM-alone reference's "encoder" is the LLM's embedding module, scaling included."""
+    from layerbridge.sources.llm_embeddings import llm_embedding_encoder
+
+    _, (_, _, llm, tokenizer) = parts
+    encoder, enc_tokenizer = llm_embedding_encoder(llm, tokenizer)
+    ids = torch.tensor([enc_tokenizer("The match ended.")["input_ids"]])
+    with torch.no_grad():
+        torch.testing.assert_close(encoder(input_ids=ids).hidden_states[0], llm.get_input_embeddings()(ids))

@@ -22,8 +22,10 @@ class LLMEmbeddingEncoder(nn.Module):
 
     def __init__(self, llm):
         super().__init__()
+        # The LLM's own embedding module, shared (no copy of the table: Gemma's is 262k rows) and
+        # called as the LLM calls it: some families scale inside it (Gemma: x sqrt(H)).
         embeddings = llm.get_input_embeddings()
-        self.embeddings = nn.Embedding.from_pretrained(embeddings.weight.detach().clone(), freeze=True)
+        self.embeddings = embeddings
         self.config = SimpleNamespace(
             num_hidden_layers=0, hidden_size=embeddings.weight.shape[1], vocab_size=embeddings.weight.shape[0],
             model_type="llm-embeddings",
