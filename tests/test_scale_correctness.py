@@ -130,3 +130,17 @@ def test_last_fusion_stacks_and_caches_one_layer(parts):
     assert EncoderStateCache(last).bytes_per_token() * 4 == EncoderStateCache(mixed).bytes_per_token()
     # the same last-layer states reach the projector as when every layer is stacked
     torch.testing.assert_close(last.encoder_states(**enc)[:, :, 0], mixed.encoder_states(**enc)[:, :, -1])
+
+
+def test_last_gets_no_collapse_note_but_a_collapsed_mix_does(parts):
+    from layerbridge.training.config import TrainConfig
+    from layerbridge.training.recipe import collapse_note
+
+    for fusion, expect_note in (("last", False), ("token_softmax", True)):
+        bridge = make(parts, fusion=fusion)
+        cfg = TrainConfig(task="sib200", output_dir="unused", bridge=bridge.config)
+        use = {"dev_layer_weights": [0.0] * (len(bridge.layer_indices) - 1) + [1.0], "dev_top_weight_per_token": 0.999}
+        note = collapse_note(cfg, bridge, use)
+        assert (note is not None) == expect_note, fusion
+        if note:
+            assert "init=last" in note
