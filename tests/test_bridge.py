@@ -208,3 +208,17 @@ def test_llm_alone_baseline_starts_from_the_llm_reading_its_own_embeddings(tiny_
         make(tiny_parts, "last", projector_init="identity")  # 32 -> 48: not square
     with pytest.raises(ConfigError, match="selects no hidden state"):
         LayerBridge(BridgeConfig(encoder="x", llm="y", fusion="last"), *llm_embedding_encoder(llm, llm_tok), llm, llm_tok)
+
+
+def test_length_normalised_ranking_divides_by_label_tokens_with_eos(tiny_parts):
+    from layerbridge.evaluation.predict import predict
+
+    bridge = make(tiny_parts, "global_softmax")
+    labels = ["Sports", "Very Political Science", "Business"]  # label words of different token lengths
+    tokens = torch.tensor([len(ids) for ids in bridge.target_ids(labels)], dtype=torch.float32)
+    assert len(set(tokens.tolist())) > 1
+    scores = bridge.score(TEXTS, labels)
+    summed, _ = predict(bridge, TEXTS, labels, mode="rank")
+    mean, answers = predict(bridge, TEXTS, labels, mode="rank_mean")
+    assert summed == scores.argmax(-1).tolist()
+    assert mean == (scores / tokens).argmax(-1).tolist() and answers == [labels[i] for i in mean]

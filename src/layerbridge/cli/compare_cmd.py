@@ -7,6 +7,7 @@ import argparse
 
 from rich.table import Table
 
+from layerbridge.evaluation.predict import MODES
 from layerbridge.cli.options import (add_bridge_options, add_decoding_options, add_paper_flag, apply_paper_flag,
                                      decoding_from_args, parse_key_values, parse_option_value)
 from layerbridge.cli.output import console as make_console
@@ -25,7 +26,8 @@ def add_comparison_options(parser: argparse.ArgumentParser, *, fusions: str, lan
                    help="comma list of runs: a fusion, or a variant with options such as "
                         "'token_softmax[init=last;gate_dropout=0]' (default: %(default)s)")
     g.add_argument("--languages", default=None, help=languages_help)
-    g.add_argument("--mode", default="rank", choices=["rank", "generate"], help="classification tasks")
+    g.add_argument("--mode", default="rank", choices=list(MODES),
+                   help="classification tasks: rank (summed log-probability), rank_mean (per token), generate")
     g.add_argument("--eval-limit", type=int, default=None, help="test examples per language (stratified)")
     g.add_argument("--eval-batch-size", type=int, default=16)
     g.add_argument("--references", default=None,

@@ -10,6 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
+from layerbridge.evaluation.predict import MODES
 from layerbridge.cli.options import add_decoding_options, decoding_from_args
 from layerbridge.cli.output import console as make_console
 
@@ -23,8 +24,9 @@ def register(sub) -> None:
     parser.add_argument("bridge", help="folder of a saved bridge (the output of `train`)")
     parser.add_argument("--task", default=None, help="task name or file (default: the one it was trained on)")
     parser.add_argument("--languages", default=None, help="comma list (default: every language available)")
-    parser.add_argument("--mode", default="generate", choices=["generate", "rank"],
-                        help="classification: generate = the paper's exact match; rank = best label log-likelihood")
+    parser.add_argument("--mode", default="generate", choices=list(MODES),
+                        help="classification: generate = the paper's exact match; rank = best label log-likelihood; "
+                             "rank_mean = best mean log-probability per label token (length-normalised)")
     parser.add_argument("--limit", type=int, default=None, help="examples per language (stratified)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--mixed-precision", default="no", choices=["no", "bf16", "auto"], help="bf16 autocast")

@@ -14,6 +14,7 @@ import json
 import sys
 from pathlib import Path
 
+from layerbridge.evaluation.predict import MODES
 from layerbridge.bridge import LayerBridge
 from layerbridge.cli.options import add_decoding_options, decoding_from_args
 from layerbridge.errors import DataError
@@ -27,7 +28,7 @@ def register(sub) -> None:
     parser.add_argument("texts", nargs="*", help="texts to answer (none: read stdin)")
     parser.add_argument("--input", "-i", default=None, help="a .jsonl / .csv / .tsv file of inputs")
     parser.add_argument("--task", default=None, help="task whose prompt and labels to use (default: the trained one)")
-    parser.add_argument("--mode", default="rank", choices=["rank", "generate"])
+    parser.add_argument("--mode", default="rank", choices=list(MODES))
     parser.add_argument("--raw", action="store_true", help="give the text to the encoder as is (no task prompt)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--cache-dir", default=None)

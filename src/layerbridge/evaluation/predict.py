@@ -1,5 +1,7 @@
-"""Turn bridge outputs into label predictions: `rank` (highest log-likelihood label) or
-`generate` (the paper's protocol: greedy generation, exact match after stripping)."""
+"""Turn bridge outputs into label predictions: `rank` (highest log-likelihood label: the sum of
+its tokens' log-probabilities, EOS included), `rank_mean` (highest mean log-probability per token:
+length-normalised, so a multi-token label such as MARC's "Very Negative" is not penalised for its
+length) or `generate` (the paper's protocol: greedy generation, exact match after stripping)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import torch
 
 from layerbridge.evaluation.metrics import INVALID
 
-MODES = ("rank", "generate")
+MODES = ("rank", "rank_mean", "generate")
 
 
 def length_sorted_batches(texts: list[str], batch_size: int) -> Iterable[list[int]]:
@@ -28,11 +30,16 @@ def predict(bridge, texts: list[str], label_words: list[str], mode: str = "rank"
     labels: list[int] = [INVALID] * len(texts)
     answers: list[str] = [""] * len(texts)
     lookup = {w.strip(): i for i, w in enumerate(label_words)}
-    max_new = max(len(ids) for ids in bridge.target_ids(label_words)) + 1
+    label_ids = bridge.target_ids(label_words)
+    max_new = max(len(ids) for ids in label_ids) + 1
+    tokens = torch.tensor([len(ids) for ids in label_ids], dtype=torch.float32)  # (C,) label tokens + EOS
     for idx in length_sorted_batches(texts, batch_size):
         batch = [texts[i] for i in idx]
-        if mode == "rank":
-            best = bridge.score(batch, label_words).argmax(-1).tolist()
+        if mode.startswith("rank"):
+            scores = bridge.score(batch, label_words)  # (B, C) summed log-probabilities
+            if mode == "rank_mean":
+                scores = scores / tokens.to(scores.device)
+            best = scores.argmax(-1).tolist()
             outs = [label_words[b] for b in best]
         else:
             outs = bridge.generate(batch, max_new_tokens=max_new)
