@@ -222,3 +222,23 @@ def test_length_normalised_ranking_divides_by_label_tokens_with_eos(tiny_parts):
     mean, answers = predict(bridge, TEXTS, labels, mode="rank_mean")
     assert summed == scores.argmax(-1).tolist()
     assert mean == (scores / tokens).argmax(-1).tolist() and answers == [labels[i] for i in mean]
+
+
+@pytest.mark.parametrize("parameterisation, expected_rate", [("paper", 100.0), ("plain", 1.0)])
+def test_global_softmax_logits_move_at_the_rate_their_parameterisation_says(parameterisation, expected_rate):
+    """One AdamW step at lr moves each raw parameter by about lr: the layer logits the softmax reads
+    then move by tau * lr (the authors' tau = 100) or by lr ("plain")."""
+    from layerbridge.fusion import build_fusion
+
+    torch.manual_seed(0)
+    fusion = build_fusion("global_softmax", {"parameterisation": parameterisation}, num_layers=4, hidden_size=8)
+    states, mask = torch.randn(2, 5, 4, 8), torch.ones(2, 5)
+    lr = 1e-3
+    optimizer = torch.optim.AdamW([p for p in fusion.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
+    before = fusion.layer_logits().detach().clone()
+    fused, _ = fusion(states, mask)
+    (fused * torch.randn_like(fused)).sum().backward()
+    assert fusion.temperature_delta.grad is None or fusion.temperature_delta.grad.abs().item() == 0.0  # uniform start
+    optimizer.step()
+    moved = (fusion.layer_logits().detach() - before).abs().max().item()
+    assert moved == pytest.approx(expected_rate * lr, rel=1e-2)

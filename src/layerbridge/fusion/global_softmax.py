@@ -1,9 +1,17 @@
 """`global_softmax`: one learned scalar per layer, shared by every token.
 
-fused_t = sum_l softmax(tau * w)_l * h_{l,t}. As in the authors' code the logits w are multiplied
-by a large temperature tau (100 by default, plus a learned increment when `learn_temperature`),
-so that the weights move at the small learning rate used for the rest of the bridge. The paper
-starts from uniform weights (`init="uniform"`); `init="last"` starts at the last-layer solution.
+fused_t = sum_l softmax(z)_l * h_{l,t}, with the layer logits z parameterised one of two ways:
+
+- `parameterisation="paper"` (the authors' code, the default): z = tau * w, tau = 100 (plus a
+  learned increment when `learn_temperature`), "so that the weights move at the small learning
+  rate". Under Adam a step moves w by about the learning rate whatever the gradient's scale, so
+  z moves tau times faster than the rest of the bridge (0.3 per step at lr 3e-3), and the learned
+  increment gets exactly zero gradient while w is uniform.
+- `parameterisation="plain"`: z = w, no temperature: the logits move at the fusion's own learning
+  rate (`--fusion-lr`), chosen on purpose.
+
+The paper starts from uniform weights (`init="uniform"`); `init="last"` starts at the last-layer
+solution (z_L - z_other = `last_layer_logit`).
 """
 
 from __future__ import annotations
@@ -24,9 +32,12 @@ class GlobalSoftmaxConfig(FusionConfig):
     init: str = "uniform"  # "uniform" (paper) | "last": softmax puts ~all weight on the last layer
     temperature: float = 100.0  # logits are multiplied by this (authors' code)
     learn_temperature: bool = True  # add a learned increment to the temperature (authors' code)
-    last_layer_logit: float = 10.0  # with init="last": tau*w_L - tau*w_other at step 0
+    last_layer_logit: float = 10.0  # with init="last": z_L - z_other at step 0
+    parameterisation: str = "paper"  # "paper": z = tau * w | "plain": z = w (see the module docstring)
 
     def __post_init__(self):
+        if self.parameterisation not in ("paper", "plain"):
+            raise ConfigError(f"global_softmax: parameterisation must be 'paper' or 'plain', got {self.parameterisation!r}")
         if self.init not in ("uniform", "last"):
             raise ConfigError(f"global_softmax: init must be 'uniform' or 'last', got {self.init!r}")
         if self.temperature <= 0:
@@ -36,16 +47,22 @@ class GlobalSoftmaxConfig(FusionConfig):
 class GlobalSoftmaxFusion(Fusion):
     def __init__(self, config: GlobalSoftmaxConfig, num_layers: int, hidden_size: int):
         super().__init__(config, num_layers, hidden_size)
+        self.scaled = config.parameterisation == "paper"
         logits = torch.zeros(num_layers)
         if config.init == "last":
-            logits[-1] = config.last_layer_logit / config.temperature
+            logits[-1] = config.last_layer_logit / (config.temperature if self.scaled else 1.0)
         self.logits = nn.Parameter(logits)  # (L,)
-        self.temperature_delta = nn.Parameter(torch.zeros(()), requires_grad=config.learn_temperature)
+        self.temperature_delta = nn.Parameter(torch.zeros(()), requires_grad=config.learn_temperature and self.scaled)
+
+    def layer_logits(self) -> torch.Tensor:
+        """z, what the softmax over layers reads: tau * w ("paper") or w ("plain"). (L,)"""
+        if not self.scaled:
+            return self.logits.float()
+        return self.logits.float() * (self.config.temperature + self.temperature_delta)
 
     def global_weights(self) -> torch.Tensor:
         """The L layer weights, shared by all tokens. (L,)"""
-        tau = self.config.temperature + self.temperature_delta
-        return torch.softmax(self.logits.float() * tau, dim=-1)
+        return torch.softmax(self.layer_logits(), dim=-1)
 
     def layer_weights(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         B, S, L, _ = states.shape
