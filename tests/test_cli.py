@@ -134,6 +134,25 @@ def test_train_evaluate_predict_compare(setup, capsys, monkeypatch):
     assert {r["n"] for r in json.loads((compare / "compare.json").read_text())["runs"]["last"]["results"].values()} == {2}
 
 
+def test_compare_chooses_each_runs_learning_rate_on_english_dev(setup):
+    root, common, _ = setup
+    out = root / "grid"
+    assert main(["compare", *common, "--fusions", "last,global_softmax", "--lr-grid", "1e-4,3e-2", "--max-steps", "3",
+                 "--batch-size", "4", "--references", "", "-o", str(out)]) == 0
+    document = json.loads((out / "compare.json").read_text())
+    for name, run in document["runs"].items():
+        grid = run["lr_grid"]
+        assert set(grid) == {"0.0001", "0.03"}
+        for lr in grid:  # every learning rate trained in its own folder, its dev score kept
+            summary = json.loads((out / name / f"lr-{lr}" / "train_summary.json").read_text())
+            assert summary["dev_accuracy"] == grid[lr]
+        best = max(grid.values())
+        assert grid[f"{run['chosen_lr']:g}"] == best and run["chosen_lr"] == [float(lr) for lr in grid if grid[lr] == best][0]
+        assert TrainConfig.load(out / name / f"lr-{run['chosen_lr']:g}").learning_rate == run["chosen_lr"]
+    assert "Learning rate chosen per run" in (out / "report.md").read_text()
+    assert main(["compare", *common, "--lr-grid", "1e-3,x", "-o", str(root / "bad")]) == 2
+
+
 def test_refuses_to_overwrite_without_flag(setup, capsys):
     root, common, _ = setup
     out = root / "existing"

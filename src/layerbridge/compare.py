@@ -45,6 +45,7 @@ class CompareConfig:
     title: str = ""
     references: list[str] = dataclasses.field(default_factory=lambda: ["llm_alone", "probe"])  # reference rows
     decoding: object | None = None  # generation tasks: evaluation.generation.Decoding (None: greedy defaults)
+    lr_grid: list[float] = dataclasses.field(default_factory=list)  # each run keeps its best lr on English dev
 
     @property
     def eval_mode(self) -> str:
@@ -100,17 +101,45 @@ def trained_bridge(run_dir: Path, models) -> LayerBridge:
     return bridge
 
 
-def train_and_evaluate(cfg: CompareConfig, run_dir: Path, bridge_cfg, models, data, evaluation, task, *,
-                       overwrite: bool):
-    """Train one bridge (or reuse a finished run / resume a killed one) and evaluate it (or reuse the
-    finished evaluation of that same bridge on the same examples). Every process takes part; the
-    run's record (None elsewhere) is the main process's."""
+def train_once(cfg: CompareConfig, run_dir: Path, bridge_cfg, models, data, *, overwrite: bool,
+               learning_rate: float | None = None) -> None:
+    """Train one bridge into `run_dir`, or reuse the finished run there, or resume a killed one."""
     run_cfg = copy.deepcopy(cfg.train)
     run_cfg.output_dir, run_cfg.bridge = str(run_dir), bridge_cfg
+    if learning_rate is not None:
+        run_cfg.learning_rate = learning_rate
     needed, resume = main_decides((not (run_dir / SUMMARY_NAME).is_file() or overwrite,
                                    run_dir.exists() and not overwrite and any(run_dir.iterdir())))
     if needed:
         train(run_cfg, models=models, data=data, overwrite=overwrite, resume=resume)
+
+
+def dev_selection(cfg: CompareConfig, run_dir: Path, bridge_cfg, models, data, *, overwrite: bool):
+    """With an lr grid: train at every learning rate (run_dir/lr-<value>) and pick the best English dev
+    score (ties: the first in the grid). (folder of the chosen run, {lr: dev score}, chosen lr)."""
+    if not cfg.lr_grid:
+        train_once(cfg, run_dir, bridge_cfg, models, data, overwrite=overwrite)
+        return run_dir, None, None
+    scores = {}
+    for lr in cfg.lr_grid:
+        folder = run_dir / f"lr-{lr:g}"
+        train_once(cfg, folder, bridge_cfg, models, data, overwrite=overwrite, learning_rate=lr)
+        summary = main_decides(json.loads((folder / SUMMARY_NAME).read_text()) if processes().is_main_process else None)
+        score = summary.get("dev_accuracy") if summary.get("dev_accuracy") is not None else summary.get("dev_chrf")
+        if score is None:
+            raise ConfigError("--lr-grid chooses on the English dev set, but this run has none (dev size 0)")
+        scores[lr] = score
+    chosen = max(cfg.lr_grid, key=lambda lr: scores[lr])  # max keeps the first of equal scores
+    return run_dir / f"lr-{chosen:g}", scores, chosen
+
+
+def train_and_evaluate(cfg: CompareConfig, run_dir: Path, bridge_cfg, models, data, evaluation, task, *,
+                       overwrite: bool):
+    """Train one bridge (or reuse a finished run / resume a killed one; with an lr grid, one per
+    learning rate, keeping the best on English dev) and evaluate it (or reuse the finished
+    evaluation of that same bridge on the same examples). Every process takes part; the run's
+    record (None elsewhere) is the main process's."""
+    run_dir, grid_scores, chosen = dev_selection(cfg, run_dir, bridge_cfg, models, data, overwrite=overwrite)
     bridge = trained_bridge(run_dir, models)
     results, summary = evaluate_run(cfg, run_dir, bridge, evaluation, task, overwrite=overwrite)
     if not processes().is_main_process:
@@ -122,6 +151,8 @@ def train_and_evaluate(cfg: CompareConfig, run_dir: Path, bridge_cfg, models, da
         "train": json.loads((run_dir / SUMMARY_NAME).read_text()),
         "layers": bridge.layer_indices if bridge.reads_soft_tokens else [],
         "global_history": [(e["step"], e["global_weights"]) for e in log if "global_weights" in e],
+        **({"lr_grid": {f"{lr:g}": score for lr, score in grid_scores.items()}, "chosen_lr": chosen}
+           if grid_scores else {}),
     }
     return bridge, results, run
 

@@ -28,6 +28,9 @@ def add_comparison_options(parser: argparse.ArgumentParser, *, fusions: str, lan
     g.add_argument("--languages", default=None, help=languages_help)
     g.add_argument("--mode", default="rank", choices=list(MODES),
                    help="classification tasks: rank (summed log-probability), rank_mean (per token), generate")
+    g.add_argument("--lr-grid", default=None,
+                   help="comma list of learning rates: each run trains at every one and keeps the best on English dev "
+                        "(fair budgets for every fusion; the report says which was chosen)")
     g.add_argument("--eval-limit", type=int, default=None, help="test examples per language (stratified)")
     g.add_argument("--eval-batch-size", type=int, default=16)
     g.add_argument("--references", default=None,
@@ -113,7 +116,20 @@ def build_compare_config(args, *, languages: list[str], title: str = ""):
     return CompareConfig(train=base, fusions={name: fusion for name, (fusion, _) in variants.items()},
                          fusion_options=per_run, languages=languages, mode=args.mode,
                          eval_limit=args.eval_limit, eval_batch_size=args.eval_batch_size, title=title,
-                         references=references, decoding=decoding_from_args(args) if task.is_generation else None)
+                         references=references, decoding=decoding_from_args(args) if task.is_generation else None,
+                         lr_grid=parse_lr_grid(args.lr_grid))
+
+
+def parse_lr_grid(text: str | None) -> list[float]:
+    if not text:
+        return []
+    try:
+        grid = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError as err:
+        raise ConfigError(f"--lr-grid {text!r}: expected comma-separated numbers ({err})") from None
+    if not grid or any(v <= 0 for v in grid) or len(set(grid)) != len(grid):
+        raise ConfigError(f"--lr-grid {text!r}: expected distinct positive learning rates")
+    return grid
 
 
 def print_table(document: dict) -> None:

@@ -96,6 +96,12 @@ def write_report(out: Path, document: dict, *, title: str) -> Path:
         dev = show(t.get(dev_key), "chrf") if generation else pct(t.get(dev_key))
         md.append(f"| {fusion} | {t['trainable_parameters']:,} | {t['steps']} | {t['seconds']} | "
                   f"{t['examples_per_second']} | {t['final_loss']} | {dev} |")
+    grids = {fusion: run for fusion, run in document["runs"].items() if run.get("lr_grid")}
+    if grids:  # --lr-grid: every run trained at each learning rate, the best on English dev kept
+        md += ["", f"Learning rate chosen per run on English {dev_head} (`--lr-grid`): " + "; ".join(
+            f"{fusion}: {run['chosen_lr']:g} (" + ", ".join(f"{lr}: {show(v, 'chrf') if generation else pct(v)}"
+                                                          for lr, v in run["lr_grid"].items()) + ")"
+            for fusion, run in grids.items())]
     md += ["", "## Plots", ""]
     md += [f"### {caption}\n\n![{caption}]({path.relative_to(out)})\n" for caption, path in images]
     md += ["## Settings", "", "```json", _settings(document), "```", ""]
