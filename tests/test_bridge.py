@@ -242,3 +242,28 @@ def test_global_softmax_logits_move_at_the_rate_their_parameterisation_says(para
     optimizer.step()
     moved = (fusion.layer_logits().detach() - before).abs().max().item()
     assert moved == pytest.approx(expected_rate * lr, rel=1e-2)
+
+
+def test_weight_entropy_and_the_token_gates_entropy_penalty(tiny_parts):
+    import math
+
+    from layerbridge.fusion.base import weight_entropy
+
+    uniform, one_hot = torch.full((1, 3, 4), 0.25), torch.eye(4)[[0, 1, 2]][None]
+    mask = torch.tensor([[1, 1, 0]])
+    torch.testing.assert_close(weight_entropy(uniform, mask), torch.tensor([math.log(4)]))
+    torch.testing.assert_close(weight_entropy(one_hot, mask), torch.tensor([0.0]))
+
+    plain = make(tiny_parts, "token_softmax")
+    out = plain.loss(TEXTS, TARGETS)
+    assert out.example_penalty is None and out.weight_entropy.shape == (len(TEXTS),)
+    bridge = LayerBridge(BridgeConfig(encoder="e", llm="l", fusion="token_softmax",
+                                      fusion_options={"entropy_weight": 0.5, "gate_dropout": 0.0}), *tiny_parts)
+    out = bridge.loss(TEXTS, TARGETS)
+    torch.testing.assert_close(out.example_penalty, -0.5 * out.weight_entropy)
+    out.example_penalty.sum().backward()  # descending the penalty alone spreads the weights
+    with torch.no_grad():
+        for p in bridge.fusion.parameters():
+            if p.grad is not None:
+                p -= 0.01 * p.grad
+    assert bridge.loss(TEXTS, TARGETS).weight_entropy.mean() > out.weight_entropy.mean()

@@ -70,6 +70,7 @@ def test_train_evaluate_predict_compare(setup, capsys, monkeypatch):
     assert not (run / "checkpoint").exists()
     log = [json.loads(l) for l in (run / "train_log.jsonl").read_text().splitlines()]
     assert log[-1]["step"] == 4 and "dev_accuracy" in log[-1] and len(log[-1]["global_weights"]) == 4
+    assert 0 < log[-1]["weight_entropy"] <= __import__("math").log(4) + 1e-6  # nats, per token, over the batch
     saved = TrainConfig.load(run)
     assert saved.learning_rate == 1e-2 and saved.betas == (0.8, 0.999) and saved.bridge.fusion == "global_softmax"
 
@@ -107,6 +108,7 @@ def test_train_evaluate_predict_compare(setup, capsys, monkeypatch):
                  "--batch-size", "4", "--fusion-option", "token_softmax.gate_ffn_size=16"]) == 0
     document = json.loads((compare / "compare.json").read_text())
     assert list(document["runs"]) == ["last", "token_softmax[init=last]"]
+    assert set(document["runs"]["token_softmax[init=last]"]["weight_entropy"]) == {"en", "xx"}
     assert document["low_resource"] == ["xx"]
     references = document["references"]
     assert "probe: last layer" in references and set(references["probe: last layer"]["accuracy"]) == {"en", "xx"}

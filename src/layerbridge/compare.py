@@ -19,6 +19,7 @@ from layerbridge.bridge import BridgeConfig, LayerBridge
 from layerbridge.bridge.model import load_models
 from layerbridge.errors import ConfigError
 from layerbridge.evaluation.recipe import evaluate_task_examples
+from layerbridge.fusion.base import weight_entropy
 from layerbridge.io import atomic_write_text, slug
 from layerbridge.precision import frozen_dtype
 from layerbridge.processes import gather_dicts, main_decides, my_share, processes
@@ -59,10 +60,12 @@ REFERENCES = {"llm_alone": "the LLM reading the raw text, trained the same way",
               "probe": "a linear probe on the frozen encoder (classification tasks)"}
 
 
-def average_layer_weights(bridge, examples) -> list[float]:
-    """Mean layer weight over the real tokens of some examples: one value per fused layer."""
-    rows = [info["weights"] for info in bridge.layer_weights([e.text for e in examples])]
-    return torch.cat(rows).mean(0).tolist()
+def layer_weight_stats(bridge, examples) -> tuple[list[float], float]:
+    """Over the real tokens of some examples: the mean layer weight (one value per fused layer) and
+    the mean per-token weight entropy in nats (0: every token reads one layer; log L: uniform)."""
+    weights = torch.cat([info["weights"] for info in bridge.layer_weights([e.text for e in examples])]).float()
+    entropy = weight_entropy(weights[None], torch.ones(1, weights.shape[0]))[0]  # all tokens as one "example"
+    return weights.mean(0).tolist(), round(float(entropy), 5)
 
 
 def examples_fingerprint(evaluation: dict[str, list]) -> str:
@@ -211,8 +214,9 @@ def compare(cfg: CompareConfig, *, overwrite: bool = False) -> Path:
                                             overwrite=overwrite)
         if run is not None:  # the main process
             run["fusion"] = fusion
-            run["layer_weights"] = {lang: average_layer_weights(bridge, ex[:HEATMAP_EXAMPLES])
-                                    for lang, ex in evaluation.items()}
+            stats = {lang: layer_weight_stats(bridge, ex[:HEATMAP_EXAMPLES]) for lang, ex in evaluation.items()}
+            run["layer_weights"] = {lang: mean for lang, (mean, _) in stats.items()}
+            run["weight_entropy"] = {lang: entropy for lang, (_, entropy) in stats.items()}
             runs[name] = run
 
     # 3. reference rows: how much of the encoder's own knowledge the bridges keep

@@ -33,6 +33,7 @@ from layerbridge.bridge.projector import build_projector
 from layerbridge.bridge.sequence import LLMInputs, assemble
 from layerbridge.errors import ConfigError
 from layerbridge.fusion import build_fusion, fusion_config
+from layerbridge.fusion.base import weight_entropy
 
 
 def inference(method):
@@ -54,7 +55,9 @@ def inference(method):
 class BridgeOutput:
     loss: torch.Tensor  # () mean cross-entropy over all target tokens of the batch
     example_loss: torch.Tensor  # (B,) mean cross-entropy over each example's target tokens
-    layer_weights: torch.Tensor  # (B, S, L) per-token layer weights (0 on padding)
+    layer_weights: torch.Tensor | None  # (B, S, L) per-token layer weights (0 on padding)
+    weight_entropy: torch.Tensor | None = None  # (B,) mean entropy of each example's per-token layer weights
+    example_penalty: torch.Tensor | None = None  # (B,) the fusion's regulariser, added to the loss in training
 
 
 def model_dims(model: nn.Module) -> tuple[int, int]:
@@ -360,7 +363,12 @@ class LayerBridge(nn.Module):
         B = len(target_ids)
         sums = torch.zeros(B, device=nll.device).index_add(0, inputs.target_rows, nll)
         counts = torch.tensor([len(t) for t in target_ids], device=nll.device, dtype=nll.dtype)
-        return BridgeOutput(loss=nll.mean(), example_loss=sums / counts, layer_weights=weights)
+        entropy = penalty = None
+        if weights is not None:
+            entropy = weight_entropy(weights, attention_mask)  # (B,)
+            penalty = self.fusion.penalty(entropy)
+        return BridgeOutput(loss=nll.mean(), example_loss=sums / counts, layer_weights=weights,
+                            weight_entropy=entropy, example_penalty=penalty)
 
     def loss(self, texts: list[str], targets: list[str]) -> BridgeOutput:
         """Convenience: the loss of producing `targets` (strings) for `texts`."""

@@ -57,6 +57,19 @@ class Fusion(nn.Module):
     def layer_weights(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def penalty(self, entropy: torch.Tensor) -> torch.Tensor | None:
+        """A regulariser per example (B,) from its mean per-token weight entropy, or None (none)."""
+        return None
+
+
+def weight_entropy(weights: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over each example's real tokens of the entropy of its layer weights, in nats: (B,).
+    0 when every token reads one layer; log L for a uniform mix."""
+    w = weights.float().clamp_min(1e-12)
+    per_token = -(weights.float() * w.log()).sum(-1)  # (B, S)
+    real = mask.to(per_token.dtype)
+    return (per_token * real).sum(-1) / real.sum(-1).clamp_min(1.0)
+
 
 def masked_weights(weights: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Zero the layer weights of padding tokens. weights (B, S, L), mask (B, S)."""

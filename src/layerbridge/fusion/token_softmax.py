@@ -9,6 +9,8 @@ Paper sizes are the defaults: 1 layer, 1 head, d_model = D, FFN 2048, dropout 0.
 Only the real tokens are fed to the gate (padding is never computed).
 `init="random"` is the paper's (PyTorch default) initialisation; `init="last"` zeroes the output
 layer's weight and biases it to the last layer, so the fusion starts at the last-layer solution.
+`entropy_weight` > 0 (not in the paper) subtracts that multiple of the mean per-token weight
+entropy from the loss, against the gate's collapse onto one layer (docs/fusion-study.md).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class TokenSoftmaxConfig(FusionConfig):
     gate_norm_first: bool = False  # the paper's PyTorch defaults: post-norm
     init: str = "random"  # "random" (paper) | "last"
     last_layer_logit: float = 10.0  # with init="last": the output bias of the last layer
+    entropy_weight: float = 0.0  # > 0: the loss rewards per-token weight entropy (keeps the gate mixing layers)
 
     def __post_init__(self):
         if self.init not in ("random", "last"):
@@ -40,6 +43,8 @@ class TokenSoftmaxConfig(FusionConfig):
         for field in ("gate_layers", "gate_heads", "gate_ffn_size"):
             if getattr(self, field) < 1:
                 raise ConfigError(f"token_softmax: {field} must be >= 1, got {getattr(self, field)}")
+        if self.entropy_weight < 0:
+            raise ConfigError(f"token_softmax: entropy_weight must be >= 0, got {self.entropy_weight}")
         if not 0.0 <= self.gate_dropout < 1.0:
             raise ConfigError(f"token_softmax: gate_dropout must be in [0, 1), got {self.gate_dropout}")
 
@@ -71,6 +76,10 @@ class TokenSoftmaxFusion(Fusion):
             nn.init.zeros_(self.out.bias)
             with torch.no_grad():
                 self.out.bias[-1] = config.last_layer_logit
+
+    def penalty(self, entropy: torch.Tensor) -> torch.Tensor | None:
+        """-entropy_weight x entropy: minimising the loss then keeps each token's weights spread."""
+        return -self.config.entropy_weight * entropy if self.config.entropy_weight else None
 
     def layer_weights(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         B, S, L, D = states.shape

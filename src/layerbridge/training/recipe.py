@@ -253,8 +253,9 @@ def resume_from_checkpoint(run: Run) -> tuple[int, list[dict]]:
     return step, [e for e in log if e["step"] <= step]
 
 
-def train_step(run: Run, step: int) -> tuple[float, float | None, int]:
-    """One optimiser step on global batch `step`: (mean loss over the batch, gradient norm, examples).
+def train_step(run: Run, step: int) -> tuple[float, float | None, int, float]:
+    """One optimiser step on global batch `step`: (mean loss over the batch, gradient norm, examples,
+    mean per-token layer-weight entropy over the batch).
 
     The global batch is cut into micro-batches of `run.micro` examples, dealt round-robin to the
     processes; each example's loss is weighted so the update equals the one-process update."""
@@ -266,6 +267,7 @@ def train_step(run: Run, step: int) -> tuple[float, float | None, int]:
     if not mine:  # fewer micro-batches than processes: still join the all-reduce, with zero weight
         mine, weight = [(0, batch[:1])], 0.0
     step_loss = torch.zeros((), device=accelerator.device)
+    step_entropy = torch.zeros((), device=accelerator.device)
     for i, (index, part) in enumerate(mine):
         torch.manual_seed(dropout_seed(cfg.seed, step, index))
         with accelerator.no_sync(model) if i < len(mine) - 1 else nullcontext():
@@ -278,15 +280,19 @@ def train_step(run: Run, step: int) -> tuple[float, float | None, int]:
             else:
                 encoded = bridge.tokenize(texts) if bridge.reads_soft_tokens else {}
                 out = model(targets, prompt_ids=prompts, **encoded)
-            accelerator.backward(out.example_loss.sum() * weight)
+            objective = out.example_loss if out.example_penalty is None else out.example_loss + out.example_penalty
+            accelerator.backward(objective.sum() * weight)
         step_loss += out.example_loss.detach().sum() * (weight > 0)
+        if out.weight_entropy is not None:
+            step_entropy += out.weight_entropy.detach().sum() * (weight > 0)
     params = [p for p in model.parameters() if p.requires_grad]  # after `prepare`: the parameters it trains
     grad_norm = accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
     run.optimizer.step()
     run.scheduler.step()
     run.optimizer.zero_grad(set_to_none=True)
     mean_loss = accelerator.reduce(step_loss, reduction="sum").item() / len(batch)
-    return mean_loss, None if grad_norm is None else float(grad_norm), len(batch)
+    entropy = accelerator.reduce(step_entropy, reduction="sum").item() / len(batch)
+    return mean_loss, None if grad_norm is None else float(grad_norm), len(batch), entropy
 
 
 def train(
@@ -314,11 +320,12 @@ def train(
                disable=not accelerator.is_main_process, unit="step")
     started, seen = time.perf_counter(), 0
     for step in range(start, run.total_steps):
-        mean_loss, grad_norm, examples = train_step(run, step)
+        mean_loss, grad_norm, examples, entropy = train_step(run, step)
         done = step + 1
         seen += examples
         entry = {"step": done, "epoch": round(done / run.per_epoch, 4), "loss": round(mean_loss, 5),
                  "lr": run.scheduler.get_last_lr()[0], "grad_norm": None if grad_norm is None else round(grad_norm, 5),
+                 **({"weight_entropy": round(entropy, 5)} if len(bridge.layer_indices) > 1 else {}),
                  **fusion_snapshot(bridge)}
         if run.dev_examples and ((cfg.eval_every and done % cfg.eval_every == 0) or done == run.total_steps):
             with accelerator.autocast():
