@@ -145,8 +145,12 @@ class LayerBridge(nn.Module):
 
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
         """The weights a saved bridge holds: everything but the frozen models."""
-        frozen = ("llm.",) + (("encoder.",) if self.config.freeze_encoder else ())
-        return {k: v for k, v in self.state_dict().items() if not k.startswith(frozen)}
+        return {k: v for k, v in self.state_dict().items() if not k.startswith(self.frozen_prefixes)}
+
+    @property
+    def frozen_prefixes(self) -> tuple[str, ...]:
+        """State-dict prefixes of the frozen models (never saved with the bridge)."""
+        return ("llm.",) + (("encoder.",) if self.config.freeze_encoder else ())
 
     def parameter_counts(self) -> dict[str, int]:
         """Trainable parameters per part, and the frozen total."""
@@ -332,11 +336,14 @@ class LayerBridge(nn.Module):
         """LM head on the given positions only (N, H) -> (N, V), in float32 (bridge.lm_head)."""
         return lm_head_logits(self.llm, hidden)
 
+    def target_logits(self, inputs: LLMInputs) -> torch.Tensor:
+        """The LLM's logits at the positions that predict a target token, and only there: (N, V)."""
+        hidden = self.llm_hidden(inputs).last_hidden_state  # (B, T, H)
+        return self.logits(hidden[inputs.target_rows, inputs.target_positions])  # (N, V)
+
     def target_log_probs(self, inputs: LLMInputs) -> torch.Tensor:
         """log p(target token | everything before it) for every target token: (N,)."""
-        hidden = self.llm_hidden(inputs).last_hidden_state  # (B, T, H)
-        picked = hidden[inputs.target_rows, inputs.target_positions]  # (N, H): no other logits
-        return -F.cross_entropy(self.logits(picked), inputs.target_ids, reduction="none")
+        return -F.cross_entropy(self.target_logits(inputs), inputs.target_ids, reduction="none")
 
     # ----------------------------------------------------------------- public API
     def forward(
@@ -430,8 +437,7 @@ class LayerBridge(nn.Module):
             ids = [list(t) for t in self.llm_tokenizer(list(continuations), add_special_tokens=False)["input_ids"]]
         soft, mask = self.encode(texts)
         inputs = self.llm_inputs(soft, mask, ids, self.prompt_ids(texts))
-        hidden = self.llm_hidden(inputs).last_hidden_state  # (B, T, H)
-        logits = self.logits(hidden[inputs.target_rows, inputs.target_positions])  # (N, V)
+        logits = self.target_logits(inputs)  # (N, V)
         token_lp = -F.cross_entropy(logits, inputs.target_ids, reduction="none")  # (N,)
         misses = (logits.argmax(-1) != inputs.target_ids).float()
         B = len(texts)

@@ -7,15 +7,15 @@ from accelerate.utils import gather_object
 
 from layerbridge.evaluation.metrics import accuracy
 from layerbridge.evaluation.predict import predict
+from layerbridge.processes import my_share, processes
 
 
-def dev_score(bridge, task, dev, limit, max_new_tokens: int, accelerator) -> tuple[str, float]:
+def dev_score(bridge, task, dev, limit, max_new_tokens: int) -> tuple[str, float]:
     """("dev_accuracy", rank accuracy) for classification; ("dev_chrf", greedy chrF++) for generation.
     The same value on every process."""
     rows = dev[:limit] if limit else dev
-    rank, world = accelerator.process_index, accelerator.num_processes
-    mine = rows[rank::world]
-    texts = [e.text for e in mine]
+    world = processes().num_processes
+    texts = [e.text for e in my_share(rows)]
     if task.is_generation:
         from layerbridge.evaluation.generation import Decoding, generate_texts
 

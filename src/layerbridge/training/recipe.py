@@ -223,8 +223,7 @@ def setup(cfg: TrainConfig, *, overwrite: bool, resume: bool, models, data) -> R
     scheduler = get_cosine_schedule_with_warmup(optimizer, round(cfg.warmup_ratio * total_steps), total_steps)
     model, optimizer = accelerator.prepare(bridge, optimizer)  # the scheduler is stepped by hand
     bridge = accelerator.unwrap_model(model)
-    frozen = ("llm.",) + (("encoder.",) if cfg.bridge.freeze_encoder else ())
-    checkpointer = Checkpointer(out, accelerator, model, optimizer, scheduler, frozen)
+    checkpointer = Checkpointer(out, accelerator, model, optimizer, scheduler, bridge.frozen_prefixes)
 
     # 5. speed: the encoder-state cache and length buckets
     token_lengths = bridge.token_lengths([e.text for e in train_examples])
@@ -329,8 +328,7 @@ def train(
                  **fusion_snapshot(bridge)}
         if run.dev_examples and ((cfg.eval_every and done % cfg.eval_every == 0) or done == run.total_steps):
             with accelerator.autocast():
-                key, value = dev_score(bridge, run.task, run.dev_examples, cfg.dev_limit, run.max_target or 128,
-                                       accelerator)
+                key, value = dev_score(bridge, run.task, run.dev_examples, cfg.dev_limit, run.max_target or 128)
             entry[key] = round(value, 5)
         dev_key = next((k for k in ("dev_accuracy", "dev_chrf") if k in entry), None)
         if done % cfg.log_every == 0 or dev_key or done == run.total_steps:
