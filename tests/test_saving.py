@@ -104,3 +104,57 @@ def test_config_naming_models_that_do_not_fit(tmp_path):
     path.write_text(json.dumps(config))
     with pytest.raises(ConfigError, match="unknown bridge setting.*gate_size"):
         LayerBridge.from_pretrained(tmp_path, models=parts())
+
+
+def test_a_registered_fusion_trains_saves_and_loads(tmp_path):
+    """register_fusion adds a fusion without editing the package: configs accept its name and
+    options, the bridge builds and trains it, and a saved bridge loads it back by name."""
+    from dataclasses import dataclass
+    from typing import ClassVar
+
+    from layerbridge.fusion import FUSIONS, Fusion, FusionConfig, list_fusions, register_fusion
+    from layerbridge.fusion.base import masked_weights
+
+    @dataclass
+    class TopTwoConfig(FusionConfig):
+        name: ClassVar[str] = "top_two_test"
+        share: float = 0.5  # weight of the last layer; the rest on the one below
+
+    class TopTwoFusion(Fusion):
+        def __init__(self, config, *, num_layers, hidden_size):
+            super().__init__(config, num_layers=num_layers, hidden_size=hidden_size)
+            self.scale = torch.nn.Parameter(torch.ones(hidden_size))
+
+        def layer_weights(self, states, mask):
+            B, S, L, _ = states.shape
+            w = torch.zeros(B, S, L)
+            w[:, :, -1], w[:, :, -2] = self.config.share, 1 - self.config.share
+            return masked_weights(w, mask)
+
+        def forward(self, states, mask):
+            w = self.layer_weights(states, mask)
+            return (w.unsqueeze(-1) * states).sum(2) * self.scale, w
+
+    register_fusion(TopTwoConfig, TopTwoFusion)
+    try:
+        assert "top_two_test" in list_fusions()
+        with pytest.raises(ConfigError, match="already registered"):
+            register_fusion(TopTwoConfig, TopTwoFusion)
+        with pytest.raises(ConfigError, match="no option"):
+            BridgeConfig(encoder="tiny-enc", llm="tiny-llm", fusion="top_two_test", fusion_options={"sharee": 1})
+        bridge = trained_bridge("top_two_test", fusion_options={"share": 0.75})
+        weights = bridge.layer_weights(TEXTS)[0]["weights"]
+        assert torch.allclose(weights[:, -1], torch.full((weights.shape[0],), 0.75))
+        bridge.train()
+        bridge.loss(TEXTS, ["Film", "Sports"]).loss.backward()
+        assert bridge.fusion.scale.grad is not None and bridge.fusion.scale.grad.abs().sum() > 0
+        bridge.save_pretrained(tmp_path / "b")
+        assert "fusion.scale" in load_file(tmp_path / "b" / "bridge.safetensors")
+        loaded = LayerBridge.from_pretrained(tmp_path / "b", models=parts())
+        assert isinstance(loaded.fusion, TopTwoFusion) and loaded.fusion.config.share == 0.75
+        assert torch.equal(loaded.fusion.scale, bridge.fusion.scale)
+        assert torch.allclose(loaded.score(TEXTS, ["Film", "Sports"]), bridge.score(TEXTS, ["Film", "Sports"]))
+    finally:
+        FUSIONS.pop("top_two_test", None)
+    with pytest.raises(ConfigError, match="not a Fusion subclass"):
+        register_fusion(TopTwoConfig, torch.nn.Module)

@@ -7,6 +7,6 @@ them into a frozen LLM's input-embedding space (Puranegedara et al., 2025; LangB
 __version__ = "0.1.0"
 
 from layerbridge.bridge import BridgeConfig, BridgeOutput, LayerBridge  # noqa: E402
-from layerbridge.fusion import FUSIONS  # noqa: E402
+from layerbridge.fusion import FUSIONS, register_fusion  # noqa: E402
 
-__all__ = ["BridgeConfig", "BridgeOutput", "FUSIONS", "LayerBridge", "__version__"]
+__all__ = ["BridgeConfig", "BridgeOutput", "FUSIONS", "LayerBridge", "__version__", "register_fusion"]
