@@ -8,7 +8,6 @@ import resource
 import statistics
 import time
 import warnings
-from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -61,18 +60,9 @@ def precisions(base: str) -> tuple[str, ...]:
     return ("fp32", "bf16") if base == "bf16" else ("fp32",)
 
 
-def autocast(bf16: bool):
-    return torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext()
-
-
-@contextmanager
-def patched(obj, name: str, replacement):
-    """Temporarily replace obj.name (an instance attribute shadowing a method)."""
-    setattr(obj, name, replacement)
-    try:
-        yield
-    finally:
-        delattr(obj, name)
+def mixed_precision(precision: str) -> str:
+    """The recipe's --mixed-precision value for a measured precision ("fp32" / "bf16")."""
+    return "bf16" if precision == "bf16" else "no"
 
 
 # ------------------------------------------------------------------------------ models and data

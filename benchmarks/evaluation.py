@@ -7,45 +7,33 @@ turn. The bridge is untrained (default fusion, fixed seed), so accuracies are ne
 
 from __future__ import annotations
 
-from contextlib import nullcontext
-from functools import partial
-
 from layerbridge.evaluation.metrics import INVALID, accuracy
 from layerbridge.evaluation.predict import length_sorted_batches, predict
+from layerbridge.evaluation.recipe import autocast
 
-from benchmarks.common import Arm, autocast, interleave, make_bridge, patched, peak_rss_gb, precisions
+from benchmarks.common import Arm, interleave, make_bridge, mixed_precision, peak_rss_gb, precisions
 
 EVAL_BATCH = 16
 UNCAPPED = 32  # generate's cap when the label cap is switched off
 
 
-def no_shared_prefix(bridge) -> tuple:
-    return "score", partial(type(bridge).score, bridge, shared_prefix=False)
-
-
-def uncapped(bridge) -> tuple:
-    return "generate", lambda texts, max_new_tokens: type(bridge).generate(bridge, texts, max_new_tokens=UNCAPPED)
-
-
 def arm_specs(precision: str) -> list[tuple]:
-    """(name, mode, precision, patch: bridge -> (method name, replacement), or None): rank and
-    generate in every precision measured, and the two switched-off optimisations in `precision`."""
+    """(name, mode, precision, predict's options): rank and generate in every precision measured,
+    and the two switched-off optimisations in `precision`."""
     return [
-        *((f"{mode} {p}", mode, p, None) for mode in ("rank", "generate") for p in precisions(precision)),
-        (f"rank {precision}, shared prefix off", "rank", precision, no_shared_prefix),
-        (f"generate {precision}, cap {UNCAPPED} instead of label cap", "generate", precision, uncapped),
+        *((f"{mode} {p}", mode, p, {}) for mode in ("rank", "generate") for p in precisions(precision)),
+        (f"rank {precision}, shared prefix off", "rank", precision, {"shared_prefix": False}),
+        (f"generate {precision}, cap {UNCAPPED} instead of label cap", "generate", precision, {"max_new_tokens": UNCAPPED}),
     ]
 
 
-
 def make_arm(bridges: dict, spec, texts, batches, label_words, predictions) -> Arm:
-    name, mode, precision, patch = spec
+    name, mode, precision, options = spec
     bridge = bridges[precision]
-    patch = patch(bridge) if patch else None
 
     def call(batch_texts):
-        with autocast(precision == "bf16"), (patched(bridge, *patch) if patch else nullcontext()):
-            return predict(bridge, batch_texts, label_words, mode=mode, batch_size=EVAL_BATCH)[0]
+        with autocast(bridge, mixed_precision(precision)):  # the evaluation recipe's autocast (any device)
+            return predict(bridge, batch_texts, label_words, mode=mode, batch_size=EVAL_BATCH, **options)[0]
 
     def run(r):
         idx = batches[r]
@@ -63,7 +51,7 @@ def paper_protocol(bridge, texts: list[str], label_words, cap: int, bf16: bool =
     seconds = {"rank": 0.0, "generate": 0.0}
     for mode in ("rank", "generate", "rank"):
         start = time.perf_counter()
-        with autocast(bf16):
+        with autocast(bridge, "bf16" if bf16 else "no"):
             if mode == "rank":
                 predict(bridge, texts, label_words, mode="rank", batch_size=EVAL_BATCH)
             else:

@@ -51,7 +51,7 @@ class Dims:
         head_dim = getattr(llm, "head_dim", None) or llm.hidden_size // llm.num_attention_heads
         kv_heads = getattr(llm, "num_key_value_heads", None) or llm.num_attention_heads
         options = getattr(bridge.fusion, "config", None)
-        token_gate = bridge.config.fusion == "token_softmax"
+        token_gate = hasattr(options, "gate_ffn_size")  # token_softmax, or a variant of it
         return cls(
             llm_layers=llm.num_hidden_layers, llm_hidden=llm.hidden_size, llm_ffn=llm.intermediate_size,
             llm_q_dim=llm.num_attention_heads * head_dim, llm_kv_dim=kv_heads * head_dim, vocab=llm.vocab_size,

@@ -1,38 +1,40 @@
-"""Peak memory of a training run as the recipe runs it (own process per precision): the default
+"""Peak memory of a training run as the recipe runs it (own process per precision): the paper's
 fusion, the encoder cache filled for the WHOLE English training set (as after a first epoch),
-then real optimiser steps over the timed batches and the epoch's longest batch."""
+then real recipe steps (`recipe.train_step`) over the first steps of the epoch and its longest batch."""
 
 from __future__ import annotations
 
+import tempfile
 import time
+from pathlib import Path
 
-from layerbridge.encoder_cache import EncoderStateCache
-from layerbridge.precision import cache_dtype
-
-from benchmarks.common import make_bridge, peak_rss_gb, rss_gb
-from benchmarks.training import Trainer
+from benchmarks.common import peak_rss_gb, rss_gb
+from benchmarks.training import RecipeArm, reset_precision
 
 
-def run_memory(models, train, batches, bf16: bool, log=print) -> dict:
+def run_memory(models, task: str, train, batches, rounds: int, precision: str, log=print) -> dict:
     """`models`: the models loaded for this precision (bf16 runs hold them in bf16)."""
     after_load = rss_gb()
-    cache = EncoderStateCache(make_bridge(models, "global_softmax"), dtype=cache_dtype("bf16" if bf16 else "no"))
-    texts = [e.text for e in train]
-    estimate = cache.check_fits(cache.bridge.token_lengths(texts)) / 2**30
-    start = time.perf_counter()
-    for i in range(0, len(texts), 32):
-        cache.states(texts[i : i + 32])
-    fill_s = time.perf_counter() - start
-    after_cache = rss_gb()
-    trainer = Trainer(models, "token_softmax", bf16=bf16, cache=cache)
-    steps = [batches.warmup, *batches.bucketed, batches.longest]
-    for batch in steps:
-        trainer.step(batch)
-    longest = batches.longest
-    log(f"  {'bf16' if bf16 else 'fp32'}: cache {estimate:.2f} GiB ({len(texts)} texts, {fill_s:.0f} s), "
+    reset_precision()
+    with tempfile.TemporaryDirectory() as tmp:
+        ra = RecipeArm(models, task, "token_softmax", list(train), Path(tmp) / "run", precision=precision)
+        cache = ra.run.cache
+        texts = [e.text for e in train]
+        estimate = cache.check_fits(ra.run.lengths) / 2**30
+        start = time.perf_counter()
+        ra.fill_cache()
+        fill_s = time.perf_counter() - start
+        after_cache = rss_gb()
+        padded = lambda step: (lambda b: b.size * max(b.llm_lengths))(ra.batch(step))  # noqa: E731
+        longest = max(range(ra.run.per_epoch), key=padded)
+        steps = [*range(rounds), longest]
+        for step in steps:
+            ra.step(step)
+    log(f"  {precision}: cache {estimate:.2f} GiB ({len(texts)} texts, {fill_s:.0f} s), "
         f"{len(steps)} steps, peak {peak_rss_gb():.2f} GiB")
     return {
-        "precision": "bf16" if bf16 else "fp32", "rss_after_load_gb": after_load, "rss_after_cache_gb": after_cache,
-        "cache_estimate_gb": estimate, "cache_texts": len(texts), "cache_dtype": str(cache.dtype).removeprefix("torch."), "cache_fill_s": fill_s, "steps": len(steps),
-        "longest_batch_padded_positions": longest.size * max(longest.llm_lengths), "peak_rss_gb": peak_rss_gb(),
+        "precision": precision, "rss_after_load_gb": after_load, "rss_after_cache_gb": after_cache,
+        "cache_estimate_gb": estimate, "cache_texts": len(texts), "cache_dtype": str(cache.dtype).removeprefix("torch."),
+        "cache_fill_s": fill_s, "steps": len(steps), "longest_batch_padded_positions": padded(longest),
+        "peak_rss_gb": peak_rss_gb(),
     }

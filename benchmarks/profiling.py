@@ -6,17 +6,13 @@ from __future__ import annotations
 import re
 import time
 
-import torch
-from torch.profiler import ProfilerActivity, profile, record_function
+from torch.profiler import ProfilerActivity, profile
 
-from layerbridge.encoder_cache import EncoderStateCache
-from layerbridge.precision import cache_dtype
-
-from benchmarks.common import autocast, make_bridge, peak_rss_gb, precisions
+from benchmarks.common import peak_rss_gb, precisions
 from benchmarks.flops import matmul_peak, matmul_rate
-from benchmarks.training import DTYPES, Trainer, fill_cache
+from benchmarks.training import DTYPES, RecipeArm, reset_precision, timed_examples
 
-PHASE = "phase: "
+PHASE = "layerbridge: "  # the record_function markers of LayerBridge.forward and recipe.train_step
 CATEGORIES = [  # (category, regex on the operator name), first match wins
     ("matmul (mm, addmm, bmm)", r"^aten::(mm|addmm|bmm|baddbmm)$"),
     ("attention core (sdpa)", r"scaled_dot_product|_flash_attention|_efficient_attention"),
@@ -33,29 +29,6 @@ def category(name: str) -> str:
         if re.search(pattern, name):
             return label
     return "other"
-
-
-def profiled_step(trainer: Trainer, batch) -> None:
-    """One optimiser step, the forward split into the phases of LayerBridge.forward."""
-    bridge, texts = trainer.bridge, [e.text for e in batch.examples]
-    with autocast(trainer.bf16):
-        with record_function(PHASE + "encoder cache gather"):
-            states, mask = trainer.cache.states(texts)
-        with record_function(PHASE + "fusion + projector"):
-            soft, _ = bridge.soft_tokens(states, mask)
-        with record_function(PHASE + "assemble LLM input"):
-            inputs = bridge.llm_inputs(soft, mask, batch.target_ids)
-        with record_function(PHASE + "LLM forward + target logits"):
-            nll = -bridge.target_log_probs(inputs)
-            sums = torch.zeros(batch.size).index_add(0, inputs.target_rows, nll.float())
-            counts = torch.tensor([len(t) for t in batch.target_ids], dtype=sums.dtype)
-            loss = (sums / counts).sum() / batch.size
-    with record_function(PHASE + "backward"):
-        loss.backward()
-    with record_function(PHASE + "optimiser step"):
-        torch.nn.utils.clip_grad_norm_(trainer.params, 1.0)
-        trainer.optimizer.step()
-        trainer.optimizer.zero_grad(set_to_none=True)
 
 
 def summarise(prof, wall_us: float, top: int) -> dict:
@@ -75,18 +48,19 @@ def summarise(prof, wall_us: float, top: int) -> dict:
     }
 
 
-def profile_steps(trainer: Trainer, batches, warmup, top: int) -> dict:
-    trainer.step(warmup)
+def profile_steps(ra: RecipeArm, steps: int, top: int) -> dict:
+    """The recipe's steps 0..steps-1 without, then with, the profiler (its own overhead shows)."""
+    ra.step(steps)  # warm-up: another batch
     start = time.perf_counter()
-    for batch in batches:  # the same steps without the profiler: its own overhead
-        trainer.step(batch)
+    for step in range(steps):
+        ra.step(step)
     plain = time.perf_counter() - start
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         start = time.perf_counter()
-        for batch in batches:
-            profiled_step(trainer, batch)
+        for step in range(steps):
+            ra.step(step)
         wall = time.perf_counter() - start
-    return {"steps": len(batches), "wall_s": wall, "unprofiled_wall_s": plain, **summarise(prof, wall * 1e6, top)}
+    return {"steps": steps, "wall_s": wall, "unprofiled_wall_s": plain, **summarise(prof, wall * 1e6, top)}
 
 
 def llm_shape_rates(bridge, rows: int, targets: int, measured=("fp32", "bf16")) -> dict:
@@ -109,20 +83,24 @@ def llm_shape_rates(bridge, rows: int, targets: int, measured=("fp32", "bf16")) 
     return {"rows": rows, **out}
 
 
-def run_profile(models, batches, steps: int, top: int = 15, precision: str = "bf16", log=print) -> dict:
-    """token_softmax profiled in `precision` (and, when that is bf16, in fp32 too)."""
+def run_profile(models, task: str, batches, steps: int, top: int = 15, precision: str = "bf16", log=print) -> dict:
+    """token_softmax profiled through the recipe in `precision` (and, when that is bf16, in fp32 too)."""
+    import tempfile
+    from pathlib import Path
+
     measured = precisions(precision)
-    cache = EncoderStateCache(make_bridge(models(precision), "global_softmax"), dtype=cache_dtype(precision))
-    fill_cache(cache, batches)
-    timed = batches.bucketed[:steps]
+    examples = timed_examples(batches)
     result = {"precision": precision}
-    for p in sorted(measured, key=lambda p: p != "bf16"):  # bf16 first, as before
-        trainer = Trainer(models(p), "token_softmax", bf16=p == "bf16", cache=cache)
-        log(f"  profiling token_softmax {p}: {steps} step(s)")
-        result[p] = profile_steps(trainer, timed, batches.warmup, top)
+    with tempfile.TemporaryDirectory() as tmp:
+        for p in sorted(measured, key=lambda p: p != "bf16"):  # bf16 first, as before
+            reset_precision()
+            ra = RecipeArm(models(p), task, "token_softmax", examples, Path(tmp) / p, precision=p)
+            ra.fill_cache()
+            log(f"  profiling token_softmax {p}: {steps} step(s)")
+            result[p] = profile_steps(ra, steps, top)
     median = sorted(batches.bucketed, key=lambda b: b.size * max(b.llm_lengths))[len(batches.bucketed) // 2]
     targets = sum(len(t) for t in median.target_ids)
-    result["matmul_at_llm_shapes"] = llm_shape_rates(trainer.bridge, median.size * max(median.llm_lengths), targets,
+    result["matmul_at_llm_shapes"] = llm_shape_rates(ra.run.bridge, median.size * max(median.llm_lengths), targets,
                                                      measured)
     result["peak_rss_gb"] = peak_rss_gb()
     return result

@@ -97,20 +97,20 @@ def run_part(args) -> dict:
     if args.part == "training":
         from benchmarks.training import run_training
 
-        return run_training(models, batches, rounds, precision=base, log=log)
+        return run_training(models, task.name, batches, rounds, precision=base, log=log)
     if args.part == "ablation":
         from benchmarks.training import run_ablation
 
-        return run_ablation(models, batches, rounds, precision=base, log=log)
+        return run_ablation(models, task.name, batches, rounds, precision=base, log=log)
     if args.part == "profile":
         from benchmarks.profiling import run_profile
 
-        return run_profile(models, batches, rounds, precision=base, log=log)
+        return run_profile(models, task.name, batches, rounds, precision=base, log=log)
     from benchmarks.memory import run_memory
 
     train_texts = train[: sizes["memory_texts"]] if sizes["memory_texts"] else train
     precision = args.part.split("_")[1]
-    return run_memory(models(precision), train_texts, batches, bf16=precision == "bf16", log=log)
+    return run_memory(models(precision), task.name, train_texts, batches, rounds, precision=precision, log=log)
 
 
 def busy_cpu_seconds() -> float:

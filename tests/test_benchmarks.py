@@ -14,9 +14,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import Arm, interleave, padding_fraction, training_batches  # noqa: E402
 from benchmarks.flops import Dims, llm_attention_flops, step_flops  # noqa: E402
-from benchmarks.training import full_logits_example_loss, gate_on_all_positions  # noqa: E402
+from benchmarks.training import FullLogitsBridge, PaddedGateFusion  # noqa: E402
 from layerbridge.bridge import BridgeConfig, LayerBridge  # noqa: E402
-from layerbridge.tasks import Example  # noqa: E402
+from layerbridge.tasks import Example, get_task  # noqa: E402
 
 TEXTS = ["The match ended with a late goal.", "Parliament passed the budget after a long debate about taxes.",
          "A phone.", "The film won three awards at the festival."]
@@ -30,9 +30,11 @@ def make(parts, fusion="token_softmax"):
 @pytest.mark.parametrize("fusion", ["last", "global_softmax", "token_softmax"])
 def test_full_logits_baseline_gives_the_bridge_loss(tiny_parts, fusion):
     bridge = make(tiny_parts, fusion)
+    torch.manual_seed(0)
+    baseline = FullLogitsBridge(BridgeConfig(encoder="e", llm="l", fusion=fusion), *tiny_parts).eval()
+    baseline.load_state_dict(bridge.state_dict())
     ids, enc = bridge.target_ids(TARGETS), bridge.tokenize(TEXTS)
-    expected = bridge(ids, **enc).example_loss
-    torch.testing.assert_close(full_logits_example_loss(bridge, ids, **enc), expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(baseline(ids, **enc).example_loss, bridge(ids, **enc).example_loss, rtol=1e-5, atol=1e-5)
 
 
 def test_gate_on_padded_positions_gives_the_same_weights(tiny_parts):
@@ -40,26 +42,43 @@ def test_gate_on_padded_positions_gives_the_same_weights(tiny_parts):
     enc = bridge.tokenize(TEXTS)
     states, mask = bridge.encoder_states(**enc), enc["attention_mask"]
     assert (mask == 0).any()  # there is padding to (wastefully) compute
+    padded = PaddedGateFusion(bridge.fusion.config, num_layers=states.shape[2], hidden_size=states.shape[3]).eval()
+    padded.load_state_dict(bridge.fusion.state_dict())
     expected = bridge.fusion.layer_weights(states, mask)
-    torch.testing.assert_close(gate_on_all_positions(bridge.fusion, states, mask), expected, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(padded.layer_weights(states, mask), expected, rtol=1e-5, atol=1e-6)
+
+
+def executed_step_flops(bridge, ids, enc) -> int:
+    with FlopCounterMode(display=False) as counter:
+        states = bridge.encoder_states(**enc)
+        bridge(ids, attention_mask=enc["attention_mask"], encoder_states=states).loss.backward()
+    return counter.get_total_flops()
 
 
 @pytest.mark.parametrize("fusion", ["last", "global_softmax", "token_softmax"])
 def test_useful_flops_match_what_torch_executes_without_padding(tiny_parts, fusion):
+    """The FLOP model against torch's own count: everything but the attention core with the fused
+    (sdpa) attention, which FlopCounterMode does not see; then the attention core alone, as the
+    count that eager attention's matmuls add (it computes the full n x n scores, the model counts
+    the causal half the LLM needs, and all of the encoder's)."""
     bridge = make(tiny_parts, fusion).train()
     text, target = [TEXTS[1]], [TARGETS[1]]  # one example: no padding anywhere
     ids, enc = bridge.target_ids(target), bridge.tokenize(text)
     s = int(enc["attention_mask"].sum())
-    with FlopCounterMode(display=False) as counter:
-        states = bridge.encoder_states(**enc)
-        bridge(ids, attention_mask=enc["attention_mask"], encoder_states=states).loss.backward()
     llm_len = 1 + s + 1 + len(ids[0])
     dims = Dims.of(bridge)
     counted = step_flops(dims, fusion, [s], [llm_len], len(ids[0]), encoder_cached=False)["total"]
-    # FlopCounterMode does not count the CPU's fused attention (sdpa) of the LLM and the encoder
-    sdpa = 3 * llm_attention_flops(dims, llm_len - 1) + dims.enc_layers * 4 * dims.enc_hidden * s * s
+    llm_attention = 3 * llm_attention_flops(dims, llm_len - 1)  # forward + backward (2x), causal pairs
+    encoder_attention = dims.enc_layers * 4 * dims.enc_hidden * s * s  # forward only: the encoder is frozen
+    fused = executed_step_flops(bridge, ids, enc)
     # torch also runs the last (EOS) position, which predicts nothing: a few % more
-    assert counted - sdpa == pytest.approx(counter.get_total_flops(), rel=0.05)
+    assert counted - llm_attention - encoder_attention == pytest.approx(fused, rel=0.05)
+
+    for model in (tiny_parts[0], tiny_parts[2]):  # attention as plain matmuls, which FlopCounterMode counts
+        model.set_attn_implementation("eager")
+    attention_core = executed_step_flops(bridge, ids, enc) - fused
+    square = llm_len**2 / (llm_len * (llm_len - 1) / 2)  # full scores over all positions vs the causal pairs counted
+    assert llm_attention * square + encoder_attention == pytest.approx(attention_core, rel=0.02)
 
 
 def test_bucketed_and_random_batches_hold_the_same_examples(tiny_parts):
@@ -119,8 +138,6 @@ def test_arms_per_precision():
 def test_fp32_run_measures_fp32_only_and_reports_it(tiny_parts, monkeypatch):
     """Every part in fp32 on tiny models: no bf16 arm, only the fp32 peak (which the FLOP fraction
     is taken against), and the report renders without the bf16 parts."""
-    import types
-
     import benchmarks.profiling as profiling
     import benchmarks.training as training
     from benchmarks.evaluation import run_evaluation
@@ -140,7 +157,7 @@ def test_fp32_run_measures_fp32_only_and_reports_it(tiny_parts, monkeypatch):
     bridge = make(tiny_parts)
     words = "one two three four five six seven eight nine ten".split()
     train = [Example(id=f"t/{i}", text=" ".join(words[: 1 + i % 10]), label=i % 3, lang="en") for i in range(60)]
-    task = types.SimpleNamespace(label_words=["Sports", "Political", "Science"])
+    task = get_task("xnli")  # three labels, as the examples have
     batches = training_batches(bridge, train, bridge.target_ids(task.label_words), n_batches=2)
     quiet = lambda _: None  # noqa: E731
 
@@ -148,11 +165,11 @@ def test_fp32_run_measures_fp32_only_and_reports_it(tiny_parts, monkeypatch):
          "precision": {"requested": "auto", "used": "fp32", "native_bf16": False, "reason": PRECISION_REASONS["auto"][False]},
          "machine": {"cpu": "cpu", "cores": 2, "torch_threads": 1, "torch": "t", "transformers": "t", "commit": "c",
                      "load_before": 0.0, "load_after": 0.0, "models": "tiny"},
-         "training": training.run_training(models, batches, 1, precision="fp32", log=quiet),
-         "ablation": training.run_ablation(models, batches, 1, precision="fp32", log=quiet),
+         "training": training.run_training(models, task.name, batches, 1, precision="fp32", log=quiet),
+         "ablation": training.run_ablation(models, task.name, batches, 1, precision="fp32", log=quiet),
          "evaluation": run_evaluation(models, task, train[:8], 4, precision="fp32", log=quiet),
-         "profile": profiling.run_profile(models, batches, 1, precision="fp32", log=quiet),
-         "memory_fp32": run_memory(models("fp32"), train, batches, bf16=False, log=quiet)}
+         "profile": profiling.run_profile(models, task.name, batches, 1, precision="fp32", log=quiet),
+         "memory_fp32": run_memory(models("fp32"), task.name, train, batches, 1, precision="fp32", log=quiet)}
     assert list(r)[-5:] == list(parts_for("fp32"))
     for part in parts_for("fp32"):
         r[part].update(wall_s=1.0, others_cpu_share=0.0)

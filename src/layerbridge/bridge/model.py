@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.profiler import record_function
 
 from layerbridge.bridge.base_models import check_base_models
 from layerbridge.bridge.config import BridgeConfig
@@ -363,10 +364,14 @@ class LayerBridge(nn.Module):
         soft, weights = None, None
         if self.reads_soft_tokens:
             if encoder_states is None:
-                encoder_states = self.encoder_states(input_ids, attention_mask)
-            soft, weights = self.soft_tokens(encoder_states, attention_mask)
-        inputs = self.llm_inputs(soft, attention_mask, target_ids, prompt_ids)
-        nll = -self.target_log_probs(inputs)  # (N,)
+                with record_function("layerbridge: encoder"):
+                    encoder_states = self.encoder_states(input_ids, attention_mask)
+            with record_function("layerbridge: fusion + projector"):
+                soft, weights = self.soft_tokens(encoder_states, attention_mask)
+        with record_function("layerbridge: assemble LLM input"):
+            inputs = self.llm_inputs(soft, attention_mask, target_ids, prompt_ids)
+        with record_function("layerbridge: LLM forward + target logits"):  # phases for torch.profiler
+            nll = -self.target_log_probs(inputs)  # (N,)
         B = len(target_ids)
         sums = torch.zeros(B, device=nll.device).index_add(0, inputs.target_rows, nll)
         counts = torch.tensor([len(t) for t in target_ids], device=nll.device, dtype=nll.dtype)

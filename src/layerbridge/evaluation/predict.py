@@ -23,20 +23,23 @@ def length_sorted_batches(texts: list[str], batch_size: int) -> Iterable[list[in
 
 @torch.no_grad()
 def predict(bridge, texts: list[str], label_words: list[str], mode: str = "rank", batch_size: int = 16,
-            progress=None) -> tuple[list[int], list[str]]:
-    """Label index per text (-1: invalid generation) and the raw answer text."""
+            progress=None, *, shared_prefix: bool = True, max_new_tokens: int | None = None) -> tuple[list[int], list[str]]:
+    """Label index per text (-1: invalid generation) and the raw answer text.
+
+    shared_prefix (rank modes): read each text once for all labels (False: once per label, the
+    plain way; same scores). max_new_tokens (generate): the cap; default the longest label + 1."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     labels: list[int] = [INVALID] * len(texts)
     answers: list[str] = [""] * len(texts)
     lookup = {w.strip(): i for i, w in enumerate(label_words)}
     label_ids = bridge.target_ids(label_words)
-    max_new = max(len(ids) for ids in label_ids) + 1
+    max_new = max_new_tokens or max(len(ids) for ids in label_ids) + 1
     tokens = torch.tensor([len(ids) for ids in label_ids], dtype=torch.float32)  # (C,) label tokens + EOS
     for idx in length_sorted_batches(texts, batch_size):
         batch = [texts[i] for i in idx]
         if mode.startswith("rank"):
-            scores = bridge.score(batch, label_words)  # (B, C) summed log-probabilities
+            scores = bridge.score(batch, label_words, shared_prefix=shared_prefix)  # (B, C) summed log-probabilities
             if mode == "rank_mean":
                 scores = scores / tokens.to(scores.device)
             best = scores.argmax(-1).tolist()

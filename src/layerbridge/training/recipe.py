@@ -25,6 +25,7 @@ from typing import Callable
 import torch
 from accelerate import Accelerator
 from accelerate.utils import DistributedType, set_seed
+from torch.profiler import record_function
 from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
@@ -152,9 +153,11 @@ def refuse_sharded(accelerator: Accelerator) -> None:
                           "(`accelerate launch --multi_gpu --num_processes N -m layerbridge.cli.main train ...`)")
 
 
-def setup(cfg: TrainConfig, *, overwrite: bool, resume: bool, models, data) -> Run | None:
+def setup(cfg: TrainConfig, *, overwrite: bool, resume: bool, models, data,
+          bridge_class: type[LayerBridge] = LayerBridge) -> Run | None:
     """Processes, output folder, data, bridge, optimizer, schedule, encoder cache. None when `resume`
-    finds the run already finished."""
+    finds the run already finished. `bridge_class`: a LayerBridge subclass to train instead (the
+    benchmarks' baselines use it to time another way of computing the same loss)."""
     from layerbridge.tasks import get_task, load_train_dev
 
     # 1. processes, seed, output folder
@@ -189,7 +192,7 @@ def setup(cfg: TrainConfig, *, overwrite: bool, resume: bool, models, data) -> R
     if models is None:
         models = load_models(cfg.bridge, cache_dir=cfg.cache_dir, dtype=precision.frozen_dtype(cfg.mixed_precision))
     set_seed(cfg.seed)  # the bridge's initial weights depend on the seed only, however models were loaded
-    bridge = LayerBridge(cfg.bridge, *models)
+    bridge = bridge_class(cfg.bridge, *models)
     english = [e.text for e in train_examples[:LEXICAL_TEXTS]]
     if cfg.bridge.center_languages:  # the English mean state, which every input language is moved onto
         with accelerator.autocast():
@@ -274,21 +277,24 @@ def train_step(run: Run, step: int) -> tuple[float, float | None, int, float]:
             texts = [e.text for e in part]
             prompts = bridge.prompt_ids(texts)
             if run.cache is not None:
-                states, mask = run.cache.states(texts)
+                with record_function("layerbridge: encoder cache"):
+                    states, mask = run.cache.states(texts)
                 out = model(targets, attention_mask=mask, encoder_states=states, prompt_ids=prompts)
             else:
                 encoded = bridge.tokenize(texts) if bridge.reads_soft_tokens else {}
                 out = model(targets, prompt_ids=prompts, **encoded)
             objective = out.example_loss if out.example_penalty is None else out.example_loss + out.example_penalty
-            accelerator.backward(objective.sum() * weight)
+            with record_function("layerbridge: backward"):
+                accelerator.backward(objective.sum() * weight)
         step_loss += out.example_loss.detach().sum() * (weight > 0)
         if out.weight_entropy is not None:
             step_entropy += out.weight_entropy.detach().sum() * (weight > 0)
-    params = [p for p in model.parameters() if p.requires_grad]  # after `prepare`: the parameters it trains
-    grad_norm = accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
-    run.optimizer.step()
-    run.scheduler.step()
-    run.optimizer.zero_grad(set_to_none=True)
+    with record_function("layerbridge: optimiser step"):
+        params = [p for p in model.parameters() if p.requires_grad]  # after `prepare`: the parameters it trains
+        grad_norm = accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
+        run.optimizer.step()
+        run.scheduler.step()
+        run.optimizer.zero_grad(set_to_none=True)
     mean_loss = accelerator.reduce(step_loss, reduction="sum").item() / len(batch)
     entropy = accelerator.reduce(step_entropy, reduction="sum").item() / len(batch)
     return mean_loss, None if grad_norm is None else float(grad_norm), len(batch), entropy
