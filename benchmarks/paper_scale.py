@@ -34,7 +34,7 @@ sys.path.insert(0, str(HERE.parent))
 import torch  # noqa: E402
 
 from benchmarks.common import default_data_dir, resolve_precision, rss_gb  # noqa: E402
-from benchmarks.run import cpu_description  # noqa: E402
+from layerbridge.machine import cpu_description  # noqa: E402
 
 FUSIONS = ("last", "global_softmax", "token_softmax")
 LABELS = ["science/technology", "travel", "politics", "sports", "health", "entertainment", "geography"]
@@ -164,7 +164,7 @@ def markdown(result: dict) -> str:
         f"mT5-large-shaped encoder ({m['encoder_parameters'] / 1e9:.2f}B parameters) -> Llama-3.2-1B-shaped LLM "
         f"({m['llm_parameters'] / 1e9:.2f}B), random weights held in {m['dtype']}, {m['precision']} compute, on {m['device']}"
         f" ({m['cpu']}, {m['cores']} cores); batch {result['batch_size']}, {result['steps']} steps per fusion, "
-        f"{result['fusions'][0]['mean_encoder_tokens']} encoder tokens per text on average (cap {result['max_encoder_length']}); "
+        f"{result['fusions'][0]['mean_encoder_tokens']} encoder tokens per text on average (cap {result.get('max_encoder_length', 200)}); "
         f"{m['rss_after_load_gb']:.2f} GiB resident after building the models.", "", *rows])
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -165,21 +164,11 @@ def spawn_part(part: str, args) -> dict:
 
 
 # ------------------------------------------------------------------------------ the whole run
-def cpu_description() -> str:
-    """Model name, family/model numbers and the matrix extensions torch can use, from /proc/cpuinfo."""
-    info = {}
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        key, _, value = line.partition(":")
-        info.setdefault(key.strip(), value.strip())
-    flags = set(info.get("flags", "").split())
-    extensions = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
-    name = info.get("model name") or platform.processor()
-    return f"{name} (family {info.get('cpu family', '?')}, model {info.get('model', '?')}; {', '.join(extensions)})"
-
-
 def machine(precision: str) -> dict:
     import torch
     import transformers
+
+    from layerbridge.machine import cpu_description
 
     commit = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
                             cwd=HERE).stdout.strip()

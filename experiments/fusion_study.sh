@@ -12,5 +12,4 @@ for seed in $SEEDS; do
   layerbridge compare --task sib200 --fusions "$VARIANTS" --references llm_alone,probe \
     --preset small-data --mixed-precision bf16 --normalize none --eval-limit 50 --seed "$seed" -o "$OUT/sib200-seed$seed"
 done
-python experiments/summarize.py "$OUT"/sib200-seed* > "$OUT/sib200.md"
-cat "$OUT/sib200.md"
+python experiments/summarize.py "$OUT"/sib200-seed*  # the seeds tables, printed (docs: experiments/make_docs.py)

@@ -14,15 +14,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import statistics
 import sys
 from pathlib import Path
 
 from layerbridge.io import atomic_write_text
 from layerbridge.reporting import plots, seeds
+from layerbridge.reporting.blocks import fill_blocks
 
-BLOCK = re.compile(r"(<!-- generated: ([\w-]+) -->\n).*?(<!-- end generated -->)", re.DOTALL)
 STUDY = "generation-study"
 FINAL = "flores-en/seed*"
 STUDY_LANGS = ["eng_Latn", "hin_Deva", "swh_Latn", "tam_Taml", "sin_Sinh", "yor_Latn"]
@@ -166,13 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     docs = final_docs(root)
     blocks = {"study": study_block(root), "flores-en": final_block(docs, root / "plots", doc),
               "flores-en-targets": targets_block(docs), "flores-en-examples": examples_block(root)}
-    text = doc.read_text(encoding="utf-8")
-    unknown = [name for _, name, _ in BLOCK.findall(text) if name not in blocks]
-    if unknown:
-        print(f"{doc}: unknown generated blocks {unknown}", file=sys.stderr)
-        return 2
-    atomic_write_text(doc, BLOCK.sub(lambda m: m.group(1) + "\n".join(blocks[m.group(2)]) + "\n" + m.group(3), text))
-    print(f"rewrote {len(BLOCK.findall(text))} generated blocks in {doc}")
+    print(f"rewrote {fill_blocks(doc, blocks)} generated blocks in {doc}")
     return 0
 
 

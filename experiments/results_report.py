@@ -14,13 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import statistics
 import sys
 from pathlib import Path
 
-from layerbridge.io import atomic_write_text
 from layerbridge.reporting import seeds
+from layerbridge.reporting.blocks import block_names, fill_blocks
 
 # task -> its compare folders (one per seed) under the results folder
 TASKS = {
@@ -59,7 +58,6 @@ TOKEN_GATE = "fusion-study/token-gate/summary.json"
 LLM_COMPARISON = {"SmolLM2-135M-Instruct": "fusion-study/sib200-seed0", "Gemma-3-270M": "gemma-sib200/seed0"}
 LLM_COMPARISON_ROWS = ["last", "global_softmax", "LLM alone"]
 HEADLINE_RUNS = ["last", "global_softmax", "token_softmax", "LLM alone", "probe: last layer"]
-BLOCK = re.compile(r"(<!-- generated: ([\w-]+) -->\n).*?(<!-- end generated -->)", re.DOTALL)
 
 
 def headline(all_docs: dict[str, list[dict]]) -> list[str]:
@@ -188,19 +186,11 @@ def main(argv: list[str] | None = None) -> int:
               **{f"options-{task}": options(all_docs, studies) for task, studies in OPTIONS.items()},
               **{f"bf16-{task}": options(all_docs, studies) for task, studies in STABLE.items()}}
     for doc_path in args.doc:
-        text = doc_path.read_text()
-        unknown = [name for _, name, _ in BLOCK.findall(text) if name not in {*blocks, *TASKS, *STUDIES}]
-        if unknown:
-            raise SystemExit(f"{doc_path}: unknown generated block(s) {unknown}; known: {sorted({*blocks, *TASKS, *STUDIES})}")
+        names = block_names(doc_path.read_text())
         page_blocks = {**blocks, **{name: task_block(name, docs, args.results / "plots", doc_path.parent)
-                                    for name, docs in all_docs.items() if f"generated: {name} -->" in text}}
-
-        def fill(match: re.Match) -> str:
-            body = page_blocks.get(match.group(2), ["(no runs yet)"])
-            return match.group(1) + "\n".join(body) + "\n" + match.group(3)
-
-        atomic_write_text(doc_path, BLOCK.sub(fill, text))
-        print(f"rewrote {len(BLOCK.findall(text))} generated blocks in {doc_path}")
+                                    for name, docs in all_docs.items() if name in names}}
+        page_blocks.update({name: ["(no runs yet)"] for name in (*TASKS, *STUDIES) if name not in page_blocks})
+        print(f"rewrote {fill_blocks(doc_path, page_blocks)} generated blocks in {doc_path}")
     return 0
 
 

@@ -11,6 +11,7 @@ import copy
 import dataclasses
 import hashlib
 import json
+import time
 from pathlib import Path
 
 import torch
@@ -21,6 +22,7 @@ from layerbridge.errors import ConfigError
 from layerbridge.evaluation.recipe import evaluate_task_examples
 from layerbridge.fusion.base import weight_entropy
 from layerbridge.io import atomic_write_text, slug
+from layerbridge.machine import environment
 from layerbridge.precision import frozen_dtype
 from layerbridge.processes import gather_dicts, main_decides, my_share, processes
 from layerbridge.reporting.page import write_report
@@ -192,6 +194,7 @@ def compare(cfg: CompareConfig, *, overwrite: bool = False) -> Path:
     report. Every process (`accelerate launch`) takes part; only the main one writes."""
     from layerbridge.tasks import get_task, load_examples, load_train_dev
 
+    started = time.perf_counter()
     out = Path(cfg.train.output_dir)
     base = cfg.train
     task = get_task(base.task)
@@ -230,7 +233,8 @@ def compare(cfg: CompareConfig, *, overwrite: bool = False) -> Path:
                 "languages": cfg.languages, "low_resource": [l for l in cfg.languages if l in task.low_resource],
                 "mode": cfg.eval_mode, "eval_limit": cfg.eval_limit, "train_examples": len(data[0]), "dev_examples": len(data[1]),
                 "train_config": base.to_dict(), "fusion_options": cfg.fusion_options, "runs": runs,
-                "references": references}
+                "references": references, "environment": environment(base.mixed_precision),
+                "seconds": round(time.perf_counter() - started, 1)}  # this call's wall time (reused runs: read, not retrained)
     atomic_write_text(out / "compare.json", json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     return write_report(out, document, title=cfg.title or f"{task.name}: layer fusions compared")
 

@@ -1,0 +1,75 @@
+"""Regenerate every generated table and plot of README.md and docs/ from the committed JSON.
+
+    python experiments/make_docs.py
+
+Pages are prose plus generated blocks (`<!-- generated: NAME -->` ... `<!-- end generated -->`);
+this rewrites only the blocks, from:
+- results/**/compare.json and the runs' JSON (experiments/results_report.py: docs/results.md and
+  docs/fusion-study.md with the plots under results/plots/; experiments/generation_report.py:
+  docs/generation.md);
+- results/demo/compare.json: the README's demo table, printed as `layerbridge demo` prints it;
+- benchmarks/results/**/results.json: the tables of docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "experiments")]
+
+from benchmarks import paper_scale  # noqa: E402
+from benchmarks.report import markdown as benchmark_markdown  # noqa: E402
+from benchmarks.report import targets_section  # noqa: E402
+from layerbridge.cli.demo_cmd import FP32_EVAL_LIMIT  # noqa: E402
+from layerbridge.reporting.blocks import fill_blocks  # noqa: E402
+from layerbridge.reporting.page import markdown_table  # noqa: E402
+
+import generation_report  # noqa: E402
+import results_report  # noqa: E402
+
+
+def demo_block(document: dict) -> list[str]:
+    """The demo's table from its compare.json, and what it ran on."""
+    env = document.get("environment")
+    where = (f"{env['cpu']}, {env['cores']} cores, {env['precision']} precision (`--mixed-precision auto`)"
+             if env else "machine not recorded in this compare.json")
+    limit = document["eval_limit"]
+    sentences = "all test sentences" if limit is None else f"{limit} stratified test sentences"
+    wall = f"; wall time {document['seconds']:.0f} s" if document.get("seconds") else ""
+    return [f"What it printed here ({where}; {sentences} per language{wall}; "
+            f"{document['train_examples']} English training sentences, {document['dev_examples']} held out as dev; "
+            f"`results/demo/compare.json`):", "", *markdown_table(document), "",
+            f"Without native bf16 the demo trains in fp32 and evaluates {FP32_EVAL_LIMIT} stratified test sentences "
+            "per language instead of all 204, to stay within minutes."]
+
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def benchmark_blocks(root: Path) -> dict[str, list[str]]:
+    return {
+        "benchmark-full": benchmark_markdown(load(root / "results.json")).rstrip().splitlines(),
+        "benchmark-avx2-quick": targets_section(load(root / "avx2-fp32-quick" / "results.json")).splitlines(),
+        "paper-scale": paper_scale.markdown(load(root / "paper-scale" / "results.json")).splitlines(),
+        "paper-scale-cap": paper_scale.markdown(load(root / "paper-scale-cap" / "results.json")).splitlines(),
+    }
+
+
+def main() -> int:
+    results_report.main(["--results", str(REPO / "results"),
+                         "--doc", str(REPO / "docs/results.md"), str(REPO / "docs/fusion-study.md")])
+    generation_report.main(["--results", str(REPO / "results"), "--doc", str(REPO / "docs/generation.md")])
+    readme = REPO / "README.md"
+    print(f"rewrote {fill_blocks(readme, {'demo': demo_block(load(REPO / 'results/demo/compare.json'))})} "
+          f"generated block in {readme}")
+    page = REPO / "docs/benchmarks.md"
+    print(f"rewrote {fill_blocks(page, benchmark_blocks(REPO / 'benchmarks/results'))} generated blocks in {page}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
