@@ -117,12 +117,60 @@ def test_score_equals_summed_loss_of_each_candidate(tiny_parts):
             assert torch.allclose(scores[i, j], expected, atol=1e-4)
 
 
+def scripted_llm(tokenizer, script: dict[str, int]):
+    """A tiny Llama whose greedy next token depends only on the current one: its layers add nothing
+    (attention and MLP outputs zeroed, so each position's hidden state is its own input embedding),
+    token t's embedding is a basis direction, and the untied LM head maps that direction to
+    script's next token. `script` maps "boundary" (the bridge's end-of-soft-tokens vector, given
+    direction 0) or a token id (as str) to the id that must follow."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=400, hidden_size=48, intermediate_size=96, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                         bos_token_id=0, eos_token_id=2, pad_token_id=1, tie_word_embeddings=False)
+    llm = LlamaForCausalLM(config).eval()
+    with torch.no_grad():
+        for layer in llm.model.layers:
+            layer.self_attn.o_proj.weight.zero_()
+            layer.mlp.down_proj.weight.zero_()
+        llm.lm_head.weight.zero_()
+        for direction, (token, following) in enumerate(script.items()):
+            if token != "boundary":
+                llm.model.embed_tokens.weight[int(token)] = 0.0
+                llm.model.embed_tokens.weight[int(token), direction] = 1.0
+            llm.lm_head.weight[following, direction] = 10.0
+    return llm
+
+
 def test_generate_is_greedy_and_stops(tiny_parts):
     bridge = make(tiny_parts)
     out = bridge.generate(TEXTS, max_new_tokens=5)
     assert len(out) == 3 and all(isinstance(o, str) for o in out)
     # batched greedy generation equals generating each text alone
     assert out == [bridge.generate([t], max_new_tokens=5)[0] for t in TEXTS]
+
+
+@pytest.mark.parametrize("stop", ["eos", "newline"])
+def test_generation_stops_at_eos_and_at_a_newline(tiny_parts, stop):
+    """On a scripted LLM that writes two words and then EOS (or a newline, then more words), the
+    answer is the two words: generation stops there, whatever max_new_tokens allows."""
+    encoder, encoder_tokenizer, _, tokenizer = tiny_parts
+    first, second = tokenizer.encode("match")[0], tokenizer.encode(" goal")[0]
+    newline, more = tokenizer.encode("\n")[0], tokenizer.encode(" film")[0]
+    end = tokenizer.eos_token_id if stop == "eos" else newline
+    script = {"boundary": first, str(first): second, str(second): end, str(newline): more, str(more): more,
+              str(tokenizer.eos_token_id): more}  # a row that did not stop at EOS would run on
+    bridge = LayerBridge(BridgeConfig(encoder="tiny-enc", llm="tiny-llm", fusion="last"), encoder, encoder_tokenizer,
+                         scripted_llm(tokenizer, script), tokenizer)
+    with torch.no_grad():
+        bridge.end_boundary.zero_()
+        bridge.end_boundary[..., 0] = 1.0  # direction 0: the script's "boundary"
+    words = tokenizer.decode([first, second]).strip()
+    assert bridge.generate(TEXTS, max_new_tokens=12) == [words] * len(TEXTS)
+    if stop == "newline":  # without the newline stop the row runs on to the cap
+        free = bridge.generate(TEXTS[:1], max_new_tokens=12, stop_at_newline=False)[0]
+        assert free == tokenizer.decode([first, second, newline] + [more] * 9).strip(), free
 
 
 def test_layer_weights_for_inspection(tiny_parts):
@@ -267,3 +315,39 @@ def test_weight_entropy_and_the_token_gates_entropy_penalty(tiny_parts):
             if p.grad is not None:
                 p -= 0.01 * p.grad
     assert bridge.loss(TEXTS, TARGETS).weight_entropy.mean() > out.weight_entropy.mean()
+
+
+def test_label_smoothing_is_the_smoothed_cross_entropy_of_each_target_token(tiny_parts):
+    bridge = make(tiny_parts, "global_softmax").eval()
+    ids, enc = bridge.target_ids(TARGETS), bridge.tokenize(TEXTS)
+    plain = bridge(ids, **enc).example_loss
+    smooth = bridge(ids, label_smoothing=0.1, **enc).example_loss
+    assert not torch.allclose(smooth, plain)
+    # per token: (1 - eps) * nll + eps * mean over the vocabulary of -log p, averaged per example
+    soft, _ = bridge.soft_tokens(bridge.encoder_states(**enc), enc["attention_mask"])
+    inputs = bridge.llm_inputs(soft, enc["attention_mask"], ids)
+    log_p = torch.log_softmax(bridge.target_logits(inputs), dim=-1)
+    per_token = -(0.9 * log_p.gather(1, inputs.target_ids[:, None])[:, 0] + 0.1 * log_p.mean(-1))
+    expected = torch.zeros(len(ids)).index_add(0, inputs.target_rows, per_token) / torch.tensor([len(t) for t in ids])
+    torch.testing.assert_close(smooth, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_layer_drop_hides_layers_in_training_only(tiny_parts):
+    bridge = make(tiny_parts, fusion_options={"layer_drop": 0.5})
+    enc = bridge.tokenize(TEXTS)
+    states, mask = bridge.encoder_states(**enc), enc["attention_mask"]
+    real = mask.bool()
+    bridge.fusion.eval()
+    full = bridge.fusion.layer_weights(states, mask)[real]
+    assert (full > 0).all()  # every layer gets some weight at evaluation
+    bridge.fusion.train()
+    bridge.fusion.gate.eval()  # the gate's own dropout off: only layer_drop acts
+    torch.manual_seed(0)
+    dropped = bridge.fusion.layer_weights(states, mask)[real]
+    torch.testing.assert_close(dropped.sum(-1), torch.ones(len(dropped)))
+    hidden = dropped == 0
+    assert 0.3 < hidden.float().mean() < 0.7 and (~hidden).any(-1).all()  # about half hidden, never all of a token's
+    kept = full.masked_fill(hidden, 0)
+    torch.testing.assert_close(dropped, kept / kept.sum(-1, keepdim=True))  # the rest renormalised
+    with pytest.raises(ConfigError, match="layer_drop"):
+        make(tiny_parts, fusion_options={"layer_drop": 1.0})

@@ -55,11 +55,6 @@ def setup(tmp_path_factory):
     return root, common, task
 
 
-def run_cli(args, capsys=None):
-    code = main([str(a) for a in args])
-    return code
-
-
 def test_train_evaluate_predict_compare(setup, capsys, monkeypatch):
     root, common, task = setup
     run = root / "run"
@@ -80,10 +75,13 @@ def test_train_evaluate_predict_compare(setup, capsys, monkeypatch):
         assert set(result["languages"]) == {"en", "xx"}
         assert result["languages"]["xx"]["n"] == 3
         assert sum(map(sum, result["languages"]["en"]["confusion"])) == len(EN)
-        if mode == "rank":
-            assert result["languages"]["en"]["invalid"] == 0
         assert (run / f"eval-tiny_news-{mode}" / "results.csv").read_text().startswith("language,")
-        assert (run / f"eval-tiny_news-{mode}" / "predictions" / "xx.jsonl").is_file()
+        for lang, scores in result["languages"].items():  # the metrics are those of the written predictions
+            rows = [json.loads(l) for l in (run / f"eval-tiny_news-{mode}" / "predictions" / f"{lang}.jsonl")
+                    .read_text(encoding="utf-8").splitlines()]
+            assert len(rows) == scores["n"]
+            assert scores["accuracy"] == pytest.approx(sum(r["gold"] == r["pred"] for r in rows) / len(rows))
+            assert scores["invalid"] == sum(r["pred"] not in LABELS for r in rows)
 
     capsys.readouterr()
     assert main(["predict", str(run), "A late goal won the match.", "ජනාධිපති"]) == 0
@@ -153,6 +151,34 @@ def test_compare_chooses_each_runs_learning_rate_on_english_dev(setup):
         assert TrainConfig.load(out / name / f"lr-{run['chosen_lr']:g}").learning_rate == run["chosen_lr"]
     assert "Learning rate chosen per run" in (out / "report.md").read_text()
     assert main(["compare", *common, "--lr-grid", "1e-3,x", "-o", str(root / "bad")]) == 2
+
+
+def test_keep_best_saves_the_best_dev_weights(setup):
+    """--keep-best with --eval-every: the saved bridge is the one of the best English dev score (its
+    dev accuracy, recomputed, is the best in the log), not the last; the same run without the flag
+    saves the last weights."""
+    from layerbridge.bridge import LayerBridge
+    from layerbridge.tasks import get_task, load_train_dev
+    from layerbridge.training.dev import dev_score
+
+    root, common, task_file = setup
+    args = [*common, "--fusion", "global_softmax", "--max-steps", "8", "--batch-size", "4", "--lr", "5e-2",
+            "--eval-every", "1"]
+    assert main(["train", *args, "--keep-best", "-o", str(root / "best")]) == 0
+    assert main(["train", *args, "-o", str(root / "last")]) == 0
+    summary = json.loads((root / "best" / "train_summary.json").read_text())
+    log = [json.loads(line) for line in (root / "best" / "train_log.jsonl").read_text().splitlines()]
+    scores = {e["step"]: e["dev_accuracy"] for e in log if "dev_accuracy" in e}
+    assert len(scores) == 8 and summary["dev_accuracy"] == max(scores.values())
+    assert summary["best_step"] == min(step for step, v in scores.items() if v == max(scores.values()))
+    assert summary["last_dev_accuracy"] == scores[8] and not (root / "best" / "best-dev").exists()
+    task = get_task(str(task_file))
+    _, dev = load_train_dev(task, dev_size=3, seed=0)
+    bridge = LayerBridge.from_pretrained(root / "best")
+    assert dev_score(bridge, task, dev, None, 8) == ("dev_accuracy", pytest.approx(summary["dev_accuracy"], abs=1e-4))
+    best, last = load_file(root / "best" / "bridge.safetensors"), load_file(root / "last" / "bridge.safetensors")
+    assert (summary["best_step"] == 8) == all(torch.equal(best[k], last[k]) for k in best)
+    assert main(["train", *common, "--keep-best", "--max-steps", "1", "-o", str(root / "no-eval")]) == 2  # needs --eval-every
 
 
 def test_refuses_to_overwrite_without_flag(setup, capsys):

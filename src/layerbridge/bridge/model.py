@@ -354,10 +354,13 @@ class LayerBridge(nn.Module):
         attention_mask: torch.Tensor | None = None,
         encoder_states: torch.Tensor | None = None,
         prompt_ids: list[list[int]] | None = None,
+        label_smoothing: float = 0.0,
     ) -> BridgeOutput:
         """Loss on the target tokens only. Give the encoder inputs, or precomputed
         `encoder_states` (B, S, L, D) with their `attention_mask`; `prompt_ids` is the LLM prompt of
-        each example (`prompt_ids(texts)`), required when the config's llm_input has one."""
+        each example (`prompt_ids(texts)`), required when the config's llm_input has one.
+        `label_smoothing` > 0: each target token's cross-entropy against a target smoothed over the
+        vocabulary (training only; scores stay plain log-probabilities)."""
         if (prompt_ids is None) != (self.config.llm_input == "soft"):
             raise ConfigError(f"llm_input={self.config.llm_input!r}: pass prompt_ids=bridge.prompt_ids(texts)"
                               if prompt_ids is None else "llm_input='soft' reads no prompt_ids")
@@ -371,7 +374,11 @@ class LayerBridge(nn.Module):
         with record_function("layerbridge: assemble LLM input"):
             inputs = self.llm_inputs(soft, attention_mask, target_ids, prompt_ids)
         with record_function("layerbridge: LLM forward + target logits"):  # phases for torch.profiler
-            nll = -self.target_log_probs(inputs)  # (N,)
+            if label_smoothing:
+                nll = F.cross_entropy(self.target_logits(inputs), inputs.target_ids, reduction="none",
+                                      label_smoothing=label_smoothing)  # (N,)
+            else:
+                nll = -self.target_log_probs(inputs)  # (N,)
         B = len(target_ids)
         sums = torch.zeros(B, device=nll.device).index_add(0, inputs.target_rows, nll)
         counts = torch.tensor([len(t) for t in target_ids], device=nll.device, dtype=nll.dtype)

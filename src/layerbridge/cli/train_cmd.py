@@ -41,6 +41,8 @@ def add_train_options(parser: argparse.ArgumentParser, *, with_output: bool = Tr
     o.add_argument("--mixed-precision", default="no", choices=["no", "bf16", "auto"],
                    help="bf16 autocast; auto = bf16 where the hardware has it natively (default: %(default)s)")
     o.add_argument("--seed", type=int, default=0)
+    o.add_argument("--label-smoothing", type=float, default=0.0,
+                   help="smoothed targets in the training loss, e.g. 0.1 (not in the paper; default: off)")
     sp = parser.add_argument_group("speed (on by default; switches for ablations)")
     sp.add_argument("--no-encoder-cache", dest="encoder_cache", action="store_false",
                     help="recompute the frozen encoder every step instead of caching its states")
@@ -53,6 +55,8 @@ def add_train_options(parser: argparse.ArgumentParser, *, with_output: bool = Tr
     if with_output:
         r.add_argument("--output-dir", "-o", required=True, help="where the bridge, log and checkpoints go")
     r.add_argument("--eval-every", type=int, default=0, help="dev accuracy (chrF++ for generation) every N steps (0: at the end)")
+    r.add_argument("--keep-best", action="store_true",
+                   help="with --eval-every: save the weights of the best English dev score, not the last (early stopping)")
     r.add_argument("--dev-limit", type=int, default=200, help="dev examples scored at each evaluation (default: %(default)s)")
     r.add_argument("--checkpoint-every", type=int, default=50)
     r.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
@@ -67,7 +71,8 @@ def train_config_from_args(args: argparse.Namespace, *, output_dir: str, fusion:
         data_dir=args.data_dir, source=args.source, train_limit=args.train_limit, dev_size=args.dev_size,
         max_target_length=args.max_target_length,
         micro_batch_size=args.micro_batch_size, max_steps=args.max_steps, mixed_precision=args.mixed_precision,
-        seed=args.seed, eval_every=args.eval_every, dev_limit=args.dev_limit, encoder_cache=args.encoder_cache,
+        seed=args.seed, label_smoothing=args.label_smoothing, keep_best=args.keep_best,
+        eval_every=args.eval_every, dev_limit=args.dev_limit, encoder_cache=args.encoder_cache,
         encoder_cache_gb=args.encoder_cache_gb, encoder_cache_dir=args.encoder_cache_dir,
         bucket_by_length=args.bucket_by_length, checkpoint_every=args.checkpoint_every,
         cache_dir=args.cache_dir, **settings,

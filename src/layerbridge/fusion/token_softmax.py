@@ -10,7 +10,9 @@ Only the real tokens are fed to the gate (padding is never computed).
 `init="random"` is the paper's (PyTorch default) initialisation; `init="last"` zeroes the output
 layer's weight and biases it to the last layer, so the fusion starts at the last-layer solution.
 `entropy_weight` > 0 (not in the paper) subtracts that multiple of the mean per-token weight
-entropy from the loss, against the gate's collapse onto one layer (docs/fusion-study.md).
+entropy from the loss, against the gate's collapse onto one layer (docs/fusion-study.md);
+`layer_drop` > 0 (not in the paper) hides each layer from each token's softmax with that
+probability during training (never all of a token's layers), so no single layer can carry a token.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class TokenSoftmaxConfig(FusionConfig):
     init: str = "random"  # "random" (paper) | "last"
     last_layer_logit: float = 10.0  # with init="last": the output bias of the last layer
     entropy_weight: float = 0.0  # > 0: the loss rewards per-token weight entropy (keeps the gate mixing layers)
+    layer_drop: float = 0.0  # training only: the chance each layer is left out of a token's softmax
 
     def __post_init__(self):
         if self.init not in ("random", "last"):
@@ -45,6 +48,8 @@ class TokenSoftmaxConfig(FusionConfig):
                 raise ConfigError(f"token_softmax: {field} must be >= 1, got {getattr(self, field)}")
         if self.entropy_weight < 0:
             raise ConfigError(f"token_softmax: entropy_weight must be >= 0, got {self.entropy_weight}")
+        if not 0.0 <= self.layer_drop < 1.0:
+            raise ConfigError(f"token_softmax: layer_drop must be in [0, 1), got {self.layer_drop}")
         if not 0.0 <= self.gate_dropout < 1.0:
             raise ConfigError(f"token_softmax: gate_dropout must be in [0, 1), got {self.gate_dropout}")
 
@@ -90,6 +95,10 @@ class TokenSoftmaxFusion(Fusion):
         gated = self.gate(torch.cat([cls, tokens], dim=1))  # (N, L+1, D)
         with torch.autocast(device_type=states.device.type, enabled=False):  # float32 logits, never bf16-rounded
             logits = self.out(gated[:, 0].to(self.out.weight.dtype)).float()  # (N, L)
+        if self.training and self.config.layer_drop > 0:
+            dropped = torch.rand_like(logits) < self.config.layer_drop  # (N, L)
+            dropped &= ~dropped.all(dim=-1, keepdim=True)  # a token that would lose every layer keeps them all
+            logits = logits.masked_fill(dropped, float("-inf"))
         token_weights = torch.softmax(logits, dim=-1)  # (N, L)
         weights = torch.zeros(B, S, L, dtype=token_weights.dtype, device=states.device)
         weights[real] = token_weights

@@ -42,6 +42,8 @@ class TrainConfig:
     batch_size: int = 8  # effective (global) batch: micro batches x processes x accumulation
     micro_batch_size: int | None = None  # per forward pass on one process (default: as large as possible)
     max_grad_norm: float = 1.0
+    label_smoothing: float = 0.0  # > 0: smoothed targets in the training loss (not in the paper)
+    keep_best: bool = False  # with eval_every: save the weights of the best English dev score, not the last
     mixed_precision: str = "no"  # no | bf16 | auto (bf16 where the hardware has it natively)
     seed: int = 0
     # speed (each on by default where it is safe; see docs/benchmarks.md)
@@ -68,6 +70,8 @@ class TrainConfig:
             "epochs": self.epochs > 0,
             "warmup_ratio": 0 <= self.warmup_ratio < 1,
             "max_grad_norm": self.max_grad_norm > 0,
+            "label_smoothing": 0 <= self.label_smoothing < 1,
+            "keep_best": not self.keep_best or self.eval_every > 0,
             "mixed_precision": self.mixed_precision in ("no", "bf16", "auto"),
             "source": self.source in ("auto", "local", "hub"),
             "checkpoint_every": self.checkpoint_every >= 1,

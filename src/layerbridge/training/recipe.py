@@ -32,7 +32,7 @@ from transformers import get_cosine_schedule_with_warmup
 from layerbridge import precision
 from layerbridge.bridge import LayerBridge
 from layerbridge.bridge.model import load_models
-from layerbridge.bridge.saving import save_bridge
+from layerbridge.bridge.saving import WEIGHTS_NAME, save_bridge
 from layerbridge.encoder_cache import EncoderStateCache
 from layerbridge.errors import ConfigError
 from layerbridge.io import atomic_write_text
@@ -44,6 +44,7 @@ from layerbridge.training.dev import dev_score
 
 LOG_NAME = "train_log.jsonl"
 SUMMARY_NAME = "train_summary.json"
+BEST_NAME = "best-dev"  # with keep_best: the weights of the best dev score so far (removed at the end)
 LEXICAL_TEXTS = 4000  # English texts the lexical projector start (and the English mean state) is fitted on
 COLLAPSED = 0.99  # mean top layer weight per token above which a fusion reads a single layer
 
@@ -279,10 +280,11 @@ def train_step(run: Run, step: int) -> tuple[float, float | None, int, float]:
             if run.cache is not None:
                 with record_function("layerbridge: encoder cache"):
                     states, mask = run.cache.states(texts)
-                out = model(targets, attention_mask=mask, encoder_states=states, prompt_ids=prompts)
+                out = model(targets, attention_mask=mask, encoder_states=states, prompt_ids=prompts,
+                            label_smoothing=cfg.label_smoothing)
             else:
                 encoded = bridge.tokenize(texts) if bridge.reads_soft_tokens else {}
-                out = model(targets, prompt_ids=prompts, **encoded)
+                out = model(targets, prompt_ids=prompts, label_smoothing=cfg.label_smoothing, **encoded)
             objective = out.example_loss if out.example_penalty is None else out.example_loss + out.example_penalty
             with record_function("layerbridge: backward"):
                 accelerator.backward(objective.sum() * weight)
@@ -339,6 +341,8 @@ def train(
         dev_key = next((k for k in ("dev_accuracy", "dev_chrf") if k in entry), None)
         if done % cfg.log_every == 0 or dev_key or done == run.total_steps:
             log.append(entry)
+        if cfg.keep_best and dev_key and best_dev(log)[0] == done:
+            keep_weights(run, out / BEST_NAME)
         bar.update(1)
         bar.set_postfix(loss=f"{mean_loss:.3f}", **({"dev": f"{entry[dev_key]:.3f}"} if dev_key else {}))
         if done % cfg.checkpoint_every == 0 and done < run.total_steps:
@@ -350,13 +354,17 @@ def train(
     bar.close()
     elapsed = time.perf_counter() - started
 
-    # the trained bridge, its log and a summary
+    # the trained bridge (with keep_best: the one of the best dev score), its log and a summary
+    if cfg.keep_best and best_dev(log) and best_dev(log)[0] != run.total_steps:
+        restore_weights(run, out / BEST_NAME)
     weights = run.checkpointer.trainable_weights()  # every rank: a collective under sharding
     if accelerator.is_main_process:
         save_bridge(bridge, out, state=weights)
         write_log(out, log)
         write_summary(run, log, elapsed, seen)
     run.checkpointer.remove()
+    if accelerator.is_main_process:
+        shutil.rmtree(out / BEST_NAME, ignore_errors=True)
     accelerator.wait_for_everyone()
     # Let go of the model, optimizer and encoder cache now: `compare` trains several bridges in one
     # process, and the cache alone holds (tokens x layers x D) numbers.
@@ -364,6 +372,29 @@ def train(
     accelerator.free_memory()
     gc.collect()
     return out
+
+
+def best_dev(log: list[dict]) -> tuple[int, str, float] | None:
+    """(step, key, score) of the best English dev score in the log (the first of equal ones), or None."""
+    scored = [(e["step"], key, e[key]) for e in log for key in ("dev_accuracy", "dev_chrf") if key in e]
+    return max(scored, key=lambda s: (s[2], -s[0])) if scored else None
+
+
+def keep_weights(run: Run, folder: Path) -> None:
+    """Save the current trainable weights into `folder` (every rank gathers, the main one writes)."""
+    weights = run.checkpointer.trainable_weights()
+    if run.accelerator.is_main_process:
+        save_bridge(run.bridge, folder, state=weights)
+    run.accelerator.wait_for_everyone()
+
+
+def restore_weights(run: Run, folder: Path) -> None:
+    """Load the weights kept in `folder` into the bridge on every rank (the main process reads them)."""
+    from safetensors.torch import load_file
+
+    state = main_decides(load_file(folder / WEIGHTS_NAME) if run.accelerator.is_main_process else None)
+    with torch.no_grad():
+        run.bridge.load_state_dict(state, strict=False)
 
 
 def write_summary(run: Run, log: list[dict], elapsed: float, seen: int) -> None:
@@ -389,6 +420,9 @@ def write_summary(run: Run, log: list[dict], elapsed: float, seen: int) -> None:
         "trainable_parameters": bridge.parameter_counts()["trainable"], **fusion_snapshot(bridge), **use,
         **({"lexical_init": run.lexical} if run.lexical else {}),
     }
+    best = best_dev(log) if cfg.keep_best else None
+    if best:  # the saved bridge is the best dev one: its score is the run's
+        summary.update({"best_step": best[0], best[1]: best[2], f"last_{best[1]}": last(best[1])})
     atomic_write_text(run.out / SUMMARY_NAME, json.dumps(summary, indent=2) + "\n")
 
 
