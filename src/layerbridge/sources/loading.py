@@ -29,23 +29,17 @@ def _weight_kwargs(r: ResolvedModel, dtype) -> dict:
 
 def _load_with_rebuild(name, cache_dir, what: str, loader: Callable[[ResolvedModel], tuple]):
     """Resolve and load; a cached conversion that fails to load is rebuilt once."""
-    r = resolve_model(name, cache_dir=cache_dir)
-    try:
-        return loader(r)
-    except ModelSourceError:
-        raise
-    except Exception as e:
-        if r.kind not in ("builtin", "gguf"):
-            raise load_error(r, what, e) from e
-        say(f"layerbridge: loading the cached {r.name} failed ({type(e).__name__}: {e}); rebuilding it once")
-        invalidate(Path(r.path))
-    r = resolve_model(name, cache_dir=cache_dir)
-    try:
-        return loader(r)
-    except ModelSourceError:
-        raise
-    except Exception as e:
-        raise load_error(r, what, e) from e
+    for attempt in (1, 2):
+        r = resolve_model(name, cache_dir=cache_dir)
+        try:
+            return loader(r)
+        except ModelSourceError:
+            raise
+        except Exception as e:
+            if attempt == 2 or r.kind not in ("builtin", "gguf"):
+                raise load_error(r, what, e) from e
+            say(f"layerbridge: loading the cached {r.name} failed ({type(e).__name__}: {e}); rebuilding it once")
+            invalidate(Path(r.path))
 
 
 def _is_decoder_only(config) -> bool:

