@@ -70,7 +70,7 @@ def test_unfrozen_encoder_gets_gradients(tiny_parts):
 def test_target_only_logits_match_full_vocabulary_computation(tiny_parts):
     bridge = make(tiny_parts, "global_softmax")
     enc = bridge.tokenize(TEXTS)
-    soft, _ = bridge.soft_tokens(bridge.encoder_states(**enc), enc["attention_mask"])
+    soft, _, _ = bridge.soft_tokens(bridge.encoder_states(**enc), enc["attention_mask"])
     inputs = bridge.llm_inputs(soft, enc["attention_mask"], bridge.target_ids(TARGETS))
     fast = bridge.target_log_probs(inputs)
     full = bridge.llm(
@@ -83,7 +83,7 @@ def test_target_only_logits_match_full_vocabulary_computation(tiny_parts):
 def test_left_padding_layout(tiny_parts):
     bridge = make(tiny_parts, "last")
     enc = bridge.tokenize(TEXTS)
-    soft, _ = bridge.soft_tokens(bridge.encoder_states(**enc), enc["attention_mask"])
+    soft, _, _ = bridge.soft_tokens(bridge.encoder_states(**enc), enc["attention_mask"])
     ids = bridge.target_ids(TARGETS)
     inputs = bridge.llm_inputs(soft, enc["attention_mask"], ids)
     n_real = enc["attention_mask"].sum(1)
@@ -243,7 +243,7 @@ def test_llm_alone_baseline_starts_from_the_llm_reading_its_own_embeddings(tiny_
     assert bridge.layer_indices == [0]
     assert bridge.parameter_counts()["soft_prompt"] == 3 * 48
     enc = bridge.tokenize(TEXTS)
-    soft, _ = bridge.soft_tokens(bridge.encoder_states(**enc), enc["attention_mask"])
+    soft, _, _ = bridge.soft_tokens(bridge.encoder_states(**enc), enc["attention_mask"])
     real = enc["attention_mask"].bool()
     assert torch.allclose(soft[real], llm.get_input_embeddings()(enc["input_ids"])[real], atol=1e-6)
     inputs = bridge.llm_inputs(soft, enc["attention_mask"], bridge.target_ids(TARGETS))
@@ -324,7 +324,7 @@ def test_label_smoothing_is_the_smoothed_cross_entropy_of_each_target_token(tiny
     smooth = bridge(ids, label_smoothing=0.1, **enc).example_loss
     assert not torch.allclose(smooth, plain)
     # per token: (1 - eps) * nll + eps * mean over the vocabulary of -log p, averaged per example
-    soft, _ = bridge.soft_tokens(bridge.encoder_states(**enc), enc["attention_mask"])
+    soft, _, _ = bridge.soft_tokens(bridge.encoder_states(**enc), enc["attention_mask"])
     inputs = bridge.llm_inputs(soft, enc["attention_mask"], ids)
     log_p = torch.log_softmax(bridge.target_logits(inputs), dim=-1)
     per_token = -(0.9 * log_p.gather(1, inputs.target_ids[:, None])[:, 0] + 0.1 * log_p.mean(-1))
@@ -351,3 +351,33 @@ def test_layer_drop_hides_layers_in_training_only(tiny_parts):
     torch.testing.assert_close(dropped, kept / kept.sum(-1, keepdim=True))  # the rest renormalised
     with pytest.raises(ConfigError, match="layer_drop"):
         make(tiny_parts, fusion_options={"layer_drop": 1.0})
+
+
+def test_perceiver_gives_the_llm_k_soft_tokens_whatever_the_text_length(tiny_parts, tmp_path):
+    """The perceiver projector: the LLM reads exactly K soft tokens per text; encoder padding is
+    masked (a text alone and in a padded batch gives the same loss); gradients reach the latents;
+    a saved bridge loads back to the same scores; its options are validated."""
+    bridge = make(tiny_parts, "global_softmax", projector="perceiver", projector_options={"latents": 5, "heads": 2})
+    enc = bridge.tokenize(TEXTS)
+    assert len(set(enc["attention_mask"].sum(1).tolist())) > 1  # texts of different lengths
+    soft, soft_mask, _ = bridge.soft_tokens(bridge.encoder_states(**enc), enc["attention_mask"])
+    assert soft.shape == (3, 5, 48) and soft_mask.tolist() == [[1] * 5] * 3
+    ids = bridge.target_ids(TARGETS)
+    inputs = bridge.llm_inputs(soft, soft_mask, ids)
+    assert inputs.attention_mask.sum(1).tolist() == [1 + 5 + 1 + len(t) for t in ids]  # BOS, K, boundary, target
+    batch = bridge(ids, **enc).example_loss
+    for i in range(3):
+        alone = bridge([ids[i]], **bridge.tokenize([TEXTS[i]])).example_loss[0]
+        torch.testing.assert_close(alone, batch[i], rtol=1e-5, atol=1e-5)
+    bridge.train()
+    bridge(ids, **enc).loss.backward()
+    assert bridge.projector.latents.grad.abs().sum() > 0 and bridge.fusion.logits.grad is not None
+    bridge.eval()
+    bridge.save_pretrained(tmp_path / "p")
+    loaded = LayerBridge.from_pretrained(tmp_path / "p", models=tiny_parts)
+    assert loaded.projector.config.latents == 5
+    torch.testing.assert_close(loaded.score(TEXTS, ["Sports", "Science"]), bridge.score(TEXTS, ["Sports", "Science"]))
+    with pytest.raises(ConfigError, match="no option"):
+        make(tiny_parts, projector="perceiver", projector_options={"queries": 4})
+    with pytest.raises(ConfigError, match="takes no options"):
+        make(tiny_parts, projector="linear", projector_options={"latents": 4})

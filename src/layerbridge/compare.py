@@ -87,6 +87,8 @@ def earlier_evaluation(folder: Path, meta: dict, languages) -> tuple[dict, dict]
     if not path.is_file() or (weights.is_file() and path.stat().st_mtime < weights.stat().st_mtime):
         return None
     document = json.loads(path.read_text())
+    if "bridge_config" in document:  # a setting added since then, at its default, is the same bridge
+        document["bridge_config"] = BridgeConfig.from_dict(document["bridge_config"]).to_dict()
     if any(document.get(key) != value for key, value in meta.items()) or set(document["languages"]) != set(languages):
         return None
     return {lang: document["languages"][lang] for lang in languages}, document["summary"]

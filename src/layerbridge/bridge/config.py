@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from layerbridge.bridge.projector import check_projector
 from layerbridge.errors import ConfigError
 from layerbridge.fusion import fusion_config
 
 CONFIG_NAME = "bridge_config.json"
-PROJECTORS = ("linear", "mlp")
 NORMALIZATIONS = ("none", "layernorm", "scale")
 # What the LLM reads before the target (docs/generation.md): the soft tokens alone (the paper);
 # then an instruction through its own embeddings; then also the raw input text through its own
@@ -49,7 +49,8 @@ class BridgeConfig:
     llm: str = "smollm2-135m-instruct"
     fusion: str = "global_softmax"  # our default (docs/fusion-study.md); the paper's best is "token_softmax"
     fusion_options: dict[str, Any] = field(default_factory=dict)
-    projector: str = "linear"  # "linear" (paper) | "mlp" (D -> 2D -> ReLU -> D_llm)
+    projector: str = "linear"  # "linear" (paper) | "mlp" (D -> 2D -> ReLU -> D_llm) | "perceiver" (K soft tokens)
+    projector_options: dict[str, Any] = field(default_factory=dict)  # perceiver: latents, layers, heads, ...
     projector_init: str = "default"  # "default" | "identity" (linear, equal sizes) | "lexical" (fitted, bridge.lexical_init)
     soft_prompt_length: int = 0  # learned vectors after BOS (the LLM-alone baseline uses them)
     layers: str | list[int] = "all"
@@ -70,8 +71,7 @@ class BridgeConfig:
     llm_hidden_size: int | None = None
 
     def __post_init__(self):
-        if self.projector not in PROJECTORS:
-            raise ConfigError(f"projector must be one of {PROJECTORS}, got {self.projector!r}")
+        check_projector(self.projector, self.projector_options)
         if self.normalize not in NORMALIZATIONS:
             raise ConfigError(f"normalize must be one of {NORMALIZATIONS}, got {self.normalize!r}")
         if self.soft_prompt_length < 0:

@@ -114,7 +114,8 @@ class LayerBridge(nn.Module):
         self.fusion = build_fusion(
             config.fusion, config.fusion_options, num_layers=len(self.layer_indices), hidden_size=enc_hidden
         )
-        self.projector = build_projector(config.projector, enc_hidden, llm_hidden, init=config.projector_init)
+        self.projector = build_projector(config.projector, enc_hidden, llm_hidden, init=config.projector_init,
+                                         options=config.projector_options)
         self.end_boundary = nn.Parameter(torch.zeros(llm_hidden))  # (H,)
         # Optional soft prompt after BOS (the LLM-alone baseline uses one): n learned vectors,
         # initialised from the embeddings of random vocabulary tokens (prompt tuning's usual start).
@@ -237,10 +238,15 @@ class LayerBridge(nn.Module):
             self.input_mean = None
 
     # ----------------------------------------------------------------- 2-3. fusion + projector
-    def soft_tokens(self, states: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Fuse the layers and project: soft tokens (B, S, H) and layer weights (B, S, L)."""
+    def soft_tokens(self, states: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Fuse the layers and project: soft tokens (B, S', H), their mask (B, S') and the layer
+        weights (B, S, L). S' = S (one soft token per encoder token), or K for a compressing
+        projector (perceiver)."""
         fused, weights = self.fusion(states.to(self.end_boundary.dtype), mask)  # (B, S, D), (B, S, L)
-        return self.projector(fused), weights  # (B, S, H)
+        if getattr(self.projector, "compresses", False):
+            soft, soft_mask = self.projector(fused, mask)  # (B, K, H), (B, K)
+            return soft, soft_mask, weights
+        return self.projector(fused), mask, weights  # (B, S, H)
 
     @property
     def reads_soft_tokens(self) -> bool:
@@ -251,8 +257,8 @@ class LayerBridge(nn.Module):
         if not self.reads_soft_tokens:
             return None, None
         enc = self.tokenize(texts)
-        soft, _ = self.soft_tokens(self.encoder_states(**enc), enc["attention_mask"])
-        return soft, enc["attention_mask"]
+        soft, soft_mask, _ = self.soft_tokens(self.encoder_states(**enc), enc["attention_mask"])
+        return soft, soft_mask
 
     # ----------------------------------------------------------------- 4. the LLM prompt
     def prompt_texts(self, texts: list[str]) -> list[str] | None:
@@ -364,15 +370,15 @@ class LayerBridge(nn.Module):
         if (prompt_ids is None) != (self.config.llm_input == "soft"):
             raise ConfigError(f"llm_input={self.config.llm_input!r}: pass prompt_ids=bridge.prompt_ids(texts)"
                               if prompt_ids is None else "llm_input='soft' reads no prompt_ids")
-        soft, weights = None, None
+        soft, soft_mask, weights = None, None, None
         if self.reads_soft_tokens:
             if encoder_states is None:
                 with record_function("layerbridge: encoder"):
                     encoder_states = self.encoder_states(input_ids, attention_mask)
             with record_function("layerbridge: fusion + projector"):
-                soft, weights = self.soft_tokens(encoder_states, attention_mask)
+                soft, soft_mask, weights = self.soft_tokens(encoder_states, attention_mask)
         with record_function("layerbridge: assemble LLM input"):
-            inputs = self.llm_inputs(soft, attention_mask, target_ids, prompt_ids)
+            inputs = self.llm_inputs(soft, soft_mask, target_ids, prompt_ids)
         with record_function("layerbridge: LLM forward + target logits"):  # phases for torch.profiler
             if label_smoothing:
                 nll = F.cross_entropy(self.target_logits(inputs), inputs.target_ids, reduction="none",
@@ -510,7 +516,7 @@ class LayerBridge(nn.Module):
         if not self.reads_soft_tokens:
             raise ConfigError("llm_input='instruction+text': the LLM reads no encoder layers")
         enc = self.tokenize(texts)
-        _, weights = self.soft_tokens(self.encoder_states(**enc), enc["attention_mask"])
+        _, _, weights = self.soft_tokens(self.encoder_states(**enc), enc["attention_mask"])
         result = []
         for b in range(len(texts)):
             real = enc["attention_mask"][b].bool()

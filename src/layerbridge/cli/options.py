@@ -7,7 +7,7 @@ import json
 
 from layerbridge.bridge import BridgeConfig
 from layerbridge.bridge.config import LLM_INPUTS
-from layerbridge.bridge.projector import PROJECTOR_INITS
+from layerbridge.bridge.projector import PROJECTOR_INITS, PROJECTORS
 from layerbridge.errors import ConfigError
 from layerbridge.fusion import FUSIONS
 
@@ -23,7 +23,10 @@ def add_bridge_options(parser: argparse.ArgumentParser, *, fusion_default: str |
         g.add_argument("--fusion", default=fusion_default, choices=list(FUSIONS), help="(default: %(default)s)")
     g.add_argument("--fusion-option", action="append", default=[], metavar="KEY=VALUE",
                    help="a fusion setting, e.g. gate_ffn_size=1024 or init=last (repeatable)")
-    g.add_argument("--projector", default=defaults.projector, choices=["linear", "mlp"], help="(default: %(default)s)")
+    g.add_argument("--projector", default=defaults.projector, choices=list(PROJECTORS),
+                   help="perceiver: K latent queries read the encoder, the LLM reads K soft tokens (default: %(default)s)")
+    g.add_argument("--projector-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a perceiver setting: latents, layers, heads, ffn_mult, dropout (repeatable)")
     g.add_argument("--projector-init", default=defaults.projector_init, choices=list(PROJECTOR_INITS),
                    help="lexical: fit a linear projector so soft tokens start as the LLM's embeddings of the same "
                         "English text (docs/generation.md) (default: %(default)s)")
@@ -122,6 +125,7 @@ def bridge_config_from_args(args: argparse.Namespace, fusion: str | None = None)
         fusion=fusion or args.fusion,
         fusion_options=parse_key_values(args.fusion_option, "--fusion-option"),
         projector=args.projector,
+        projector_options=parse_key_values(args.projector_option, "--projector-option"),
         projector_init=args.projector_init,
         layers=BridgeConfig.layers if args.layers is None else parse_layers(args.layers),
         normalize=args.normalize or BridgeConfig.normalize,
