@@ -391,4 +391,7 @@ def test_demo_on_a_classification_task_keeps_the_probe_reference(setup, tmp_path
     document = json.loads((out / "compare.json").read_text())
     assert document["metric"] == "accuracy" and list(document["runs"]) == ["global_softmax"]
     assert {name for name in document["references"]} >= {"probe: last layer"} and "LLM alone" not in document["references"]
-    assert "accuracy" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "accuracy" in printed and "fp32 precision" in printed  # the banner names the precision
+    env = document["environment"]  # what the README's demo table says it ran on
+    assert env["precision"] == "fp32" and env["cores"] >= 1 and env["cpu"] and document["seconds"] > 0

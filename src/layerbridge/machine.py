@@ -31,5 +31,5 @@ def environment(mixed_precision: str) -> dict:
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     return {"cpu": cpu_description(), "cores": os.cpu_count(), "gpu": gpu, "native_bf16": native_bf16(),
-            "precision": resolve(mixed_precision), "torch": torch.__version__,
+            "precision": "bf16" if resolve(mixed_precision) == "bf16" else "fp32", "torch": torch.__version__,
             "transformers": transformers.__version__, "layerbridge": __version__}
