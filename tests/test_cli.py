@@ -181,6 +181,29 @@ def test_keep_best_saves_the_best_dev_weights(setup):
     assert main(["train", *common, "--keep-best", "--max-steps", "1", "-o", str(root / "no-eval")]) == 2  # needs --eval-every
 
 
+def test_compare_runs_injections_and_projectors_beside_fusions(setup, capsys):
+    """Variants may change how the encoder reaches the LLM: LayAlign's cross-attention and the
+    Perceiver projector run side by side with a plain fusion; inspect counts their parameters."""
+    root, common, _ = setup
+    out = root / "designs"
+    variants = ("global_softmax,global_softmax[injection=cross_attention],"
+                "global_softmax[projector=perceiver;projector.latents=4;projector.heads=2]")
+    assert main(["compare", *common, "--fusions", variants, "--max-steps", "2", "--batch-size", "4",
+                 "--references", "", "-o", str(out)]) == 0
+    document = json.loads((out / "compare.json").read_text())
+    assert list(document["runs"]) == variants.split(",")
+    from layerbridge.io import slug
+
+    configs = [BridgeConfig.load(out / slug(name)) for name in document["runs"]]
+    assert [(c.injection, c.projector, c.projector_options) for c in configs] == [
+        ("input", "linear", {}), ("cross_attention", "linear", {}), ("input", "perceiver", {"latents": 4, "heads": 2})]
+    assert document["bridge_overrides"]["global_softmax[injection=cross_attention]"] == {"injection": "cross_attention"}
+    capsys.readouterr()
+    assert main(["inspect", *common[:4], "--injection", "cross_attention"]) == 0  # --encoder, --llm
+    assert "injection" in capsys.readouterr().out
+    assert main(["compare", *common, "--fusions", "last[projector.latents=4]", "-o", str(root / "bad-variant")]) == 2
+
+
 def test_refuses_to_overwrite_without_flag(setup, capsys):
     root, common, _ = setup
     out = root / "existing"

@@ -86,3 +86,47 @@ def test_the_llm_alone_reads_the_embeddings_the_llm_itself_reads(parts):
     ids = torch.tensor([enc_tokenizer("The match ended.")["input_ids"]])
     with torch.no_grad():
         torch.testing.assert_close(encoder(input_ids=ids).hidden_states[0], llm.get_input_embeddings()(ids))
+
+
+def test_cross_attention_injection(parts, tmp_path):
+    """LayAlign-style cross-attention on every family: zero gates give exactly the plain bridge's
+    scores; with open gates the outputs change, a text alone and in a padded batch get the same
+    loss (encoder padding masked), shared-prefix scoring (rows repeated per candidate) equals plain
+    scoring, batched generation equals one text at a time, the gates, mixes and adapter train, and
+    a saved bridge (its injection weights saved alone) scores the same after loading."""
+    family, models = parts
+    torch.manual_seed(0)
+    plain = LayerBridge(BridgeConfig(encoder="e", llm="l", fusion="global_softmax"), *models).eval()
+    bridge = LayerBridge(BridgeConfig(encoder="e", llm="l", fusion="global_softmax", injection="cross_attention"),
+                         *models).eval()
+    bridge.load_state_dict(plain.trainable_state_dict(), strict=False)  # the same bridge, gates at 0
+    candidates = ["Sports", "Political Science", "Science"]
+    assert torch.equal(bridge.score(TEXTS, candidates), plain.score(TEXTS, candidates))
+    assert bridge.parameter_counts()["injection"] == 2 * 4 + 32 * 48 + 48 + 2  # mixes, adapter, gates
+
+    bridge.train()
+    out = bridge.loss(TEXTS, ["Sports", "Sports", "Science"])
+    out.loss.backward()
+    assert (bridge.injection.gate.grad != 0).all()  # every LLM layer's zero gate still learns to open
+    with torch.no_grad():
+        bridge.injection.gate.fill_(0.5)
+        bridge.injection.mix.normal_()
+    bridge.zero_grad()
+    bridge.loss(TEXTS, ["Sports", "Sports", "Science"]).loss.backward()
+    assert bridge.injection.mix.grad.abs().sum() > 0 and bridge.injection.adapter.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in bridge.llm.parameters())
+    bridge.eval()
+    shared = bridge.score(TEXTS, candidates)
+    assert not torch.allclose(shared, plain.score(TEXTS, candidates), atol=1e-3)
+    torch.testing.assert_close(shared, bridge.score(TEXTS, candidates, shared_prefix=False), atol=1e-4, rtol=1e-4)
+    ids = bridge.target_ids(["Sports", "Sports", "Science"])
+    batch = bridge(ids, **bridge.tokenize(TEXTS)).example_loss
+    for i in range(len(TEXTS)):
+        alone = bridge([ids[i]], **bridge.tokenize([TEXTS[i]])).example_loss[0]
+        torch.testing.assert_close(alone, batch[i], atol=1e-4, rtol=1e-4)
+    answers = bridge.generate(TEXTS, max_new_tokens=3, stop_at_newline=False)
+    assert answers == [bridge.generate([t], max_new_tokens=3, stop_at_newline=False)[0] for t in TEXTS]
+    bridge.save_pretrained(tmp_path / family)
+    loaded = LayerBridge.from_pretrained(tmp_path / family, models=models)
+    torch.testing.assert_close(loaded.score(TEXTS, candidates), shared)
+    assert not any(h for m in models[2].modules() for h in m._forward_hooks.values())  # hooks only while it runs

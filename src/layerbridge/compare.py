@@ -49,6 +49,7 @@ class CompareConfig:
     references: list[str] = dataclasses.field(default_factory=lambda: ["llm_alone", "probe"])  # reference rows
     decoding: object | None = None  # generation tasks: evaluation.generation.Decoding (None: greedy defaults)
     lr_grid: list[float] = dataclasses.field(default_factory=list)  # each run keeps its best lr on English dev
+    bridge_overrides: dict[str, dict] = dataclasses.field(default_factory=dict)  # per run: injection, projector (+ options)
 
     @property
     def eval_mode(self) -> str:
@@ -214,7 +215,8 @@ def compare(cfg: CompareConfig, *, overwrite: bool = False) -> Path:
     # 2. per fusion: train (or reuse / resume), evaluate, collect layer weights
     runs = {}
     for name, fusion in cfg.fusions.items():
-        bridge_cfg = dataclasses.replace(base.bridge, fusion=fusion, fusion_options=cfg.fusion_options.get(name, {}))
+        bridge_cfg = dataclasses.replace(base.bridge, fusion=fusion, fusion_options=cfg.fusion_options.get(name, {}),
+                                         **cfg.bridge_overrides.get(name, {}))
         bridge, _, run = train_and_evaluate(cfg, out / slug(name), bridge_cfg, models, data, evaluation, task,
                                             overwrite=overwrite)
         if run is not None:  # the main process
@@ -234,7 +236,8 @@ def compare(cfg: CompareConfig, *, overwrite: bool = False) -> Path:
     document = {"task": task.name, "kind": task.kind, "metric": metric, "reference_lang": task.reference_lang,
                 "languages": cfg.languages, "low_resource": [l for l in cfg.languages if l in task.low_resource],
                 "mode": cfg.eval_mode, "eval_limit": cfg.eval_limit, "train_examples": len(data[0]), "dev_examples": len(data[1]),
-                "train_config": base.to_dict(), "fusion_options": cfg.fusion_options, "runs": runs,
+                "train_config": base.to_dict(), "fusion_options": cfg.fusion_options,
+                **({"bridge_overrides": cfg.bridge_overrides} if cfg.bridge_overrides else {}), "runs": runs,
                 "references": references, "environment": environment(base.mixed_precision),
                 "seconds": round(time.perf_counter() - started, 1)}  # this call's wall time (reused runs: read, not retrained)
     atomic_write_text(out / "compare.json", json.dumps(document, indent=2, ensure_ascii=False) + "\n")

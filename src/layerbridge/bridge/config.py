@@ -11,6 +11,7 @@ from typing import Any
 from layerbridge.bridge.projector import check_projector
 from layerbridge.errors import ConfigError
 from layerbridge.fusion import fusion_config
+from layerbridge.injection import injection_config
 
 CONFIG_NAME = "bridge_config.json"
 NORMALIZATIONS = ("none", "layernorm", "scale")
@@ -52,6 +53,8 @@ class BridgeConfig:
     projector: str = "linear"  # "linear" (paper) | "mlp" (D -> 2D -> ReLU -> D_llm) | "perceiver" (K soft tokens)
     projector_options: dict[str, Any] = field(default_factory=dict)  # perceiver: latents, layers, heads, ...
     projector_init: str = "default"  # "default" | "identity" (linear, equal sizes) | "lexical" (fitted, bridge.lexical_init)
+    injection: str = "input"  # "input" (soft tokens only, the paper) | "cross_attention" (LayAlign)
+    injection_options: dict[str, Any] = field(default_factory=dict)
     soft_prompt_length: int = 0  # learned vectors after BOS (the LLM-alone baseline uses them)
     layers: str | list[int] = "all"
     normalize: str = "none"
@@ -87,6 +90,7 @@ class BridgeConfig:
         elif not self.layers or not all(isinstance(i, int) for i in self.layers):
             raise ConfigError(f"layers must be a non-empty list of integers, got {self.layers!r}")
         fusion_config(self.fusion, self.fusion_options)  # validates name and options
+        injection_config(self.injection, self.injection_options)
         if self.llm_input not in LLM_INPUTS:
             raise ConfigError(f"llm_input must be one of {LLM_INPUTS}, got {self.llm_input!r}")
         if self.llm_input == "soft" and (self.instruction or self.chat_template):

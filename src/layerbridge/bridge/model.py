@@ -34,6 +34,7 @@ from layerbridge.bridge.projector import build_projector
 from layerbridge.bridge.sequence import LLMInputs, assemble
 from layerbridge.errors import ConfigError
 from layerbridge.fusion import build_fusion, fusion_config
+from layerbridge.injection import build_injection
 from layerbridge.fusion.base import weight_entropy
 
 
@@ -114,6 +115,8 @@ class LayerBridge(nn.Module):
         self.fusion = build_fusion(
             config.fusion, config.fusion_options, num_layers=len(self.layer_indices), hidden_size=enc_hidden
         )
+        self.injection = build_injection(config.injection, config.injection_options, llm=llm,
+                                         num_layers=len(self.layer_indices), hidden_size=enc_hidden)
         self.projector = build_projector(config.projector, enc_hidden, llm_hidden, init=config.projector_init,
                                          options=config.projector_options)
         self.end_boundary = nn.Parameter(torch.zeros(llm_hidden))  # (H,)
@@ -160,6 +163,7 @@ class LayerBridge(nn.Module):
         counts = {
             "fusion": count(self.fusion),
             "projector": count(self.projector),
+            "injection": count(self.injection),
             "end_boundary": self.end_boundary.numel(),
             "soft_prompt": 0 if self.soft_prompt is None else self.soft_prompt.numel(),
             "encoder (unfrozen)": count(self.encoder),
@@ -253,12 +257,18 @@ class LayerBridge(nn.Module):
         return self.config.llm_input != "instruction+text"
 
     def encode(self, texts: list[str]) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """Soft tokens (B, S, H) and their mask (B, S) for raw texts; (None, None) for the LLM alone."""
+        """Soft tokens (B, S', H) and their mask (B, S') for raw texts; (None, None) for the LLM alone."""
+        return self.encode_all(texts)[:2]
+
+    def encode_all(self, texts: list[str]) -> tuple[torch.Tensor | None, ...]:
+        """(soft tokens, their mask, encoder states (B, S, L, D), encoder mask (B, S)); Nones for the
+        LLM alone. The states feed the injection while the LLM runs (`self.injection.attached`)."""
         if not self.reads_soft_tokens:
-            return None, None
+            return None, None, None, None
         enc = self.tokenize(texts)
-        soft, soft_mask, _ = self.soft_tokens(self.encoder_states(**enc), enc["attention_mask"])
-        return soft, soft_mask
+        states = self.encoder_states(**enc)
+        soft, soft_mask, _ = self.soft_tokens(states, enc["attention_mask"])
+        return soft, soft_mask, states, enc["attention_mask"]
 
     # ----------------------------------------------------------------- 4. the LLM prompt
     def prompt_texts(self, texts: list[str]) -> list[str] | None:
@@ -379,7 +389,8 @@ class LayerBridge(nn.Module):
                 soft, soft_mask, weights = self.soft_tokens(encoder_states, attention_mask)
         with record_function("layerbridge: assemble LLM input"):
             inputs = self.llm_inputs(soft, soft_mask, target_ids, prompt_ids)
-        with record_function("layerbridge: LLM forward + target logits"):  # phases for torch.profiler
+        with record_function("layerbridge: LLM forward + target logits"), \
+                self.injection.attached(self.llm, encoder_states, attention_mask):  # phases for torch.profiler
             if label_smoothing:
                 nll = F.cross_entropy(self.target_logits(inputs), inputs.target_ids, reduction="none",
                                       label_smoothing=label_smoothing)  # (N,)
@@ -407,7 +418,11 @@ class LayerBridge(nn.Module):
         With `shared_prefix` the prefix ([BOS] + soft tokens + boundary) runs through the LLM once
         per text and its KV cache is shared by all candidates; otherwise every (text, candidate)
         pair is a full sequence of one batched pass. Both give the same scores."""
-        soft, mask = self.encode(texts)
+        soft, mask, states, states_mask = self.encode_all(texts)
+        with self.injection.attached(self.llm, states, states_mask):
+            return self._score(soft, mask, texts, candidates, shared_prefix)
+
+    def _score(self, soft, mask, texts: list[str], candidates: list[str], shared_prefix: bool) -> torch.Tensor:
         prompt = self.prompt_ids(texts)
         B, C = len(texts), len(candidates)
         cand_ids = self.target_ids(candidates)
@@ -453,9 +468,10 @@ class LayerBridge(nn.Module):
             ids = self.target_ids(continuations)
         else:
             ids = [list(t) for t in self.llm_tokenizer(list(continuations), add_special_tokens=False)["input_ids"]]
-        soft, mask = self.encode(texts)
+        soft, mask, states, states_mask = self.encode_all(texts)
         inputs = self.llm_inputs(soft, mask, ids, self.prompt_ids(texts))
-        logits = self.target_logits(inputs)  # (N, V)
+        with self.injection.attached(self.llm, states, states_mask):
+            logits = self.target_logits(inputs)  # (N, V)
         token_lp = -F.cross_entropy(logits, inputs.target_ids, reduction="none")  # (N,)
         misses = (logits.argmax(-1) != inputs.target_ids).float()
         B = len(texts)
@@ -481,7 +497,7 @@ class LayerBridge(nn.Module):
         from layerbridge.bridge.stopping import StopAfterText
 
         stops = list(stop_strings or []) + (["\n"] if stop_at_newline else [])
-        soft, mask = self.encode(texts)
+        soft, mask, states, states_mask = self.encode_all(texts)
         prefix = self.llm_inputs(soft, mask, None, self.prompt_ids(texts))
         pad = self.llm_tokenizer.pad_token_id
         config = GenerationConfig(
@@ -497,8 +513,9 @@ class LayerBridge(nn.Module):
             extra["stopping_criteria"] = StoppingCriteriaList([StopAfterText(stops, self.llm_tokenizer)])
         elif stops:
             extra["tokenizer"] = self.llm_tokenizer
-        out = self.llm.generate(inputs_embeds=prefix.inputs_embeds, attention_mask=prefix.attention_mask,
-                                generation_config=config, **extra)
+        with self.injection.attached(self.llm, states, states_mask):
+            out = self.llm.generate(inputs_embeds=prefix.inputs_embeds, attention_mask=prefix.attention_mask,
+                                    generation_config=config, **extra)
         answers = []
         for row in out.tolist():  # only the new tokens (the prompt was given as embeddings)
             if self.eos_id in row:

@@ -75,8 +75,29 @@ def register(sub) -> None:
     parser.set_defaults(func=run)
 
 
+BRIDGE_KEYS = ("injection", "projector")  # settings a variant may change beside its fusion's options
+
+
+def bridge_overrides(options: dict, spec: str) -> dict:
+    """Pop a variant's bridge settings out of its options: `injection=cross_attention`,
+    `projector=perceiver`, and their options as `injection.KEY=VALUE` / `projector.KEY=VALUE`."""
+    overrides: dict = {}
+    for key in list(options):
+        head, dot, option = key.partition(".")
+        if head in BRIDGE_KEYS and not dot:
+            overrides[head] = str(options.pop(key))
+        elif head in BRIDGE_KEYS:
+            overrides.setdefault(f"{head}_options", {})[option] = options.pop(key)
+    for head in BRIDGE_KEYS:
+        if f"{head}_options" in overrides and head not in overrides:
+            raise ConfigError(f"--fusions {spec}: {head} options given without {head}=NAME")
+    return overrides
+
+
 def parse_fusions(text: str) -> dict[str, tuple[str, dict]]:
-    """`last,token_softmax,token_softmax[init=last;gate_ffn_size=1024]` -> {run name: (fusion, options)}."""
+    """`last,token_softmax,token_softmax[init=last;gate_ffn_size=1024]` -> {run name: (fusion, options)}.
+    A variant may also change how the encoder reaches the LLM: `global_softmax[injection=cross_attention]`,
+    `global_softmax[projector=perceiver;projector.latents=32]` (see `bridge_overrides`)."""
     variants: dict[str, tuple[str, dict]] = {}
     for spec in (f.strip() for f in text.split(",") if f.strip()):
         fusion, _, rest = spec.partition("[")
@@ -110,11 +131,13 @@ def build_compare_config(args, *, languages: list[str], title: str = ""):
     if wrong in references:
         raise ConfigError(f"--references {wrong}: " + ("a linear probe cannot write; drop it for a generation task"
                                                         if task.is_generation else "llm_zero_shot is for generation tasks"))
+    overrides = {name: bridge_overrides(options, name) for name, (_, options) in variants.items()}
     per_run = split_fusion_options(args.fusion_option, variants)
     args.fusion_option = []  # applied per run above
     base = train_config_from_args(args, output_dir=args.output_dir, fusion=next(iter(variants.values()))[0])
     return CompareConfig(train=base, fusions={name: fusion for name, (fusion, _) in variants.items()},
-                         fusion_options=per_run, languages=languages, mode=args.mode,
+                         fusion_options=per_run, bridge_overrides={n: o for n, o in overrides.items() if o},
+                         languages=languages, mode=args.mode,
                          eval_limit=args.eval_limit, eval_batch_size=args.eval_batch_size, title=title,
                          references=references, decoding=decoding_from_args(args) if task.is_generation else None,
                          lr_grid=parse_lr_grid(args.lr_grid))

@@ -10,6 +10,7 @@ from layerbridge.bridge.config import LLM_INPUTS
 from layerbridge.bridge.projector import PROJECTOR_INITS, PROJECTORS
 from layerbridge.errors import ConfigError
 from layerbridge.fusion import FUSIONS
+from layerbridge.injection import INJECTIONS
 
 
 def add_bridge_options(parser: argparse.ArgumentParser, *, fusion_default: str | None = BridgeConfig.fusion) -> None:
@@ -27,6 +28,11 @@ def add_bridge_options(parser: argparse.ArgumentParser, *, fusion_default: str |
                    help="perceiver: K latent queries read the encoder, the LLM reads K soft tokens (default: %(default)s)")
     g.add_argument("--projector-option", action="append", default=[], metavar="KEY=VALUE",
                    help="a perceiver setting: latents, layers, heads, ffn_mult, dropout (repeatable)")
+    g.add_argument("--injection", default=defaults.injection, choices=list(INJECTIONS),
+                   help="cross_attention: every LLM layer also attends to the encoder's layers (LayAlign) "
+                        "(default: %(default)s)")
+    g.add_argument("--injection-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="an injection setting, e.g. gate_init=0.1 (repeatable)")
     g.add_argument("--projector-init", default=defaults.projector_init, choices=list(PROJECTOR_INITS),
                    help="lexical: fit a linear projector so soft tokens start as the LLM's embeddings of the same "
                         "English text (docs/generation.md) (default: %(default)s)")
@@ -126,6 +132,8 @@ def bridge_config_from_args(args: argparse.Namespace, fusion: str | None = None)
         fusion_options=parse_key_values(args.fusion_option, "--fusion-option"),
         projector=args.projector,
         projector_options=parse_key_values(args.projector_option, "--projector-option"),
+        injection=args.injection,
+        injection_options=parse_key_values(args.injection_option, "--injection-option"),
         projector_init=args.projector_init,
         layers=BridgeConfig.layers if args.layers is None else parse_layers(args.layers),
         normalize=args.normalize or BridgeConfig.normalize,

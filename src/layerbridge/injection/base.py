@@ -1,0 +1,60 @@
+"""What every injection shares: how the encoder reaches the LLM besides (or instead of) the soft
+tokens at its input. An injection is a config dataclass plus a module, found through one registry,
+as fusions are. Its module holds the trained weights (saved with the bridge); while the bridge runs
+the frozen LLM, `attached(llm, states, mask)` hooks it into the LLM and removes the hooks after.
+
+Input `states`: (B, S, L, D) the selected encoder layers of each token; `mask`: (B, S), 1 on real
+tokens. Rows of the LLM batch may repeat each text (k rows per text, text-major: candidates of
+shared-prefix scoring, beams): an injection repeats the encoder side to match.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from layerbridge.errors import ConfigError
+
+
+@dataclass
+class InjectionConfig:
+    """Base of every injection config: a plain dataclass that round-trips through JSON."""
+
+    name: ClassVar[str] = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "InjectionConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"injection '{cls.name}' has no option(s) {unknown}; known options: {sorted(known)}")
+        return cls(**values)
+
+
+class Injection(nn.Module):
+    """Base module: no hooks (the plain bridge: the LLM reads the soft tokens at its input only)."""
+
+    def __init__(self, config: InjectionConfig, *, llm, num_layers: int, hidden_size: int):
+        super().__init__()
+        self.config = config
+
+    @contextlib.contextmanager
+    def attached(self, llm, states: torch.Tensor | None, mask: torch.Tensor | None):
+        yield
+
+
+def rows_like(x: torch.Tensor, rows: int) -> torch.Tensor:
+    """x (B, ...) repeated text-major to `rows` rows (rows = k x B), as the LLM batch repeats texts."""
+    if x.shape[0] == rows:
+        return x
+    if rows % x.shape[0]:
+        raise ValueError(f"an LLM batch of {rows} rows does not repeat the {x.shape[0]} texts of the encoder side")
+    return x.repeat_interleave(rows // x.shape[0], dim=0)

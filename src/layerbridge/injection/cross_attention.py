@@ -1,0 +1,121 @@
+"""`cross_attention`: LayAlign's layer-wise injection. Every encoder layer reaches EVERY LLM layer.
+
+For LLM layer j, a learned softmax mix over the L encoder layers, shared adapter A (D -> H):
+
+    m_j = A( sum_l softmax(mix_j)_l h_l )                                   (B, S, H)
+    attn_j(x) += tanh(gate_j) * o_proj( softmax(q_proj(x) k_proj(m_j)^T * scale) v_proj(m_j) )
+
+where x is what the layer's self-attention reads (after its input norm) and q/k/v/o_proj are the
+LLM's own frozen projections (grouped KV heads repeated; q/k norms applied where the family has
+them; no rotary positions: the encoder side has no place in the LLM's sequence). Encoder padding
+is masked (LayAlign's code does not). gate_j starts at 0, so training starts as the plain bridge:
+with zero gates the outputs are exactly those of `input`. The soft tokens at the LLM input stay.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from layerbridge.errors import ConfigError
+from layerbridge.injection.base import Injection, InjectionConfig, rows_like
+
+
+@dataclass
+class CrossAttentionConfig(InjectionConfig):
+    name: ClassVar[str] = "cross_attention"
+    gate_init: float = 0.0  # tanh(gate) scales each layer's cross-attention; 0: start as the plain bridge
+
+    def __post_init__(self):
+        if not isinstance(self.gate_init, (int, float)):
+            raise ConfigError(f"cross_attention: gate_init must be a number, got {self.gate_init!r}")
+
+
+def decoder_layers(llm) -> list[nn.Module]:
+    """The LLM's decoder layers, each with a `self_attn` module (every family here has them)."""
+    layers = getattr(llm.base_model, "layers", None)
+    if layers is None or not all(hasattr(layer, "self_attn") for layer in layers):
+        raise ConfigError(f"cross_attention: cannot find the decoder layers of {type(llm).__name__} "
+                          "(expected llm.base_model.layers[i].self_attn)")
+    return list(layers)
+
+
+def attention_shape(attn: nn.Module, config) -> tuple[int, int, int]:
+    """(query heads, key/value heads, head size) of one attention module."""
+    heads = config.num_attention_heads
+    kv_heads = getattr(config, "num_key_value_heads", None) or heads
+    head_dim = getattr(attn, "head_dim", None) or getattr(config, "head_dim", None) or config.hidden_size // heads
+    return heads, kv_heads, head_dim
+
+
+def project_qkv(attn: nn.Module, x: torch.Tensor, memory: torch.Tensor, shape) -> tuple[torch.Tensor, ...]:
+    """q from the LLM side x (B, T, H), k and v from the encoder side (B, S, H), with the module's
+    own projections (separate q/k/v_proj, or Phi-3's fused qkv_proj)."""
+    heads, kv_heads, head_dim = shape
+    if hasattr(attn, "q_proj"):
+        q, k, v = attn.q_proj(x), attn.k_proj(memory), attn.v_proj(memory)
+    else:  # fused: [q | k | v] along the output
+        sizes = [heads * head_dim, kv_heads * head_dim, kv_heads * head_dim]
+        q = attn.qkv_proj(x).split(sizes, dim=-1)[0]
+        _, k, v = attn.qkv_proj(memory).split(sizes, dim=-1)
+    B, T, S = x.shape[0], x.shape[1], memory.shape[1]
+    q, k, v = q.view(B, T, heads, head_dim), k.view(B, S, kv_heads, head_dim), v.view(B, S, kv_heads, head_dim)
+    if getattr(attn, "q_norm", None) is not None:  # Qwen3, Gemma 3: per-head norms on q and k
+        q, k = attn.q_norm(q), attn.k_norm(k)
+    return q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, heads, T | S, head_dim)
+
+
+class CrossAttentionInjection(Injection):
+    def __init__(self, config: CrossAttentionConfig, *, llm, num_layers: int, hidden_size: int):
+        super().__init__(config, llm=llm, num_layers=num_layers, hidden_size=hidden_size)
+        n_llm = len(decoder_layers(llm))
+        llm_hidden = llm.config.get_text_config().hidden_size
+        self.mix = nn.Parameter(torch.zeros(n_llm, num_layers))  # (N_llm, L): uniform mixes to start
+        self.adapter = nn.Linear(hidden_size, llm_hidden)  # D -> H, shared by the LLM layers
+        self.gate = nn.Parameter(torch.full((n_llm,), float(config.gate_init)))  # (N_llm,)
+
+    def memory(self, j: int, states: torch.Tensor) -> torch.Tensor:
+        """The encoder side of LLM layer j: (B, S, L, D) -> (B, S, H)."""
+        weights = torch.softmax(self.mix[j].float(), dim=-1).to(states.dtype)  # (L,)
+        mixed = torch.einsum("bsld,l->bsd", states, weights)  # (B, S, D)
+        return self.adapter(mixed.to(self.adapter.weight.dtype))
+
+    def cross(self, j: int, attn: nn.Module, x: torch.Tensor, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        config = attn.config if hasattr(attn, "config") else None
+        shape = attention_shape(attn, config)
+        memory = self.memory(j, rows_like(states, x.shape[0])).to(x.dtype)
+        q, k, v = project_qkv(attn, x, memory, shape)
+        heads, kv_heads, head_dim = shape
+        if kv_heads != heads:
+            k, v = k.repeat_interleave(heads // kv_heads, dim=1), v.repeat_interleave(heads // kv_heads, dim=1)
+        keep = rows_like(mask, x.shape[0]).bool()[:, None, None, :]  # (B, 1, 1, S): real encoder tokens only
+        scale = getattr(attn, "scaling", None) or head_dim**-0.5
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, scale=scale)  # (B, heads, T, head_dim)
+        out = out.transpose(1, 2).reshape(x.shape[0], x.shape[1], heads * head_dim)
+        return torch.tanh(self.gate[j]).to(x.dtype) * attn.o_proj(out)  # (B, T, H)
+
+    @contextlib.contextmanager
+    def attached(self, llm, states, mask):
+        if states is None:  # the LLM alone: nothing to attend to
+            yield
+            return
+        handles = []
+        for j, layer in enumerate(decoder_layers(llm)):
+            def hook(module, args, kwargs, output, j=j):
+                x = kwargs["hidden_states"] if "hidden_states" in kwargs else args[0]
+                added = self.cross(j, module, x, states, mask)
+                if isinstance(output, tuple):
+                    return (output[0] + added, *output[1:])
+                return output + added
+
+            handles.append(layer.self_attn.register_forward_hook(hook, with_kwargs=True))
+        try:
+            yield
+        finally:
+            for handle in handles:
+                handle.remove()
