@@ -38,7 +38,11 @@ STUDIES = {
     "sib200-bf16-token-layernorm-flr": "fusion-study/sib200-bf16-token-layernorm-flr-seed*",
     "sinhala-news-bf16-global": "fusion-study/sinhala-news-bf16-global-seed*",
     "sinhala-news-bf16-token-layernorm-flr": "fusion-study/sinhala-news-bf16-token-layernorm-flr-seed*",
+    # the fair-budget study (experiments/fair_budget_study.sh): every design at its English-dev-chosen lr
+    "fair-sib200": "fair-budget/sib200/seed*",
+    "fair-sinhala-news": "fair-budget/sinhala-news/seed*",
 }
+FAIR = {"SIB-200": "fair-sib200", "Sinhala news": "fair-sinhala-news"}
 # the options tables, one per task: label -> its runs (all fp32, see experiments/fusion_options.sh)
 OPTIONS = {
     "sib200": {"none, all layers": "sib200-plain", "layernorm, all layers": "sib200-layernorm",
@@ -152,6 +156,25 @@ def llm_comparison(results: Path) -> list[str]:
     return lines
 
 
+def fair_budget_grid(all_docs: dict[str, list[dict]]) -> list[str]:
+    """Per task, design and seed: English dev accuracy at every learning rate of the grid (the chosen
+    one in bold), and the chosen run's mean per-token layer-weight entropy over the test languages."""
+    lines = ["| task | design | seed | English dev at lr 3e-4 / 1e-3 / 3e-3 | chosen lr | layer-weight entropy, nats |",
+             "|---|---|---:|---|---:|---:|"]
+    for task, key in FAIR.items():
+        for doc in all_docs.get(key, []):
+            for name, run in {**doc["runs"], **{"LLM alone": r for r in [doc.get("references", {}).get("LLM alone")] if r}}.items():
+                grid, chosen = run.get("lr_grid"), run.get("chosen_lr")
+                if not grid:
+                    continue
+                cells = [f"**{100 * v:.1f}**" if float(lr) == chosen else f"{100 * v:.1f}" for lr, v in grid.items()]
+                entropy = run.get("weight_entropy")
+                mean_entropy = f"{statistics.mean(entropy.values()):.3f}" if entropy else "—"
+                lines.append(f"| {task} | {name} | {doc['train_config']['seed']} | {' / '.join(cells)} | {chosen:g} | "
+                             f"{mean_entropy} |")
+    return lines if len(lines) > 2 else ["(no runs yet: bash experiments/fair_budget_study.sh)"]
+
+
 def task_block(task: str, docs: list[dict], plot_dir: Path, doc_dir: Path) -> list[str]:
     low = docs[0]["low_resource"]
     lines = [seeds.setup_line(docs), "", *seeds.headline(docs), ""]
@@ -182,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"results_report: no runs for {task} ({args.results / pattern})", file=sys.stderr)
     tasks = {task: docs for task, docs in all_docs.items() if task in TASKS}
-    blocks = {"headline": headline(tasks), "llm-gemma": llm_comparison(args.results), "deltas": deltas(tasks), "token-gate": token_gate(args.results / TOKEN_GATE),
+    blocks = {"headline": headline(tasks), "fair-budget-grid": fair_budget_grid(all_docs), "llm-gemma": llm_comparison(args.results), "deltas": deltas(tasks), "token-gate": token_gate(args.results / TOKEN_GATE),
               **{f"options-{task}": options(all_docs, studies) for task, studies in OPTIONS.items()},
               **{f"bf16-{task}": options(all_docs, studies) for task, studies in STABLE.items()}}
     for doc_path in args.doc:

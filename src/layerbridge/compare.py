@@ -265,7 +265,8 @@ def reference_rows(cfg: CompareConfig, task, models, data, evaluation, *, overwr
         _, _, run = train_and_evaluate(cfg, out / "llm_alone", bridge_cfg, llm_models, data, evaluation, task,
                                        overwrite=overwrite)
         if main:
-            references["LLM alone"] = {metric: {l: r[metric] for l, r in run["results"].items()}, "train": run["train"]}
+            references["LLM alone"] = {metric: {l: r[metric] for l, r in run["results"].items()}, "train": run["train"],
+                                       **{k: run[k] for k in ("lr_grid", "chosen_lr") if k in run}}
     if "llm_zero_shot" in cfg.references:
         instruction = base.bridge.instruction or task.instruction
         zero_cfg = dataclasses.replace(base.bridge, llm_input="instruction+text", instruction=instruction,
