@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Issue 16, options against the token gate's collapse and the probe gap, on SIB-200 (the
+# fair-budget study's settings, all 32 languages, all 204 test sentences): each option on the design
+# it belongs to, at the learning rate that design chose on English dev in the fair-budget run of
+# the same seed (experiments/fair_budget_study.sh must have finished that seed first).
+# Usage: LAYERBRIDGE_DATA_DIR=../shared/data bash experiments/fair_budget_options.sh [OUT] [SEEDS...]
+set -euo pipefail
+OUT=${1:-results/fair-budget}
+shift || true
+SEEDS=${*:-0}
+chosen() {  # the lr a design chose in the fair-budget run of seed $1
+  python -c "import json,sys; print(json.load(open(sys.argv[1]))['runs'][sys.argv[2]]['chosen_lr'])" \
+    "$OUT/sib200/seed$1/compare.json" "$2"
+}
+COMMON=(--task sib200 --references "" --preset small-data --mixed-precision auto --normalize none)
+for seed in $SEEDS; do
+  layerbridge compare "${COMMON[@]}" --fusions "token_softmax[layer_drop=0.2],token_softmax[init=last]" \
+    --lr "$(chosen "$seed" token_softmax)" --seed "$seed" -o "$OUT/sib200-gate-options/seed$seed"
+  layerbridge compare "${COMMON[@]}" --fusions "global_softmax[projector=mlp]" \
+    --lr "$(chosen "$seed" global_softmax)" --seed "$seed" -o "$OUT/sib200-mlp/seed$seed"
+  layerbridge compare "${COMMON[@]}" --fusions "global_softmax" --label-smoothing 0.1 \
+    --lr "$(chosen "$seed" global_softmax)" --seed "$seed" -o "$OUT/sib200-label-smoothing/seed$seed"
+  layerbridge compare "${COMMON[@]}" --fusions "global_softmax" --keep-best --eval-every 20 \
+    --lr "$(chosen "$seed" global_softmax)" --seed "$seed" -o "$OUT/sib200-keep-best/seed$seed"
+done
