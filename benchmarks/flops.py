@@ -47,6 +47,9 @@ class Dims:
 
     @classmethod
     def of(cls, bridge) -> "Dims":
+        if bridge.config.projector not in ("linear", "mlp") or bridge.config.injection != "input":
+            raise ValueError("the FLOP model counts one soft token per encoder token and no cross-attention: "
+                             f"projector {bridge.config.projector!r} / injection {bridge.config.injection!r} are not modelled")
         llm, enc = bridge.llm.config, bridge.encoder.config
         head_dim = getattr(llm, "head_dim", None) or llm.hidden_size // llm.num_attention_heads
         kv_heads = getattr(llm, "num_key_value_heads", None) or llm.num_attention_heads

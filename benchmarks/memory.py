@@ -12,7 +12,7 @@ from benchmarks.common import peak_rss_gb, rss_gb
 from benchmarks.training import RecipeArm, reset_precision
 
 
-def run_memory(models, task: str, train, batches, rounds: int, precision: str, log=print) -> dict:
+def run_memory(models, task: str, train, rounds: int, precision: str, log=print) -> dict:
     """`models`: the models loaded for this precision (bf16 runs hold them in bf16)."""
     after_load = rss_gb()
     reset_precision()

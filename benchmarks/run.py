@@ -109,7 +109,7 @@ def run_part(args) -> dict:
 
     train_texts = train[: sizes["memory_texts"]] if sizes["memory_texts"] else train
     precision = args.part.split("_")[1]
-    return run_memory(models(precision), task.name, train_texts, batches, rounds, precision=precision, log=log)
+    return run_memory(models(precision), task.name, train_texts, rounds, precision=precision, log=log)
 
 
 def busy_cpu_seconds() -> float:

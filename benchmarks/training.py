@@ -60,8 +60,9 @@ class PaddedGateFusion(TokenSoftmaxFusion):
         tokens = states.reshape(B * S, L, D) + self.layer_position.to(states.dtype)
         cls = self.cls.to(tokens.dtype).expand(B * S, 1, D)
         gated = self.gate(torch.cat([cls, tokens], dim=1))  # (B*S, L+1, D)
-        weights = torch.softmax(self.out(gated[:, 0]).float(), dim=-1).view(B, S, L)
-        return masked_weights(weights, mask)
+        with torch.autocast(device_type=states.device.type, enabled=False):  # float32 logits, as the real gate
+            logits = self.out(gated[:, 0].to(self.out.weight.dtype)).float()  # (B*S, L)
+        return masked_weights(torch.softmax(logits, dim=-1).view(B, S, L), mask)
 
 
 register_fusion(PaddedGateConfig, PaddedGateFusion, replace=True)
@@ -124,7 +125,7 @@ def timed_examples(batches: TrainingBatches) -> list:
 
 
 def arm(name: str, recipe_arm: RecipeArm, rounds: int) -> Arm:
-    a = Arm(name, run=recipe_arm.step, warmup=lambda: recipe_arm.step(rounds))  # warm-up: epoch 2's first step
+    a = Arm(name, run=recipe_arm.step, warmup=lambda: recipe_arm.step(rounds))  # warm-up: a step after the timed ones
     a.recipe_arm, a.batches = recipe_arm, [recipe_arm.batch(r) for r in range(rounds)]
     return a
 
@@ -234,4 +235,7 @@ def run_ablation(models, task: str, batches: TrainingBatches, rounds: int, preci
         base = sum(arms[0].seconds)
         rows = {a.name: {**arm_throughput(a, rounds), **executed_flops(a), "time_ratio": sum(a.seconds) / base}
                 for a in arms}
-    return {"precision": precision, "arms": rows, "padding": batches.padding, "peak_rss_gb": peak_rss_gb()}
+    # the timed batches are the recipe's own, bucketed or not
+    padding = {**batches.padding, "timed_llm_bucketed": rows[ALL_ON]["llm_padding"],
+               "timed_llm_random": rows["bucketing off"]["llm_padding"]}
+    return {"precision": precision, "arms": rows, "padding": padding, "peak_rss_gb": peak_rss_gb()}

@@ -62,7 +62,7 @@ def fusion_in_fp32(self, states, mask):
     """LayerBridge.soft_tokens with the fusion outside autocast (the fp32fusion variant)."""
     with torch.autocast(states.device.type, enabled=False):
         fused, weights = self.fusion(states.float(), mask)
-    return self.projector(fused), weights
+    return self.projector(fused), mask, weights
 
 
 def train_run(run: dict, folder: Path) -> None:

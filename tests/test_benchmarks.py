@@ -169,7 +169,7 @@ def test_fp32_run_measures_fp32_only_and_reports_it(tiny_parts, monkeypatch):
          "ablation": training.run_ablation(models, task.name, batches, 1, precision="fp32", log=quiet),
          "evaluation": run_evaluation(models, task, train[:8], 4, precision="fp32", log=quiet),
          "profile": profiling.run_profile(models, task.name, batches, 1, precision="fp32", log=quiet),
-         "memory_fp32": run_memory(models("fp32"), task.name, train, batches, 1, precision="fp32", log=quiet)}
+         "memory_fp32": run_memory(models("fp32"), task.name, train, 1, precision="fp32", log=quiet)}
     assert list(r)[-5:] == list(parts_for("fp32"))
     for part in parts_for("fp32"):
         r[part].update(wall_s=1.0, others_cpu_share=0.0)

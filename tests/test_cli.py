@@ -197,11 +197,23 @@ def test_compare_runs_injections_and_projectors_beside_fusions(setup, capsys):
     configs = [BridgeConfig.load(out / slug(name)) for name in document["runs"]]
     assert [(c.injection, c.projector, c.projector_options) for c in configs] == [
         ("input", "linear", {}), ("cross_attention", "linear", {}), ("input", "perceiver", {"latents": 4, "heads": 2})]
-    assert document["bridge_overrides"]["global_softmax[injection=cross_attention]"] == {"injection": "cross_attention"}
+    assert document["bridge_overrides"]["global_softmax[injection=cross_attention]"] == {
+        "injection": "cross_attention", "injection_options": {}}
     capsys.readouterr()
     assert main(["inspect", *common[:4], "--injection", "cross_attention"]) == 0  # --encoder, --llm
     assert "injection" in capsys.readouterr().out
     assert main(["compare", *common, "--fusions", "last[projector.latents=4]", "-o", str(root / "bad-variant")]) == 2
+    assert main(["compare", *common, "--fusions", "last,last[injection=cross_atention]", "-o", str(root / "typo")]) == 2
+    assert not (root / "typo").exists()  # refused before the first run trained
+    # the base design's options stay with it; the reference rows read the plain path
+    out = root / "base-perceiver"
+    assert main(["compare", *common, "--projector", "perceiver", "--projector-option", "latents=3",
+                 "--projector-option", "heads=2", "--injection", "cross_attention", "--fusions",
+                 "global_softmax,global_softmax[projector=linear]", "--references", "llm_alone",
+                 "--max-steps", "1", "--batch-size", "4", "-o", str(out)]) == 0
+    assert BridgeConfig.load(out / slug("global_softmax[projector=linear]")).projector_options == {}
+    alone = BridgeConfig.load(out / "llm_alone")
+    assert (alone.injection, alone.projector, alone.projector_options) == ("input", "linear", {})
 
 
 def test_refuses_to_overwrite_without_flag(setup, capsys):

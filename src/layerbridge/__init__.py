@@ -8,5 +8,6 @@ __version__ = "0.1.0"
 
 from layerbridge.bridge import BridgeConfig, BridgeOutput, LayerBridge  # noqa: E402
 from layerbridge.fusion import FUSIONS, register_fusion  # noqa: E402
+from layerbridge.injection import register_injection  # noqa: E402
 
-__all__ = ["BridgeConfig", "BridgeOutput", "FUSIONS", "LayerBridge", "__version__", "register_fusion"]
+__all__ = ["BridgeConfig", "BridgeOutput", "FUSIONS", "LayerBridge", "__version__", "register_fusion", "register_injection"]

@@ -33,6 +33,8 @@ from layerbridge.training.config import TrainConfig
 from layerbridge.training.recipe import SUMMARY_NAME, train
 
 LLM_ALONE_SOFT_PROMPT = 16  # soft-prompt vectors of the LLM-alone reference (plus a 576x576 linear adapter)
+# the reference rows read the plain path whatever the bridges' projector or injection
+PLAIN_PATH = {"projector_options": {}, "injection": "input", "injection_options": {}}
 HEATMAP_EXAMPLES = 64  # examples per language whose token weights are averaged for the heatmap
 
 
@@ -259,7 +261,7 @@ def reference_rows(cfg: CompareConfig, task, models, data, evaluation, *, overwr
         llm_models = (*llm_embedding_encoder(models[2], models[3]), models[2], models[3])
         bridge_cfg = dataclasses.replace(
             base.bridge, encoder=LLM_EMBEDDINGS + base.bridge.llm, fusion="last", fusion_options={},
-            layers="all+embeddings", normalize="none", projector="linear", projector_init="identity",
+            layers="all+embeddings", normalize="none", projector="linear", projector_init="identity", **PLAIN_PATH,
             soft_prompt_length=LLM_ALONE_SOFT_PROMPT, encoder_prefix="", center_languages=False, encoder_num_layers=None, encoder_weights=None,
             encoder_hidden_size=None, llm_hidden_size=None)
         _, _, run = train_and_evaluate(cfg, out / "llm_alone", bridge_cfg, llm_models, data, evaluation, task,
@@ -269,7 +271,7 @@ def reference_rows(cfg: CompareConfig, task, models, data, evaluation, *, overwr
                                        **{k: run[k] for k in ("lr_grid", "chosen_lr") if k in run}}
     if "llm_zero_shot" in cfg.references:
         instruction = base.bridge.instruction or task.instruction
-        zero_cfg = dataclasses.replace(base.bridge, llm_input="instruction+text", instruction=instruction,
+        zero_cfg = dataclasses.replace(base.bridge, llm_input="instruction+text", instruction=instruction, **PLAIN_PATH,
                                        center_languages=False, projector_init="default", encoder_num_layers=None,
                                        encoder_weights=None,
                                        encoder_hidden_size=None, llm_hidden_size=None)
@@ -283,6 +285,7 @@ def reference_rows(cfg: CompareConfig, task, models, data, evaluation, *, overwr
 
         # the probe reads the encoder's own states: every layer, not normalised, whatever the bridges use
         probe_bridge = LayerBridge(dataclasses.replace(base.bridge, fusion="global_softmax", fusion_options={},
-                                                       layers="all", normalize="none"), *models)
+                                                       layers="all", normalize="none", projector="linear",
+                                                       **PLAIN_PATH), *models)
         references.update(linear_probe(probe_bridge, data[0], data[1], evaluation, seed=base.seed))
     return references

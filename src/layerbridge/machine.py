@@ -27,9 +27,9 @@ def environment(mixed_precision: str) -> dict:
     import transformers
 
     from layerbridge import __version__
-    from layerbridge.precision import native_bf16, resolve
+    from layerbridge.precision import label, native_bf16
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     return {"cpu": cpu_description(), "cores": os.cpu_count(), "gpu": gpu, "native_bf16": native_bf16(),
-            "precision": "bf16" if resolve(mixed_precision) == "bf16" else "fp32", "torch": torch.__version__,
+            "precision": label(mixed_precision), "torch": torch.__version__,
             "transformers": transformers.__version__, "layerbridge": __version__}

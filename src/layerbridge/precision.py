@@ -25,6 +25,11 @@ def resolve(mixed_precision: str) -> str:
     return mixed_precision
 
 
+def label(mixed_precision: str) -> str:
+    """What a run computes in, for people: "bf16" or "fp32" (accelerate calls plain fp32 "no")."""
+    return "bf16" if resolve(mixed_precision) == "bf16" else "fp32"
+
+
 def frozen_dtype(mixed_precision: str) -> torch.dtype:
     """The dtype to hold the frozen encoder and LLM in: bf16 under bf16 autocast (half the memory,
     and no re-casting of their weights at every step), else float32."""

@@ -61,8 +61,8 @@ def model_card(bridge, run_dir: Path | None) -> str:
              f"| LLM | `{cfg.llm}` | `{cfg.llm_weights or 'not recorded'}` |", "",
              "Loading checks the fingerprints: other base weights warn (`strict_base_models=True`: error).", "",
              "## Settings", "", "| setting | value |", "|---|---|"]
-    for key in ("fusion", "fusion_options", "layers", "normalize", "projector", "llm_input", "instruction",
-                "max_encoder_length", "encoder_prefix"):
+    for key in ("fusion", "fusion_options", "layers", "normalize", "projector", "projector_options", "injection",
+                "injection_options", "llm_input", "instruction", "max_encoder_length", "encoder_prefix"):
         lines.append(f"| {key} | `{json.dumps(getattr(cfg, key), ensure_ascii=False)}` |")
     if summary:
         lines += ["", "## Training", "",

@@ -2,15 +2,17 @@
 
     texts ──encoder (frozen)──> hidden states of all layers          (B, S, L, D)
           ──fusion──────────> one vector per token, layer weights     (B, S, D), (B, S, L)
-          ──projector───────> soft tokens in the LLM's embedding space (B, S, H)
+          ──projector───────> soft tokens in the LLM's embedding space (B, S', H)
     LLM input: [BOS] + soft tokens + [end boundary] + [LLM prompt] + target tokens, left-padded
           ──LLM (frozen)────> logits only where a target token is predicted  (N, V)
 
-The LLM prompt (config.llm_input) is optional: an instruction and/or the raw text, read through the
-LLM's own tokenizer and embeddings, never a target.
+S' = S (one soft token per encoder token), or K with the perceiver projector. The LLM prompt
+(config.llm_input) is optional: an instruction and/or the raw text, read through the LLM's own
+tokenizer and embeddings, never a target. An injection (config.injection) other than `input` also
+reaches inside the LLM while it runs: hooks attached for the call only (layerbridge.injection).
 
-Only the fusion, the projector and the end-boundary vector are trained (and the encoder when
-`freeze_encoder=False`). The LLM is always frozen; gradients reach the bridge through
+Only the fusion, the projector, the injection's weights and the end-boundary vector are trained
+(and the encoder when `freeze_encoder=False`). The LLM is always frozen; gradients reach the bridge through
 `inputs_embeds`. Frozen modules stay in eval mode (no dropout) even when the bridge trains.
 """
 
@@ -109,14 +111,12 @@ class LayerBridge(nn.Module):
         if not self.layer_indices:
             raise ConfigError(f"layers={config.layers!r} selects no hidden state of {config.encoder!r} "
                               f"(it has {enc_layers} layers; 0 = embeddings)")
-        if fusion_config(config.fusion, config.fusion_options).reads_last_layer_only:
+        if fusion_config(config.fusion, config.fusion_options).reads_last_layer_only and config.injection == "input":
             self.layer_indices = self.layer_indices[-1:]  # stacking (and caching) the others would be waste
 
         self.fusion = build_fusion(
             config.fusion, config.fusion_options, num_layers=len(self.layer_indices), hidden_size=enc_hidden
         )
-        self.injection = build_injection(config.injection, config.injection_options, llm=llm,
-                                         num_layers=len(self.layer_indices), hidden_size=enc_hidden)
         self.projector = build_projector(config.projector, enc_hidden, llm_hidden, init=config.projector_init,
                                          options=config.projector_options)
         self.end_boundary = nn.Parameter(torch.zeros(llm_hidden))  # (H,)
@@ -128,6 +128,9 @@ class LayerBridge(nn.Module):
             picks = torch.randint(0, table.shape[0], (config.soft_prompt_length,))
             self.soft_prompt = nn.Parameter(table[picks].detach().clone().float())  # (n, H)
 
+        # built last: the fusion, projector and soft prompt start as they would without it (same seed)
+        self.injection = build_injection(config.injection, config.injection_options, llm=llm,
+                                         num_layers=len(self.layer_indices), hidden_size=enc_hidden)
         self.input_mean = None  # (L, D): the mean state of the current input language (center_languages)
         if config.center_languages:
             self.register_buffer("source_mean", torch.zeros(len(self.layer_indices), enc_hidden))  # (L, D) English

@@ -11,18 +11,20 @@ Pre-norm blocks with residuals; keys and values are the fused states only (real 
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 from layerbridge.errors import ConfigError
+from layerbridge.registry import OptionsConfig
 
 
 @dataclass
-class PerceiverConfig:
+class PerceiverConfig(OptionsConfig):
+    kind: ClassVar[str] = "projector"
+    name: ClassVar[str] = "perceiver"
     latents: int = 32  # K: soft tokens the LLM reads per text
     layers: int = 2
     heads: int = 4  # must divide the encoder's hidden size
@@ -35,14 +37,6 @@ class PerceiverConfig:
                 raise ConfigError(f"perceiver: {name} must be an integer >= 1, got {getattr(self, name)!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"perceiver: dropout must be in [0, 1), got {self.dropout}")
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "PerceiverConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"projector 'perceiver' has no option(s) {unknown}; known options: {sorted(known)}")
-        return cls(**values)
 
 
 class PerceiverBlock(nn.Module):

@@ -4,6 +4,7 @@ and write one report (report.md / report.html with plots) into the output folder
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from rich.table import Table
 
@@ -45,8 +46,6 @@ def add_comparison_options(parser: argparse.ArgumentParser, *, fusions: str, lan
 def split_fusion_options(items: list[str], variants: dict[str, tuple[str, dict]]) -> dict[str, dict]:
     """Options per run: a variant's inline options, then `--fusion-option [NAME.]KEY=VALUE`, where NAME
     is a fusion type or a variant (no NAME: every run whose fusion has that option)."""
-    import dataclasses
-
     per_run = {name: dict(options) for name, (_, options) in variants.items()}
     for item in items:
         key, sep, value = item.partition("=")
@@ -91,6 +90,8 @@ def bridge_overrides(options: dict, spec: str) -> dict:
     for head in BRIDGE_KEYS:
         if f"{head}_options" in overrides and head not in overrides:
             raise ConfigError(f"--fusions {spec}: {head} options given without {head}=NAME")
+        if head in overrides:  # another design: the command line's options for the base one do not apply
+            overrides.setdefault(f"{head}_options", {})
     return overrides
 
 
@@ -135,6 +136,11 @@ def build_compare_config(args, *, languages: list[str], title: str = ""):
     per_run = split_fusion_options(args.fusion_option, variants)
     args.fusion_option = []  # applied per run above
     base = train_config_from_args(args, output_dir=args.output_dir, fusion=next(iter(variants.values()))[0])
+    for name, (fusion, _) in variants.items():  # every run's settings checked before any of them trains
+        try:
+            dataclasses.replace(base.bridge, fusion=fusion, fusion_options=per_run[name], **overrides[name])
+        except ConfigError as err:
+            raise ConfigError(f"--fusions {name}: {err}") from None
     return CompareConfig(train=base, fusions={name: fusion for name, (fusion, _) in variants.items()},
                          fusion_options=per_run, bridge_overrides={n: o for n, o in overrides.items() if o},
                          languages=languages, mode=args.mode,

@@ -57,7 +57,7 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from layerbridge.compare import compare
 
-    from layerbridge.precision import resolve
+    from layerbridge.precision import label, resolve
     from layerbridge.tasks import get_task
 
     started = time.perf_counter()
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = build_compare_config(args, languages=languages, title=title)
     print(f"demo: training on English {cfg.train.task} with preset '{cfg.train.preset}' "
           f"(lr {cfg.train.learning_rate}, {cfg.train.epochs:g} epochs, batch {cfg.train.batch_size}, "
-          f"{'bf16' if resolve(cfg.train.mixed_precision) == 'bf16' else 'fp32'} precision); evaluating {len(languages)} languages on "
+          f"{label(cfg.train.mixed_precision)} precision); evaluating {len(languages)} languages on "
           + ("all test sentences" if cfg.eval_limit is None else
              f"{cfg.eval_limit} test sentences each (a stratified subsample, to fit in minutes on a CPU)"))
     report = compare(cfg, overwrite=args.overwrite)

@@ -9,35 +9,21 @@ Output `weights`:(B, S, L), the per-token layer weights (sum to 1 on real tokens
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 from torch import nn
 
-from layerbridge.errors import ConfigError
+from layerbridge.registry import OptionsConfig
 
 
 @dataclass
-class FusionConfig:
+class FusionConfig(OptionsConfig):
     """Base of every fusion config: a plain dataclass that round-trips through JSON."""
 
-    name: ClassVar[str] = ""
+    kind: ClassVar[str] = "fusion"
     reads_last_layer_only: ClassVar[bool] = False  # the bridge then selects (and caches) only that layer
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "FusionConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(
-                f"fusion '{cls.name}' has no option(s) {unknown}; known options: {sorted(known)}"
-            )
-        return cls(**values)
 
 
 class Fusion(nn.Module):

@@ -12,27 +12,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from layerbridge.errors import ConfigError
 from layerbridge.fusion.base import Fusion, FusionConfig
 from layerbridge.fusion.global_softmax import GlobalSoftmaxConfig, GlobalSoftmaxFusion
 from layerbridge.fusion.last import LastLayerConfig, LastLayerFusion
 from layerbridge.fusion.token_softmax import TokenSoftmaxConfig, TokenSoftmaxFusion
+from layerbridge.registry import options_of, register
 
 FUSIONS: dict[str, tuple[type[FusionConfig], type[Fusion]]] = {}
 
 
 def register_fusion(config_cls: type[FusionConfig], module_cls: type[Fusion], *, replace: bool = False) -> None:
     """Make a fusion available by `config_cls.name` to BridgeConfig, the CLI and from_pretrained."""
-    name = getattr(config_cls, "name", None)
-    if not isinstance(name, str) or not name:
-        raise ConfigError(f"{config_cls.__name__} needs a class attribute `name` (the fusion's registry name)")
-    if not (isinstance(config_cls, type) and issubclass(config_cls, FusionConfig)):
-        raise ConfigError(f"fusion {name!r}: {config_cls!r} is not a FusionConfig subclass")
-    if not (isinstance(module_cls, type) and issubclass(module_cls, Fusion)):
-        raise ConfigError(f"fusion {name!r}: {module_cls!r} is not a Fusion subclass")
-    if name in FUSIONS and not replace:
-        raise ConfigError(f"a fusion named {name!r} is already registered (pass replace=True to override it)")
-    FUSIONS[name] = (config_cls, module_cls)
+    register(FUSIONS, config_cls, module_cls, config_base=FusionConfig, module_base=Fusion, replace=replace)
 
 
 def list_fusions() -> list[str]:
@@ -42,10 +33,7 @@ def list_fusions() -> list[str]:
 
 def fusion_config(name: str, options: dict[str, Any] | None = None) -> FusionConfig:
     """The validated config of fusion `name` with `options` overriding its defaults."""
-    if name not in FUSIONS:
-        raise ConfigError(f"unknown fusion {name!r}; choose one of: {', '.join(FUSIONS)}")
-    config_cls, _ = FUSIONS[name]
-    return config_cls.from_dict(dict(options or {}))
+    return options_of(FUSIONS, "fusion", name, options)
 
 
 def build_fusion(name: str, options: dict[str, Any] | None, *, num_layers: int, hidden_size: int) -> Fusion:

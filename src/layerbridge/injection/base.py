@@ -11,32 +11,20 @@ shared-prefix scoring, beams): an injection repeats the encoder side to match.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 from torch import nn
 
-from layerbridge.errors import ConfigError
+from layerbridge.registry import OptionsConfig
 
 
 @dataclass
-class InjectionConfig:
+class InjectionConfig(OptionsConfig):
     """Base of every injection config: a plain dataclass that round-trips through JSON."""
 
-    name: ClassVar[str] = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "InjectionConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"injection '{cls.name}' has no option(s) {unknown}; known options: {sorted(known)}")
-        return cls(**values)
+    kind: ClassVar[str] = "injection"
 
 
 class Injection(nn.Module):

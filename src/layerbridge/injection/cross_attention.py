@@ -65,7 +65,7 @@ def project_qkv(attn: nn.Module, x: torch.Tensor, memory: torch.Tensor, shape) -
         _, k, v = attn.qkv_proj(memory).split(sizes, dim=-1)
     B, T, S = x.shape[0], x.shape[1], memory.shape[1]
     q, k, v = q.view(B, T, heads, head_dim), k.view(B, S, kv_heads, head_dim), v.view(B, S, kv_heads, head_dim)
-    if getattr(attn, "q_norm", None) is not None:  # Qwen3, Gemma 3: per-head norms on q and k
+    if getattr(attn, "q_norm", None) is not None:  # Qwen3, Gemma 3, Cohere: per-head norms on q and k
         q, k = attn.q_norm(q), attn.k_norm(k)
     return q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, heads, T | S, head_dim)
 
@@ -74,7 +74,8 @@ class CrossAttentionInjection(Injection):
     def __init__(self, config: CrossAttentionConfig, *, llm, num_layers: int, hidden_size: int):
         super().__init__(config, llm=llm, num_layers=num_layers, hidden_size=hidden_size)
         n_llm = len(decoder_layers(llm))
-        llm_hidden = llm.config.get_text_config().hidden_size
+        self.llm_config = llm.config.get_text_config()  # heads, KV heads, head size (not a module: not saved)
+        llm_hidden = self.llm_config.hidden_size
         self.mix = nn.Parameter(torch.zeros(n_llm, num_layers))  # (N_llm, L): uniform mixes to start
         self.adapter = nn.Linear(hidden_size, llm_hidden)  # D -> H, shared by the LLM layers
         self.gate = nn.Parameter(torch.full((n_llm,), float(config.gate_init)))  # (N_llm,)
@@ -86,9 +87,8 @@ class CrossAttentionInjection(Injection):
         return self.adapter(mixed.to(self.adapter.weight.dtype))
 
     def cross(self, j: int, attn: nn.Module, x: torch.Tensor, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        config = attn.config if hasattr(attn, "config") else None
-        shape = attention_shape(attn, config)
-        memory = self.memory(j, rows_like(states, x.shape[0])).to(x.dtype)
+        shape = attention_shape(attn, getattr(attn, "config", None) or self.llm_config)
+        memory = rows_like(self.memory(j, states), x.shape[0]).to(x.dtype)  # mixed on the texts' rows, then repeated
         q, k, v = project_qkv(attn, x, memory, shape)
         heads, kv_heads, head_dim = shape
         if kv_heads != heads:

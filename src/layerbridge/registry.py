@@ -1,0 +1,54 @@
+"""What the fusion and injection registries (and the projector options) share: an options config
+that round-trips through JSON and names the option a user got wrong, and one way to register a
+(config dataclass, module class) pair under the config's name, as PEFT's tuners are found."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from layerbridge.errors import ConfigError
+
+
+@dataclass
+class OptionsConfig:
+    """Base of a method's options: a plain dataclass; `kind` and `name` say whose they are."""
+
+    kind: ClassVar[str] = "method"  # "fusion", "injection", "projector"
+    name: ClassVar[str] = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "OptionsConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"{cls.kind} '{cls.name}' has no option(s) {unknown}; known options: {sorted(known)}")
+        return cls(**values)
+
+
+def register(table: dict[str, tuple[type, type]], config_cls: type, module_cls: type, *, config_base: type,
+             module_base: type, replace: bool = False) -> None:
+    """table[config_cls.name] = (config_cls, module_cls), after checking both classes."""
+    kind = config_base.kind
+    name = getattr(config_cls, "name", None)
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{getattr(config_cls, '__name__', config_cls)} needs a class attribute `name` "
+                          f"(the {kind}'s registry name)")
+    if not (isinstance(config_cls, type) and issubclass(config_cls, config_base)):
+        raise ConfigError(f"{kind} {name!r}: {config_cls!r} is not a {config_base.__name__} subclass")
+    if not (isinstance(module_cls, type) and issubclass(module_cls, module_base)):
+        raise ConfigError(f"{kind} {name!r}: {module_cls!r} is not a {module_base.__name__} subclass")
+    if name in table and not replace:
+        raise ConfigError(f"a {kind} named {name!r} is already registered (pass replace=True to override it)")
+    table[name] = (config_cls, module_cls)
+
+
+def options_of(table: dict[str, tuple[type, type]], kind: str, name: str, options: dict[str, Any] | None):
+    """The validated config of `name` in `table` with `options` over its defaults."""
+    if name not in table:
+        raise ConfigError(f"unknown {kind} {name!r}; choose one of: {', '.join(table)}")
+    return table[name][0].from_dict(dict(options or {}))
