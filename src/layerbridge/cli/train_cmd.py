@@ -42,7 +42,8 @@ def add_train_options(parser: argparse.ArgumentParser, *, with_output: bool = Tr
                    help="bf16 autocast; auto = bf16 where the hardware has it natively (default: %(default)s)")
     o.add_argument("--seed", type=int, default=0)
     o.add_argument("--label-smoothing", type=float, default=0.0,
-                   help="smoothed targets in the training loss, e.g. 0.1 (not in the paper; default: off)")
+                   help="smoothed targets in the training loss, e.g. 0.1 (not in the paper; default: off; the logged "
+                        "loss is then the smoothed one)")
     sp = parser.add_argument_group("speed (on by default; switches for ablations)")
     sp.add_argument("--no-encoder-cache", dest="encoder_cache", action="store_false",
                     help="recompute the frozen encoder every step instead of caching its states")
