@@ -10,6 +10,8 @@ TASKS=${2:-sib200,sinhala_news,flores_en}
 shift 2 || shift $# || true
 SEEDS=${*:-0 1}
 DESIGNS="global_softmax,global_softmax[injection=cross_attention],global_softmax[projector=perceiver;projector.latents=32]"
+# flores_en: the generation settings of docs/generation.md (lexical start: linear projectors only)
+FLORES_DESIGNS="global_softmax,global_softmax[injection=cross_attention],global_softmax[projector=perceiver;projector_init=default;projector.latents=32]"
 COMMON=(--fusions "$DESIGNS" --lr-grid 3e-4,1e-3,3e-3 --preset small-data --mixed-precision auto --normalize none)
 for seed in $SEEDS; do
   for task in ${TASKS//,/ }; do
@@ -18,8 +20,10 @@ for seed in $SEEDS; do
                 -o "$OUT/sib200/seed$seed" ;;
       sinhala_news) layerbridge compare --task sinhala_news "${COMMON[@]}" --references probe --train-limit 400 \
                       --seed "$seed" -o "$OUT/sinhala-news/seed$seed" ;;
-      flores_en) layerbridge compare --task flores_en "${COMMON[@]}" --references "" --max-steps 200 \
-                   --eval-limit 16 --seed "$seed" -o "$OUT/flores-en/seed$seed" ;;
+      flores_en) layerbridge compare --task flores_en --lr-grid 3e-4,1e-3,3e-3 --preset small-data \
+                   --mixed-precision auto --references "" --max-steps 200 --dev-limit 32 --eval-limit 16 \
+                   --max-new-tokens 80 --no-repeat-ngram-size 3 --layers upper_half --fusion-lr 1e-6 \
+                   --projector-init lexical --fusions "$FLORES_DESIGNS" --seed "$seed" -o "$OUT/flores-en/seed$seed" ;;
     esac
   done
 done

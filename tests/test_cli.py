@@ -430,3 +430,16 @@ def test_demo_on_a_classification_task_keeps_the_probe_reference(setup, tmp_path
     assert "accuracy" in printed and "fp32 precision" in printed  # the banner names the precision
     env = document["environment"]  # what the README's demo table says it ran on
     assert env["precision"] == "fp32" and env["cores"] >= 1 and env["cpu"] and document["seconds"] > 0
+
+
+def test_variant_bridge_settings_are_split_from_fusion_options():
+    from layerbridge.cli.compare_cmd import bridge_overrides
+
+    options = {"projector": "perceiver", "projector_init": "default", "projector.latents": 4, "init": "last"}
+    assert bridge_overrides(options, "v") == {"projector": "perceiver", "projector_init": "default",
+                                              "projector_options": {"latents": 4}}
+    assert options == {"init": "last"}  # what is left is the fusion's
+    assert bridge_overrides({"injection": "cross_attention"}, "v") == {"injection": "cross_attention",
+                                                                        "injection_options": {}}
+    with pytest.raises(Exception, match="without projector=NAME"):
+        bridge_overrides({"projector.latents": 4}, "v")

@@ -74,16 +74,20 @@ def register(sub) -> None:
     parser.set_defaults(func=run)
 
 
-BRIDGE_KEYS = ("injection", "projector")  # settings a variant may change beside its fusion's options
+BRIDGE_KEYS = ("injection", "projector")  # designs a variant may change (with their options) beside its fusion's
+PLAIN_KEYS = ("projector_init",)  # further bridge settings a variant may set
 
 
 def bridge_overrides(options: dict, spec: str) -> dict:
     """Pop a variant's bridge settings out of its options: `injection=cross_attention`,
-    `projector=perceiver`, and their options as `injection.KEY=VALUE` / `projector.KEY=VALUE`."""
+    `projector=perceiver`, their options as `injection.KEY=VALUE` / `projector.KEY=VALUE`, and
+    `projector_init=default`."""
     overrides: dict = {}
     for key in list(options):
         head, dot, option = key.partition(".")
-        if head in BRIDGE_KEYS and not dot:
+        if key in PLAIN_KEYS:
+            overrides[key] = str(options.pop(key))
+        elif head in BRIDGE_KEYS and not dot:
             overrides[head] = str(options.pop(key))
         elif head in BRIDGE_KEYS:
             overrides.setdefault(f"{head}_options", {})[option] = options.pop(key)
