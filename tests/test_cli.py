@@ -216,6 +216,25 @@ def test_compare_runs_injections_and_projectors_beside_fusions(setup, capsys):
     assert (alone.injection, alone.projector, alone.projector_options) == ("input", "linear", {})
 
 
+@pytest.mark.parametrize("extra", [
+    ["--fusion", "global_softmax", "--fusion-option", "parameterisation=plain"],
+    ["--fusion", "global_softmax", "--fusion-option", "learn_temperature=false"],
+    ["--fusion", "last", "--injection", "cross_attention"],
+    ["--fusion", "token_softmax", "--projector", "perceiver", "--projector-option", "heads=2"],
+])
+def test_every_design_trained_by_the_recipe_loads_back(setup, tmp_path, extra):
+    """What the recipe saves (weights gathered as for several processes) is every weight and buffer
+    the bridge needs: a saved run of each design loads and scores."""
+    from layerbridge.bridge import LayerBridge
+
+    _, common, _ = setup
+    out = tmp_path / "run"
+    assert main(["train", *common, *extra, "--max-steps", "2", "--batch-size", "4", "-o", str(out)]) == 0
+    bridge = LayerBridge.from_pretrained(out)
+    assert set(load_file(out / "bridge.safetensors")) == set(bridge.trainable_state_dict())
+    assert torch.isfinite(bridge.score(["The cup final."], LABELS)).all()
+
+
 def test_refuses_to_overwrite_without_flag(setup, capsys):
     root, common, _ = setup
     out = root / "existing"

@@ -52,7 +52,10 @@ class GlobalSoftmaxFusion(Fusion):
         if config.init == "last":
             logits[-1] = config.last_layer_logit / (config.temperature if self.scaled else 1.0)
         self.logits = nn.Parameter(logits)  # (L,)
-        self.temperature_delta = nn.Parameter(torch.zeros(()), requires_grad=config.learn_temperature and self.scaled)
+        if config.learn_temperature and self.scaled:
+            self.temperature_delta = nn.Parameter(torch.zeros(()))
+        else:  # fixed at 0: a buffer (a frozen parameter would be left out of the gathered, saved weights)
+            self.register_buffer("temperature_delta", torch.zeros(()))
 
     def layer_logits(self) -> torch.Tensor:
         """z, what the softmax over layers reads: tau * w ("paper") or w ("plain"). (L,)"""
