@@ -11,6 +11,11 @@ from typing import Any, ClassVar
 from layerbridge.errors import ConfigError
 
 
+def unknown_fields(cls, values: dict[str, Any]) -> list[str]:
+    """The keys of `values` that are not fields of the dataclass `cls`, sorted."""
+    return sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
+
+
 @dataclass
 class OptionsConfig:
     """Base of a method's options: a plain dataclass; `kind` and `name` say whose they are."""
@@ -23,10 +28,10 @@ class OptionsConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "OptionsConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
+        unknown = unknown_fields(cls, values)
         if unknown:
-            raise ConfigError(f"{cls.kind} '{cls.name}' has no option(s) {unknown}; known options: {sorted(known)}")
+            known = sorted(f.name for f in dataclasses.fields(cls))
+            raise ConfigError(f"{cls.kind} '{cls.name}' has no option(s) {unknown}; known options: {known}")
         return cls(**values)
 
 

@@ -12,6 +12,7 @@ from layerbridge.bridge.projector import check_projector
 from layerbridge.errors import ConfigError
 from layerbridge.fusion import fusion_config
 from layerbridge.injection import injection_config
+from layerbridge.registry import unknown_fields
 
 CONFIG_NAME = "bridge_config.json"
 NORMALIZATIONS = ("none", "layernorm", "scale")
@@ -123,8 +124,7 @@ class BridgeConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], *, source: str = "config") -> "BridgeConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
+        unknown = unknown_fields(cls, values)
         if unknown:
             raise ConfigError(f"{source}: unknown bridge setting(s) {unknown}")
         return cls(**values)

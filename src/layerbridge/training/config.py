@@ -15,6 +15,7 @@ from typing import Any
 
 from layerbridge.bridge import BridgeConfig
 from layerbridge.errors import ConfigError
+from layerbridge.registry import unknown_fields
 
 TRAIN_CONFIG_NAME = "train_config.json"
 
@@ -88,8 +89,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
+        unknown = unknown_fields(cls, values)
         if unknown:
             raise ConfigError(f"unknown training setting(s) {unknown}")
         return cls(**values)
