@@ -76,7 +76,7 @@ class Models:
 
     def __call__(self, precision: str) -> tuple:
         if precision not in self._loaded:
-            dtype = frozen_dtype("bf16" if precision == "bf16" else "no")
+            dtype = frozen_dtype(mixed_precision(precision))
             self._loaded[precision] = load_models(BridgeConfig(), dtype=dtype)
         return self._loaded[precision]
 
