@@ -355,7 +355,8 @@ def train(
     elapsed = time.perf_counter() - started
 
     # the trained bridge (with keep_best: the one of the best dev score), its log and a summary
-    if cfg.keep_best and best_dev(log) and best_dev(log)[0] != run.total_steps:
+    best = best_dev(log) if cfg.keep_best else None
+    if best and best[0] != run.total_steps:
         restore_weights(run, out / BEST_NAME)
     weights = run.checkpointer.trainable_weights()  # every rank: a collective under sharding
     if accelerator.is_main_process:
