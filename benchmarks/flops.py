@@ -12,9 +12,11 @@ What is counted (a multiply-add is 2 FLOPs; only matrix multiplies, no norms / s
 - Encoder (frozen, no gradient): forward over each text's real tokens, only when its states are
   not cached (bidirectional attention over the text's own tokens).
 - Fusion per real encoder token: `last` 0; `global_softmax` the weighted sum (2LD) and its
-  weight gradient (2LD); `token_softmax` the gate Transformer over L+1 positions (projections,
-  attention, FFN) and its output head, forward 1x, backward 2x (weight and input gradients: the
-  layer-position and CLS parameters sit at its input), plus the weighted sum as above.
+  weight gradient (2LD); `token_softmax` the gate Transformer: every layer but the last over L+1
+  positions (projections, attention, FFN), the last one only at the CLS output, which is all
+  that is read (4 D x D projections, scores and weighted sum over L+1 positions per head, FFN:
+  `fusion/cls_readout.py`), and its output head, forward 1x, backward 2x (weight and input
+  gradients: the layer-position and CLS parameters sit at its input), plus the weighted sum.
 - Projector Linear(D -> H) per real encoder token: forward, weight gradient, and its input
   gradient when the fusion has parameters.
 Padding is never counted: it is work, not useful work.
@@ -44,6 +46,7 @@ class Dims:
     fused_layers: int
     gate_ffn: int | None  # token_softmax FFN size (None for the other fusions)
     gate_layers: int
+    gate_heads: int
 
     @classmethod
     def of(cls, bridge) -> "Dims":
@@ -62,6 +65,7 @@ class Dims:
             fused_layers=len(bridge.layer_indices),
             gate_ffn=options.gate_ffn_size if token_gate else None,
             gate_layers=options.gate_layers if token_gate else 0,
+            gate_heads=options.gate_heads if token_gate else 0,
         )
 
 
@@ -96,7 +100,9 @@ def fusion_flops(d: Dims, fusion: str, tokens: int) -> int:
         return tokens * mix
     P = L + 1  # the gate runs over the CLS vector and the L layer vectors
     per_position = 4 * 2 * D * D + 2 * 2 * D * d.gate_ffn
-    gate = d.gate_layers * (P * per_position + 2 * 2 * D * P * P) + 2 * D * L  # + output head on CLS
+    full_layer = P * per_position + 2 * 2 * D * P * P
+    cls_layer = per_position + 2 * 2 * d.gate_heads * P * D  # the last layer: the CLS output only
+    gate = (d.gate_layers - 1) * full_layer + cls_layer + 2 * D * L  # + output head on CLS
     return tokens * (3 * gate + mix)
 
 

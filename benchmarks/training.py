@@ -3,7 +3,8 @@ Run and one unit of work is `recipe.train_step(run, step)`, the step `layerbridg
 (accelerate's autocast and backward, parameter groups, clipping, AdamW, the schedule, the encoder
 cache, length bucketing). The ablation switches a speed-up off through the recipe's own settings
 (TrainConfig) or trains a baseline the same way: the authors' full-vocabulary logits (a LayerBridge
-subclass, via setup's `bridge_class`) and a gate run over padded positions (a registered fusion).
+subclass, via setup's `bridge_class`), a gate whose last layer computes every output, and a plain
+gate run in full over padded positions too (registered fusions).
 """
 
 from __future__ import annotations
@@ -52,8 +53,9 @@ class PaddedGateConfig(TokenSoftmaxConfig):
 
 
 class PaddedGateFusion(TokenSoftmaxFusion):
-    """token_softmax with its gate run over every (B x S) position, padding included, then masked
-    (what a plain implementation does); ours feeds only the real tokens to the gate."""
+    """token_softmax as a plain implementation runs it (the authors' code does): the whole gate
+    Transformer over every (B x S) position, padding included, then masked. Ours feeds only the
+    real tokens to the gate and computes only the CLS output of its last layer."""
 
     def layer_weights(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         B, S, L, D = states.shape
@@ -65,7 +67,30 @@ class PaddedGateFusion(TokenSoftmaxFusion):
         return masked_weights(torch.softmax(logits, dim=-1).view(B, S, L), mask)
 
 
+@dataclass
+class FullGateConfig(TokenSoftmaxConfig):
+    name: ClassVar[str] = "token_softmax_full_gate"
+
+
+class FullGateFusion(TokenSoftmaxFusion):
+    """token_softmax on the real tokens only, but with the whole last gate layer computed (all L+1
+    outputs, of which the CLS one is read): the CLS-only readout switched off alone."""
+
+    def layer_weights(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        real = mask.bool()
+        tokens = states[real] + self.layer_position.to(states.dtype)  # (N, L, D)
+        cls = self.cls.to(tokens.dtype).expand(tokens.shape[0], 1, -1)
+        gated = self.gate(torch.cat([cls, tokens], dim=1))  # (N, L+1, D)
+        with torch.autocast(device_type=states.device.type, enabled=False):
+            logits = self.out(gated[:, 0].to(self.out.weight.dtype)).float()  # (N, L)
+        weights = torch.zeros(*mask.shape, logits.shape[-1], dtype=logits.dtype, device=states.device)
+        weights[real] = torch.softmax(logits, dim=-1)
+        return weights
+
+
+register_fusion(FullGateConfig, FullGateFusion, replace=True)
 register_fusion(PaddedGateConfig, PaddedGateFusion, replace=True)
+GATE_BASELINES = (PaddedGateConfig.name, FullGateConfig.name)
 
 
 # ------------------------------------------------------------------------------ one arm = one recipe run
@@ -82,7 +107,7 @@ class RecipeArm:
 
     def __init__(self, models, task: str, fusion: str, examples: list, out: Path, *, precision: str,
                  encoder_cache: bool = True, bucketing: bool = True, bridge_class: type[LayerBridge] = LayerBridge):
-        self.fusion = "token_softmax" if fusion == PaddedGateConfig.name else fusion  # its useful work is the same
+        self.fusion = "token_softmax" if fusion in GATE_BASELINES else fusion  # their useful work is the same
         cfg = TrainConfig(task=task, output_dir=str(out), bridge=BridgeConfig(fusion=fusion), learning_rate=1e-3,
                           warmup_ratio=0.0, epochs=1000.0, batch_size=BATCH_SIZE, mixed_precision=mixed_precision(precision),
                           seed=SEED, encoder_cache=encoder_cache, bucket_by_length=bucketing, checkpoint_every=10**9,
@@ -208,7 +233,8 @@ def ablation_specs(precision: str) -> list[tuple[str, dict]]:
         ("bucketing off", {"bucketing": False}),
         (BF16_ONLY[0], {"models": "fp32"}),
         (BF16_ONLY[1], {"models": "fp32", "precision": "fp32"}),
-        ("gate on padded positions", {"fusion": PaddedGateConfig.name}),
+        ("gate's last layer in full (all L+1 outputs)", {"fusion": FullGateConfig.name}),
+        ("gate in full on padded positions too (a plain gate)", {"fusion": PaddedGateConfig.name}),
     ]
     return specs if precision == "bf16" else [(name, kw) for name, kw in specs if name not in BF16_ONLY]
 

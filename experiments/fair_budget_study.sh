@@ -6,6 +6,8 @@
 # Test scores play no part in the choice. SIB-200: all local languages, all 204 test sentences.
 # Sinhala news: all 3325 test rows. bf16 where the CPU has it (`auto`), the small-data preset.
 # `compare` reuses finished runs and resumes killed ones: re-run the same line after a stop.
+# REFERENCES (default llm_alone,probe) names the reference rows; REFERENCES=probe skips the LLM-alone
+# grid (three more trainings) where time is short.
 # Usage: LAYERBRIDGE_DATA_DIR=../shared/data bash experiments/fair_budget_study.sh [OUT] [TASKS] [SEEDS...]
 set -euo pipefail
 OUT=${1:-results/fair-budget}
@@ -13,7 +15,7 @@ TASKS=${2:-sib200,sinhala_news}
 shift 2 || shift $# || true
 SEEDS=${*:-0 1 2}
 FUSIONS="last,global_softmax,global_softmax[parameterisation=plain],token_softmax"
-COMMON=(--fusions "$FUSIONS" --references llm_alone,probe --lr-grid 3e-4,1e-3,3e-3
+COMMON=(--fusions "$FUSIONS" --references "${REFERENCES:-llm_alone,probe}" --lr-grid 3e-4,1e-3,3e-3
         --preset small-data --mixed-precision auto --normalize none)
 for seed in $SEEDS; do
   for task in ${TASKS//,/ }; do

@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import Arm, interleave, padding_fraction, training_batches  # noqa: E402
 from benchmarks.flops import Dims, llm_attention_flops, step_flops  # noqa: E402
-from benchmarks.training import FullLogitsBridge, PaddedGateFusion  # noqa: E402
+from benchmarks.training import FullGateFusion, FullLogitsBridge, PaddedGateFusion  # noqa: E402
 from layerbridge.bridge import BridgeConfig, LayerBridge  # noqa: E402
 from layerbridge.tasks import Example, get_task  # noqa: E402
 
@@ -37,15 +37,16 @@ def test_full_logits_baseline_gives_the_bridge_loss(tiny_parts, fusion):
     torch.testing.assert_close(baseline(ids, **enc).example_loss, bridge(ids, **enc).example_loss, rtol=1e-5, atol=1e-5)
 
 
-def test_gate_on_padded_positions_gives_the_same_weights(tiny_parts):
+@pytest.mark.parametrize("baseline", [PaddedGateFusion, FullGateFusion])
+def test_plain_gates_give_the_same_weights(tiny_parts, baseline):
     bridge = make(tiny_parts)
     enc = bridge.tokenize(TEXTS)
     states, mask = bridge.encoder_states(**enc), enc["attention_mask"]
     assert (mask == 0).any()  # there is padding to (wastefully) compute
-    padded = PaddedGateFusion(bridge.fusion.config, num_layers=states.shape[2], hidden_size=states.shape[3]).eval()
-    padded.load_state_dict(bridge.fusion.state_dict())
+    plain = baseline(bridge.fusion.config, num_layers=states.shape[2], hidden_size=states.shape[3]).eval()
+    plain.load_state_dict(bridge.fusion.state_dict())
     expected = bridge.fusion.layer_weights(states, mask)
-    torch.testing.assert_close(padded.layer_weights(states, mask), expected, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(plain.layer_weights(states, mask), expected, rtol=1e-5, atol=1e-6)
 
 
 def executed_step_flops(bridge, ids, enc) -> int:
@@ -128,7 +129,7 @@ def test_arms_per_precision():
     from benchmarks.training import BF16_ONLY, ablation_specs
 
     bf16, fp32 = [n for n, _ in ablation_specs("bf16")], [n for n, _ in ablation_specs("fp32")]
-    assert len(bf16) == 7 and fp32 == [n for n in bf16 if n not in BF16_ONLY] and len(fp32) == 5
+    assert len(bf16) == 8 and fp32 == [n for n in bf16 if n not in BF16_ONLY] and len(fp32) == 6
     assert [s[0] for s in arm_specs("bf16")] == [  # as before --precision
         "rank fp32", "rank bf16", "generate fp32", "generate bf16", "rank bf16, shared prefix off",
         "generate bf16, cap 32 instead of label cap"]
@@ -179,7 +180,7 @@ def test_fp32_run_measures_fp32_only_and_reports_it(tiny_parts, monkeypatch):
     assert set(peak_dtypes) == {torch.float32} and t["matmul_peak_flops"] == {"fp32": 1e9}
     for arm in t["arms"].values():
         assert arm["mfu"] == pytest.approx(arm["useful_flops_per_s"] / 1e9)
-    assert len(r["ablation"]["arms"]) == 5 and not any("bf16" in name for name in r["ablation"]["arms"])
+    assert len(r["ablation"]["arms"]) == 6 and not any("bf16" in name for name in r["ablation"]["arms"])
     assert all(a["precision"] == "fp32" for a in r["evaluation"]["arms"].values())
     assert "bf16" not in r["profile"] and "bf16" not in r["profile"]["matmul_at_llm_shapes"]
 

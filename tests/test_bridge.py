@@ -381,3 +381,38 @@ def test_perceiver_gives_the_llm_k_soft_tokens_whatever_the_text_length(tiny_par
         make(tiny_parts, projector="perceiver", projector_options={"queries": 4})
     with pytest.raises(ConfigError, match="takes no options"):
         make(tiny_parts, projector="linear", projector_options={"latents": 4})
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+@pytest.mark.parametrize("heads", [1, 4])
+def test_the_gates_cls_readout_is_torchs_layer_at_the_cls_position(norm_first, heads):
+    """cls_output computes only position 0 of nn.TransformerEncoderLayer: same values and same
+    gradients (input and every parameter) as the full layer, and its dropouts act in training."""
+    from torch import nn
+
+    from layerbridge.fusion.cls_readout import cls_output
+
+    torch.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(32, heads, 48, dropout=0.0, batch_first=True, norm_first=norm_first)
+    x = torch.randn(20, 9, 32, requires_grad=True)
+    full, cls = layer(x)[:, 0], cls_output(layer, x)
+    torch.testing.assert_close(cls, full, rtol=1e-5, atol=1e-5)
+    probe = torch.randn_like(full)
+    wrt = [x, *(p for n, p in layer.named_parameters() if n != "self_attn.in_proj_bias")]
+    for a, b in zip(torch.autograd.grad((full * probe).sum(), wrt), torch.autograd.grad((cls * probe).sum(), wrt)):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
+    layer.dropout.p = layer.dropout1.p = layer.dropout2.p = layer.self_attn.dropout = 0.3
+    assert not torch.equal(cls_output(layer, x), cls_output(layer, x))  # dropout on in training
+    layer.eval()
+    torch.testing.assert_close(cls_output(layer, x), cls, rtol=1e-5, atol=1e-5)  # and off in evaluation
+
+
+def test_a_deeper_token_gate_runs_its_inner_layers_in_full(tiny_parts):
+    bridge = make(tiny_parts, fusion_options={"gate_layers": 2, "gate_heads": 2}).eval()
+    enc = bridge.tokenize(TEXTS)
+    states, mask = bridge.encoder_states(**enc), enc["attention_mask"]
+    fusion, real = bridge.fusion, mask.bool()
+    tokens = states[real] + fusion.layer_position
+    gated = fusion.gate(torch.cat([fusion.cls.expand(len(tokens), 1, -1), tokens], dim=1))[:, 0]  # torch's whole gate
+    expected = torch.softmax(fusion.out(gated), dim=-1)
+    torch.testing.assert_close(fusion.layer_weights(states, mask)[real], expected, rtol=1e-5, atol=1e-6)
