@@ -488,3 +488,40 @@ def test_gguf_path_source(smollm, tmp_path):
         torch.testing.assert_close(model(**enc).logits, ref_model(**enc).logits)
     # the folder holding the file works too, and hits the same cache entry
     assert resolve_model(str(gguf.parent), cache_dir=cache).path == r.path
+
+
+def test_a_converted_model_loaded_in_bf16_maps_a_bf16_copy_with_the_same_fingerprint(tmp_path):
+    """A converted (float32) folder loaded in bf16 gets a bf16 copy built once beside it: loading
+    it gives the same weights as casting at load, the bridge fingerprint stays the source's, and a
+    rebuilt source rebuilds the copy."""
+    import torch
+
+    from layerbridge.bridge.base_models import fingerprint
+    from layerbridge.sources import held_dtype, load_llm
+    from layerbridge.sources.resolve import ResolvedModel
+    from tiny_models import tiny_llm, tiny_tokenizer
+
+    folder = tmp_path / "models" / "tiny"
+    source = {"builtin": "tiny", "member_sha256": "ab" * 32}
+
+    def build(out: Path, seed: int = 1) -> None:
+        tiny_llm(seed=seed).save_pretrained(out)
+        tiny_tokenizer("llm").save_pretrained(out)
+
+    cache_mod.build_atomic(folder, build, source)
+    resolved = ResolvedModel(path=str(folder), gguf_file=None, kind="builtin", name="tiny")
+    copy = Path(held_dtype.held_in(resolved, torch.bfloat16).path)
+    assert copy == folder.with_name("tiny.bfloat16") and cache_mod.verify_folder(copy) is None
+    assert held_dtype.held_in(resolved, torch.float32) == resolved
+    cast, _ = load_llm(str(folder), dtype=torch.bfloat16)  # a folder path: cast at load, no copy
+    mapped = type(cast).from_pretrained(copy, dtype=torch.bfloat16)
+    for (name, a), b in zip(cast.state_dict().items(), mapped.state_dict().values()):
+        assert b.dtype == torch.bfloat16 and torch.equal(a, b), name
+    assert fingerprint(mapped) == "builtin:" + "ab" * 32
+    stamp = (copy / "model.safetensors").stat().st_mtime_ns
+    held_dtype.held_in(resolved, torch.bfloat16)
+    assert (copy / "model.safetensors").stat().st_mtime_ns == stamp  # built once
+    cache_mod.build_atomic(folder, lambda out: build(out, seed=2), source)  # the source is rebuilt, other weights
+    held_dtype.held_in(resolved, torch.bfloat16)
+    rebuilt = type(cast).from_pretrained(copy, dtype=torch.bfloat16)
+    assert not torch.equal(rebuilt.lm_head.weight, mapped.lm_head.weight)

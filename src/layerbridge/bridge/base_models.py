@@ -34,17 +34,25 @@ def _folder_sha256(folder: str, stamp: tuple) -> str:
 
 def fingerprint(model) -> str | None:
     """The identity of a loaded model's weights (module docstring), or None when unknown."""
-    from layerbridge.sources.cache import read_marker
-
     commit = getattr(model.config, "_commit_hash", None)
     if commit:
         return f"hub:{commit}"
     folder = Path(getattr(model, "name_or_path", "") or getattr(model.config, "_name_or_path", "") or "")
     if not str(folder) or not folder.is_dir():
         return None
+    return folder_fingerprint(folder)
+
+
+def folder_fingerprint(folder: Path) -> str | None:
+    """The identity of the weights in a local folder (module docstring). A cached copy held in
+    another dtype (`sources.held_dtype`) records the identity of the weights it was cast from."""
+    from layerbridge.sources.cache import read_marker
+
     marker = read_marker(folder)
-    if marker and marker.get("source", {}).get("member_sha256"):
-        source = marker["source"]
+    source = (marker or {}).get("source", {})
+    if source.get("held_dtype") and source.get("from"):
+        return source["from"]
+    if source.get("member_sha256"):
         return f"builtin:{source.get('joined_sha256') or source['member_sha256']}"
     files = sorted(p for p in folder.iterdir() if p.suffix in WEIGHT_SUFFIXES and p.is_file())
     if not files:

@@ -1,5 +1,6 @@
 """Loading encoders and LLMs from a resolved name, in eval mode; a cached conversion that fails
-to load is rebuilt once. ``trust_remote_code`` is never enabled."""
+to load is rebuilt once, and one loaded in bf16 is read from its bf16 copy (`held_dtype`).
+``trust_remote_code`` is never enabled."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 from layerbridge.errors import ModelSourceError
 from layerbridge.sources.builtin import BUILTIN_MODELS
 from layerbridge.sources.cache import invalidate, say
+from layerbridge.sources.held_dtype import held_in
 from layerbridge.sources.hub_errors import load_error
 from layerbridge.sources.llm_embeddings import PREFIX as LLM_EMBEDDINGS
 from layerbridge.sources.llm_embeddings import llm_embedding_encoder
@@ -75,6 +77,7 @@ def load_encoder(name: str | os.PathLike[str], *, cache_dir=None, dtype=None):
         return llm_embedding_encoder(*load_llm(name[len(LLM_EMBEDDINGS):], cache_dir=cache_dir, dtype=dtype))
 
     def loader(r: ResolvedModel):
+        r = held_in(r, dtype)
         config = AutoConfig.from_pretrained(r.path)
         kw = _weight_kwargs(r, dtype)
         if config.is_encoder_decoder:
@@ -115,6 +118,7 @@ def load_llm(name: str | os.PathLike[str], *, cache_dir=None, dtype=None):
     dtype = torch.float32 if dtype is None else dtype
 
     def loader(r: ResolvedModel):
+        r = held_in(r, dtype)
         config = AutoConfig.from_pretrained(r.path)
         archs = getattr(config, "architectures", None) or []
         if config.is_encoder_decoder or (
