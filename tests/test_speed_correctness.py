@@ -58,20 +58,18 @@ def test_packed_cache_returns_each_texts_own_states_across_slabs(tiny_parts, mon
     assert cache.nbytes >= tokens * cache.bytes_per_token()
 
 
-def test_disk_cache_matches_the_memory_cache_and_cleans_up(tiny_parts, tmp_path, monkeypatch):
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_disk_cache_matches_the_memory_cache_and_cleans_up(tiny_parts, tmp_path, dtype):
     import gc
 
-    import layerbridge.encoder_cache as encoder_cache
-
     bridge = make(tiny_parts)
-    memory = EncoderStateCache(bridge)
-    disk = EncoderStateCache(bridge, directory=tmp_path / "cache")
-    monkeypatch.setattr(encoder_cache, "SLAB_BYTES", 4 * disk.bytes_per_token())  # several slabs
+    memory = EncoderStateCache(bridge, dtype=dtype)
+    disk = EncoderStateCache(bridge, directory=tmp_path / "cache", dtype=dtype)
     for text in TEXTS:
         memory.states([text]), disk.states([text])
-    files = list((tmp_path / "cache").glob("*/slab*.bin"))
-    assert len(files) == len(disk.slabs) >= 2
-    assert sum(f.stat().st_size for f in files) == disk.nbytes
+    files = list((tmp_path / "cache").glob("*/*"))
+    assert [f.name for f in files] == ["states.bin"] and not disk.slabs  # nothing of it held in memory
+    assert files[0].stat().st_size == disk.nbytes == sum(n for *_, n in memory.index.values()) * memory.bytes_per_token()
     (m_states, m_mask), (d_states, d_mask) = memory.states(TEXTS), disk.states(TEXTS)
     assert torch.equal(m_mask, d_mask) and torch.equal(m_states, d_states)
     assert disk.hits == len(TEXTS)

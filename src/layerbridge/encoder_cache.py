@@ -9,14 +9,15 @@ in benchmarks/); slabs cost at most one partly filled slab, and go back to the O
 The cache refuses to start when its estimated size exceeds the bound, with a message saying how
 to raise the bound or switch the cache off.
 
-With `directory`, the slabs are memory-mapped files in a private folder under it (deleted with the
-cache): the operating system pages them in and out, so a cache larger than free RAM costs disk,
-not resident memory.
+With `directory`, the states go instead to one file in a private folder under it (deleted with the
+cache), written once per text and read back per batch with plain reads: the operating system's
+page cache holds them, not the process (so they never count in its resident memory, unlike a
+memory map) and drops them under memory pressure, so a cache larger than free RAM costs disk
+reads, not resident memory.
 """
 
 from __future__ import annotations
 
-import math
 import shutil
 import tempfile
 import weakref
@@ -30,6 +31,11 @@ from layerbridge.errors import ConfigError
 SLAB_BYTES = 64 * 2**20  # one allocation holds this much of the cache
 
 
+def _remove(file, folder: Path) -> None:
+    file.close()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 class EncoderStateCache:
     def __init__(self, bridge, *, max_gb: float = 4.0, dtype: torch.dtype = torch.float32,
                  directory: str | Path | None = None):
@@ -39,17 +45,19 @@ class EncoderStateCache:
             raise ConfigError(f"the encoder cache holds float32 or bfloat16 states, not {dtype} (fp16 overflows "
                               "on T5-family encoders' hidden states)")
         self.bridge, self.max_bytes, self.dtype = bridge, int(max_gb * 2**30), dtype
-        self.folder = None  # memory-mapped slabs live here (None: in memory)
+        self.folder = self.file = None  # the states file lives here (None: in memory)
         if directory is not None:
             try:
                 Path(directory).mkdir(parents=True, exist_ok=True)
                 self.folder = Path(tempfile.mkdtemp(prefix="layerbridge-encoder-cache-", dir=directory))
+                self.file = open(self.folder / "states.bin", "w+b", buffering=0)  # noqa: SIM115 (closed by finalize)
             except OSError as err:
                 raise ConfigError(f"--encoder-cache-dir {directory}: cannot create the cache there ({err})") from err
-            weakref.finalize(self, shutil.rmtree, self.folder, ignore_errors=True)
-        self.index: dict[str, tuple[int, int, int]] = {}  # text -> (slab, first token, tokens)
-        self.slabs: list[torch.Tensor] = []  # each (T, L, D) in self.dtype, filled front to back
+            weakref.finalize(self, _remove, self.file, self.folder)
+        self.index: dict[str, tuple[int, int, int]] = {}  # text -> (slab, first token, tokens); slab -1: file offset
+        self.slabs: list[torch.Tensor] = []  # in memory: each (T, L, D) in self.dtype, filled front to back
         self.used = 0  # tokens filled in the last slab
+        self.file_bytes = 0  # on disk: bytes written to the states file
         self.hits = self.misses = 0
         self.page_of: dict[str, list[str]] = {}  # text -> the texts computed together with it (`plan`)
 
@@ -58,12 +66,19 @@ class EncoderStateCache:
 
     @property
     def nbytes(self) -> int:
-        """Bytes held by the cache's slabs."""
-        return sum(slab.nbytes for slab in self.slabs)
+        """Bytes held by the cache's slabs, or written to its file."""
+        return sum(slab.nbytes for slab in self.slabs) + self.file_bytes
 
     def _put(self, text: str, row: torch.Tensor) -> None:
-        """Store one text's states (S_i, L, D) at the end of the last slab (a new slab if full)."""
+        """Store one text's states (S_i, L, D) at the end of the last slab (a new slab if full),
+        or at the end of the states file."""
         n = row.shape[0]
+        if self.file is not None:
+            self.file.seek(self.file_bytes)
+            self.file.write(row.contiguous().view(torch.uint8).numpy().data)
+            self.index[text] = (-1, self.file_bytes, n)
+            self.file_bytes += row.nbytes
+            return
         if not self.slabs or self.used + n > self.slabs[-1].shape[0]:
             tokens = max(n, SLAB_BYTES // self.bytes_per_token())
             self.slabs.append(self._new_slab((tokens, *row.shape[1:])))
@@ -73,15 +88,17 @@ class EncoderStateCache:
         self.used += n
 
     def _new_slab(self, shape: tuple[int, ...]) -> torch.Tensor:
-        if self.folder is None:
-            return torch.empty(shape, dtype=self.dtype)
-        path = self.folder / f"slab{len(self.slabs):05d}.bin"
-        # shared=True: a MAP_SHARED mapping of the file, so pages can be written back and dropped
-        return torch.from_file(str(path), shared=True, size=math.prod(shape), dtype=self.dtype).view(shape)
+        return torch.empty(shape, dtype=self.dtype)
 
     def _get(self, text: str) -> torch.Tensor:
         slab, start, n = self.index[text]
-        return self.slabs[slab][start : start + n]  # a view, (S_i, L, D)
+        if slab >= 0:
+            return self.slabs[slab][start : start + n]  # a view, (S_i, L, D)
+        buffer = bytearray(n * self.bytes_per_token())
+        self.file.seek(start)
+        if self.file.readinto(buffer) != len(buffer):
+            raise OSError(f"the encoder cache file {self.folder / 'states.bin'} is shorter than what was written to it")
+        return torch.frombuffer(buffer, dtype=self.dtype).view(n, -1, self.bridge.config.encoder_hidden_size)
 
     def bytes_per_token(self) -> int:
         bridge = self.bridge

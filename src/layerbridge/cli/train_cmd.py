@@ -49,7 +49,7 @@ def add_train_options(parser: argparse.ArgumentParser, *, with_output: bool = Tr
                     help="recompute the frozen encoder every step instead of caching its states")
     sp.add_argument("--encoder-cache-gb", type=float, default=4.0, help="bound on the encoder cache (default: %(default)s)")
     sp.add_argument("--encoder-cache-dir", default=None, metavar="DIR",
-                    help="keep the encoder cache in memory-mapped files under DIR instead of RAM (for large data)")
+                    help="keep the encoder cache in a file under DIR instead of RAM, read back per batch (large data, less memory)")
     sp.add_argument("--no-bucketing", dest="bucket_by_length", action="store_false",
                     help="plain random batches instead of length-bucketed ones")
     r = parser.add_argument_group("run")

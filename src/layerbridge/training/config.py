@@ -50,7 +50,7 @@ class TrainConfig:
     # speed (each on by default where it is safe; see docs/benchmarks.md)
     encoder_cache: bool = True  # keep the frozen encoder's states after their first computation
     encoder_cache_gb: float = 4.0  # bound on that cache's memory
-    encoder_cache_dir: str | None = None  # keep the cache in memory-mapped files under this folder, not in RAM
+    encoder_cache_dir: str | None = None  # keep the cache in a file under this folder (read back per batch), not in RAM
     bucket_by_length: bool = True  # batches of similar-length texts (less padding)
     # bookkeeping
     eval_every: int = 0  # dev accuracy every N steps (0: only at the end)
