@@ -1,5 +1,6 @@
-"""Peak memory of a training run as the recipe runs it (own process per precision): the paper's
-fusion, the encoder cache filled for the WHOLE English training set (as after a first epoch),
+"""Peak memory of a training run as the recipe runs it (own process per precision and cache place):
+the paper's fusion, the encoder cache (in memory, or in a file) filled for the WHOLE English
+training set (as after a first epoch),
 then real recipe steps (`recipe.train_step`) over the first steps of the epoch and its longest batch."""
 
 from __future__ import annotations
@@ -12,12 +13,17 @@ from benchmarks.common import peak_rss_gb, rss_gb
 from benchmarks.training import RecipeArm, reset_precision
 
 
-def run_memory(models, task: str, train, rounds: int, precision: str, log=print) -> dict:
-    """`models`: the models loaded for this precision (bf16 runs hold them in bf16)."""
+def run_memory(models, task: str, train, rounds: int, precision: str, on_disk: bool = False,
+               checkpointing: bool = False, log=print) -> dict:
+    """`models`: the models loaded for this precision (bf16 runs hold them in bf16). `on_disk`: the
+    encoder cache in a file (`--encoder-cache-dir`) instead of memory; `checkpointing`: the LLM's
+    layers recomputed in the backward (`--gradient-checkpointing`)."""
     after_load = rss_gb()
     reset_precision()
     with tempfile.TemporaryDirectory() as tmp:
-        ra = RecipeArm(models, task, "token_softmax", list(train), Path(tmp) / "run", precision=precision)
+        ra = RecipeArm(models, task, "token_softmax", list(train), Path(tmp) / "run", precision=precision,
+                       encoder_cache_dir=str(Path(tmp) / "cache") if on_disk else None,
+                       gradient_checkpointing=checkpointing)
         cache = ra.run.cache
         texts = [e.text for e in train]
         estimate = cache.check_fits(ra.run.lengths) / 2**30
@@ -30,11 +36,12 @@ def run_memory(models, task: str, train, rounds: int, precision: str, log=print)
         steps = [*range(rounds), longest]
         for step in steps:
             ra.step(step)
-    log(f"  {precision}: cache {estimate:.2f} GiB ({len(texts)} texts, {fill_s:.0f} s), "
+    log(f"  {precision}: cache {estimate:.2f} GiB {'on disk' if on_disk else 'in memory'}"
+        f"{', LLM checkpointed' if checkpointing else ''} ({len(texts)} texts, {fill_s:.0f} s), "
         f"{len(steps)} steps, peak {peak_rss_gb():.2f} GiB")
     return {
         "precision": precision, "rss_after_load_gb": after_load, "rss_after_cache_gb": after_cache,
-        "cache_estimate_gb": estimate, "cache_texts": len(texts), "cache_dtype": str(cache.dtype).removeprefix("torch."),
+        "cache_estimate_gb": estimate, "cache_on_disk": on_disk, "gradient_checkpointing": checkpointing, "cache_texts": len(texts), "cache_dtype": str(cache.dtype).removeprefix("torch."),
         "cache_fill_s": fill_s, "steps": len(steps), "longest_batch_padded_positions": padded(longest),
         "peak_rss_gb": peak_rss_gb(),
     }

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-TARGET_MFU, TARGET_RANK_SPEEDUP, TARGET_TRAIN_GB = 0.50, 5.0, 3.0
-PARTS = ("training", "ablation", "evaluation", "profile", "memory_bf16", "memory_fp32")
+TARGET_MFU, TARGET_RANK_SPEEDUP, TARGET_TRAIN_GB, TARGET_TRAIN_GB_ISSUE17 = 0.50, 5.0, 3.0, 2.0
+MEMORY_PARTS = ("memory_bf16", "memory_fp32", "memory_bf16_disk", "memory_fp32_disk",
+                "memory_bf16_disk_checkpointed", "memory_fp32_disk_checkpointed")
+PARTS = ("training", "ablation", "evaluation", "profile", *MEMORY_PARTS)
 
 
 def table(header: list[str], rows: list[list]) -> str:
@@ -115,8 +117,10 @@ def evaluation_section(e: dict) -> str:
 
 
 def memory_section(r: dict) -> str:
-    runs = [r[p] for p in ("memory_bf16", "memory_fp32") if p in r]
-    run_rows = [[m["precision"], f"{m['rss_after_load_gb']:.2f}", f"{m['rss_after_cache_gb']:.2f} (estimate {m['cache_estimate_gb']:.2f})",
+    runs = [r[p] for p in MEMORY_PARTS if p in r]
+    run_rows = [[m["precision"], "on disk (`--encoder-cache-dir`)" if m.get("cache_on_disk") else "in memory",
+                 "yes" if m.get("gradient_checkpointing") else "no",
+                 f"{m['rss_after_load_gb']:.2f}", f"{m['rss_after_cache_gb']:.2f} (estimate {m['cache_estimate_gb']:.2f})",
                  f"{m['peak_rss_gb']:.2f}"] for m in runs]
     m = runs[0]
     part_rows = [[part, f"{r[part]['peak_rss_gb']:.2f}", f"{r[part]['wall_s']:.0f}", pct(r[part]["others_cpu_share"])]
@@ -125,7 +129,7 @@ def memory_section(r: dict) -> str:
         f"A training run (token_softmax, batch 8), in its own process: models loaded, the encoder cache filled for all "
         f"{m['cache_texts']} English training texts ({m.get('cache_dtype', 'float16')}), then {m['steps']} optimiser steps including the epoch's "
         f"longest batch ({m['longest_batch_padded_positions']} padded LLM positions).\n",
-        table(["precision", "GiB after loading the models", "GiB after filling the cache", "peak GiB"], run_rows),
+        table(["precision", "encoder cache", "LLM checkpointed (`--gradient-checkpointing`)", "GiB after loading the models", "GiB after filling the cache", "peak GiB"], run_rows),
         "",
         "Every part of this benchmark in its own process (the training part holds "
         + ("six bridges and runs every fusion in both precisions" if "memory_bf16" in r else
@@ -161,15 +165,21 @@ def profile_section(p: dict) -> str:
     return "\n".join(out)
 
 
+def memory_setting(m: dict) -> str:
+    where = "cache on disk" if m.get("cache_on_disk") else "cache in memory"
+    return where + (", LLM checkpointed" if m.get("gradient_checkpointing") else "")
+
+
 def targets_section(r: dict) -> str:
     t, e = r["training"], r["evaluation"]["arms"]
     p = used_precision(r)  # the FLOP target is measured against the peak of the precision used
     best = max((a for a in t["arms"].values() if a["precision"] == p), key=lambda a: a["mfu"])
     default = t["arms"][f"token_softmax {p}"]
     rank_speedup = e[f"rank {p}"]["examples_per_s"] / e[f"generate {p}"]["examples_per_s"]
-    memory = [r[part] for part in ("memory_bf16", "memory_fp32") if part in r]
+    memory = [r[part] for part in MEMORY_PARTS[:2] if part in r]
     mem = max(m["peak_rss_gb"] for m in memory)
     mem_text = ", ".join(f"{m['precision']} {m['peak_rss_gb']:.2f} GiB" for m in memory)
+    on_disk = [r[part] for part in MEMORY_PARTS[2:] if part in r]
     paper = r["evaluation"]["paper_protocol"]
     ok = lambda b: "met" if b else "NOT met"  # noqa: E731
     rows = [
@@ -183,7 +193,12 @@ def targets_section(r: dict) -> str:
         [f"training peak memory < 3 GB (a training run, encoder cache over {memory[0]['cache_texts']} texts)",
          mem_text, ok(mem * 2**30 < TARGET_TRAIN_GB * 1e9)],
     ]
-    return table(["target (issue 5)", "measured", ""], rows)
+    if on_disk:  # issue 17's bound, with the cache in memory and on disk
+        best = min(m["peak_rss_gb"] for m in memory + on_disk)
+        rows.append([f"training peak memory < 2 GB with the encoder cache ({memory[0]['cache_texts']} texts; issue 17)",
+                     "; ".join(f"{m['precision']} {m['peak_rss_gb']:.2f} GiB ({memory_setting(m)})" for m in memory + on_disk),
+                     ok(best * 2**30 < TARGET_TRAIN_GB_ISSUE17 * 1e9)])
+    return table(["target (issue 5, unless named)", "measured", ""], rows)
 
 
 def markdown(r: dict) -> str:

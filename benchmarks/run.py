@@ -5,11 +5,12 @@
     python benchmarks/run.py --precision fp32   # fp32 only (default auto: bf16 arms only with native bf16)
 
 Offline default models (multilingual-e5-small + SmolLM2-135M-Instruct), real English rows of the
-task (XNLI by default) from the data folder. Six parts, each in its own process so that each
+task (XNLI by default) from the data folder. Ten parts, each in its own process so that each
 reports its own peak memory: training throughput, the ablation, evaluation, the profile, and the
-memory of a training run in bf16 and in fp32. The precision follows the recipe's
+memory of a training run in bf16 and in fp32: its encoder cache in memory, on disk, and on disk
+with the LLM's layers checkpointed. The precision follows the recipe's
 (`--mixed-precision auto`): bf16 arms only where the CPU has native bf16 (AVX512-BF16 / AMX); without
-it everything runs in fp32 and the bf16 memory part is skipped (--precision overrides). Inside a part every configuration is measured side
+it everything runs in fp32 and the bf16 memory parts are skipped (--precision overrides). Inside a part every configuration is measured side
 by side (round-robin), so a slow spell of the machine hits all alike; still, other processes'
 threads competing for the 2 cores make step times erratic, so the run records how much CPU others
 used during each part (and --wait-quiet waits for a quiet machine before each part).
@@ -32,7 +33,8 @@ HERE = Path(__file__).resolve().parent
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != HERE]  # no bare `training`, `report`... modules
 sys.path.insert(0, str(HERE.parent))  # the repository root: `benchmarks` is a package
 
-PARTS = ("training", "ablation", "evaluation", "profile", "memory_bf16", "memory_fp32")
+from benchmarks.report import PARTS  # noqa: E402
+
 PRECISION_REASONS = {
     "auto": {True: "native bf16 on this CPU: bf16, as --mixed-precision auto does",
              False: "no native bf16 on this CPU: fp32, as --mixed-precision auto does"},
@@ -51,8 +53,8 @@ SIZES = {  # timed steps per configuration, evaluation examples, profiled steps,
 
 
 def parts_for(precision: str) -> tuple[str, ...]:
-    """The parts to run: without bf16, no bf16 memory run."""
-    return PARTS if precision == "bf16" else tuple(p for p in PARTS if p != "memory_bf16")
+    """The parts to run: without bf16, no bf16 memory runs."""
+    return PARTS if precision == "bf16" else tuple(p for p in PARTS if not p.startswith("memory_bf16"))
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -89,7 +91,7 @@ def run_part(args) -> dict:
         from benchmarks.evaluation import run_evaluation
 
         return run_evaluation(models, task, test, sizes["paper_generate_cap"], precision=base, log=log)
-    probe = make_bridge(models("bf16" if args.part == "memory_bf16" else "fp32"), "last")
+    probe = make_bridge(models("bf16" if args.part.startswith("memory_bf16") else "fp32"), "last")
     rounds = {"training": sizes["train_rounds"], "ablation": sizes["ablation_rounds"],
               "profile": sizes["profile_steps"]}.get(args.part, sizes["train_rounds"])
     batches = training_batches(probe, train, probe.target_ids(task.label_words), max(rounds, 2))
@@ -109,7 +111,8 @@ def run_part(args) -> dict:
 
     train_texts = train[: sizes["memory_texts"]] if sizes["memory_texts"] else train
     precision = args.part.split("_")[1]
-    return run_memory(models(precision), task.name, train_texts, rounds, precision=precision, log=log)
+    return run_memory(models(precision), task.name, train_texts, rounds, precision=precision,
+                      on_disk="_disk" in args.part, checkpointing=args.part.endswith("_checkpointed"), log=log)
 
 
 def busy_cpu_seconds() -> float:

@@ -106,11 +106,13 @@ class RecipeArm:
     """A recipe Run over `examples` (one epoch = the timed steps) and what its steps cost."""
 
     def __init__(self, models, task: str, fusion: str, examples: list, out: Path, *, precision: str,
-                 encoder_cache: bool = True, bucketing: bool = True, bridge_class: type[LayerBridge] = LayerBridge):
+                 encoder_cache: bool = True, bucketing: bool = True, bridge_class: type[LayerBridge] = LayerBridge,
+                 encoder_cache_dir: str | None = None, gradient_checkpointing: bool = False):
         self.fusion = "token_softmax" if fusion in GATE_BASELINES else fusion  # their useful work is the same
         cfg = TrainConfig(task=task, output_dir=str(out), bridge=BridgeConfig(fusion=fusion), learning_rate=1e-3,
                           warmup_ratio=0.0, epochs=1000.0, batch_size=BATCH_SIZE, mixed_precision=mixed_precision(precision),
-                          seed=SEED, encoder_cache=encoder_cache, bucket_by_length=bucketing, checkpoint_every=10**9,
+                          seed=SEED, encoder_cache=encoder_cache, encoder_cache_dir=encoder_cache_dir,
+                          bucket_by_length=bucketing, gradient_checkpointing=gradient_checkpointing, checkpoint_every=10**9,
                           log_every=10**9)  # fmt: skip
         self.run = recipe.setup(cfg, overwrite=True, resume=False, models=models, data=(examples, []),
                                 bridge_class=bridge_class)
@@ -218,6 +220,7 @@ def run_training(models, task: str, batches: TrainingBatches, rounds: int, preci
 
 # ------------------------------------------------------------------------------ part: ablation
 ALL_ON = "all on"
+CHECKPOINTING = "LLM gradient checkpointing on (memory for compute; off by default)"
 BF16_ONLY = ("frozen models held in fp32 (autocast casts them every step)", "bf16 off (fp32 models, no autocast)")
 
 
@@ -235,6 +238,7 @@ def ablation_specs(precision: str) -> list[tuple[str, dict]]:
         (BF16_ONLY[1], {"models": "fp32", "precision": "fp32"}),
         ("gate's last layer in full (all L+1 outputs)", {"fusion": FullGateConfig.name}),
         ("gate in full on padded positions too (a plain gate)", {"fusion": PaddedGateConfig.name}),
+        (CHECKPOINTING, {"gradient_checkpointing": True}),
     ]
     return specs if precision == "bf16" else [(name, kw) for name, kw in specs if name not in BF16_ONLY]
 

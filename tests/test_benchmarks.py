@@ -120,8 +120,9 @@ def test_auto_precision_follows_native_bf16(monkeypatch):
         monkeypatch.setattr(common, "native_bf16", lambda native=native: native)
         assert common.resolve_precision("auto") == used
         assert common.resolve_precision("fp32") == "fp32" and common.resolve_precision("bf16") == "bf16"
-    assert parts_for("bf16") == PARTS  # native bf16: today's six parts
-    assert parts_for("fp32") == tuple(p for p in PARTS if p != "memory_bf16")
+    assert parts_for("bf16") == PARTS  # native bf16: today's ten parts
+    assert parts_for("fp32") == ("training", "ablation", "evaluation", "profile", "memory_fp32", "memory_fp32_disk",
+                                 "memory_fp32_disk_checkpointed")
 
 
 def test_arms_per_precision():
@@ -129,7 +130,7 @@ def test_arms_per_precision():
     from benchmarks.training import BF16_ONLY, ablation_specs
 
     bf16, fp32 = [n for n, _ in ablation_specs("bf16")], [n for n, _ in ablation_specs("fp32")]
-    assert len(bf16) == 8 and fp32 == [n for n in bf16 if n not in BF16_ONLY] and len(fp32) == 6
+    assert len(bf16) == 9 and fp32 == [n for n in bf16 if n not in BF16_ONLY] and len(fp32) == 7
     assert [s[0] for s in arm_specs("bf16")] == [  # as before --precision
         "rank fp32", "rank bf16", "generate fp32", "generate bf16", "rank bf16, shared prefix off",
         "generate bf16, cap 32 instead of label cap"]
@@ -170,8 +171,15 @@ def test_fp32_run_measures_fp32_only_and_reports_it(tiny_parts, monkeypatch):
          "ablation": training.run_ablation(models, task.name, batches, 1, precision="fp32", log=quiet),
          "evaluation": run_evaluation(models, task, train[:8], 4, precision="fp32", log=quiet),
          "profile": profiling.run_profile(models, task.name, batches, 1, precision="fp32", log=quiet),
-         "memory_fp32": run_memory(models("fp32"), task.name, train, 1, precision="fp32", log=quiet)}
-    assert list(r)[-5:] == list(parts_for("fp32"))
+         "memory_fp32": run_memory(models("fp32"), task.name, train, 1, precision="fp32", log=quiet),
+         "memory_fp32_disk": run_memory(models("fp32"), task.name, train, 1, precision="fp32", on_disk=True, log=quiet),
+         "memory_fp32_disk_checkpointed": run_memory(models("fp32"), task.name, train, 1, precision="fp32", on_disk=True,
+                                                     checkpointing=True, log=quiet)}
+    assert list(r)[-7:] == list(parts_for("fp32"))
+    assert r["memory_fp32_disk_checkpointed"]["gradient_checkpointing"] and not r["memory_fp32_disk"]["gradient_checkpointing"]
+    in_memory, on_disk = r["memory_fp32"], r["memory_fp32_disk"]
+    assert not in_memory["cache_on_disk"] and on_disk["cache_on_disk"]
+    assert on_disk["cache_estimate_gb"] == in_memory["cache_estimate_gb"] > 0
     for part in parts_for("fp32"):
         r[part].update(wall_s=1.0, others_cpu_share=0.0)
 
@@ -180,7 +188,7 @@ def test_fp32_run_measures_fp32_only_and_reports_it(tiny_parts, monkeypatch):
     assert set(peak_dtypes) == {torch.float32} and t["matmul_peak_flops"] == {"fp32": 1e9}
     for arm in t["arms"].values():
         assert arm["mfu"] == pytest.approx(arm["useful_flops_per_s"] / 1e9)
-    assert len(r["ablation"]["arms"]) == 6 and not any("bf16" in name for name in r["ablation"]["arms"])
+    assert len(r["ablation"]["arms"]) == 7 and not any("bf16" in name for name in r["ablation"]["arms"])
     assert all(a["precision"] == "fp32" for a in r["evaluation"]["arms"].values())
     assert "bf16" not in r["profile"] and "bf16" not in r["profile"]["matmul_at_llm_shapes"]
 
@@ -188,6 +196,7 @@ def test_fp32_run_measures_fp32_only_and_reports_it(tiny_parts, monkeypatch):
     assert "no native bf16 on this CPU: fp32, as --mixed-precision auto does" in text
     assert "training useful FLOPs >= 50% of fp32 matmul peak" in text
     assert "memory_bf16" not in text and "bf16 vs fp32" not in text
+    assert "on disk (`--encoder-cache-dir`)" in text and "< 2 GB with the encoder cache" in text
 
 
 def test_paper_scale_models_have_the_published_shapes():

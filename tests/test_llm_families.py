@@ -130,3 +130,26 @@ def test_cross_attention_injection(parts, tmp_path):
     loaded = LayerBridge.from_pretrained(tmp_path / family, models=models)
     torch.testing.assert_close(loaded.score(TEXTS, candidates), shared)
     assert not any(h for m in models[2].modules() for h in m._forward_hooks.values())  # hooks only while it runs
+
+
+def test_gradient_checkpointing_gives_the_same_gradients(parts):
+    """Every family's decoder layers are checkpointed by transformers and recompute to the same
+    gradients (the layer's dropouts stay off: only its own training flag is set)."""
+    _, models = parts
+    bridge = LayerBridge(BridgeConfig(encoder="e", llm="l", fusion="global_softmax"), *models).train()
+    targets = bridge.target_ids(["Sports", "Sports", "Science"])
+    enc = bridge.tokenize(TEXTS)
+
+    def grads():
+        return torch.autograd.grad(bridge(targets, **enc).loss, [bridge.projector.weight, bridge.fusion.logits])
+
+    plain = grads()
+    bridge.checkpoint_llm_layers()
+    try:
+        assert len(bridge.checkpointed_layers) == SIZES["num_hidden_layers"]
+        for a, b in zip(plain, grads()):
+            torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
+    finally:
+        bridge.llm.activation_checkpointing_disable()
+        bridge.checkpointed_layers = []
+        bridge.eval()

@@ -171,3 +171,40 @@ def test_planned_cache_gives_the_same_states_whichever_batch_asks_first(tiny_par
     for text in TEXTS:
         a, b = first.states([text])[0], second.states([text])[0]
         assert torch.equal(a, b), text
+
+
+@pytest.mark.parametrize("fusion", ["last", "token_softmax"])
+def test_gradient_checkpointing_gives_the_same_loss_and_gradients_and_recomputes_the_llm(tiny_parts, fusion):
+    bridge = make(tiny_parts, fusion).train()
+    bridge.fusion.eval()  # the gate's dropout off: both passes see the same function
+    ids, enc = bridge.target_ids(TARGETS), bridge.tokenize(TEXTS)
+
+    def loss_and_grads():
+        loss = bridge(ids, **enc).loss
+        grads = torch.autograd.grad(loss, [p for p in bridge.parameters() if p.requires_grad])
+        return loss, grads
+
+    calls = []
+    layer = bridge.llm.model.layers[0]
+    hook = layer.mlp.register_forward_pre_hook(lambda *_: calls.append(1))  # inside the checkpointed forward
+    plain, plain_grads = loss_and_grads()
+    assert len(calls) == 1  # once per step
+    bridge.checkpoint_llm_layers()
+    bridge.train()
+    bridge.fusion.eval()
+    assert layer.training and not bridge.llm.training and not bridge.llm.model.layers[0].self_attn.training
+    calls.clear()
+    checkpointed, checkpointed_grads = loss_and_grads()
+    hook.remove()
+    assert len(calls) == 2  # the forward, then its recomputation in the backward
+    torch.testing.assert_close(checkpointed, plain)
+    for a, b in zip(plain_grads, checkpointed_grads):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
+    bridge.eval()
+    assert not layer.training  # evaluation is never checkpointed
+
+
+def test_gradient_checkpointing_refuses_the_cross_attention_injection(tiny_parts):
+    bridge = make(tiny_parts, injection="cross_attention")
+    with pytest.raises(ConfigError, match="injection input only"):
+        bridge.checkpoint_llm_layers()

@@ -137,6 +137,7 @@ class LayerBridge(nn.Module):
 
         self.llm.requires_grad_(False)
         self.encoder.requires_grad_(not config.freeze_encoder)
+        self.checkpointed_layers: list[nn.Module] = []  # LLM layers recomputed in the backward (checkpoint_llm_layers)
         self.bos_id = llm_tokenizer.bos_token_id if config.use_bos else None
         self.eos_id = llm_tokenizer.eos_token_id
         if self.eos_id is None:
@@ -149,7 +150,24 @@ class LayerBridge(nn.Module):
         self.llm.eval()  # frozen: never dropout
         if self.config.freeze_encoder:
             self.encoder.eval()
+        for layer in self.checkpointed_layers:  # transformers checkpoints a layer only in training mode: the
+            layer.training = mode  # layer's own flag, so its dropouts (submodules) stay off
         return self
+
+    def checkpoint_llm_layers(self) -> None:
+        """Gradient checkpointing of the frozen LLM, through transformers: each decoder layer keeps
+        only its input and recomputes the rest during the backward (memory for compute)."""
+        if self.config.injection != "input":
+            raise ConfigError("gradient checkpointing recomputes the LLM's layers after the bridge has taken its "
+                              f"{self.config.injection} hooks off them; it works with --injection input only")
+        from transformers.modeling_layers import GradientCheckpointingLayer
+
+        self.llm.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        self.checkpointed_layers = [m for m in self.llm.modules()
+                                    if isinstance(m, GradientCheckpointingLayer) and m.gradient_checkpointing]
+        if not self.checkpointed_layers:
+            raise ConfigError(f"the LLM {self.config.llm!r} has no layers transformers can checkpoint")
+        self.train(self.training)
 
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
         """The weights a saved bridge holds: everything but the frozen models."""
@@ -322,12 +340,12 @@ class LayerBridge(nn.Module):
                         as_embeds(target_ids), target_ids, as_embeds(prompt_ids))
 
     def llm_hidden(self, inputs: LLMInputs, **kwargs):
-        """The LLM body (no LM head) over the assembled embeddings."""
+        """The LLM body (no LM head) over the assembled embeddings; no KV cache unless asked for."""
         return self.llm.base_model(
             inputs_embeds=inputs.inputs_embeds,
             attention_mask=inputs.attention_mask,
             position_ids=inputs.position_ids,
-            **kwargs,
+            **{"use_cache": False, **kwargs},
         )
 
     def continue_llm(self, token_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor, cache):

@@ -52,6 +52,9 @@ def add_train_options(parser: argparse.ArgumentParser, *, with_output: bool = Tr
                     help="keep the encoder cache in a file under DIR instead of RAM, read back per batch (large data, less memory)")
     sp.add_argument("--no-bucketing", dest="bucket_by_length", action="store_false",
                     help="plain random batches instead of length-bucketed ones")
+    sp.add_argument("--gradient-checkpointing", action="store_true",
+                    help="recompute the frozen LLM's layers during the backward instead of keeping their activations: "
+                         "much less memory for a third more LLM compute (not with --injection cross_attention)")
     r = parser.add_argument_group("run")
     if with_output:
         r.add_argument("--output-dir", "-o", required=True, help="where the bridge, log and checkpoints go")
@@ -75,7 +78,8 @@ def train_config_from_args(args: argparse.Namespace, *, output_dir: str, fusion:
         seed=args.seed, label_smoothing=args.label_smoothing, keep_best=args.keep_best,
         eval_every=args.eval_every, dev_limit=args.dev_limit, encoder_cache=args.encoder_cache,
         encoder_cache_gb=args.encoder_cache_gb, encoder_cache_dir=args.encoder_cache_dir,
-        bucket_by_length=args.bucket_by_length, checkpoint_every=args.checkpoint_every,
+        bucket_by_length=args.bucket_by_length, gradient_checkpointing=args.gradient_checkpointing,
+        checkpoint_every=args.checkpoint_every,
         cache_dir=args.cache_dir, **settings,
     )
 

@@ -52,6 +52,8 @@ class TrainConfig:
     encoder_cache_gb: float = 4.0  # bound on that cache's memory
     encoder_cache_dir: str | None = None  # keep the cache in a file under this folder (read back per batch), not in RAM
     bucket_by_length: bool = True  # batches of similar-length texts (less padding)
+    # memory
+    gradient_checkpointing: bool = False  # recompute the frozen LLM's layers in the backward instead of keeping them
     # bookkeeping
     eval_every: int = 0  # dev accuracy every N steps (0: only at the end)
     dev_limit: int | None = 200  # dev examples scored at each evaluation

@@ -194,6 +194,8 @@ def setup(cfg: TrainConfig, *, overwrite: bool, resume: bool, models, data,
         models = load_models(cfg.bridge, cache_dir=cfg.cache_dir, dtype=precision.frozen_dtype(cfg.mixed_precision))
     set_seed(cfg.seed)  # the bridge's initial weights depend on the seed only, however models were loaded
     bridge = bridge_class(cfg.bridge, *models)
+    if cfg.gradient_checkpointing:
+        bridge.checkpoint_llm_layers()
     english = [e.text for e in train_examples[:LEXICAL_TEXTS]]
     if cfg.bridge.center_languages:  # the English mean state, which every input language is moved onto
         with accelerator.autocast():
