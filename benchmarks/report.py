@@ -5,7 +5,7 @@ from __future__ import annotations
 TARGET_MFU, TARGET_RANK_SPEEDUP, TARGET_TRAIN_GB, TARGET_TRAIN_GB_ISSUE17 = 0.50, 5.0, 3.0, 2.0
 MEMORY_PARTS = ("memory_bf16", "memory_fp32", "memory_bf16_disk", "memory_fp32_disk",
                 "memory_bf16_disk_checkpointed", "memory_fp32_disk_checkpointed")
-PARTS = ("training", "ablation", "evaluation", "profile", *MEMORY_PARTS)
+PARTS = ("training", "ablation", "evaluation", "profile", "long_inputs", *MEMORY_PARTS)
 
 
 def table(header: list[str], rows: list[list]) -> str:
@@ -138,6 +138,21 @@ def memory_section(r: dict) -> str:
     ])
 
 
+def long_inputs_section(li: dict) -> str:
+    out = ["English training texts per local task, in encoder tokens: " + "; ".join(
+        f"{name} mean {v['mean']:.1f} (median {v['median']:g}, max {v['max']})" for name, v in li["task_lengths"].items()) + ".", ""]
+    for label, st in li["sets"].items():
+        ln = st["lengths"]
+        out.append(f"**{label}**: {ln['texts']} texts, {ln['mean']:.1f} encoder tokens on average (max {ln['max']}); "
+                   f"`global_softmax`, {li['precision']}, batch {li['batch_size']}, {li['rounds']} timed steps per design, "
+                   "side by side:\n")
+        out.append(table(["design", "examples/s", "encoder tokens/s", "median step s", "speed-up"],
+                         [[name, f"{a['examples_per_s']:.2f}", f"{a['encoder_tokens_per_s']:.0f}", f"{a['median_step_s']:.2f}",
+                           f"{a['speedup']:.2f}x"] for name, a in st["arms"].items()]))
+        out.append("")
+    return "\n".join(out).rstrip()
+
+
 def profile_section(p: dict) -> str:
     out = []
     for precision in (x for x in ("bf16", "fp32") if x in p):
@@ -208,6 +223,7 @@ def markdown(r: dict) -> str:
         ("Training throughput", training_section(r["training"])),
         ("Evaluation throughput", evaluation_section(r["evaluation"])),
         ("Ablation: each optimisation switched off alone", ablation_section(r["ablation"], r["evaluation"])),
+        *([("Training speed on long inputs: the Perceiver", long_inputs_section(r["long_inputs"]))] if "long_inputs" in r else []),
         ("Peak memory (and how quiet the machine was)", memory_section(r)),
         ("Profile of a training step", profile_section(r["profile"])),
     ]

@@ -5,8 +5,9 @@
     python benchmarks/run.py --precision fp32   # fp32 only (default auto: bf16 arms only with native bf16)
 
 Offline default models (multilingual-e5-small + SmolLM2-135M-Instruct), real English rows of the
-task (XNLI by default) from the data folder. Ten parts, each in its own process so that each
-reports its own peak memory: training throughput, the ablation, evaluation, the profile, and the
+task (XNLI by default) from the data folder. Eleven parts, each in its own process so that each
+reports its own peak memory: training throughput, the ablation, evaluation, the profile, training
+speed on long inputs (the Perceiver against one soft token per encoder token), and the
 memory of a training run in bf16 and in fp32: its encoder cache in memory, on disk, and on disk
 with the LLM's layers checkpointed. The precision follows the recipe's
 (`--mixed-precision auto`): bf16 arms only where the CPU has native bf16 (AVX512-BF16 / AMX); without
@@ -91,6 +92,10 @@ def run_part(args) -> dict:
         from benchmarks.evaluation import run_evaluation
 
         return run_evaluation(models, task, test, sizes["paper_generate_cap"], precision=base, log=log)
+    if args.part == "long_inputs":
+        from benchmarks.long_inputs import run_long_inputs
+
+        return run_long_inputs(models(base), data_dir, sizes["train_rounds"], precision=base, log=log)
     probe = make_bridge(models("bf16" if args.part.startswith("memory_bf16") else "fp32"), "last")
     rounds = {"training": sizes["train_rounds"], "ablation": sizes["ablation_rounds"],
               "profile": sizes["profile_steps"]}.get(args.part, sizes["train_rounds"])

@@ -107,9 +107,11 @@ class RecipeArm:
 
     def __init__(self, models, task: str, fusion: str, examples: list, out: Path, *, precision: str,
                  encoder_cache: bool = True, bucketing: bool = True, bridge_class: type[LayerBridge] = LayerBridge,
-                 encoder_cache_dir: str | None = None, gradient_checkpointing: bool = False):
+                 encoder_cache_dir: str | None = None, gradient_checkpointing: bool = False,
+                 bridge: dict | None = None):
         self.fusion = "token_softmax" if fusion in GATE_BASELINES else fusion  # their useful work is the same
-        cfg = TrainConfig(task=task, output_dir=str(out), bridge=BridgeConfig(fusion=fusion), learning_rate=1e-3,
+        cfg = TrainConfig(task=task, output_dir=str(out), bridge=BridgeConfig(fusion=fusion, **(bridge or {})),
+                          learning_rate=1e-3,
                           warmup_ratio=0.0, epochs=1000.0, batch_size=BATCH_SIZE, mixed_precision=mixed_precision(precision),
                           seed=SEED, encoder_cache=encoder_cache, encoder_cache_dir=encoder_cache_dir,
                           bucket_by_length=bucketing, gradient_checkpointing=gradient_checkpointing, checkpoint_every=10**9,
@@ -117,7 +119,8 @@ class RecipeArm:
         self.run = recipe.setup(cfg, overwrite=True, resume=False, models=models, data=(examples, []),
                                 bridge_class=bridge_class)
         self.run.model.train()
-        self.dims = Dims.of(self.run.bridge)
+        modelled = self.run.bridge.config.projector in ("linear", "mlp") and self.run.bridge.config.injection == "input"
+        self.dims = Dims.of(self.run.bridge) if modelled else None  # designs the FLOP model counts
 
     def step(self, step: int) -> float:
         return recipe.train_step(self.run, step)[0]

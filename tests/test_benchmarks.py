@@ -120,8 +120,8 @@ def test_auto_precision_follows_native_bf16(monkeypatch):
         monkeypatch.setattr(common, "native_bf16", lambda native=native: native)
         assert common.resolve_precision("auto") == used
         assert common.resolve_precision("fp32") == "fp32" and common.resolve_precision("bf16") == "bf16"
-    assert parts_for("bf16") == PARTS  # native bf16: today's ten parts
-    assert parts_for("fp32") == ("training", "ablation", "evaluation", "profile", "memory_fp32", "memory_fp32_disk",
+    assert parts_for("bf16") == PARTS  # native bf16: today's eleven parts
+    assert parts_for("fp32") == ("training", "ablation", "evaluation", "profile", "long_inputs", "memory_fp32", "memory_fp32_disk",
                                  "memory_fp32_disk_checkpointed")
 
 
@@ -143,6 +143,7 @@ def test_fp32_run_measures_fp32_only_and_reports_it(tiny_parts, monkeypatch):
     import benchmarks.profiling as profiling
     import benchmarks.training as training
     from benchmarks.evaluation import run_evaluation
+    from benchmarks import long_inputs
     from benchmarks.memory import run_memory
     from benchmarks.report import markdown
     from benchmarks.run import PRECISION_REASONS, parts_for
@@ -155,6 +156,9 @@ def test_fp32_run_measures_fp32_only_and_reports_it(tiny_parts, monkeypatch):
 
     monkeypatch.setattr(training, "matmul_peak", fake_peak)
     monkeypatch.setattr(profiling, "matmul_peak", fake_peak)
+    long_texts = [Example(id=f"l/{i}", text=" ".join(["word"] * (20 + i)), label=i % 3, lang="en") for i in range(24)]
+    monkeypatch.setattr(long_inputs, "english_training_texts", lambda _: {"xnli": long_texts, "marc": long_texts[::-1]})
+    monkeypatch.setattr(long_inputs, "LONG_REVIEWS", ("marc", 1, 10**6))
     models = lambda precision: tiny_parts if precision == "fp32" else pytest.fail("bf16 models loaded")  # noqa: E731
     bridge = make(tiny_parts)
     words = "one two three four five six seven eight nine ten".split()
@@ -171,11 +175,17 @@ def test_fp32_run_measures_fp32_only_and_reports_it(tiny_parts, monkeypatch):
          "ablation": training.run_ablation(models, task.name, batches, 1, precision="fp32", log=quiet),
          "evaluation": run_evaluation(models, task, train[:8], 4, precision="fp32", log=quiet),
          "profile": profiling.run_profile(models, task.name, batches, 1, precision="fp32", log=quiet),
+         "long_inputs": long_inputs.run_long_inputs(models("fp32"), Path("unused"), 1, precision="fp32", log=quiet),
          "memory_fp32": run_memory(models("fp32"), task.name, train, 1, precision="fp32", log=quiet),
          "memory_fp32_disk": run_memory(models("fp32"), task.name, train, 1, precision="fp32", on_disk=True, log=quiet),
          "memory_fp32_disk_checkpointed": run_memory(models("fp32"), task.name, train, 1, precision="fp32", on_disk=True,
                                                      checkpointing=True, log=quiet)}
-    assert list(r)[-7:] == list(parts_for("fp32"))
+    assert list(r)[-8:] == list(parts_for("fp32"))
+    li = r["long_inputs"]["sets"]
+    assert list(li) == ["xnli (longest mean input)", "marc, reviews of 1-1000000 encoder tokens"]
+    for st in li.values():
+        assert list(st["arms"]) == list(long_inputs.DESIGNS) and st["arms"][next(iter(long_inputs.DESIGNS))]["speedup"] == 1.0
+        assert all(a["examples_per_s"] > 0 for a in st["arms"].values())
     assert r["memory_fp32_disk_checkpointed"]["gradient_checkpointing"] and not r["memory_fp32_disk"]["gradient_checkpointing"]
     in_memory, on_disk = r["memory_fp32"], r["memory_fp32_disk"]
     assert not in_memory["cache_on_disk"] and on_disk["cache_on_disk"]
