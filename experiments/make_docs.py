@@ -4,9 +4,9 @@
 
 Pages are prose plus generated blocks (`<!-- generated: NAME -->` ... `<!-- end generated -->`);
 this rewrites only the blocks, from:
-- results/**/compare.json and the runs' JSON (experiments/results_report.py: docs/results.md and
-  docs/fusion-study.md with the plots under results/plots/; experiments/generation_report.py:
-  docs/generation.md);
+- results/**/compare.json and the runs' JSON (experiments/results_report.py: docs/results.md,
+  docs/fusion-study.md and docs/architectures.md with the plots under results/plots/;
+  experiments/generation_report.py: docs/generation.md);
 - results/demo/compare.json: the README's demo table, printed as `layerbridge demo` prints it;
 - benchmarks/results/**/results.json: the tables of docs/benchmarks.md.
 """
@@ -61,7 +61,8 @@ def benchmark_blocks(root: Path) -> dict[str, list[str]]:
 
 def main() -> int:
     results_report.main(["--results", str(REPO / "results"),
-                         "--doc", str(REPO / "docs/results.md"), str(REPO / "docs/fusion-study.md")])
+                         "--doc", str(REPO / "docs/results.md"), str(REPO / "docs/fusion-study.md"),
+                         str(REPO / "docs/architectures.md")])
     generation_report.main(["--results", str(REPO / "results"), "--doc", str(REPO / "docs/generation.md")])
     readme = REPO / "README.md"
     print(f"rewrote {fill_blocks(readme, {'demo': demo_block(load(REPO / 'results/demo/compare.json'))})} "

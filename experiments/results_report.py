@@ -43,6 +43,11 @@ STUDIES = {
     "fair-sinhala-news": "fair-budget/sinhala-news/seed*",
 }
 FAIR = {"SIB-200": "fair-sib200", "Sinhala news": "fair-sinhala-news"}
+STUDIES |= {  # the architectures study (experiments/architectures_study.sh)
+    "arch-sib200": "architectures/sib200/seed*",
+    "arch-sinhala-news": "architectures/sinhala-news/seed*",
+}
+ARCHITECTURES = {"SIB-200": "arch-sib200", "Sinhala news": "arch-sinhala-news"}
 # the options tables, one per task: label -> its runs (all fp32, see experiments/fusion_options.sh)
 OPTIONS = {
     "sib200": {"none, all layers": "sib200-plain", "layernorm, all layers": "sib200-layernorm",
@@ -175,6 +180,24 @@ def fair_budget_grid(all_docs: dict[str, list[dict]]) -> list[str]:
     return lines if len(lines) > 2 else ["(no runs yet: bash experiments/fair_budget_study.sh)"]
 
 
+def architecture_designs(all_docs: dict[str, list[dict]]) -> list[str]:
+    """Per task, design and seed: the chosen lr, English dev, training examples/s of the chosen run
+    and the test averages."""
+    lines = ["| task | design | seed | chosen lr | English dev | training examples/s | average | low-resource average |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for task, key in ARCHITECTURES.items():
+        for doc in all_docs.get(key, []):
+            for name, run in doc["runs"].items():
+                summary, train = run["summary"], run["train"]
+                lr = f"{run['chosen_lr']:g}" if run.get("chosen_lr") else "—"
+                dev = f"{100 * train['dev_accuracy']:.1f}" if train.get("dev_accuracy") is not None else "—"
+                low = summary.get("low_resource_accuracy")
+                lines.append(f"| {task} | {name} | {doc['train_config']['seed']} | {lr} | {dev} | "
+                             f"{train['examples_per_second']:.2f} | {100 * summary['average_accuracy']:.1f} | "
+                             f"{'—' if low is None else f'{100 * low:.1f}'} |")
+    return lines if len(lines) > 2 else ["(no runs yet: bash experiments/architectures_study.sh)"]
+
+
 def task_block(task: str, docs: list[dict], plot_dir: Path, doc_dir: Path) -> list[str]:
     low = docs[0]["low_resource"]
     lines = [seeds.setup_line(docs), "", *seeds.headline(docs), ""]
@@ -205,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"results_report: no runs for {task} ({args.results / pattern})", file=sys.stderr)
     tasks = {task: docs for task, docs in all_docs.items() if task in TASKS}
-    blocks = {"headline": headline(tasks), "fair-budget-grid": fair_budget_grid(all_docs), "llm-gemma": llm_comparison(args.results), "deltas": deltas(tasks), "token-gate": token_gate(args.results / TOKEN_GATE),
+    blocks = {"headline": headline(tasks), "fair-budget-grid": fair_budget_grid(all_docs),
+              "arch-designs": architecture_designs(all_docs), "llm-gemma": llm_comparison(args.results), "deltas": deltas(tasks), "token-gate": token_gate(args.results / TOKEN_GATE),
               **{f"options-{task}": options(all_docs, studies) for task, studies in OPTIONS.items()},
               **{f"bf16-{task}": options(all_docs, studies) for task, studies in STABLE.items()}}
     for doc_path in args.doc:
