@@ -5,7 +5,8 @@ The LLM reads one soft token per encoder token, so long texts cost LLM positions
 the recipe (`recipe.train_step`, encoder cache warm, length-bucketed batches of 8): `global_softmax`
 with the linear projector (today's default) and with the Perceiver at K = 16, 32 and 64. Inputs:
 the local task whose English training texts are longest (every task's lengths are measured here
-with the encoder's tokenizer), and MARC's English reviews of 100-200 encoder tokens. The accuracy
+with the encoder's tokenizer, after the bridge's 200-token cap, as training reads them), and MARC's
+English reviews of at least 100 encoder tokens (cut at 200). The accuracy
 each design reaches is the architectures study's (docs/architectures.md), not this benchmark's.
 """
 
@@ -19,15 +20,17 @@ from pathlib import Path
 
 from benchmarks.common import BATCH_SIZE, SEED, Arm, interleave, peak_rss_gb
 from benchmarks.training import RecipeArm, reset_precision
+from layerbridge.errors import DataError
 
 POOL = 256  # training texts per arm (batches are drawn from them as the recipe draws)
 DESIGNS = {"linear (one soft token per encoder token)": {}} | {
     f"perceiver, K = {k}": {"projector": "perceiver", "projector_options": {"latents": k}} for k in (16, 32, 64)}
-LONG_REVIEWS = ("marc", 100, 200)  # task, fewest and most encoder tokens
+LONG_REVIEWS = ("marc", 100, 200)  # task, fewest encoder tokens, the cap (BridgeConfig.max_encoder_length)
 
 
 def english_training_texts(data_dir: Path) -> dict[str, list]:
     """Every registered task's local English training examples (tasks without any are left out)."""
+    from layerbridge.errors import ConfigError
     from layerbridge.tasks import get_task, list_tasks, load_train_dev
 
     found = {}
@@ -36,7 +39,7 @@ def english_training_texts(data_dir: Path) -> dict[str, list]:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 found[name], _ = load_train_dev(get_task(name), data_dir=data_dir, source="local", seed=SEED)
-        except Exception:  # no local training data for this task: nothing to measure
+        except (DataError, ConfigError):  # no local training data for this task: nothing to measure
             continue
     return found
 
@@ -76,13 +79,15 @@ def run_long_inputs(models, data_dir: Path, rounds: int, precision: str, log=pri
 
     tokenizer_bridge = LayerBridge(BridgeConfig(fusion="last"), *models)
     pools = english_training_texts(data_dir)
+    if not pools:
+        raise DataError(f"{data_dir}: no task has local English training data to time long inputs on")
     lengths = {name: tokenizer_bridge.token_lengths([e.text for e in examples]) for name, examples in pools.items()}
     longest = max(lengths, key=lambda name: statistics.mean(lengths[name]))
     task, low, high = LONG_REVIEWS
     sets = {f"{longest} (longest mean input)": (longest, pools[longest])}
-    reviews = [e for e, n in zip(pools.get(task, []), lengths.get(task, [])) if low <= n <= high]
+    reviews = [e for e, n in zip(pools.get(task, []), lengths.get(task, [])) if n >= low]  # lengths are capped at high
     if len(reviews) >= BATCH_SIZE:
-        sets[f"{task}, reviews of {low}-{high} encoder tokens"] = (task, reviews)
+        sets[f"{task}, reviews of {low}-{high} encoder tokens (longer ones cut at {high})"] = (task, reviews)
     result = {"precision": precision, "batch_size": BATCH_SIZE, "rounds": rounds,
               "task_lengths": {name: length_stats(v) for name, v in lengths.items()}, "sets": {}}
     for label, (name, examples) in sets.items():

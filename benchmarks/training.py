@@ -43,7 +43,7 @@ class FullLogitsBridge(LayerBridge):
 
     def target_logits(self, inputs):
         logits = self.llm(inputs_embeds=inputs.inputs_embeds, attention_mask=inputs.attention_mask,
-                          position_ids=inputs.position_ids).logits.float()  # (B, T, V)
+                          position_ids=inputs.position_ids, use_cache=False).logits.float()  # (B, T, V)
         return logits[inputs.target_rows, inputs.target_positions]  # (N, V)
 
 
@@ -144,6 +144,9 @@ class RecipeArm:
         return {"texts": len(texts), "seconds": seconds, "examples_per_s": len(texts) / seconds if seconds else None}
 
     def flops(self, batch: Batch) -> int:
+        if self.dims is None:
+            raise ValueError(f"the FLOP model does not count this design ({self.run.bridge.config.projector} projector, "
+                             f"{self.run.bridge.config.injection} injection)")
         n_targets = sum(len(t) for t in batch.target_ids)
         return step_flops(self.dims, self.fusion, batch.enc_lengths, batch.llm_lengths, n_targets,
                           encoder_cached=self.run.cache is not None)["total"]

@@ -192,8 +192,9 @@ def architecture_designs(all_docs: dict[str, list[dict]]) -> list[str]:
                 lr = f"{run['chosen_lr']:g}" if run.get("chosen_lr") else "—"
                 dev = f"{100 * train['dev_accuracy']:.1f}" if train.get("dev_accuracy") is not None else "—"
                 low = summary.get("low_resource_accuracy")
+                speed = f"{train['examples_per_second']:.2f}" if train.get("examples_per_second") else "—"
                 lines.append(f"| {task} | {name} | {doc['train_config']['seed']} | {lr} | {dev} | "
-                             f"{train['examples_per_second']:.2f} | {100 * summary['average_accuracy']:.1f} | "
+                             f"{speed} | {100 * summary['average_accuracy']:.1f} | "
                              f"{'—' if low is None else f'{100 * low:.1f}'} |")
     return lines if len(lines) > 2 else ["(no runs yet: bash experiments/architectures_study.sh)"]
 

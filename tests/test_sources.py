@@ -525,3 +525,22 @@ def test_a_converted_model_loaded_in_bf16_maps_a_bf16_copy_with_the_same_fingerp
     held_dtype.held_in(resolved, torch.bfloat16)
     rebuilt = type(cast).from_pretrained(copy, dtype=torch.bfloat16)
     assert not torch.equal(rebuilt.lm_head.weight, mapped.lm_head.weight)
+
+
+def test_a_bf16_copy_that_cannot_be_written_falls_back_to_casting_at_load(tmp_path, monkeypatch):
+    import torch
+
+    from layerbridge.sources import held_dtype
+    from layerbridge.sources.resolve import ResolvedModel
+    from tiny_models import tiny_llm
+
+    folder = tmp_path / "models" / "tiny"
+    cache_mod.build_atomic(folder, lambda out: tiny_llm().save_pretrained(out), {"builtin": "tiny", "member_sha256": "cd" * 32})
+    resolved = ResolvedModel(path=str(folder), gguf_file=None, kind="builtin", name="tiny")
+
+    def read_only(*_, **__):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(held_dtype, "ensure_folder", read_only)
+    with pytest.warns(UserWarning, match="casting them at load time"):
+        assert held_dtype.held_in(resolved, torch.bfloat16) == resolved

@@ -175,33 +175,37 @@ def test_planned_cache_gives_the_same_states_whichever_batch_asks_first(tiny_par
 
 @pytest.mark.parametrize("fusion", ["last", "token_softmax"])
 def test_gradient_checkpointing_gives_the_same_loss_and_gradients_and_recomputes_the_llm(tiny_parts, fusion):
+    """Checkpointed: the same loss and gradients, each LLM layer run twice per step (forward, then
+    recomputed in the backward), evaluation never checkpointed, and a second bridge sharing the LLM
+    (as compare's runs do) left unchecked."""
     bridge = make(tiny_parts, fusion).train()
     bridge.fusion.eval()  # the gate's dropout off: both passes see the same function
     ids, enc = bridge.target_ids(TARGETS), bridge.tokenize(TEXTS)
 
-    def loss_and_grads():
-        loss = bridge(ids, **enc).loss
-        grads = torch.autograd.grad(loss, [p for p in bridge.parameters() if p.requires_grad])
-        return loss, grads
+    def runs_per_step(b):
+        calls = []
+        hook = b.llm.model.layers[0].mlp.register_forward_pre_hook(lambda *_: calls.append(1))  # inside the checkpoint
+        loss = b(ids, **enc).loss
+        grads = torch.autograd.grad(loss, [p for p in b.parameters() if p.requires_grad])
+        hook.remove()
+        return loss, grads, len(calls)
 
-    calls = []
-    layer = bridge.llm.model.layers[0]
-    hook = layer.mlp.register_forward_pre_hook(lambda *_: calls.append(1))  # inside the checkpointed forward
-    plain, plain_grads = loss_and_grads()
-    assert len(calls) == 1  # once per step
+    plain, plain_grads, plain_calls = runs_per_step(bridge)
+    other = make(tiny_parts, fusion).train()  # the same LLM object
     bridge.checkpoint_llm_layers()
-    bridge.train()
-    bridge.fusion.eval()
-    assert layer.training and not bridge.llm.training and not bridge.llm.model.layers[0].self_attn.training
-    calls.clear()
-    checkpointed, checkpointed_grads = loss_and_grads()
-    hook.remove()
-    assert len(calls) == 2  # the forward, then its recomputation in the backward
+    checkpointed, checkpointed_grads, calls = runs_per_step(bridge)
+    assert (plain_calls, calls) == (1, 2)
+    assert runs_per_step(other)[2] == 1  # the other bridge on the same LLM is not checkpointed
+    layer = bridge.llm.model.layers[0]
+    assert not layer.training and not layer.gradient_checkpointing  # the LLM is left as it was
+    assert not bridge.llm.model.layers[0].self_attn.training and not bridge.llm.training
     torch.testing.assert_close(checkpointed, plain)
     for a, b in zip(plain_grads, checkpointed_grads):
         torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
     bridge.eval()
-    assert not layer.training  # evaluation is never checkpointed
+    with torch.enable_grad():
+        assert runs_per_step(bridge)[2] == 1  # evaluation mode: never checkpointed
+    assert not bridge.llm.get_input_embeddings()._forward_hooks  # no input-grad hook left on the shared LLM
 
 
 def test_gradient_checkpointing_refuses_the_cross_attention_injection(tiny_parts):

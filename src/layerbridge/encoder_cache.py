@@ -74,10 +74,12 @@ class EncoderStateCache:
         or at the end of the states file."""
         n = row.shape[0]
         if self.file is not None:
+            data, written = memoryview(row.contiguous().view(torch.uint8).numpy()).cast("B"), 0
             self.file.seek(self.file_bytes)
-            self.file.write(row.contiguous().view(torch.uint8).numpy().data)
+            while written < len(data):  # an unbuffered write may write less than asked
+                written += self.file.write(data[written:])
             self.index[text] = (-1, self.file_bytes, n)
-            self.file_bytes += row.nbytes
+            self.file_bytes += written
             return
         if not self.slabs or self.used + n > self.slabs[-1].shape[0]:
             tokens = max(n, SLAB_BYTES // self.bytes_per_token())
@@ -95,6 +97,8 @@ class EncoderStateCache:
         if slab >= 0:
             return self.slabs[slab][start : start + n]  # a view, (S_i, L, D)
         buffer = bytearray(n * self.bytes_per_token())
+        if not buffer:
+            return torch.empty(0, len(self.bridge.layer_indices), self.bridge.config.encoder_hidden_size, dtype=self.dtype)
         self.file.seek(start)
         if self.file.readinto(buffer) != len(buffer):
             raise OSError(f"the encoder cache file {self.folder / 'states.bin'} is shorter than what was written to it")

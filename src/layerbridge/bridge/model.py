@@ -150,24 +150,49 @@ class LayerBridge(nn.Module):
         self.llm.eval()  # frozen: never dropout
         if self.config.freeze_encoder:
             self.encoder.eval()
-        for layer in self.checkpointed_layers:  # transformers checkpoints a layer only in training mode: the
-            layer.training = mode  # layer's own flag, so its dropouts (submodules) stay off
         return self
 
     def checkpoint_llm_layers(self) -> None:
-        """Gradient checkpointing of the frozen LLM, through transformers: each decoder layer keeps
-        only its input and recomputes the rest during the backward (memory for compute)."""
+        """Gradient checkpointing of the frozen LLM, through transformers: while this bridge trains
+        through it (`llm_checkpointing`), each decoder layer keeps only its input and recomputes the
+        rest during the backward (memory for compute). The LLM object is left as it was outside
+        those calls, so other bridges sharing it (compare, benchmarks) are unaffected."""
+        from transformers.modeling_layers import GradientCheckpointingLayer
+
         if self.config.injection != "input":
             raise ConfigError("gradient checkpointing recomputes the LLM's layers after the bridge has taken its "
                               f"{self.config.injection} hooks off them; it works with --injection input only")
-        from transformers.modeling_layers import GradientCheckpointingLayer
-
-        self.llm.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        kwargs = {"use_reentrant": False}
+        try:
+            if hasattr(self.llm, "activation_checkpointing_enable"):  # transformers' current name
+                self.llm.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+            else:
+                self.llm.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+        except ValueError as err:  # the model's class does not support it
+            raise ConfigError(f"--gradient-checkpointing: the LLM {self.config.llm!r} cannot be checkpointed ({err})") from err
+        self.llm.disable_input_require_grads()  # only reentrant checkpointing needs its inputs to require grad
         self.checkpointed_layers = [m for m in self.llm.modules()
                                     if isinstance(m, GradientCheckpointingLayer) and m.gradient_checkpointing]
         if not self.checkpointed_layers:
             raise ConfigError(f"the LLM {self.config.llm!r} has no layers transformers can checkpoint")
-        self.train(self.training)
+        for layer in self.checkpointed_layers:
+            layer.gradient_checkpointing = False  # on only inside llm_checkpointing
+
+    @contextlib.contextmanager
+    def llm_checkpointing(self):
+        """The checkpointed layers recompute during this call's backward when the bridge trains
+        with gradients on. transformers checkpoints a layer whose own `gradient_checkpointing` and
+        `training` flags are set: only those two are set (its dropouts stay off), and restored after
+        (the recomputation calls the layer's forward itself, not these flags)."""
+        layers = self.checkpointed_layers if self.training and torch.is_grad_enabled() else []
+        saved = [(layer.gradient_checkpointing, layer.training) for layer in layers]
+        for layer in layers:
+            layer.gradient_checkpointing = layer.training = True
+        try:
+            yield
+        finally:
+            for layer, (checkpointing, training) in zip(layers, saved):
+                layer.gradient_checkpointing, layer.training = checkpointing, training
 
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
         """The weights a saved bridge holds: everything but the frozen models."""
@@ -341,12 +366,13 @@ class LayerBridge(nn.Module):
 
     def llm_hidden(self, inputs: LLMInputs, **kwargs):
         """The LLM body (no LM head) over the assembled embeddings; no KV cache unless asked for."""
-        return self.llm.base_model(
-            inputs_embeds=inputs.inputs_embeds,
-            attention_mask=inputs.attention_mask,
-            position_ids=inputs.position_ids,
-            **{"use_cache": False, **kwargs},
-        )
+        with self.llm_checkpointing():
+            return self.llm.base_model(
+                inputs_embeds=inputs.inputs_embeds,
+                attention_mask=inputs.attention_mask,
+                position_ids=inputs.position_ids,
+                **{"use_cache": False, **kwargs},
+            )
 
     def continue_llm(self, token_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor, cache):
         """Feed more tokens (B, T) after a cached prefix; the LLM body's output, cache extended."""

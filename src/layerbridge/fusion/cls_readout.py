@@ -25,6 +25,8 @@ from torch import nn
 def cls_output(layer: nn.TransformerEncoderLayer, x: torch.Tensor) -> torch.Tensor:
     """x (N, P, D) with the CLS vector at position 0 -> that position's output of `layer`, (N, D)."""
     attn = layer.self_attn
+    if not (attn.batch_first and attn._qkv_same_embed_dim and attn.in_proj_bias is not None):
+        raise ValueError("cls_output reads batch-first self-attention with one in_proj (weight and bias), as the gate builds it")
     N, P, D = x.shape
     H = attn.num_heads
     d = D // H
@@ -35,7 +37,7 @@ def cls_output(layer: nn.TransformerEncoderLayer, x: torch.Tensor) -> torch.Tens
     q = F.linear(x_attn[:, 0], w_q, b_q).view(N, H, d)  # (N, H, d): the CLS query
     q_keys = torch.einsum("nhd,hdk->nhk", q, w_k.view(H, d, D))  # (N, H, D) = W_k,h^T q_h
     scores = torch.matmul(q_keys, x_attn.transpose(1, 2)) / math.sqrt(d)  # (N, H, P)
-    weights = F.dropout(torch.softmax(scores, dim=-1), p=attn.dropout, training=layer.training)  # (N, H, P)
+    weights = F.dropout(torch.softmax(scores, dim=-1), p=attn.dropout, training=attn.training)  # (N, H, P)
     mixed = torch.matmul(weights, x_attn)  # (N, H, D): attention-weighted inputs, per head
     values = torch.einsum("nhk,hdk->nhd", mixed, w_v.view(H, d, D)) + b_v.view(H, d) * weights.sum(-1, keepdim=True)
     attended = attn.out_proj(values.reshape(N, D))  # (N, D)

@@ -29,10 +29,11 @@ def _weight_kwargs(r: ResolvedModel, dtype) -> dict:
     return kw
 
 
-def _load_with_rebuild(name, cache_dir, what: str, loader: Callable[[ResolvedModel], tuple]):
-    """Resolve and load; a cached conversion that fails to load is rebuilt once."""
+def _load_with_rebuild(name, cache_dir, what: str, loader: Callable[[ResolvedModel], tuple], dtype):
+    """Resolve and load (a converted model from its copy in `dtype`, if any); a cached conversion
+    (or copy) that fails to load is rebuilt once."""
     for attempt in (1, 2):
-        r = resolve_model(name, cache_dir=cache_dir)
+        r = held_in(resolve_model(name, cache_dir=cache_dir), dtype)
         try:
             return loader(r)
         except ModelSourceError:
@@ -77,7 +78,6 @@ def load_encoder(name: str | os.PathLike[str], *, cache_dir=None, dtype=None):
         return llm_embedding_encoder(*load_llm(name[len(LLM_EMBEDDINGS):], cache_dir=cache_dir, dtype=dtype))
 
     def loader(r: ResolvedModel):
-        r = held_in(r, dtype)
         config = AutoConfig.from_pretrained(r.path)
         kw = _weight_kwargs(r, dtype)
         if config.is_encoder_decoder:
@@ -106,7 +106,7 @@ def load_encoder(name: str | os.PathLike[str], *, cache_dir=None, dtype=None):
         model.eval()
         return model, tokenizer
 
-    return _load_with_rebuild(name, cache_dir, "encoder", loader)
+    return _load_with_rebuild(name, cache_dir, "encoder", loader, dtype)
 
 
 def load_llm(name: str | os.PathLike[str], *, cache_dir=None, dtype=None):
@@ -118,7 +118,6 @@ def load_llm(name: str | os.PathLike[str], *, cache_dir=None, dtype=None):
     dtype = torch.float32 if dtype is None else dtype
 
     def loader(r: ResolvedModel):
-        r = held_in(r, dtype)
         config = AutoConfig.from_pretrained(r.path)
         archs = getattr(config, "architectures", None) or []
         if config.is_encoder_decoder or (
@@ -133,4 +132,4 @@ def load_llm(name: str | os.PathLike[str], *, cache_dir=None, dtype=None):
         model.eval()
         return model, tokenizer
 
-    return _load_with_rebuild(name, cache_dir, "LLM", loader)
+    return _load_with_rebuild(name, cache_dir, "LLM", loader, dtype)

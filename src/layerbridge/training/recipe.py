@@ -49,6 +49,10 @@ LEXICAL_TEXTS = 4000  # English texts the lexical projector start (and the Engli
 COLLAPSED = 0.99  # mean top layer weight per token above which a fusion reads a single layer
 
 
+# settings a resumed run may change: they trade memory for speed and give the same results (tests)
+RESULT_NEUTRAL = {"gradient_checkpointing", "encoder_cache_dir", "encoder_cache_gb"}
+
+
 def prepare_output_dir(cfg: TrainConfig, *, overwrite: bool, resume: bool) -> Path:
     """Refuse to clobber results: an existing non-empty folder needs --overwrite or --resume."""
     out = Path(cfg.output_dir)
@@ -59,7 +63,7 @@ def prepare_output_dir(cfg: TrainConfig, *, overwrite: bool, resume: bool) -> Pa
                 raise ConfigError(f"--resume: {out} holds no {TRAIN_CONFIG_NAME}; nothing to resume")
             before = TrainConfig.load(out).to_dict()
             now = cfg.to_dict()
-            changed = sorted(k for k in now if now[k] != before.get(k))
+            changed = sorted(k for k in now if now[k] != before.get(k) and k not in RESULT_NEUTRAL)
             if changed:
                 raise ConfigError(f"--resume: settings differ from the run in {out}: {changed}")
             return out
