@@ -7,8 +7,8 @@ leaves buffers behind. The built-in and GGUF conversions are float32, so a bf16 
 of the cached folder cast once to bf16 (`<name>.bfloat16/` beside it, built atomically with the
 same marker discipline as the conversion) and loads that: the same numbers as casting at load
 time, 0.74 instead of 1.17 GiB resident after loading the default models, ~0.17 GiB less after a
-first step (docs/benchmarks.md). Its fingerprint is the
-float32 folder's, so bridges trained either way bind to the same base weights.
+first step (docs/benchmarks.md). Its fingerprint is the float32 folder's, so bridges trained either
+way bind to the same base weights.
 """
 
 from __future__ import annotations
