@@ -18,8 +18,8 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from benchmarks.common import BATCH_SIZE, SEED, Arm, interleave, peak_rss_gb
-from benchmarks.training import RecipeArm, reset_precision
+from benchmarks.common import BATCH_SIZE, SEED, interleave, peak_rss_gb
+from benchmarks.training import RecipeArm, arm, reset_precision, step_rates
 from layerbridge.errors import DataError
 
 POOL = 256  # training texts per arm (batches are drawn from them as the recipe draws)
@@ -57,16 +57,9 @@ def time_designs(models, task: str, examples: list, rounds: int, precision: str,
         for i, (name, bridge) in enumerate(DESIGNS.items()):
             ra = RecipeArm(models, task, "global_softmax", examples, Path(tmp) / str(i), precision=precision, bridge=bridge)
             ra.fill_cache()
-            a = Arm(name, run=ra.step, warmup=lambda ra=ra: ra.step(rounds))
-            a.sizes = [ra.batch(r) for r in range(rounds)]
-            arms.append(a)
+            arms.append(arm(name, ra, rounds))
         interleave(arms, rounds, log=log)
-    rows = {}
-    for a in arms:
-        seconds = sum(a.seconds)
-        rows[a.name] = {"examples_per_s": sum(b.size for b in a.sizes) / seconds,
-                        "encoder_tokens_per_s": sum(sum(b.enc_lengths) for b in a.sizes) / seconds,
-                        "median_step_s": sorted(a.seconds)[len(a.seconds) // 2]}
+    rows = {a.name: step_rates(a, rounds) for a in arms}
     base = next(iter(rows.values()))["examples_per_s"]
     for row in rows.values():
         row["speedup"] = row["examples_per_s"] / base
@@ -84,16 +77,16 @@ def run_long_inputs(models, data_dir: Path, rounds: int, precision: str, log=pri
     lengths = {name: tokenizer_bridge.token_lengths([e.text for e in examples]) for name, examples in pools.items()}
     longest = max(lengths, key=lambda name: statistics.mean(lengths[name]))
     task, low, high = LONG_REVIEWS
-    sets = {f"{longest} (longest mean input)": (longest, pools[longest])}
-    reviews = [e for e, n in zip(pools.get(task, []), lengths.get(task, [])) if n >= low]  # lengths are capped at high
+    sets = {f"{longest} (longest mean input)": (longest, list(zip(pools[longest], lengths[longest])))}
+    reviews = [(e, n) for e, n in zip(pools.get(task, []), lengths.get(task, [])) if n >= low]  # capped at high
     if len(reviews) >= BATCH_SIZE:
         sets[f"{task}, reviews of {low}-{high} encoder tokens (longer ones cut at {high})"] = (task, reviews)
     result = {"precision": precision, "batch_size": BATCH_SIZE, "rounds": rounds,
               "task_lengths": {name: length_stats(v) for name, v in lengths.items()}, "sets": {}}
-    for label, (name, examples) in sets.items():
-        pool = random.Random(SEED).sample(examples, min(POOL, len(examples)))
+    for label, (name, measured) in sets.items():
+        pool = random.Random(SEED).sample(measured, min(POOL, len(measured)))  # (example, encoder tokens) pairs
         log(f"  {label}: {len(pool)} texts")
-        result["sets"][label] = {"task": name, "lengths": length_stats(tokenizer_bridge.token_lengths([e.text for e in pool])),
-                                 "arms": time_designs(models, name, pool, rounds, precision, log)}
+        result["sets"][label] = {"task": name, "lengths": length_stats([n for _, n in pool]),
+                                 "arms": time_designs(models, name, [e for e, _ in pool], rounds, precision, log)}
     result["peak_rss_gb"] = peak_rss_gb()
     return result

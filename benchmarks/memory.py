@@ -41,7 +41,8 @@ def run_memory(models, task: str, train, rounds: int, precision: str, on_disk: b
         f"{len(steps)} steps, peak {peak_rss_gb():.2f} GiB")
     return {
         "precision": precision, "rss_after_load_gb": after_load, "rss_after_cache_gb": after_cache,
-        "cache_estimate_gb": estimate, "cache_on_disk": on_disk, "gradient_checkpointing": checkpointing, "cache_texts": len(texts), "cache_dtype": str(cache.dtype).removeprefix("torch."),
+        "cache_estimate_gb": estimate, "cache_on_disk": on_disk, "gradient_checkpointing": checkpointing,
+        "cache_texts": len(texts), "cache_dtype": str(cache.dtype).removeprefix("torch."),
         "cache_fill_s": fill_s, "steps": len(steps), "longest_batch_padded_positions": padded(longest),
         "peak_rss_gb": peak_rss_gb(),
     }

@@ -76,16 +76,8 @@ class FullGateFusion(TokenSoftmaxFusion):
     """token_softmax on the real tokens only, but with the whole last gate layer computed (all L+1
     outputs, of which the CLS one is read): the CLS-only readout switched off alone."""
 
-    def layer_weights(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        real = mask.bool()
-        tokens = states[real] + self.layer_position.to(states.dtype)  # (N, L, D)
-        cls = self.cls.to(tokens.dtype).expand(tokens.shape[0], 1, -1)
-        gated = self.gate(torch.cat([cls, tokens], dim=1))  # (N, L+1, D)
-        with torch.autocast(device_type=states.device.type, enabled=False):
-            logits = self.out(gated[:, 0].to(self.out.weight.dtype)).float()  # (N, L)
-        weights = torch.zeros(*mask.shape, logits.shape[-1], dtype=logits.dtype, device=states.device)
-        weights[real] = torch.softmax(logits, dim=-1)
-        return weights
+    def gate_cls(self, x: torch.Tensor) -> torch.Tensor:
+        return self.gate(x)[:, 0]  # (N, L+1, D) -> (N, D)
 
 
 register_fusion(FullGateConfig, FullGateFusion, replace=True)
@@ -119,8 +111,10 @@ class RecipeArm:
         self.run = recipe.setup(cfg, overwrite=True, resume=False, models=models, data=(examples, []),
                                 bridge_class=bridge_class)
         self.run.model.train()
-        modelled = self.run.bridge.config.projector in ("linear", "mlp") and self.run.bridge.config.injection == "input"
-        self.dims = Dims.of(self.run.bridge) if modelled else None  # designs the FLOP model counts
+        try:
+            self.dims = Dims.of(self.run.bridge)
+        except ValueError as err:  # a design the FLOP model does not count (Perceiver, cross-attention)
+            self.dims, self.unmodelled = None, str(err)
 
     def step(self, step: int) -> float:
         return recipe.train_step(self.run, step)[0]
@@ -145,8 +139,7 @@ class RecipeArm:
 
     def flops(self, batch: Batch) -> int:
         if self.dims is None:
-            raise ValueError(f"the FLOP model does not count this design ({self.run.bridge.config.projector} projector, "
-                             f"{self.run.bridge.config.injection} injection)")
+            raise ValueError(self.unmodelled)
         n_targets = sum(len(t) for t in batch.target_ids)
         return step_flops(self.dims, self.fusion, batch.enc_lengths, batch.llm_lengths, n_targets,
                           encoder_cached=self.run.cache is not None)["total"]
@@ -172,16 +165,24 @@ def executed_flops(a: Arm) -> dict:
             "useful_gflop_first_batch": a.recipe_arm.flops(a.batches[0]) / 1e9}
 
 
-def arm_throughput(a: Arm, rounds: int) -> dict:
-    """Examples/s, real tokens/s and useful FLOP/s of an arm over its timed steps."""
+def step_rates(a: Arm, rounds: int) -> dict:
+    """Examples/s and real encoder tokens/s of an arm over its timed steps (any design)."""
     batches, seconds = a.batches[:rounds], sum(a.seconds)
-    useful = sum(a.recipe_arm.flops(b) for b in batches)
     return {
         "steps": rounds,
         "seconds": seconds,
         "median_step_s": sorted(a.seconds)[len(a.seconds) // 2],
         "examples_per_s": sum(b.size for b in batches) / seconds,
         "encoder_tokens_per_s": sum(sum(b.enc_lengths) for b in batches) / seconds,
+    }
+
+
+def arm_throughput(a: Arm, rounds: int) -> dict:
+    """step_rates, plus real LLM tokens/s and useful FLOP/s (designs the FLOP model counts)."""
+    batches, seconds = a.batches[:rounds], sum(a.seconds)
+    useful = sum(a.recipe_arm.flops(b) for b in batches)
+    return {
+        **step_rates(a, rounds),
         "llm_tokens_per_s": sum(sum(b.llm_lengths) for b in batches) / seconds,
         "useful_flops_per_s": useful / seconds,
         "useful_gflop_per_step": useful / rounds / 1e9,

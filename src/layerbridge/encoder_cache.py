@@ -83,14 +83,11 @@ class EncoderStateCache:
             return
         if not self.slabs or self.used + n > self.slabs[-1].shape[0]:
             tokens = max(n, SLAB_BYTES // self.bytes_per_token())
-            self.slabs.append(self._new_slab((tokens, *row.shape[1:])))
+            self.slabs.append(torch.empty((tokens, *row.shape[1:]), dtype=self.dtype))
             self.used = 0
         self.slabs[-1][self.used : self.used + n] = row
         self.index[text] = (len(self.slabs) - 1, self.used, n)
         self.used += n
-
-    def _new_slab(self, shape: tuple[int, ...]) -> torch.Tensor:
-        return torch.empty(shape, dtype=self.dtype)
 
     def _get(self, text: str) -> torch.Tensor:
         slab, start, n = self.index[text]

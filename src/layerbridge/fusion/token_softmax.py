@@ -88,17 +88,21 @@ class TokenSoftmaxFusion(Fusion):
         """-entropy_weight x entropy: minimising the loss then keeps each token's weights spread."""
         return -self.config.entropy_weight * entropy if self.config.entropy_weight else None
 
+    def gate_cls(self, x: torch.Tensor) -> torch.Tensor:
+        """The gate Transformer's CLS output, (N, L+1, D) -> (N, D): only it is read, so the last
+        layer computes only it."""
+        *inner, last = self.gate.layers
+        for layer in inner:
+            x = layer(x)  # (N, L+1, D)
+        return cls_output(last, x)
+
     def layer_weights(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         B, S, L, D = states.shape
         real = mask.bool()  # (B, S)
         tokens = states[real]  # (N, L, D): only real tokens go through the gate
         tokens = tokens + self.layer_position.to(tokens.dtype)
         cls = self.cls.to(tokens.dtype).expand(tokens.shape[0], 1, D)  # (N, 1, D)
-        x = torch.cat([cls, tokens], dim=1)  # (N, L+1, D)
-        *inner, last = self.gate.layers
-        for layer in inner:
-            x = layer(x)  # (N, L+1, D)
-        gated = cls_output(last, x)  # (N, D): only the CLS output is read, so only it is computed
+        gated = self.gate_cls(torch.cat([cls, tokens], dim=1))  # (N, D)
         with torch.autocast(device_type=states.device.type, enabled=False):  # float32 logits, never bf16-rounded
             logits = self.out(gated.to(self.out.weight.dtype)).float()  # (N, L)
         if self.training and self.config.layer_drop > 0:
