@@ -212,3 +212,44 @@ def test_gradient_checkpointing_refuses_the_cross_attention_injection(tiny_parts
     bridge = make(tiny_parts, injection="cross_attention")
     with pytest.raises(ConfigError, match="injection input only"):
         bridge.checkpoint_llm_layers()
+
+
+def autograd_node_names(t: torch.Tensor) -> set[str]:
+    seen, stack = set(), [t.grad_fn]
+    while stack:
+        fn = stack.pop()
+        if fn is not None and fn not in seen:
+            seen.add(fn)
+            stack += [g for g, _ in fn.next_functions]
+    return {type(fn).__name__ for fn in seen}
+
+
+def test_cpu_bf16_training_takes_the_math_attention_kernel_with_the_same_gradients(tiny_parts, monkeypatch):
+    """A CPU bf16 training step runs the LLM's attention through the math kernel (no flash backward
+    in its graph) and gets the gradients the flash kernel gives; over budget, in fp32, without
+    gradients or checkpointed, torch's own choice stays."""
+    import layerbridge.bridge.attention_kernel as attention_kernel
+
+    bridge = make(tiny_parts, "last").train()
+    ids, enc = bridge.target_ids(TARGETS), bridge.tokenize(TEXTS)
+    params = [p for p in bridge.parameters() if p.requires_grad]
+
+    def step(dtype=torch.bfloat16):
+        with torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32):
+            loss = bridge(ids, **enc).loss
+        return autograd_node_names(loss), torch.autograd.grad(loss, params)
+
+    math_nodes, math_grads = step()
+    monkeypatch.setattr(attention_kernel, "MATH_BUDGET_BYTES", 0)
+    flash_nodes, flash_grads = step()
+    flash = "ScaledDotProductFlashAttentionForCpuBackward0"
+    assert flash not in math_nodes and flash in flash_nodes
+    for a, b in zip(flash_grads, math_grads):
+        torch.testing.assert_close(b, a, rtol=5e-2, atol=5e-3)
+    monkeypatch.undo()
+    assert flash in step(torch.float32)[0]  # fp32: the default kernel
+    embeds = torch.zeros(2, 5, 8, dtype=torch.bfloat16)
+    assert attention_kernel.prefers_math(embeds, bridge.llm.config, checkpointed=False)
+    assert not attention_kernel.prefers_math(embeds, bridge.llm.config, checkpointed=True)
+    with torch.no_grad():
+        assert not attention_kernel.prefers_math(embeds, bridge.llm.config, checkpointed=False)

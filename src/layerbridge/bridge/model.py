@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.profiler import record_function
 
+from layerbridge.bridge.attention_kernel import training_attention
 from layerbridge.bridge.base_models import check_base_models
 from layerbridge.bridge.config import BridgeConfig
 from layerbridge.bridge.lm_head import lm_head_logits
@@ -365,8 +366,10 @@ class LayerBridge(nn.Module):
                         as_embeds(target_ids), target_ids, as_embeds(prompt_ids))
 
     def llm_hidden(self, inputs: LLMInputs, **kwargs):
-        """The LLM body (no LM head) over the assembled embeddings; no KV cache unless asked for."""
-        with self.llm_checkpointing():
+        """The LLM body (no LM head) over the assembled embeddings; no KV cache unless asked for.
+        Training steps on CPU in bf16 take the math attention kernel (bridge.attention_kernel)."""
+        checkpointed = bool(self.checkpointed_layers) and self.training
+        with self.llm_checkpointing(), training_attention(inputs.inputs_embeds, self.llm.config, checkpointed):
             return self.llm.base_model(
                 inputs_embeds=inputs.inputs_embeds,
                 attention_mask=inputs.attention_mask,
