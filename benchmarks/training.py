@@ -9,6 +9,7 @@ gate run in full over padded positions too (registered fusions).
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
 from dataclasses import dataclass
@@ -45,6 +46,13 @@ class FullLogitsBridge(LayerBridge):
         logits = self.llm(inputs_embeds=inputs.inputs_embeds, attention_mask=inputs.attention_mask,
                           position_ids=inputs.position_ids, use_cache=False).logits.float()  # (B, T, V)
         return logits[inputs.target_rows, inputs.target_positions]  # (N, V)
+
+
+class FlashAttentionBridge(LayerBridge):
+    """Baseline: torch's default attention kernel in training too (flash attention on CPU)."""
+
+    def attention_kernel(self, inputs):
+        return contextlib.nullcontext()
 
 
 @dataclass
@@ -228,7 +236,8 @@ def run_training(models, task: str, batches: TrainingBatches, rounds: int, preci
 # ------------------------------------------------------------------------------ part: ablation
 ALL_ON = "all on"
 CHECKPOINTING = "LLM gradient checkpointing on (memory for compute; off by default)"
-BF16_ONLY = ("frozen models held in fp32 (autocast casts them every step)", "bf16 off (fp32 models, no autocast)")
+BF16_ONLY = ("frozen models held in fp32 (autocast casts them every step)", "bf16 off (fp32 models, no autocast)",
+             "LLM attention through torch's default kernel (flash; bf16 training takes the math kernel)")
 
 
 def ablation_specs(precision: str) -> list[tuple[str, dict]]:
@@ -243,6 +252,7 @@ def ablation_specs(precision: str) -> list[tuple[str, dict]]:
         ("bucketing off", {"bucketing": False}),
         (BF16_ONLY[0], {"models": "fp32"}),
         (BF16_ONLY[1], {"models": "fp32", "precision": "fp32"}),
+        (BF16_ONLY[2], {"bridge_class": FlashAttentionBridge}),
         ("gate's last layer in full (all L+1 outputs)", {"fusion": FullGateConfig.name}),
         ("gate in full on padded positions too (a plain gate)", {"fusion": PaddedGateConfig.name}),
         (CHECKPOINTING, {"gradient_checkpointing": True}),

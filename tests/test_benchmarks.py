@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import Arm, interleave, padding_fraction, training_batches  # noqa: E402
 from benchmarks.flops import Dims, llm_attention_flops, step_flops  # noqa: E402
-from benchmarks.training import FullGateFusion, FullLogitsBridge, PaddedGateFusion  # noqa: E402
+from benchmarks.training import FlashAttentionBridge, FullGateFusion, FullLogitsBridge, PaddedGateFusion  # noqa: E402
 from layerbridge.bridge import BridgeConfig, LayerBridge  # noqa: E402
 from layerbridge.tasks import Example, get_task  # noqa: E402
 
@@ -35,6 +35,21 @@ def test_full_logits_baseline_gives_the_bridge_loss(tiny_parts, fusion):
     baseline.load_state_dict(bridge.state_dict())
     ids, enc = bridge.target_ids(TARGETS), bridge.tokenize(TEXTS)
     torch.testing.assert_close(baseline(ids, **enc).example_loss, bridge(ids, **enc).example_loss, rtol=1e-5, atol=1e-5)
+
+
+def test_flash_attention_baseline_trains_through_torchs_default_kernel(tiny_parts):
+    """The ablation's baseline differs from the bridge by the attention kernel alone."""
+    from test_speed_correctness import autograd_node_names
+
+    bridge = make(tiny_parts, "last").train()
+    baseline = FlashAttentionBridge(BridgeConfig(encoder="e", llm="l", fusion="last"), *tiny_parts).train()
+    baseline.load_state_dict(bridge.state_dict())
+    ids, enc = bridge.target_ids(TARGETS), bridge.tokenize(TEXTS)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ours, theirs = bridge(ids, **enc).loss, baseline(ids, **enc).loss
+    flash = "ScaledDotProductFlashAttentionForCpuBackward0"
+    assert flash in autograd_node_names(theirs) and flash not in autograd_node_names(ours)
+    torch.testing.assert_close(theirs, ours, rtol=2e-2, atol=2e-2)
 
 
 @pytest.mark.parametrize("baseline", [PaddedGateFusion, FullGateFusion])
@@ -130,7 +145,7 @@ def test_arms_per_precision():
     from benchmarks.training import BF16_ONLY, ablation_specs
 
     bf16, fp32 = [n for n, _ in ablation_specs("bf16")], [n for n, _ in ablation_specs("fp32")]
-    assert len(bf16) == 9 and fp32 == [n for n in bf16 if n not in BF16_ONLY] and len(fp32) == 7
+    assert len(bf16) == 10 and fp32 == [n for n in bf16 if n not in BF16_ONLY] and len(fp32) == 7
     assert [s[0] for s in arm_specs("bf16")] == [  # as before --precision
         "rank fp32", "rank bf16", "generate fp32", "generate bf16", "rank bf16, shared prefix off",
         "generate bf16, cap 32 instead of label cap"]

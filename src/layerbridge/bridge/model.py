@@ -366,16 +366,20 @@ class LayerBridge(nn.Module):
                         as_embeds(target_ids), target_ids, as_embeds(prompt_ids))
 
     def llm_hidden(self, inputs: LLMInputs, **kwargs):
-        """The LLM body (no LM head) over the assembled embeddings; no KV cache unless asked for.
-        Training steps on CPU in bf16 take the math attention kernel (bridge.attention_kernel)."""
-        checkpointed = bool(self.checkpointed_layers) and self.training
-        with self.llm_checkpointing(), training_attention(inputs.inputs_embeds, self.llm.config, checkpointed):
+        """The LLM body (no LM head) over the assembled embeddings; no KV cache unless asked for."""
+        with self.llm_checkpointing(), self.attention_kernel(inputs):
             return self.llm.base_model(
                 inputs_embeds=inputs.inputs_embeds,
                 attention_mask=inputs.attention_mask,
                 position_ids=inputs.position_ids,
                 **{"use_cache": False, **kwargs},
             )
+
+    def attention_kernel(self, inputs: LLMInputs):
+        """The SDPA kernel of this LLM call: the math kernel for CPU bf16 training steps
+        (bridge.attention_kernel), else torch's choice."""
+        checkpointed = bool(self.checkpointed_layers) and self.training
+        return training_attention(inputs.inputs_embeds, self.llm.config, checkpointed)
 
     def continue_llm(self, token_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor, cache):
         """Feed more tokens (B, T) after a cached prefix; the LLM body's output, cache extended."""
