@@ -226,8 +226,8 @@ def autograd_node_names(t: torch.Tensor) -> set[str]:
 
 def test_cpu_bf16_training_takes_the_math_attention_kernel_with_the_same_gradients(tiny_parts, monkeypatch):
     """A CPU bf16 training step runs the LLM's attention through the math kernel (no flash backward
-    in its graph) and gets the gradients the flash kernel gives; over budget, in fp32, without
-    gradients or checkpointed, torch's own choice stays."""
+    in its graph) and gets the gradients the flash kernel gives; over budget (all layers' probabilities,
+    one layer's when checkpointed), in fp32 or without gradients, torch's own choice stays."""
     import layerbridge.bridge.attention_kernel as attention_kernel
 
     bridge = make(tiny_parts, "last").train()
@@ -250,6 +250,31 @@ def test_cpu_bf16_training_takes_the_math_attention_kernel_with_the_same_gradien
     assert flash in step(torch.float32)[0]  # fp32: the default kernel
     embeds = torch.zeros(2, 5, 8, dtype=torch.bfloat16)
     assert attention_kernel.prefers_math(embeds, bridge.llm.config, checkpointed=False)
-    assert not attention_kernel.prefers_math(embeds, bridge.llm.config, checkpointed=True)
+    config = bridge.llm.config
+    one_layer = attention_kernel.attention_probs_bytes(2, 5, config.num_attention_heads, 1)
+    monkeypatch.setattr(attention_kernel, "MATH_BUDGET_BYTES", one_layer)  # checkpointed: one layer's at a time
+    assert attention_kernel.prefers_math(embeds, config, checkpointed=True)
+    assert not attention_kernel.prefers_math(embeds, config, checkpointed=False)
     with torch.no_grad():
         assert not attention_kernel.prefers_math(embeds, bridge.llm.config, checkpointed=False)
+
+
+def test_checkpointed_layers_recompute_with_the_kernel_their_forward_had(tiny_parts, monkeypatch):
+    """Under gradient checkpointing the backward recomputes each layer outside the LLM call; it
+    must take the forward's kernel (the math kernel in a CPU bf16 step), not torch's default."""
+    from torch.nn.attention import SDPBackend
+
+    from layerbridge.bridge.attention_kernel import enabled_kernels
+
+    bridge = make(tiny_parts, "last").train()
+    bridge.checkpoint_llm_layers()
+    enc = bridge.tokenize(TEXTS)
+    states = bridge.encoder_states(**enc)  # the encoder's own attention calls are not the LLM's
+    seen, sdpa = [], F.scaled_dot_product_attention
+    monkeypatch.setattr(F, "scaled_dot_product_attention", lambda *a, **k: seen.append(enabled_kernels()) or sdpa(*a, **k))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = bridge(bridge.target_ids(TARGETS), attention_mask=enc["attention_mask"], encoder_states=states).loss
+    loss.backward()
+    assert len(seen) == 2 * len(bridge.llm.model.layers)  # each layer's forward, then its recomputation
+    assert all(kernels == [SDPBackend.MATH] for kernels in seen)
+    assert SDPBackend.FLASH_ATTENTION in enabled_kernels()  # torch's choice again after the step

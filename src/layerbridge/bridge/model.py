@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.profiler import record_function
 
-from layerbridge.bridge.attention_kernel import training_attention
+from layerbridge.bridge.attention_kernel import same_kernel_on_recompute, training_attention
 from layerbridge.bridge.base_models import check_base_models
 from layerbridge.bridge.config import BridgeConfig
 from layerbridge.bridge.lm_head import lm_head_logits
@@ -163,7 +163,7 @@ class LayerBridge(nn.Module):
         if self.config.injection != "input":
             raise ConfigError("gradient checkpointing recomputes the LLM's layers after the bridge has taken its "
                               f"{self.config.injection} hooks off them; it works with --injection input only")
-        kwargs = {"use_reentrant": False}
+        kwargs = {"use_reentrant": False, "context_fn": same_kernel_on_recompute}
         try:
             if hasattr(self.llm, "activation_checkpointing_enable"):  # transformers' current name
                 self.llm.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
