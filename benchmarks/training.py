@@ -48,10 +48,10 @@ class FullLogitsBridge(LayerBridge):
         return logits[inputs.target_rows, inputs.target_positions]  # (N, V)
 
 
-class FlashAttentionBridge(LayerBridge):
-    """Baseline: torch's default attention kernel in training too (flash attention on CPU)."""
+class DefaultAttentionBridge(LayerBridge):
+    """Baseline: torch's default attention kernel in training too (flash attention on this CPU)."""
 
-    def attention_kernel(self, inputs):
+    def attention_kernel_context(self, inputs):
         return contextlib.nullcontext()
 
 
@@ -237,7 +237,7 @@ def run_training(models, task: str, batches: TrainingBatches, rounds: int, preci
 ALL_ON = "all on"
 CHECKPOINTING = "LLM gradient checkpointing on (memory for compute; off by default)"
 BF16_ONLY = ("frozen models held in fp32 (autocast casts them every step)", "bf16 off (fp32 models, no autocast)",
-             "LLM attention through torch's default kernel (flash; bf16 training takes the math kernel)")
+             "LLM attention through torch's default kernel (flash on CPU; bf16 training takes the math kernel)")
 
 
 def ablation_specs(precision: str) -> list[tuple[str, dict]]:
@@ -252,7 +252,7 @@ def ablation_specs(precision: str) -> list[tuple[str, dict]]:
         ("bucketing off", {"bucketing": False}),
         (BF16_ONLY[0], {"models": "fp32"}),
         (BF16_ONLY[1], {"models": "fp32", "precision": "fp32"}),
-        (BF16_ONLY[2], {"bridge_class": FlashAttentionBridge}),
+        (BF16_ONLY[2], {"bridge_class": DefaultAttentionBridge}),
         ("gate's last layer in full (all L+1 outputs)", {"fusion": FullGateConfig.name}),
         ("gate in full on padded positions too (a plain gate)", {"fusion": PaddedGateConfig.name}),
         (CHECKPOINTING, {"gradient_checkpointing": True}),

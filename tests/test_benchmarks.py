@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import Arm, interleave, padding_fraction, training_batches  # noqa: E402
 from benchmarks.flops import Dims, llm_attention_flops, step_flops  # noqa: E402
-from benchmarks.training import FlashAttentionBridge, FullGateFusion, FullLogitsBridge, PaddedGateFusion  # noqa: E402
+from benchmarks.training import DefaultAttentionBridge, FullGateFusion, FullLogitsBridge, PaddedGateFusion  # noqa: E402
 from layerbridge.bridge import BridgeConfig, LayerBridge  # noqa: E402
 from layerbridge.tasks import Example, get_task  # noqa: E402
 
@@ -37,12 +37,12 @@ def test_full_logits_baseline_gives_the_bridge_loss(tiny_parts, fusion):
     torch.testing.assert_close(baseline(ids, **enc).example_loss, bridge(ids, **enc).example_loss, rtol=1e-5, atol=1e-5)
 
 
-def test_flash_attention_baseline_trains_through_torchs_default_kernel(tiny_parts):
+def test_default_attention_baseline_trains_through_torchs_default_kernel(tiny_parts):
     """The ablation's baseline differs from the bridge by the attention kernel alone."""
     from test_speed_correctness import autograd_node_names
 
     bridge = make(tiny_parts, "last").train()
-    baseline = FlashAttentionBridge(BridgeConfig(encoder="e", llm="l", fusion="last"), *tiny_parts).train()
+    baseline = DefaultAttentionBridge(BridgeConfig(encoder="e", llm="l", fusion="last"), *tiny_parts).train()
     baseline.load_state_dict(bridge.state_dict())
     ids, enc = bridge.target_ids(TARGETS), bridge.tokenize(TEXTS)
     with torch.autocast("cpu", dtype=torch.bfloat16):

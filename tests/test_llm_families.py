@@ -149,3 +149,7 @@ def test_gradient_checkpointing_gives_the_same_gradients(parts):
     for a, b in zip(plain, grads()):
         torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
     assert not any(layer.gradient_checkpointing for layer in bridge.checkpointed_layers)  # the shared LLM as it was
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # CPU bf16: the math attention kernel, forward and recomputation
+        bf16 = grads()
+    for a, b in zip(plain, bf16):
+        assert (b.float() - a).norm() <= 0.1 * a.norm()

@@ -179,13 +179,17 @@ class LayerBridge(nn.Module):
         for layer in self.checkpointed_layers:
             layer.gradient_checkpointing = False  # on only inside llm_checkpointing
 
+    def checkpoints_llm(self) -> bool:
+        """This call's LLM layers are checkpointed: checkpoint_llm_layers, training, gradients on."""
+        return bool(self.checkpointed_layers) and self.training and torch.is_grad_enabled()
+
     @contextlib.contextmanager
     def llm_checkpointing(self):
         """The checkpointed layers recompute during this call's backward when the bridge trains
         with gradients on. transformers checkpoints a layer whose own `gradient_checkpointing` and
         `training` flags are set: only those two are set (its dropouts stay off), and restored after
         (the recomputation calls the layer's forward itself, not these flags)."""
-        layers = self.checkpointed_layers if self.training and torch.is_grad_enabled() else []
+        layers = self.checkpointed_layers if self.checkpoints_llm() else []
         saved = [(layer.gradient_checkpointing, layer.training) for layer in layers]
         for layer in layers:
             layer.gradient_checkpointing = layer.training = True
@@ -367,7 +371,7 @@ class LayerBridge(nn.Module):
 
     def llm_hidden(self, inputs: LLMInputs, **kwargs):
         """The LLM body (no LM head) over the assembled embeddings; no KV cache unless asked for."""
-        with self.llm_checkpointing(), self.attention_kernel(inputs):
+        with self.llm_checkpointing(), self.attention_kernel_context(inputs):
             return self.llm.base_model(
                 inputs_embeds=inputs.inputs_embeds,
                 attention_mask=inputs.attention_mask,
@@ -375,11 +379,10 @@ class LayerBridge(nn.Module):
                 **{"use_cache": False, **kwargs},
             )
 
-    def attention_kernel(self, inputs: LLMInputs):
+    def attention_kernel_context(self, inputs: LLMInputs):
         """The SDPA kernel of this LLM call: the math kernel for CPU bf16 training steps
         (bridge.attention_kernel), else torch's choice."""
-        checkpointed = bool(self.checkpointed_layers) and self.training
-        return training_attention(inputs.inputs_embeds, self.llm.config, checkpointed)
+        return training_attention(inputs.inputs_embeds, self.llm.config, self.checkpoints_llm())
 
     def continue_llm(self, token_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor, cache):
         """Feed more tokens (B, T) after a cached prefix; the LLM body's output, cache extended."""
