@@ -4,7 +4,8 @@
 # layer-wise cross-attention, and LangBridge's Perceiver (K = 32 soft tokens per text), on SIB-200,
 # Sinhala news and flores_en (generation). `compare` reuses finished runs and resumes killed ones.
 # The global_softmax runs on SIB-200 and Sinhala news have exactly the fair-budget study's settings: copy
-# its run folders (results/fair-budget/<task>/seed<N>/global_softmax) into OUT to reuse them.
+# its run folders (results/fair-budget/<task>/seed<N>/global_softmax) into OUT to reuse them, training and
+# evaluation (the evaluation is matched by the weights' sha256; one recorded before that by file times: `cp -rp`).
 # DESIGNS overrides the SIB-200 / Sinhala news designs (e.g. one design at a time when time is short).
 # Usage: LAYERBRIDGE_DATA_DIR=../shared/data bash experiments/architectures_study.sh [OUT] [TASKS] [SEEDS...]
 set -euo pipefail

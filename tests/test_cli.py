@@ -3,13 +3,14 @@ predict, resume after a crash, 2 processes vs 1, refusals and bad options."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from layerbridge.cli.main import main
 from layerbridge.training.config import TrainConfig
@@ -127,6 +128,20 @@ def test_train_evaluate_predict_compare(setup, capsys, monkeypatch):
     assert (compare / "last" / "bridge.safetensors").stat().st_mtime == mtime
     assert (compare / "last" / "eval-rank" / "results.json").stat().st_mtime == evaluated
     assert json.loads((compare / "compare.json").read_text())["runs"]["last"]["results"] == document["runs"]["last"]["results"]
+    # a copied run folder (newer file times, another path) is the same bridge: its evaluation is reused
+    moved = root / "moved"
+    shutil.copytree(compare / "last", moved / "last")
+    os.utime(moved / "last" / "bridge.safetensors")  # as `cp -r` leaves it: the weights newer than the results
+    copied = (moved / "last" / "eval-rank" / "results.json").stat().st_mtime
+    assert main(["compare", *common, "-o", str(moved), "--fusions", "last", "--max-steps", "3", "--batch-size", "4",
+                 "--references", ""]) == 0
+    assert (moved / "last" / "eval-rank" / "results.json").stat().st_mtime == copied
+    weights = load_file(moved / "last" / "bridge.safetensors")  # other weights under the same name: evaluated again
+    save_file({k: v + 0.01 for k, v in weights.items()}, moved / "last" / "bridge.safetensors")
+    os.utime(moved / "last" / "bridge.safetensors", ns=(0, 0))  # even if their file looks older
+    assert main(["compare", *common, "-o", str(moved), "--fusions", "last", "--max-steps", "3", "--batch-size", "4",
+                 "--references", ""]) == 0
+    assert (moved / "last" / "eval-rank" / "results.json").stat().st_mtime > copied
     # fewer test examples: the same bridges, evaluated again
     assert main(["compare", *common, "-o", str(compare), "--fusions", "last", "--max-steps", "3", "--batch-size", "4",
                  "--eval-limit", "2", "--references", ""]) == 0

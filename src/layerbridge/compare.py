@@ -83,16 +83,32 @@ def examples_fingerprint(evaluation: dict[str, list]) -> str:
     return digest.hexdigest()
 
 
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def earlier_evaluation(folder: Path, meta: dict, languages) -> tuple[dict, dict] | None:
-    """(per-language results, summary) of a finished evaluation with the same bridge, settings and
-    examples, written after the bridge's weights (so a retrained bridge is evaluated again); else None."""
-    path, weights = folder / "results.json", folder.parent / "bridge.safetensors"
-    if not path.is_file() or (weights.is_file() and path.stat().st_mtime < weights.stat().st_mtime):
+    """(per-language results, summary) of a finished evaluation of the same weights (their sha256:
+    a retrained bridge is evaluated again, a copied or moved run folder is not), settings and
+    examples; else None. One written before the hash was recorded counts only if its file is newer
+    than the weights' (a copy made with `cp -p` keeps that)."""
+    path = folder / "results.json"
+    if not path.is_file():
         return None
     document = json.loads(path.read_text())
+    if "bridge_sha256" not in document:
+        weights = folder.parent / "bridge.safetensors"
+        if weights.is_file() and path.stat().st_mtime < weights.stat().st_mtime:
+            return None
+        document["bridge_sha256"] = meta["bridge_sha256"]
     if "bridge_config" in document:  # a setting added since then, at its default, is the same bridge
         document["bridge_config"] = BridgeConfig.from_dict(document["bridge_config"]).to_dict()
-    if any(document.get(key) != value for key, value in meta.items()) or set(document["languages"]) != set(languages):
+    same = (document.get(key) == value for key, value in meta.items() if key != "bridge")  # where it was: no matter
+    if not all(same) or set(document["languages"]) != set(languages):
         return None
     return {lang: document["languages"][lang] for lang in languages}, document["summary"]
 
@@ -172,7 +188,7 @@ def evaluate_run(cfg: CompareConfig, run_dir: Path, bridge, evaluation, task, *,
     reusing a finished evaluation of the same bridge, settings and examples. The languages are
     shared out among the processes."""
     mode = cfg.eval_mode
-    meta = {"bridge": str(run_dir), "mode": mode, "limit": cfg.eval_limit, "seed": cfg.train.seed,
+    meta = {"bridge": str(run_dir), "bridge_sha256": file_sha256(run_dir / "bridge.safetensors"), "mode": mode, "limit": cfg.eval_limit, "seed": cfg.train.seed,
             "bridge_config": bridge.config.to_dict(), "mixed_precision": cfg.train.mixed_precision,
             "examples_sha256": examples_fingerprint(evaluation),
             **({"decoding": dataclasses.asdict(cfg.decoding)} if cfg.decoding is not None else {})}
