@@ -78,7 +78,7 @@ def headline(all_docs: dict[str, list[dict]]) -> list[str]:
                 continue
             cells = []
             for name in HEADLINE_RUNS:
-                cells.append(seeds.spread(seeds.averages(docs, name)[index]) if name in seeds.columns(docs[0]) else "—")
+                cells.append(seeds.spread(seeds.averages(docs, name)[index]) if name in seeds.names(docs) else "—")
             lines.append(f"| {task}, {label} | {len(docs)} | " + " | ".join(cells) + " |")
     return lines
 

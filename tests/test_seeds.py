@@ -65,3 +65,17 @@ def test_load_refuses_mixed_tasks_or_runs(tmp_path):
         seeds.load([a, c])
     with pytest.raises(DataError, match="compare.json is missing"):
         seeds.load([tmp_path / "nowhere"])
+
+
+def test_a_reference_row_of_some_seeds_is_reported_over_those_seeds(tmp_path):
+    a = compare_doc(0, {"last": {"en": 0.8, "si": 0.4}})
+    a["references"] = {"LLM alone": {"accuracy": {"en": 0.5, "si": 0.1}, "dev_accuracy": 0.3},
+                       "probe: best mix (layer 3)": {"accuracy": {"en": 0.9, "si": 0.7}}}
+    b = compare_doc(1, {"last": {"en": 0.6, "si": 0.6}})
+    b["references"] = {"probe: best mix (mean of all layers)": {"accuracy": {"en": 0.7, "si": 0.5}}}
+    docs = seeds.load([write(tmp_path, "s0", a), write(tmp_path, "s1", b)])
+    assert seeds.names(docs) == ["last", "LLM alone", seeds.BEST_MIX]
+    rows = {line.split(" | ")[0]: line for line in seeds.headline(docs)}
+    assert rows["| LLM alone (seed 0 only)"] == "| LLM alone (seed 0 only) | 30.0 | 30.0 | 10.0 |"
+    assert rows[f"| {seeds.BEST_MIX}"].endswith("| 70.0 ± 10.0 | 60.0 ± 10.0 |")  # both seeds, one name
+    assert next(line for line in seeds.per_language(docs) if line.startswith("| si ")) == "| si (low) | 50.0 ± 10.0 | 10.0 | 60.0 ± 10.0 |"

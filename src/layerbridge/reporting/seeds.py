@@ -18,7 +18,8 @@ BEST_MIX = "probe: best mix (dev-selected)"
 
 
 def load(folders: list[str | Path]) -> list[dict]:
-    """The compare.json of each folder; all must be the same task, languages and runs."""
+    """The compare.json of each folder; all must be the same task, languages and bridges (a reference
+    row may be missing from some seeds: it is reported over the seeds that have it, and says so)."""
     docs = []
     for folder in folders:
         path = Path(folder) / "compare.json"
@@ -32,9 +33,27 @@ def load(folders: list[str | Path]) -> list[dict]:
         for key in ("task", "languages"):
             if doc[key] != first[key]:
                 raise DataError(f"{folder}: {key} {doc[key]!r} differs from {folders[0]}'s {first[key]!r}")
-        if list(columns(doc)) != list(columns(first)):
-            raise DataError(f"{folder}: runs {list(columns(doc))} differ from {folders[0]}'s {list(columns(first))}")
+        if list(doc["runs"]) != list(first["runs"]):
+            raise DataError(f"{folder}: runs {list(doc['runs'])} differ from {folders[0]}'s {list(first['runs'])}")
     return docs
+
+
+def names(docs: list[dict]) -> list[str]:
+    """Every run and reference row of any seed, bridges first, in order of appearance."""
+    return list(dict.fromkeys(name for d in docs for name in columns(d)))
+
+
+def having(docs: list[dict], name: str) -> list[dict]:
+    """The seeds that have this row (every seed for a bridge)."""
+    return [d for d in docs if name in columns(d)]
+
+
+def label(docs: list[dict], name: str) -> str:
+    """The row's name, with the seeds it was run on when that is not all of them."""
+    some = having(docs, name)
+    if len(some) == len(docs):
+        return name
+    return f"{name} (seed{'s' if len(some) > 1 else ''} {', '.join(str(d['train_config']['seed']) for d in some)} only)"
 
 
 def references(doc: dict) -> dict[str, dict]:
@@ -71,8 +90,8 @@ def spread(values: list[float | None], scale: float = 100) -> str:
 
 
 def averages(docs: list[dict], name: str) -> tuple[list[float], list[float]]:
-    """Per seed: the average over all languages and over the low-resource ones ([] if none)."""
-    low = docs[0]["low_resource"]
+    """Per seed that has the row: the average over all languages and over the low-resource ones ([] if none)."""
+    low, docs = docs[0]["low_resource"], having(docs, name)
     avg = [statistics.mean(columns(d)[name].values()) for d in docs]
     low_avg = [statistics.mean(columns(d)[name][lang] for lang in low) for d in docs] if low else []
     return avg, low_avg
@@ -96,9 +115,10 @@ def headline(docs: list[dict]) -> list[str]:
     """Markdown: per run, English dev (the selection criterion) and the two test averages."""
     lines = ["| run | English dev (selection) | average, all languages | low-resource average |",
              "|---|---:|---:|---:|"]
-    for name in columns(docs[0]):
+    for name in names(docs):
         avg, low_avg = averages(docs, name)
-        lines.append(f"| {name} | {spread([dev_accuracy(d, name) for d in docs])} | {spread(avg)} | {spread(low_avg)} |")
+        dev = spread([dev_accuracy(d, name) for d in having(docs, name)])
+        lines.append(f"| {label(docs, name)} | {dev} | {spread(avg)} | {spread(low_avg)} |")
     mixes = [references(d).get(BEST_MIX, {}).get("fused_layers") for d in docs]
     if any(mixes):
         lines += ["", f"Probe best mix per seed (encoder hidden-state indices): {mixes}"]
@@ -106,10 +126,10 @@ def headline(docs: list[dict]) -> list[str]:
 
 
 def per_language(docs: list[dict]) -> list[str]:
-    names, low = list(columns(docs[0])), set(docs[0]["low_resource"])
-    lines = ["| language | " + " | ".join(names) + " |", "|---" + "|---:" * len(names) + "|"]
+    rows, low = names(docs), set(docs[0]["low_resource"])
+    lines = ["| language | " + " | ".join(label(docs, n) for n in rows) + " |", "|---" + "|---:" * len(rows) + "|"]
     for lang in docs[0]["languages"]:
-        cells = [spread([columns(d)[name][lang] for d in docs]) for name in names]
+        cells = [spread([columns(d)[name][lang] for d in having(docs, name)]) for name in rows]
         lines.append(f"| {lang}{' (low)' if lang in low else ''} | " + " | ".join(cells) + " |")
     return lines
 
@@ -132,8 +152,9 @@ def layer_weight_lines(docs: list[dict]) -> list[str]:
 
 def write_plots(docs: list[dict], folder: Path) -> list[tuple[str, Path]]:
     """Accuracy per language (seed mean) and, per fused run and seed, its layer weights per language."""
-    table = {name: {lang: statistics.mean(columns(d)[name][lang] for d in docs) for lang in docs[0]["languages"]}
-             for name in columns(docs[0])}
+    table = {label(docs, name): {lang: statistics.mean(columns(d)[name][lang] for d in having(docs, name))
+                                 for lang in docs[0]["languages"]}
+             for name in names(docs)}
     task = docs[0]["task"]
     images = [(f"{task}: accuracy per language (mean over seeds)", plots.accuracy_per_language(
         table, docs[0]["languages"], folder / "accuracy.png", set(docs[0]["low_resource"]), title=task))]
