@@ -69,20 +69,20 @@ def final_block(docs: list[dict], plot_dir: Path, doc_dir: Path) -> list[str]:
     """chrF++ per language, mean ± half-range over seeds; reference rows from the seeds that have them."""
     if not docs:
         return ["(no finished run under results/flores-en yet)"]
-    names = list(dict.fromkeys(name for d in docs for name in seeds.columns(d)))
+    names = seeds.names(docs)
     low = set(docs[0]["low_resource"])
     spread = lambda vs: seeds.spread(vs, scale=1)  # noqa: E731
-    cell = lambda name, lang: spread([seeds.columns(d)[name][lang] for d in docs if name in seeds.columns(d)])  # noqa: E731
+    cell = lambda name, lang: spread([seeds.columns(d)[name][lang] for d in seeds.having(docs, name)])  # noqa: E731
     lines = [f"Seeds {[d['train_config']['seed'] for d in docs]}, {docs[0]['eval_limit'] or 'all'} test sentences per "
              "language (the same ids in every language), chrF++ (mean ± half-range over seeds).", "",
              "| language | " + " | ".join(names) + " |", "|---" + "|---:" * len(names) + "|"]
     for lang in docs[0]["languages"]:
         lines.append(f"| {lang}{' (low)' if lang in low else ''} | " + " | ".join(cell(n, lang) for n in names) + " |")
     for label, langs in (("average", docs[0]["languages"]), ("low-resource average", sorted(low))):
-        values = [spread([statistics.mean(seeds.columns(d)[n][l] for l in langs) for d in docs if n in seeds.columns(d)])
+        values = [spread([statistics.mean(seeds.columns(d)[n][l] for l in langs) for d in seeds.having(docs, n)])
                   for n in names]
         lines.append(f"| **{label}** | " + " | ".join(f"**{v}**" for v in values) + " |")
-    table = {n: {l: statistics.mean(seeds.columns(d)[n][l] for d in docs if n in seeds.columns(d))
+    table = {n: {l: statistics.mean(seeds.columns(d)[n][l] for d in seeds.having(docs, n))
                  for l in docs[0]["languages"]} for n in names}
     path = plots.accuracy_per_language(table, docs[0]["languages"], plot_dir / "flores_en_chrf.png", low,
                                        title="flores_en: chrF++ into English", metric="chrF++", scale=1)

@@ -189,7 +189,8 @@ def evaluate_run(cfg: CompareConfig, run_dir: Path, bridge, evaluation, task, *,
     shared out among the processes."""
     mode = cfg.eval_mode
     weights = run_dir / "bridge.safetensors"  # none for an untrained reference (the LLM zero-shot)
-    meta = {"bridge": str(run_dir), "bridge_sha256": file_sha256(weights) if weights.is_file() else None, "mode": mode, "limit": cfg.eval_limit, "seed": cfg.train.seed,
+    meta = {"bridge": str(run_dir), "bridge_sha256": file_sha256(weights) if weights.is_file() else None,
+            "mode": mode, "limit": cfg.eval_limit, "seed": cfg.train.seed,
             "bridge_config": bridge.config.to_dict(), "mixed_precision": cfg.train.mixed_precision,
             "examples_sha256": examples_fingerprint(evaluation),
             **({"decoding": dataclasses.asdict(cfg.decoding)} if cfg.decoding is not None else {})}
