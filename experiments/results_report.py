@@ -43,6 +43,17 @@ STUDIES = {
     "fair-sinhala-news": "fair-budget/sinhala-news/seed*",
 }
 FAIR = {"SIB-200": "fair-sib200", "Sinhala news": "fair-sinhala-news"}
+# issue 16's rule (docs/fusion-study.md): the best English dev over seeds and both tasks wins; a
+# cheaper design within RULE_MARGIN points of it wins instead. Cost rank of each design:
+DESIGN_COST = {"last": 0, "global_softmax": 1, "global_softmax[parameterisation=plain]": 1, "token_softmax": 2}
+RULE_MARGIN = 1.0
+# options against the token gate's collapse and the probe gap (experiments/fair_budget_options.sh):
+# label -> its runs, each against the fair-budget design of the same seed it varies
+FAIR_OPTIONS = {"fair-gate-options": "fair-budget/sib200-gate-options/seed*",
+                "fair-mlp": "fair-budget/sib200-mlp/seed*",
+                "fair-label-smoothing": "fair-budget/sib200-label-smoothing/seed*",
+                "fair-keep-best": "fair-budget/sib200-keep-best/seed*"}
+STUDIES |= FAIR_OPTIONS
 STUDIES |= {  # the architectures study (experiments/architectures_study.sh)
     "arch-sib200": "architectures/sib200/seed*",
     "arch-sinhala-news": "architectures/sinhala-news/seed*",
@@ -180,6 +191,65 @@ def fair_budget_grid(all_docs: dict[str, list[dict]]) -> list[str]:
     return lines if len(lines) > 2 else ["(no runs yet: bash experiments/fair_budget_study.sh)"]
 
 
+def apply_rule(dev: dict[str, float], cost: dict[str, int] = DESIGN_COST, margin: float = RULE_MARGIN
+               ) -> tuple[str, list[str], str]:
+    """(best design by dev, cheaper designs within `margin` of it, the winner: the best of those cheaper
+    designs if any, else the best)."""
+    best = max(dev, key=dev.get)
+    cheaper = [d for d in dev if cost[d] < cost[best] and dev[d] >= dev[best] - margin]
+    return best, cheaper, (max(cheaper, key=dev.get) if cheaper else best)
+
+
+def fair_budget_rule(all_docs: dict[str, list[dict]]) -> list[str]:
+    """The rule applied: per design, English dev (mean over seeds) on each task and over both; the
+    winner, and a cheaper design within RULE_MARGIN points of it if there is one."""
+    tasks = {task: all_docs[key] for task, key in FAIR.items() if key in all_docs}
+    if len(tasks) < len(FAIR):
+        return ["(no runs yet: bash experiments/fair_budget_study.sh)"]
+    lines = ["| design | " + " | ".join(f"{t} English dev (seeds)" for t in tasks) + " | mean of the tasks |",
+             "|---" + "|---:" * (len(tasks) + 1) + "|"]
+    means = {}
+    for design in DESIGN_COST:
+        devs = {t: [seeds.dev_accuracy(d, design) for d in docs if design in d["runs"]] for t, docs in tasks.items()}
+        if not all(devs.values()):
+            continue
+        means[design] = statistics.mean(100 * statistics.mean(v) for v in devs.values())
+        lines.append(f"| {design} | " + " | ".join(f"{seeds.spread(v)} ({len(v)})" for v in devs.values())
+                     + f" | {means[design]:.1f} |")
+    best, cheaper, winner = apply_rule(means)
+    lines += ["", f"Best English dev: `{best}` ({means[best]:.1f}). Cheaper designs within {RULE_MARGIN:g} point: "
+              f"{', '.join(f'`{d}`' for d in cheaper) or 'none'}. By the rule the default is **`{winner}`**."]
+    return lines
+
+
+def fair_options(all_docs: dict[str, list[dict]]) -> list[str]:
+    """Each option run of experiments/fair_budget_options.sh beside the fair-budget design it varies,
+    same seed, same learning rate: English dev and the SIB-200 low-resource average."""
+    base_docs = {d["train_config"]["seed"]: d for d in all_docs.get("fair-sib200", [])}
+    lines = ["| option | seed | lr | English dev | low-resource average | the design without it: dev / low-resource | "
+             "probe, last layer: low-resource |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for key in FAIR_OPTIONS:
+        for doc in all_docs.get(key, []):
+            seed, base = doc["train_config"]["seed"], base_docs.get(doc["train_config"]["seed"])
+            low = doc["low_resource"]
+            for name, run in doc["runs"].items():
+                option = name if key == "fair-gate-options" else f"{name} ({key.removeprefix('fair-')})"
+                design = name.split("[")[0] if key == "fair-gate-options" else name
+                mean_low = statistics.mean(run["results"][lang]["accuracy"] for lang in low)
+                cells = [option, str(seed), f"{doc['train_config']['learning_rate']:g}",
+                         f"{100 * run['train']['dev_accuracy']:.1f}", f"{100 * mean_low:.1f}"]
+                if base and design in base["runs"]:
+                    b = base["runs"][design]
+                    b_low = statistics.mean(b["results"][lang]["accuracy"] for lang in low)
+                    probe = seeds.columns(base)["probe: last layer"]
+                    cells += [f"{100 * b['train']['dev_accuracy']:.1f} / {100 * b_low:.1f}",
+                              f"{100 * statistics.mean(probe[lang] for lang in low):.1f}"]
+                else:
+                    cells += ["—", "—"]
+                lines.append("| " + " | ".join(cells) + " |")
+    return lines if len(lines) > 2 else ["(no runs yet: bash experiments/fair_budget_options.sh)"]
+
+
 def architecture_designs(all_docs: dict[str, list[dict]]) -> list[str]:
     """Per task, design and seed: the chosen lr, English dev, training examples/s of the chosen run
     and the test averages."""
@@ -230,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"results_report: no runs for {task} ({args.results / pattern})", file=sys.stderr)
     tasks = {task: docs for task, docs in all_docs.items() if task in TASKS}
     blocks = {"headline": headline(tasks), "fair-budget-grid": fair_budget_grid(all_docs),
+              "fair-budget-rule": fair_budget_rule(all_docs), "fair-options": fair_options(all_docs),
               "arch-designs": architecture_designs(all_docs), "llm-gemma": llm_comparison(args.results), "deltas": deltas(tasks), "token-gate": token_gate(args.results / TOKEN_GATE),
               **{f"options-{task}": options(all_docs, studies) for task, studies in OPTIONS.items()},
               **{f"bf16-{task}": options(all_docs, studies) for task, studies in STABLE.items()}}
