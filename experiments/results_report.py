@@ -48,12 +48,14 @@ FAIR = {"SIB-200": "fair-sib200", "Sinhala news": "fair-sinhala-news"}
 DESIGN_COST = {"last": 0, "global_softmax": 1, "global_softmax[parameterisation=plain]": 1, "token_softmax": 2}
 RULE_MARGIN = 1.0
 # options against the token gate's collapse and the probe gap (experiments/fair_budget_options.sh):
-# label -> its runs, each against the fair-budget design of the same seed it varies
-FAIR_OPTIONS = {"fair-gate-options": "fair-budget/sib200-gate-options/seed*",
-                "fair-mlp": "fair-budget/sib200-mlp/seed*",
-                "fair-label-smoothing": "fair-budget/sib200-label-smoothing/seed*",
-                "fair-keep-best": "fair-budget/sib200-keep-best/seed*"}
-STUDIES |= FAIR_OPTIONS
+# block name -> (its runs, what the option is; None: the run's own name says it), each run against the
+# fair-budget design of the same seed that it varies
+FAIR_OPTIONS = {"fair-mlp": ("fair-budget/sib200-mlp/seed*", None),
+                "fair-label-smoothing": ("fair-budget/sib200-label-smoothing/seed*", "label smoothing 0.1"),
+                "fair-keep-best": ("fair-budget/sib200-keep-best-4-epochs/seed*",
+                                   "4 epochs, best English-dev checkpoint of every 20 steps"),
+                "fair-gate-options": ("fair-budget/sib200-gate-options/seed*", None)}
+STUDIES |= {key: pattern for key, (pattern, _) in FAIR_OPTIONS.items()}
 STUDIES |= {  # the architectures study (experiments/architectures_study.sh)
     "arch-sib200": "architectures/sib200/seed*",
     "arch-sinhala-news": "architectures/sinhala-news/seed*",
@@ -228,13 +230,12 @@ def fair_options(all_docs: dict[str, list[dict]]) -> list[str]:
     base_docs = {d["train_config"]["seed"]: d for d in all_docs.get("fair-sib200", [])}
     lines = ["| option | seed | lr | English dev | low-resource average | the design without it: dev / low-resource | "
              "probe, last layer: low-resource |", "|---|---:|---:|---:|---:|---:|---:|"]
-    for key in FAIR_OPTIONS:
+    for key, (_, what) in FAIR_OPTIONS.items():
         for doc in all_docs.get(key, []):
             seed, base = doc["train_config"]["seed"], base_docs.get(doc["train_config"]["seed"])
             low = doc["low_resource"]
             for name, run in doc["runs"].items():
-                option = name if key == "fair-gate-options" else f"{name} ({key.removeprefix('fair-')})"
-                design = name.split("[")[0] if key == "fair-gate-options" else name
+                option, design = (f"{name}, {what}", name) if what else (name, name.split("[")[0])
                 mean_low = statistics.mean(run["results"][lang]["accuracy"] for lang in low)
                 cells = [option, str(seed), f"{doc['train_config']['learning_rate']:g}",
                          f"{100 * run['train']['dev_accuracy']:.1f}", f"{100 * mean_low:.1f}"]
