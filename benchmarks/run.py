@@ -5,8 +5,9 @@
     python benchmarks/run.py --precision fp32   # fp32 only (default auto: bf16 arms only with native bf16)
 
 Offline default models (multilingual-e5-small + SmolLM2-135M-Instruct), real English rows of the
-task (XNLI by default) from the data folder. Eleven parts, each in its own process so that each
-reports its own peak memory: training throughput, the ablation, evaluation, the profile, training
+task (XNLI by default) from the data folder. Twelve parts, each in its own process so that each
+reports its own peak memory: training throughput, the ablation, every fusion against the authors'
+pipeline's choices re-created in our recipe, evaluation, the profile, training
 speed on long inputs (the Perceiver against one soft token per encoder token), and the
 memory of a training run in bf16 and in fp32: its encoder cache in memory, on disk, and on disk
 with the LLM's layers checkpointed. The precision follows the recipe's
@@ -108,6 +109,10 @@ def run_part(args) -> dict:
         from benchmarks.training import run_ablation
 
         return run_ablation(models, task.name, batches, rounds, precision=base, log=log)
+    if args.part == "authors":
+        from benchmarks.training import run_authors
+
+        return run_authors(models, task.name, batches, rounds, log=log)
     if args.part == "profile":
         from benchmarks.profiling import run_profile
 

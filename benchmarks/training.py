@@ -48,6 +48,16 @@ class FullLogitsBridge(LayerBridge):
         return logits[inputs.target_rows, inputs.target_positions]  # (N, V)
 
 
+class AuthorsBridge(FullLogitsBridge):
+    """The authors' pipeline's other choice inside the model: the frozen encoder is left in train
+    mode (its dropout active) while the LLM is kept in eval mode."""
+
+    def train(self, mode: bool = True) -> "AuthorsBridge":
+        super().train(mode)
+        self.encoder.train(mode)
+        return self
+
+
 class DefaultAttentionBridge(LayerBridge):
     """Baseline: torch's default attention kernel in training too (flash attention on this CPU)."""
 
@@ -286,3 +296,43 @@ def run_ablation(models, task: str, batches: TrainingBatches, rounds: int, preci
     padding = {**batches.padding, "timed_llm_bucketed": rows[ALL_ON]["llm_padding"],
                "timed_llm_random": rows["bucketing off"]["llm_padding"]}
     return {"precision": precision, "arms": rows, "padding": padding, "peak_rss_gb": peak_rss_gb()}
+
+
+# ------------------------------------------------------------------------------ part: against the authors' choices
+AUTHORS_ARMS = {  # arm -> RecipeArm keywords
+    "layerbridge, first epoch (encoder computed)": {"encoder_cache": False},
+    "layerbridge, later epochs (encoder cached)": {},
+    "the authors' choices": {"encoder_cache": False, "bucketing": False, "bridge_class": AuthorsBridge},
+}
+
+
+def authors_fusion(fusion: str) -> str:
+    """The authors' gate runs in full over every position, padding included."""
+    return PaddedGateConfig.name if fusion == "token_softmax" else fusion
+
+
+def run_authors(models, task: str, batches: TrainingBatches, rounds: int, log=print) -> dict:
+    """Issue 17's comparison, re-created inside our recipe (their code is not on this machine): fp32,
+    batch 8, every fusion trained our way, in its first epoch (the encoder computed, as while the
+    cache fills) and later (cached), next to the same recipe with the choices METHOD.md measured in
+    the authors' pipeline: the encoder recomputed every step and left in train mode, random
+    batches (no length bucketing), full-vocabulary float32 logits at every position, and the
+    token gate run in full over padded positions too. All arms side by side."""
+    examples = timed_examples(batches)
+    arms = []
+    with tempfile.TemporaryDirectory() as tmp:
+        reset_precision()
+        for fusion in FUSIONS:
+            for i, (name, kw) in enumerate(AUTHORS_ARMS.items()):
+                ours = name.startswith("layerbridge")
+                ra = RecipeArm(models("fp32"), task, fusion if ours else authors_fusion(fusion), examples,
+                               Path(tmp) / f"{fusion}-{i}", precision="fp32", **kw)
+                ra.fill_cache()
+                arms.append(arm(f"{fusion}: {name}", ra, rounds))
+        interleave(arms, rounds, log=log)
+        rows = {a.name: {**step_rates(a, rounds), "fusion": a.name.split(":")[0], "arm": a.name.split(": ", 1)[1]}
+                for a in arms}
+    for row in rows.values():
+        theirs = rows[f"{row['fusion']}: the authors' choices"]["seconds"]
+        row["speedup_vs_authors"] = theirs / row["seconds"]
+    return {"precision": "fp32", "arms": rows, "peak_rss_gb": peak_rss_gb()}

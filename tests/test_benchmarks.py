@@ -14,7 +14,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import Arm, interleave, padding_fraction, training_batches  # noqa: E402
 from benchmarks.flops import Dims, llm_attention_flops, step_flops  # noqa: E402
-from benchmarks.training import DefaultAttentionBridge, FullGateFusion, FullLogitsBridge, PaddedGateFusion  # noqa: E402
+from benchmarks.training import (  # noqa: E402
+    AuthorsBridge, DefaultAttentionBridge, FullGateFusion, FullLogitsBridge, PaddedGateFusion,
+)
 from layerbridge.bridge import BridgeConfig, LayerBridge  # noqa: E402
 from layerbridge.tasks import Example, get_task  # noqa: E402
 
@@ -35,6 +37,17 @@ def test_full_logits_baseline_gives_the_bridge_loss(tiny_parts, fusion):
     baseline.load_state_dict(bridge.state_dict())
     ids, enc = bridge.target_ids(TARGETS), bridge.tokenize(TEXTS)
     torch.testing.assert_close(baseline(ids, **enc).example_loss, bridge(ids, **enc).example_loss, rtol=1e-5, atol=1e-5)
+
+
+def test_authors_baseline_leaves_the_frozen_encoder_in_train_mode(tiny_parts):
+    """As METHOD.md found in the authors' code: the encoder's dropout is on while it is frozen; the
+    LLM stays in eval mode. Our bridge keeps both in eval mode."""
+    baseline = AuthorsBridge(BridgeConfig(encoder="e", llm="l", fusion="last"), *tiny_parts).train()
+    assert baseline.encoder.training and not baseline.llm.training
+    assert not any(p.requires_grad for p in baseline.encoder.parameters())
+    ours = make(tiny_parts, "last").train()
+    assert not ours.encoder.training and not ours.llm.training
+    ours.eval(), baseline.eval()
 
 
 def test_default_attention_baseline_trains_through_torchs_default_kernel(tiny_parts):
@@ -135,8 +148,8 @@ def test_auto_precision_follows_native_bf16(monkeypatch):
         monkeypatch.setattr(common, "native_bf16", lambda native=native: native)
         assert common.resolve_precision("auto") == used
         assert common.resolve_precision("fp32") == "fp32" and common.resolve_precision("bf16") == "bf16"
-    assert parts_for("bf16") == PARTS  # native bf16: today's eleven parts
-    assert parts_for("fp32") == ("training", "ablation", "evaluation", "profile", "long_inputs", "memory_fp32", "memory_fp32_disk",
+    assert parts_for("bf16") == PARTS  # native bf16: today's twelve parts
+    assert parts_for("fp32") == ("training", "ablation", "authors", "evaluation", "profile", "long_inputs", "memory_fp32", "memory_fp32_disk",
                                  "memory_fp32_disk_checkpointed")
 
 
@@ -188,6 +201,7 @@ def test_fp32_run_measures_fp32_only_and_reports_it(tiny_parts, monkeypatch):
                      "load_before": 0.0, "load_after": 0.0, "models": "tiny"},
          "training": training.run_training(models, task.name, batches, 1, precision="fp32", log=quiet),
          "ablation": training.run_ablation(models, task.name, batches, 1, precision="fp32", log=quiet),
+         "authors": training.run_authors(models, task.name, batches, 1, log=quiet),
          "evaluation": run_evaluation(models, task, train[:8], 4, precision="fp32", log=quiet),
          "profile": profiling.run_profile(models, task.name, batches, 1, precision="fp32", log=quiet),
          "long_inputs": long_inputs.run_long_inputs(models("fp32"), Path("unused"), 1, precision="fp32", log=quiet),
@@ -195,7 +209,7 @@ def test_fp32_run_measures_fp32_only_and_reports_it(tiny_parts, monkeypatch):
          "memory_fp32_disk": run_memory(models("fp32"), task.name, train, 1, precision="fp32", on_disk=True, log=quiet),
          "memory_fp32_disk_checkpointed": run_memory(models("fp32"), task.name, train, 1, precision="fp32", on_disk=True,
                                                      checkpointing=True, log=quiet)}
-    assert list(r)[-8:] == list(parts_for("fp32"))
+    assert list(r)[-9:] == list(parts_for("fp32"))
     li = r["long_inputs"]["sets"]
     assert list(li) == ["xnli (longest mean input)", "marc, reviews of 1-1000000 encoder tokens (longer ones cut at 1000000)"]
     for st in li.values():
@@ -214,6 +228,11 @@ def test_fp32_run_measures_fp32_only_and_reports_it(tiny_parts, monkeypatch):
     for arm in t["arms"].values():
         assert arm["mfu"] == pytest.approx(arm["useful_flops_per_s"] / 1e9)
     assert len(r["ablation"]["arms"]) == 7 and not any("bf16" in name for name in r["ablation"]["arms"])
+    authors = r["authors"]["arms"]
+    assert len(authors) == 3 * len(training.AUTHORS_ARMS)
+    for fusion in training.FUSIONS:
+        assert authors[f"{fusion}: the authors' choices"]["speedup_vs_authors"] == 1.0
+        assert authors[f"{fusion}: layerbridge, first epoch (encoder computed)"]["examples_per_s"] > 0
     assert all(a["precision"] == "fp32" for a in r["evaluation"]["arms"].values())
     assert "bf16" not in r["profile"] and "bf16" not in r["profile"]["matmul_at_llm_shapes"]
 
@@ -222,6 +241,7 @@ def test_fp32_run_measures_fp32_only_and_reports_it(tiny_parts, monkeypatch):
     assert "training useful FLOPs >= 50% of fp32 matmul peak" in text
     assert "memory_bf16" not in text and "bf16 vs fp32" not in text
     assert "on disk (`--encoder-cache-dir`)" in text and "< 2 GB with the encoder cache" in text
+    assert "2.5x the authors' choices" in text and "### Against the authors' choices, every fusion" in text
 
 
 def test_paper_scale_models_have_the_published_shapes():
