@@ -33,3 +33,11 @@ def environment(mixed_precision: str) -> dict:
     return {"cpu": cpu_description(), "cores": os.cpu_count(), "gpu": gpu, "native_bf16": native_bf16(),
             "precision": label(mixed_precision), "torch": torch.__version__,
             "transformers": transformers.__version__, "layerbridge": __version__}
+
+
+def inference_device():
+    """Where a single-process command (evaluate, predict, the evaluation harness) runs: the
+    accelerator accelerate picks (CUDA, MPS...), else the CPU."""
+    from accelerate import PartialState
+
+    return PartialState().device

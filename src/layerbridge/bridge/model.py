@@ -77,10 +77,13 @@ def model_dims(model: nn.Module) -> tuple[int, int]:
 
 
 def load_models(config: BridgeConfig, *, cache_dir=None, dtype: torch.dtype = torch.float32) -> tuple:
-    """(encoder, encoder tokenizer, llm, llm tokenizer) for the names in `config`."""
+    """(encoder, encoder tokenizer, llm, llm tokenizer) for the names in `config`, held in `dtype`; an
+    encoder that trains (freeze_encoder=False) in float32 whatever `dtype`: bf16 weights would round
+    most Adam updates away (8-bit mantissa), and autocast computes in bf16 anyway."""
     from layerbridge.sources import load_encoder, load_llm
 
-    encoder, encoder_tokenizer = load_encoder(config.encoder, cache_dir=cache_dir, dtype=dtype)
+    encoder_dtype = dtype if config.freeze_encoder else torch.float32
+    encoder, encoder_tokenizer = load_encoder(config.encoder, cache_dir=cache_dir, dtype=encoder_dtype)
     llm, llm_tokenizer = load_llm(config.llm, cache_dir=cache_dir, dtype=dtype)
     return encoder, encoder_tokenizer, llm, llm_tokenizer
 
@@ -136,6 +139,10 @@ class LayerBridge(nn.Module):
         if config.center_languages:
             self.register_buffer("source_mean", torch.zeros(len(self.layer_indices), enc_hidden))  # (L, D) English
 
+        # The bridge's own parts live where the LLM does: models already on an accelerator (as
+        # `compare` leaves them after a first prepared training) get a bridge on it too, and every
+        # input tensor follows `self.device`.
+        self.move_own_parts(next(llm.parameters()).device)
         self.llm.requires_grad_(False)
         self.encoder.requires_grad_(not config.freeze_encoder)
         self.checkpointed_layers: list[nn.Module] = []  # LLM layers recomputed in the backward (checkpoint_llm_layers)
@@ -226,6 +233,18 @@ class LayerBridge(nn.Module):
     @property
     def device(self) -> torch.device:
         return self.end_boundary.device
+
+    def move_own_parts(self, device: torch.device) -> None:
+        """Move what the bridge trains and keeps (fusion, projector, injection, boundary, soft prompt,
+        English mean) to `device`; the encoder and LLM stay where they are."""
+        for module in (self.fusion, self.projector, self.injection):
+            module.to(device)
+        for name in ("end_boundary", "soft_prompt"):
+            param = getattr(self, name)
+            if param is not None and param.device != device:
+                setattr(self, name, nn.Parameter(param.detach().to(device), requires_grad=param.requires_grad))
+        if getattr(self, "source_mean", None) is not None:
+            self.register_buffer("source_mean", self.source_mean.to(device))
 
     # ----------------------------------------------------------------- 1. encoder
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:

@@ -61,9 +61,11 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--languages: {unknown} not in task {task.name} (it has {', '.join(task.languages)})")
     else:
         languages = available_languages(task, data_dir=args.data_dir, source=args.source)
+    from layerbridge.machine import inference_device
     from layerbridge.precision import frozen_dtype
 
     bridge = LayerBridge.from_pretrained(bridge_dir, cache_dir=args.cache_dir, dtype=frozen_dtype(args.mixed_precision))
+    bridge.to(inference_device())
     decoding = decoding_from_args(args) if task.is_generation else None
     results = evaluate(bridge, task, languages, mode=args.mode, limit=args.limit, data_dir=args.data_dir,
                        source=args.source, batch_size=args.batch_size, seed=args.seed,

@@ -58,12 +58,13 @@ def read_inputs(args) -> list[dict]:
 def run(args: argparse.Namespace) -> int:
     from layerbridge.cli.evaluate_cmd import default_task
     from layerbridge.evaluation.predict import predict
+    from layerbridge.machine import inference_device
     from layerbridge.tasks import get_task
 
     rows = read_inputs(args)
     if not rows:
         raise DataError("no input: give texts as arguments, on stdin, or with --input FILE")
-    bridge = LayerBridge.from_pretrained(args.bridge, cache_dir=args.cache_dir)
+    bridge = LayerBridge.from_pretrained(args.bridge, cache_dir=args.cache_dir).to(inference_device())
     task_name = args.task or default_task(Path(args.bridge))
     task = get_task(task_name) if task_name else None
 

@@ -31,14 +31,17 @@ from layerbridge.errors import ConfigError
 @register_model("layerbridge")
 class LayerBridgeLM(LM):
     def __init__(self, bridge="", batch_size: int | str = 16, mixed_precision: str = "no", add_eos: bool | str = True,
-                 max_gen_toks: int | str = 256, cache_dir: str | None = None, **_ignored):
+                 max_gen_toks: int | str = 256, cache_dir: str | None = None, device: str | None = None, **_ignored):
         super().__init__()
         from layerbridge.bridge import LayerBridge
+        from layerbridge.machine import inference_device
 
         if isinstance(bridge, (str, Path)):
             if not str(bridge):
                 raise ConfigError("the layerbridge harness model needs bridge=FOLDER (a saved bridge)")
-            bridge = LayerBridge.from_pretrained(bridge, cache_dir=cache_dir)
+            bridge = LayerBridge.from_pretrained(bridge, cache_dir=cache_dir).to(device or inference_device())
+        elif device:
+            bridge = bridge.to(device)
         self.bridge = bridge.eval()
         self.batch_size = int(batch_size) if str(batch_size).isdigit() else 16  # "auto" is not supported: 16
         self.mixed_precision = mixed_precision
