@@ -158,3 +158,19 @@ def test_a_registered_fusion_trains_saves_and_loads(tmp_path):
         FUSIONS.pop("top_two_test", None)
     with pytest.raises(ConfigError, match="not a Fusion subclass"):
         register_fusion(TopTwoConfig, torch.nn.Module)
+
+
+def test_trained_weights_under_another_prefix_are_refused_not_silently_skipped():
+    """Checkpoints, keep-best restores and the weights sent to other processes all load through
+    load_trained_weights: a `module.` prefix (a wrapped model's state dict) would load nothing."""
+    from layerbridge.bridge.saving import load_trained_weights
+
+    source = trained_bridge(injection="cross_attention")
+    target = LayerBridge(BridgeConfig(encoder="tiny-enc", llm="tiny-llm", fusion="token_softmax",
+                                      injection="cross_attention"), *parts())
+    state = source.trainable_state_dict()
+    with pytest.raises(ConfigError, match=r"ckpt does not fit this bridge: missing weights .*unexpected weights \['module\."):
+        load_trained_weights(target, {f"module.{k}": v for k, v in state.items()}, "ckpt")
+    load_trained_weights(target, state, "ckpt")
+    for k, v in target.trainable_state_dict().items():
+        torch.testing.assert_close(v, state[k], rtol=0, atol=0)

@@ -18,6 +18,7 @@ import torch
 
 from layerbridge.bridge import BridgeConfig, LayerBridge
 from layerbridge.bridge.model import load_models
+from layerbridge.bridge.saving import load_trained_weights
 from layerbridge.errors import ConfigError
 from layerbridge.evaluation.recipe import evaluate_task_examples
 from layerbridge.fusion.base import weight_entropy
@@ -122,8 +123,7 @@ def trained_bridge(run_dir: Path, models) -> LayerBridge:
     config, state = main_decides(payload)
     if not processes().is_main_process:
         bridge = LayerBridge(BridgeConfig.from_dict(config), *models)
-        with torch.no_grad():
-            bridge.load_state_dict(state, strict=False)
+        load_trained_weights(bridge, state, f"{run_dir / 'bridge.safetensors'} (sent by the main process)")
     return bridge
 
 

@@ -30,22 +30,10 @@ def save_bridge(bridge, folder: str | Path, state: dict[str, torch.Tensor] | Non
     return folder
 
 
-def load_bridge(cls, folder: str | Path, *, cache_dir=None, models=None, dtype=torch.float32, strict_base_models=False):
-    folder = Path(folder)
-    config = BridgeConfig.load(folder)
-    weights_path = folder / WEIGHTS_NAME
-    if not weights_path.is_file():
-        raise ConfigError(f"{weights_path}: not found; the bridge in {folder} has no weights")
-    try:
-        state = load_file(str(weights_path))
-    except (SafetensorError, OSError, ValueError) as err:
-        raise ConfigError(f"{weights_path}: not a readable safetensors file ({err})") from err
-
-    if models is None:
-        from layerbridge.bridge.model import load_models
-
-        models = load_models(config, cache_dir=cache_dir, dtype=dtype)
-    bridge = cls(config, *models, strict_base_models=strict_base_models)
+def load_trained_weights(bridge, state: dict[str, torch.Tensor], source: str) -> None:
+    """Load trained weights (the bridge's own, no frozen model) into `bridge`, after checking they are
+    exactly the ones it has: a prefix drift (`module.`, `_orig_mod.`) would otherwise load nothing and
+    leave e.g. zero gates."""
     expected = bridge.trainable_state_dict()
     missing = sorted(set(expected) - set(state))
     extra = sorted(set(state) - set(expected))
@@ -62,10 +50,27 @@ def load_bridge(cls, folder: str | Path, *, cache_dir=None, models=None, dtype=t
     if wrong:
         problems.append(f"mis-shaped weights {wrong[:5]}")
     if problems:
-        raise ConfigError(
-            f"{weights_path} does not fit the bridge described by {folder / 'bridge_config.json'} "
-            f"(fusion={config.fusion}, projector={config.projector}): " + "; ".join(problems)
-        )
+        raise ConfigError(f"{source} does not fit this bridge: " + "; ".join(problems))
     with torch.no_grad():
         bridge.load_state_dict(state, strict=False)
+
+
+def load_bridge(cls, folder: str | Path, *, cache_dir=None, models=None, dtype=torch.float32, strict_base_models=False):
+    folder = Path(folder)
+    config = BridgeConfig.load(folder)
+    weights_path = folder / WEIGHTS_NAME
+    if not weights_path.is_file():
+        raise ConfigError(f"{weights_path}: not found; the bridge in {folder} has no weights")
+    try:
+        state = load_file(str(weights_path))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise ConfigError(f"{weights_path}: not a readable safetensors file ({err})") from err
+
+    if models is None:
+        from layerbridge.bridge.model import load_models
+
+        models = load_models(config, cache_dir=cache_dir, dtype=dtype)
+    bridge = cls(config, *models, strict_base_models=strict_base_models)
+    load_trained_weights(bridge, state, f"{weights_path} (the bridge described by {folder / 'bridge_config.json'}, "
+                                        f"fusion={config.fusion}, projector={config.projector})")
     return bridge

@@ -29,6 +29,8 @@ from torch.distributed.checkpoint.state_dict import (
     set_optimizer_state_dict,
 )
 
+from layerbridge.bridge.saving import load_trained_weights
+
 CHECKPOINT_DIR = "checkpoint"
 GATHER = StateDictOptions(full_state_dict=True, cpu_offload=True, ignore_frozen_params=True)
 
@@ -138,8 +140,7 @@ class Checkpointer:
         found = payload[0]
         if found is None:
             return None
-        with torch.no_grad():
-            bridge.load_state_dict(found["weights"], strict=False)
+        load_trained_weights(bridge, found["weights"], f"{self.folder / CHECKPOINT_DIR}/bridge.safetensors")
         set_optimizer_state_dict(self.model, self.optimizer, found["optimizer"],
                                  options=StateDictOptions(full_state_dict=True))
         self.scheduler.load_state_dict({**found["state"]["scheduler"], "lr_lambdas": [None] * len(self.scheduler.lr_lambdas)})

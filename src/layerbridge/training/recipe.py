@@ -32,7 +32,7 @@ from transformers import get_cosine_schedule_with_warmup
 from layerbridge import precision
 from layerbridge.bridge import LayerBridge
 from layerbridge.bridge.model import load_models
-from layerbridge.bridge.saving import WEIGHTS_NAME, save_bridge
+from layerbridge.bridge.saving import WEIGHTS_NAME, load_trained_weights, save_bridge
 from layerbridge.encoder_cache import EncoderStateCache
 from layerbridge.errors import ConfigError
 from layerbridge.io import atomic_write_text
@@ -400,8 +400,7 @@ def restore_weights(run: Run, folder: Path) -> None:
     from safetensors.torch import load_file
 
     state = main_decides(load_file(folder / WEIGHTS_NAME) if run.accelerator.is_main_process else None)
-    with torch.no_grad():
-        run.bridge.load_state_dict(state, strict=False)
+    load_trained_weights(run.bridge, state, str(folder / WEIGHTS_NAME))
 
 
 def write_summary(run: Run, log: list[dict], elapsed: float, seen: int) -> None:
