@@ -281,7 +281,8 @@ def reference_rows(cfg: CompareConfig, task, models, data, evaluation, *, overwr
             base.bridge, encoder=LLM_EMBEDDINGS + base.bridge.llm, fusion="last", fusion_options={},
             layers="all+embeddings", normalize="none", projector="linear", projector_init="identity", **PLAIN_PATH,
             soft_prompt_length=LLM_ALONE_SOFT_PROMPT, encoder_prefix="", center_languages=False, encoder_num_layers=None, encoder_weights=None,
-            encoder_hidden_size=None, llm_hidden_size=None)
+            encoder_hidden_size=None, llm_hidden_size=None,
+            freeze_encoder=True)  # its "encoder" is the LLM's own embedding table (tied to its head): never trained
         _, _, run = train_and_evaluate(cfg, out / "llm_alone", bridge_cfg, llm_models, data, evaluation, task,
                                        overwrite=overwrite)
         if main:
