@@ -388,6 +388,17 @@ def test_two_processes_match_one_process(setup, fusion):
     assert [e.get("dev_accuracy") for e in logs[0]] == [e.get("dev_accuracy") for e in logs[1]]  # dev scored by both ranks
 
 
+def test_two_processes_train_an_unfrozen_encoder_that_leaves_parameters_unused(setup):
+    """--unfreeze-encoder on 2 processes, fusing hidden states 1-2 of 4: the encoder's layers above
+    them (like a pooler elsewhere) get no gradient, which DDP must be told of (find_unused_parameters)."""
+    root, common, _ = setup
+    args = ["train", *common, "--fusion", "global_softmax", "--layers", "1,2", "--unfreeze-encoder",
+            "--max-steps", "2", "--batch-size", "4", "--lr", "1e-2"]
+    launched = launch_two(args + ["-o", root / "two-unfrozen"])
+    assert launched.returncode == 0, launched.stderr[-3000:]
+    assert json.loads((root / "two-unfrozen" / "train_summary.json").read_text())["processes"] == 2
+
+
 def test_a_killed_two_process_run_resumes_to_the_same_weights(setup, tmp_path):
     root, common, _ = setup
     args = ["train", *common, "--fusion", "token_softmax", "--fusion-option", "gate_ffn_size=16", "--max-steps", "5",

@@ -24,7 +24,7 @@ from typing import Callable
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import DistributedType, set_seed
+from accelerate.utils import DistributedDataParallelKwargs, DistributedType, set_seed
 from torch.profiler import record_function
 from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
@@ -166,7 +166,11 @@ def setup(cfg: TrainConfig, *, overwrite: bool, resume: bool, models, data,
     from layerbridge.tasks import get_task, load_train_dev
 
     # 1. processes, seed, output folder
-    accelerator = Accelerator(mixed_precision=precision.resolve(cfg.mixed_precision), cpu=not has_accelerator_device())
+    # An encoder that trains has parameters no step uses (the layers above the fused ones, a pooler):
+    # DDP must look for them, or it stops at the first step of a multi-process run.
+    ddp = [] if cfg.bridge.freeze_encoder else [DistributedDataParallelKwargs(find_unused_parameters=True)]
+    accelerator = Accelerator(mixed_precision=precision.resolve(cfg.mixed_precision), cpu=not has_accelerator_device(),
+                              kwargs_handlers=ddp)
     refuse_sharded(accelerator)
     set_seed(cfg.seed)
     out = Path(cfg.output_dir)
