@@ -3,8 +3,8 @@
 # fair-budget study's settings, all 32 languages, all 204 test sentences): each option on the design
 # it belongs to, at the learning rate that design chose on English dev in the fair-budget run of
 # the same seed (experiments/fair_budget_study.sh must have finished that seed first).
-# The probe-gap options first (mlp projector, label smoothing, twice the epochs with the best
-# English-dev checkpoint kept: early stopping), then the token gate's. LANGUAGES (a comma list; default every local language) narrows the test languages
+# The probe-gap options first (twice the epochs with the best English-dev checkpoint kept: early
+# stopping; the mlp projector; label smoothing), then the token gate's. LANGUAGES (a comma list; default every local language) narrows the test languages
 # where time is short: the options are compared on the low-resource average, which needs only those.
 # Usage: LAYERBRIDGE_DATA_DIR=../shared/data bash experiments/fair_budget_options.sh [OUT] [SEEDS...]
 set -euo pipefail
@@ -18,12 +18,12 @@ chosen() {  # the lr a design chose in the fair-budget run of seed $1
 COMMON=(--task sib200 --references "" --preset small-data --mixed-precision auto --normalize none)
 [ -n "${LANGUAGES:-}" ] && COMMON+=(--languages "$LANGUAGES")
 for seed in $SEEDS; do
+  layerbridge compare "${COMMON[@]}" --fusions "global_softmax" --epochs 4 --keep-best --eval-every 40 \
+    --lr "$(chosen "$seed" global_softmax)" --seed "$seed" -o "$OUT/sib200-keep-best-4-epochs/seed$seed"
   layerbridge compare "${COMMON[@]}" --fusions "global_softmax[projector=mlp]" \
     --lr "$(chosen "$seed" global_softmax)" --seed "$seed" -o "$OUT/sib200-mlp/seed$seed"
   layerbridge compare "${COMMON[@]}" --fusions "global_softmax" --label-smoothing 0.1 \
     --lr "$(chosen "$seed" global_softmax)" --seed "$seed" -o "$OUT/sib200-label-smoothing/seed$seed"
-  layerbridge compare "${COMMON[@]}" --fusions "global_softmax" --epochs 4 --keep-best --eval-every 20 \
-    --lr "$(chosen "$seed" global_softmax)" --seed "$seed" -o "$OUT/sib200-keep-best-4-epochs/seed$seed"
   layerbridge compare "${COMMON[@]}" --fusions "token_softmax[layer_drop=0.2],token_softmax[init=last]" \
     --lr "$(chosen "$seed" token_softmax)" --seed "$seed" -o "$OUT/sib200-gate-options/seed$seed"
 done

@@ -50,10 +50,10 @@ RULE_MARGIN = 1.0
 # options against the token gate's collapse and the probe gap (experiments/fair_budget_options.sh):
 # block name -> (its runs, what the option is; None: the run's own name says it), each run against the
 # fair-budget design of the same seed that it varies
-FAIR_OPTIONS = {"fair-mlp": ("fair-budget/sib200-mlp/seed*", None),
+FAIR_OPTIONS = {"fair-keep-best": ("fair-budget/sib200-keep-best-4-epochs/seed*",
+                                   "4 epochs, best English-dev checkpoint of every 40 steps"),
+                "fair-mlp": ("fair-budget/sib200-mlp/seed*", None),
                 "fair-label-smoothing": ("fair-budget/sib200-label-smoothing/seed*", "label smoothing 0.1"),
-                "fair-keep-best": ("fair-budget/sib200-keep-best-4-epochs/seed*",
-                                   "4 epochs, best English-dev checkpoint of every 20 steps"),
                 "fair-gate-options": ("fair-budget/sib200-gate-options/seed*", None)}
 STUDIES |= {key: pattern for key, (pattern, _) in FAIR_OPTIONS.items()}
 STUDIES |= {  # the architectures study (experiments/architectures_study.sh)
