@@ -239,9 +239,10 @@ def fair_headline(all_docs: dict[str, list[dict]]) -> list[str]:
             continue
         low = {name: seeds.averages(docs, name)[1] for name in FAIR_HEADLINE_RUNS if name in seeds.names(docs)}
         diff = [f - b for f, b in zip(low["global_softmax"], low["last"])]
+        sign = "+" if statistics.mean(diff) >= 0 else ""  # as deltas() writes it
         lines.append(f"| {task}, low-resource average | {len(docs)} | "
                      + " | ".join(seeds.spread(low[n]) if n in low else "—" for n in FAIR_HEADLINE_RUNS)
-                     + f" | +{seeds.spread(diff)} |".replace("+-", "-"))
+                     + f" | {sign}{seeds.spread(diff)} |")
     return lines if len(lines) > 2 else ["(no runs yet: bash experiments/fair_budget_study.sh)"]
 
 
@@ -254,18 +255,14 @@ def fair_options(all_docs: dict[str, list[dict]]) -> list[str]:
     for key, (_, what) in FAIR_OPTIONS.items():
         for doc in all_docs.get(key, []):
             seed, base = doc["train_config"]["seed"], base_docs.get(doc["train_config"]["seed"])
-            low = doc["low_resource"]
+            low_mean = lambda column: f"{100 * statistics.mean(column[lang] for lang in doc['low_resource']):.1f}"  # noqa: E731
             for name, run in doc["runs"].items():
                 option, design = (f"{name}, {what}", name) if what else (name, name.split("[")[0])
-                mean_low = statistics.mean(run["results"][lang]["accuracy"] for lang in low)
                 cells = [option, str(seed), f"{doc['train_config']['learning_rate']:g}",
-                         f"{100 * run['train']['dev_accuracy']:.1f}", f"{100 * mean_low:.1f}"]
+                         f"{100 * run['train']['dev_accuracy']:.1f}", low_mean(seeds.columns(doc)[name])]
                 if base and design in base["runs"]:
-                    b = base["runs"][design]
-                    b_low = statistics.mean(b["results"][lang]["accuracy"] for lang in low)
-                    probe = seeds.columns(base)["probe: last layer"]
-                    cells += [f"{100 * b['train']['dev_accuracy']:.1f} / {100 * b_low:.1f}",
-                              f"{100 * statistics.mean(probe[lang] for lang in low):.1f}"]
+                    cells += [f"{100 * base['runs'][design]['train']['dev_accuracy']:.1f} / "
+                              f"{low_mean(seeds.columns(base)[design])}", low_mean(seeds.columns(base)["probe: last layer"])]
                 else:
                     cells += ["—", "—"]
                 lines.append("| " + " | ".join(cells) + " |")
