@@ -48,14 +48,16 @@ FAIR = {"SIB-200": "fair-sib200", "Sinhala news": "fair-sinhala-news"}
 DESIGN_COST = {"last": 0, "global_softmax": 1, "global_softmax[parameterisation=plain]": 1, "token_softmax": 2}
 RULE_MARGIN = 1.0
 # options against the token gate's collapse and the probe gap (experiments/fair_budget_options.sh):
-# block name -> (its runs, what the option is; None: the run's own name says it), each run against the
-# fair-budget design of the same seed that it varies
+# block name -> (its runs, what the option is (None: the run's own name says it), the fair-budget
+# study it varies), each run against the fair-budget design of the same seed that it varies
 FAIR_OPTIONS = {"fair-keep-best": ("fair-budget/sib200-keep-best-4-epochs/seed*",
-                                   "4 epochs, best English-dev checkpoint of every 40 steps"),
-                "fair-mlp": ("fair-budget/sib200-mlp/seed*", None),
-                "fair-label-smoothing": ("fair-budget/sib200-label-smoothing/seed*", "label smoothing 0.1"),
-                "fair-gate-options": ("fair-budget/sib200-gate-options/seed*", None)}
-STUDIES |= {key: pattern for key, (pattern, _) in FAIR_OPTIONS.items()}
+                                   "4 epochs, best English-dev checkpoint of every 40 steps", "fair-sib200"),
+                "fair-mlp": ("fair-budget/sib200-mlp/seed*", None, "fair-sib200"),
+                "fair-label-smoothing": ("fair-budget/sib200-label-smoothing/seed*", "label smoothing 0.1", "fair-sib200"),
+                "fair-gate-options": ("fair-budget/sib200-gate-options/seed*", None, "fair-sib200"),
+                "fair-all-english": ("fair-budget/sinhala-news-all-english/seed*",
+                                     "all 2003 English training rows (not 400)", "fair-sinhala-news")}
+STUDIES |= {key: pattern for key, (pattern, _, _) in FAIR_OPTIONS.items()}
 STUDIES |= {  # the architectures study (experiments/architectures_study.sh)
     "arch-sib200": "architectures/sib200/seed*",
     "arch-sinhala-news": "architectures/sinhala-news/seed*",
@@ -248,21 +250,23 @@ def fair_headline(all_docs: dict[str, list[dict]]) -> list[str]:
 
 def fair_options(all_docs: dict[str, list[dict]]) -> list[str]:
     """Each option run of experiments/fair_budget_options.sh beside the fair-budget design it varies,
-    same seed, same learning rate: English dev and the SIB-200 low-resource average."""
-    base_docs = {d["train_config"]["seed"]: d for d in all_docs.get("fair-sib200", [])}
-    lines = ["| option | seed | lr | English dev | low-resource average | the design without it: dev / low-resource | "
-             "probe, last layer: low-resource |", "|---|---:|---:|---:|---:|---:|---:|"]
-    for key, (_, what) in FAIR_OPTIONS.items():
+    same task, seed and learning rate: English dev and the low-resource average."""
+    lines = ["| task | option | seed | lr | English dev | low-resource average | the design without it: dev / low-resource | "
+             "probe, last layer: low-resource |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    task_names = {key: task for task, key in FAIR.items()}
+    for key, (_, what, base_key) in FAIR_OPTIONS.items():
+        base_docs = {d["train_config"]["seed"]: d for d in all_docs.get(base_key, [])}
         for doc in all_docs.get(key, []):
             seed, base = doc["train_config"]["seed"], base_docs.get(doc["train_config"]["seed"])
-            low_mean = lambda column: f"{100 * statistics.mean(column[lang] for lang in doc['low_resource']):.1f}"  # noqa: E731
+            low_mean = lambda doc, column: f"{100 * statistics.mean(column[lang] for lang in doc['low_resource']):.1f}"  # noqa: E731
             for name, run in doc["runs"].items():
                 option, design = (f"{name}, {what}", name) if what else (name, name.split("[")[0])
-                cells = [option, str(seed), f"{doc['train_config']['learning_rate']:g}",
-                         f"{100 * run['train']['dev_accuracy']:.1f}", low_mean(seeds.columns(doc)[name])]
+                cells = [task_names[base_key], option, str(seed), f"{doc['train_config']['learning_rate']:g}",
+                         f"{100 * run['train']['dev_accuracy']:.1f}", low_mean(doc, seeds.columns(doc)[name])]
                 if base and design in base["runs"]:
+                    base_columns = seeds.columns(base)
                     cells += [f"{100 * base['runs'][design]['train']['dev_accuracy']:.1f} / "
-                              f"{low_mean(seeds.columns(base)[design])}", low_mean(seeds.columns(base)["probe: last layer"])]
+                              f"{low_mean(base, base_columns[design])}", low_mean(base, base_columns["probe: last layer"])]
                 else:
                     cells += ["—", "—"]
                 lines.append("| " + " | ".join(cells) + " |")
