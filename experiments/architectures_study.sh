@@ -1,33 +1,43 @@
 #!/usr/bin/env bash
 # Issue 17's study: the field's designs behind one interface, each at its own English-dev-chosen
-# learning rate from the fair-budget grid: the paper's soft tokens (global_softmax), LayAlign's
-# layer-wise cross-attention, and LangBridge's Perceiver (K = 32 soft tokens per text), on SIB-200,
-# Sinhala news and flores_en (generation). `compare` reuses finished runs and resumes killed ones.
-# The global_softmax runs on SIB-200 and Sinhala news have exactly the fair-budget study's settings: copy
-# its run folders (results/fair-budget/<task>/seed<N>/global_softmax) into OUT to reuse them, training and
-# evaluation (the evaluation is matched by the weights' sha256; one recorded before that by file times: `cp -rp`).
-# DESIGNS overrides the SIB-200 / Sinhala news designs (e.g. one design at a time when time is short).
+# learning rate from the fair-budget grid: LayAlign's layer-wise cross-attention and LangBridge's
+# Perceiver (K = 32 soft tokens per text) on SIB-200 and Sinhala news, against the paper's soft
+# tokens (global_softmax) and the probe of the fair-budget study (experiments/fair_budget_study.sh:
+# the same settings, the same seeds; the report reads those runs instead of training them again);
+# and all three on flores_en (generation). One `compare` per design, task and seed, in
+# OUT/<task>/<design>/seed<N>; a finished one is kept (run weights are not committed, so
+# `compare` could not reuse them), a killed one resumes.
+# DESIGNS overrides the SIB-200 / Sinhala news designs: space-separated folder=fusion-spec pairs.
 # Usage: LAYERBRIDGE_DATA_DIR=../shared/data bash experiments/architectures_study.sh [OUT] [TASKS] [SEEDS...]
 set -euo pipefail
 OUT=${1:-results/architectures}
 TASKS=${2:-sib200,sinhala_news,flores_en}
 shift 2 || shift $# || true
 SEEDS=${*:-0 1}
-DESIGNS=${DESIGNS:-"global_softmax,global_softmax[injection=cross_attention],global_softmax[projector=perceiver;projector.latents=32]"}
+DESIGNS=${DESIGNS:-"cross-attention=global_softmax[injection=cross_attention] perceiver-32=global_softmax[projector=perceiver;projector.latents=32]"}
 # flores_en: the generation settings of docs/generation.md (lexical start: linear projectors only)
 FLORES_DESIGNS="global_softmax,global_softmax[injection=cross_attention],global_softmax[projector=perceiver;projector_init=default;projector.latents=32]"
-COMMON=(--fusions "$DESIGNS" --lr-grid 3e-4,1e-3,3e-3 --preset small-data --mixed-precision auto --normalize none)
+COMMON=(--lr-grid 3e-4,1e-3,3e-3 --preset small-data --mixed-precision auto --normalize none --references "")
+compare() {  # layerbridge compare, unless its output folder ($1) already holds a finished compare.json
+  local out=$1; shift
+  if [ -f "$out/compare.json" ]; then echo "architectures_study: $out finished, kept"; return; fi
+  layerbridge compare "$@" -o "$out"
+}
 for seed in $SEEDS; do
   for task in ${TASKS//,/ }; do
-    case $task in
-      sib200) layerbridge compare --task sib200 "${COMMON[@]}" --references probe --seed "$seed" \
-                -o "$OUT/sib200/seed$seed" ;;
-      sinhala_news) layerbridge compare --task sinhala_news "${COMMON[@]}" --references probe --train-limit 400 \
-                      --seed "$seed" -o "$OUT/sinhala-news/seed$seed" ;;
-      flores_en) layerbridge compare --task flores_en --lr-grid 3e-4,1e-3,3e-3 --preset small-data \
-                   --mixed-precision auto --references "" --max-steps 200 --dev-limit 32 --eval-limit 16 \
-                   --max-new-tokens 80 --no-repeat-ngram-size 3 --layers upper_half --fusion-lr 1e-6 \
-                   --projector-init lexical --fusions "$FLORES_DESIGNS" --seed "$seed" -o "$OUT/flores-en/seed$seed" ;;
-    esac
+    for design in $DESIGNS; do
+      folder=${design%%=*} fusion=${design#*=}
+      case $task in
+        sib200) compare "$OUT/sib200/$folder/seed$seed" --task sib200 "${COMMON[@]}" --fusions "$fusion" --seed "$seed" ;;
+        sinhala_news) compare "$OUT/sinhala-news/$folder/seed$seed" --task sinhala_news "${COMMON[@]}" --fusions "$fusion" \
+                        --train-limit 400 --seed "$seed" ;;
+      esac
+    done
+    if [ "$task" = flores_en ]; then
+      compare "$OUT/flores-en/seed$seed" --task flores_en --lr-grid 3e-4,1e-3,3e-3 --preset small-data \
+        --mixed-precision auto --references "" --max-steps 200 --dev-limit 32 --eval-limit 16 \
+        --max-new-tokens 80 --no-repeat-ngram-size 3 --layers upper_half --fusion-lr 1e-6 \
+        --projector-init lexical --fusions "$FLORES_DESIGNS" --seed "$seed"
+    fi
   done
 done

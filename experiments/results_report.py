@@ -58,11 +58,14 @@ FAIR_OPTIONS = {"fair-keep-best": ("fair-budget/sib200-keep-best-4-epochs/seed*"
                 "fair-all-english": ("fair-budget/sinhala-news-all-english/seed*",
                                      "all 2003 English training rows (not 400)", "fair-sinhala-news")}
 STUDIES |= {key: pattern for key, (pattern, _, _) in FAIR_OPTIONS.items()}
-STUDIES |= {  # the architectures study (experiments/architectures_study.sh)
-    "arch-sib200": "architectures/sib200/seed*",
-    "arch-sinhala-news": "architectures/sinhala-news/seed*",
-}
-ARCHITECTURES = {"SIB-200": "arch-sib200", "Sinhala news": "arch-sinhala-news"}
+# the architectures study (experiments/architectures_study.sh): per task, its fair-budget runs (the
+# soft tokens and the probe, same settings) and one folder per design
+ARCH_DESIGNS = ("cross-attention", "perceiver-32")
+ARCHITECTURES = {"SIB-200": ("fair-sib200", "sib200"), "Sinhala news": ("fair-sinhala-news", "sinhala-news")}
+STUDIES |= {f"arch-{folder}-{design}": f"architectures/{folder}/{design}/seed*"
+            for _, folder in ARCHITECTURES.values() for design in ARCH_DESIGNS}
+# the fair-budget runs shown beside the designs
+ARCH_REFERENCES = ("global_softmax", "probe: last layer")
 # the options tables, one per task: label -> its runs (all fp32, see experiments/fusion_options.sh)
 OPTIONS = {
     "sib200": {"none, all layers": "sib200-plain", "layernorm, all layers": "sib200-layernorm",
@@ -274,21 +277,25 @@ def fair_options(all_docs: dict[str, list[dict]]) -> list[str]:
 
 
 def architecture_designs(all_docs: dict[str, list[dict]]) -> list[str]:
-    """Per task, design and seed: the chosen lr, English dev, training examples/s of the chosen run
-    and the test averages."""
-    lines = ["| task | design | seed | chosen lr | English dev | training examples/s | average | low-resource average |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
-    for task, key in ARCHITECTURES.items():
-        for doc in all_docs.get(key, []):
-            for name, run in doc["runs"].items():
-                summary, train = run["summary"], run["train"]
-                lr = f"{run['chosen_lr']:g}" if run.get("chosen_lr") else "—"
-                dev = f"{100 * train['dev_accuracy']:.1f}" if train.get("dev_accuracy") is not None else "—"
-                low = summary.get("low_resource_accuracy")
-                speed = f"{train['examples_per_second']:.2f}" if train.get("examples_per_second") else "—"
-                lines.append(f"| {task} | {name} | {doc['train_config']['seed']} | {lr} | {dev} | "
-                             f"{speed} | {100 * summary['average_accuracy']:.1f} | "
-                             f"{'—' if low is None else f'{100 * low:.1f}'} |")
+    """Per task, seed and design: the chosen lr, English dev, training examples/s of the chosen run
+    and the test averages; beside them, the soft tokens (global_softmax) and the probe of the
+    fair-budget study on the same seeds."""
+    lines = ["| task | seed | design | chosen lr | English dev | training examples/s | average | low-resource average |",
+             "|---|---:|---|---:|---:|---:|---:|---:|"]
+    for task, (fair_key, folder) in ARCHITECTURES.items():
+        keys = [fair_key] + [f"arch-{folder}-{design}" for design in ARCH_DESIGNS]
+        design_seeds = {doc["train_config"]["seed"] for key in keys[1:] for doc in all_docs.get(key, [])}
+        rows = [(doc, name) for key in keys for doc in all_docs.get(key, []) for name in seeds.columns(doc)
+                if key != fair_key or (name in ARCH_REFERENCES and doc["train_config"]["seed"] in design_seeds)]
+        for doc, name in sorted(rows, key=lambda row: row[0]["train_config"]["seed"]):
+            run, scores = doc["runs"].get(name, {}), seeds.columns(doc)[name]
+            low = [scores[lang] for lang in doc["low_resource"]]
+            dev, speed = seeds.dev_accuracy(doc, name), run.get("train", {}).get("examples_per_second")
+            cells = [task, str(doc["train_config"]["seed"]), name,
+                     f"{run['chosen_lr']:g}" if run.get("chosen_lr") else "—",
+                     "—" if dev is None else f"{100 * dev:.1f}", f"{speed:.2f}" if speed else "—",
+                     f"{100 * statistics.mean(scores.values()):.1f}", f"{100 * statistics.mean(low):.1f}" if low else "—"]
+            lines.append("| " + " | ".join(cells) + " |")
     return lines if len(lines) > 2 else ["(no runs yet: bash experiments/architectures_study.sh)"]
 
 
