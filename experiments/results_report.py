@@ -254,8 +254,10 @@ def fair_headline(all_docs: dict[str, list[dict]]) -> list[str]:
 def fair_options(all_docs: dict[str, list[dict]]) -> list[str]:
     """Each option run of experiments/fair_budget_options.sh beside the fair-budget design it varies,
     same task, seed and learning rate: English dev and the low-resource average."""
-    lines = ["| task | option | seed | lr | English dev | low-resource average | the design without it: dev / low-resource | "
-             "probe, last layer: low-resource |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| task | option | seed | lr | English dev | low-resource average | layer-weight entropy, nats | "
+             "the design without it: dev / low-resource / entropy | probe, last layer: low-resource |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    entropy = lambda run: f"{statistics.mean(run['weight_entropy'].values()):.3f}" if run.get("weight_entropy") else "—"  # noqa: E731
     task_names = {key: task for task, key in FAIR.items()}
     for key, (_, what, base_key) in FAIR_OPTIONS.items():
         base_docs = {d["train_config"]["seed"]: d for d in all_docs.get(base_key, [])}
@@ -265,11 +267,11 @@ def fair_options(all_docs: dict[str, list[dict]]) -> list[str]:
             for name, run in doc["runs"].items():
                 option, design = (f"{name}, {what}", name) if what else (name, name.split("[")[0])
                 cells = [task_names[base_key], option, str(seed), f"{doc['train_config']['learning_rate']:g}",
-                         f"{100 * run['train']['dev_accuracy']:.1f}", low_mean(doc, seeds.columns(doc)[name])]
+                         f"{100 * run['train']['dev_accuracy']:.1f}", low_mean(doc, seeds.columns(doc)[name]), entropy(run)]
                 if base and design in base["runs"]:
-                    base_columns = seeds.columns(base)
-                    cells += [f"{100 * base['runs'][design]['train']['dev_accuracy']:.1f} / "
-                              f"{low_mean(base, base_columns[design])}", low_mean(base, base_columns["probe: last layer"])]
+                    base_columns, base_run = seeds.columns(base), base["runs"][design]
+                    cells += [f"{100 * base_run['train']['dev_accuracy']:.1f} / {low_mean(base, base_columns[design])} / "
+                              f"{entropy(base_run)}", low_mean(base, base_columns["probe: last layer"])]
                 else:
                     cells += ["—", "—"]
                 lines.append("| " + " | ".join(cells) + " |")
