@@ -55,6 +55,8 @@ FAIR_OPTIONS = {"fair-keep-best": ("fair-budget/sib200-keep-best-4-epochs/seed*"
                 "fair-mlp": ("fair-budget/sib200-mlp/seed*", None, "fair-sib200"),
                 "fair-label-smoothing": ("fair-budget/sib200-label-smoothing/seed*", "label smoothing 0.1", "fair-sib200"),
                 "fair-gate-options": ("fair-budget/sib200-gate-options/seed*", None, "fair-sib200"),
+                "fair-sinhala-label-smoothing": ("fair-budget/sinhala-news-label-smoothing/seed*", "label smoothing 0.1",
+                                                 "fair-sinhala-news"),
                 "fair-all-english": ("fair-budget/sinhala-news-all-english/seed*",
                                      "all 2003 English training rows (not 400)", "fair-sinhala-news")}
 STUDIES |= {key: pattern for key, (pattern, _, _) in FAIR_OPTIONS.items()}
@@ -278,6 +280,31 @@ def fair_options(all_docs: dict[str, list[dict]]) -> list[str]:
     return lines if len(lines) > 2 else ["(no runs yet: bash experiments/fair_budget_options.sh)"]
 
 
+def fair_options_over_seeds(all_docs: dict[str, list[dict]]) -> list[str]:
+    """Each option run on several seeds, against the design it varies and the probe on the same
+    seeds: English dev and the low-resource average, mean ± half-range."""
+    lines = ["| task | option | seeds | English dev | low-resource average | the design without it: dev / low-resource | "
+             "probe, last layer: low-resource |", "|---|---|---:|---:|---:|---:|---:|"]
+    task_names = {key: task for task, key in FAIR.items()}
+    for key, (_, what, base_key) in FAIR_OPTIONS.items():
+        docs = all_docs.get(key, [])
+        base = {d["train_config"]["seed"]: d for d in all_docs.get(base_key, [])}
+        docs = [d for d in docs if d["train_config"]["seed"] in base]
+        if len(docs) < 2:
+            continue
+        bases = [base[d["train_config"]["seed"]] for d in docs]
+        low = lambda docs, name: [statistics.mean(seeds.columns(d)[name][lang] for lang in d["low_resource"])  # noqa: E731
+                                  for d in docs]
+        for name in docs[0]["runs"]:
+            option, design = (f"{name}, {what}", name) if what else (name, name.split("[")[0])
+            cells = [task_names[base_key], option, str(len(docs)),
+                     seeds.spread([seeds.dev_accuracy(d, name) for d in docs]), seeds.spread(low(docs, name)),
+                     f"{seeds.spread([seeds.dev_accuracy(b, design) for b in bases])} / {seeds.spread(low(bases, design))}",
+                     seeds.spread(low(bases, "probe: last layer"))]
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines if len(lines) > 2 else ["(no option has run on two seeds yet)"]
+
+
 def architecture_designs(all_docs: dict[str, list[dict]]) -> list[str]:
     """Per task, seed and design: the chosen lr, English dev, training examples/s of the chosen run
     and the test averages; beside them, the soft tokens (global_softmax) and the probe of the
@@ -333,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     tasks = {task: docs for task, docs in all_docs.items() if task in TASKS}
     blocks = {"headline": headline(tasks), "fair-budget-grid": fair_budget_grid(all_docs),
               "fair-budget-rule": fair_budget_rule(all_docs), "fair-options": fair_options(all_docs),
+              "fair-options-seeds": fair_options_over_seeds(all_docs),
               "fair-headline": fair_headline(all_docs),
               "arch-designs": architecture_designs(all_docs), "llm-gemma": llm_comparison(args.results), "deltas": deltas(tasks), "token-gate": token_gate(args.results / TOKEN_GATE),
               **{f"options-{task}": options(all_docs, studies) for task, studies in OPTIONS.items()},
