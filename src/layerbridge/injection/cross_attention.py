@@ -53,21 +53,33 @@ def attention_shape(attn: nn.Module, config) -> tuple[int, int, int]:
     return heads, kv_heads, head_dim
 
 
-def project_qkv(attn: nn.Module, x: torch.Tensor, memory: torch.Tensor, shape) -> tuple[torch.Tensor, ...]:
-    """q from the LLM side x (B, T, H), k and v from the encoder side (B, S, H), with the module's
-    own projections (separate q/k/v_proj, or Phi-3's fused qkv_proj)."""
+def project_q(attn: nn.Module, x: torch.Tensor, shape) -> torch.Tensor:
+    """Queries from the LLM side x (B, T, H) with the module's own projection (separate q_proj, or
+    the first part of Phi-3's fused qkv_proj): (B, heads, T, head_dim)."""
     heads, kv_heads, head_dim = shape
     if hasattr(attn, "q_proj"):
-        q, k, v = attn.q_proj(x), attn.k_proj(memory), attn.v_proj(memory)
+        q = attn.q_proj(x)
     else:  # fused: [q | k | v] along the output
-        sizes = [heads * head_dim, kv_heads * head_dim, kv_heads * head_dim]
-        q = attn.qkv_proj(x).split(sizes, dim=-1)[0]
-        _, k, v = attn.qkv_proj(memory).split(sizes, dim=-1)
-    B, T, S = x.shape[0], x.shape[1], memory.shape[1]
-    q, k, v = q.view(B, T, heads, head_dim), k.view(B, S, kv_heads, head_dim), v.view(B, S, kv_heads, head_dim)
+        q = attn.qkv_proj(x)[..., : heads * head_dim]
+    q = q.view(x.shape[0], x.shape[1], heads, head_dim)
     if getattr(attn, "q_norm", None) is not None:  # Qwen3, Gemma 3, Cohere: per-head norms on q and k
-        q, k = attn.q_norm(q), attn.k_norm(k)
-    return q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, heads, T | S, head_dim)
+        q = attn.q_norm(q)
+    return q.transpose(1, 2)
+
+
+def project_kv(attn: nn.Module, memory: torch.Tensor, shape) -> tuple[torch.Tensor, torch.Tensor]:
+    """Keys and values from the encoder side (B, S, H) with the module's own projections:
+    (B, kv_heads, S, head_dim) each."""
+    heads, kv_heads, head_dim = shape
+    if hasattr(attn, "q_proj"):
+        k, v = attn.k_proj(memory), attn.v_proj(memory)
+    else:  # fused: [q | k | v] along the output
+        _, k, v = attn.qkv_proj(memory).split([heads * head_dim, kv_heads * head_dim, kv_heads * head_dim], dim=-1)
+    B, S = memory.shape[:2]
+    k, v = k.view(B, S, kv_heads, head_dim), v.view(B, S, kv_heads, head_dim)
+    if getattr(attn, "k_norm", None) is not None:
+        k = attn.k_norm(k)
+    return k.transpose(1, 2), v.transpose(1, 2)
 
 
 class CrossAttentionInjection(Injection):
@@ -79,6 +91,7 @@ class CrossAttentionInjection(Injection):
         self.mix = nn.Parameter(torch.zeros(n_llm, num_layers))  # (N_llm, L): uniform mixes to start
         self.adapter = nn.Linear(hidden_size, llm_hidden)  # D -> H, shared by the LLM layers
         self.gate = nn.Parameter(torch.full((n_llm,), float(config.gate_init)))  # (N_llm,)
+        self.reuse_encoder_side = True  # inference: each layer's encoder keys/values once per call
 
     def memory(self, j: int, states: torch.Tensor) -> torch.Tensor:
         """The encoder side of LLM layer j: (B, S, L, D) -> (B, S, H)."""
@@ -86,14 +99,25 @@ class CrossAttentionInjection(Injection):
         mixed = torch.einsum("bsld,l->bsd", states, weights)  # (B, S, D)
         return self.adapter(mixed.to(self.adapter.weight.dtype))
 
-    def cross(self, j: int, attn: nn.Module, x: torch.Tensor, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        shape = attention_shape(attn, getattr(attn, "config", None) or self.llm_config)
-        memory = rows_like(self.memory(j, states), x.shape[0]).to(x.dtype)  # mixed on the texts' rows, then repeated
-        q, k, v = project_qkv(attn, x, memory, shape)
-        heads, kv_heads, head_dim = shape
+    def encoder_side(self, j: int, attn: nn.Module, rows: int, dtype: torch.dtype, states: torch.Tensor,
+                     mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Keys and values of LLM layer j's encoder side, (rows, heads, S, head_dim) each (grouped KV
+        heads repeated), and which encoder positions are real, (rows, 1, 1, S)."""
+        heads, kv_heads, head_dim = self.shape(attn)
+        memory = rows_like(self.memory(j, states), rows).to(dtype)  # mixed on the texts' rows, then repeated
+        k, v = project_kv(attn, memory, (heads, kv_heads, head_dim))
         if kv_heads != heads:
             k, v = k.repeat_interleave(heads // kv_heads, dim=1), v.repeat_interleave(heads // kv_heads, dim=1)
-        keep = rows_like(mask, x.shape[0]).bool()[:, None, None, :]  # (B, 1, 1, S): real encoder tokens only
+        return k, v, rows_like(mask, rows).bool()[:, None, None, :]
+
+    def shape(self, attn: nn.Module) -> tuple[int, int, int]:
+        return attention_shape(attn, getattr(attn, "config", None) or self.llm_config)
+
+    def cross(self, j: int, attn: nn.Module, x: torch.Tensor, encoder_side) -> torch.Tensor:
+        """What LLM layer j's attention adds: (B, T, H) from the LLM side x (B, T, H)."""
+        heads, _, head_dim = self.shape(attn)
+        k, v, keep = encoder_side
+        q = project_q(attn, x, self.shape(attn))
         scale = getattr(attn, "scaling", None) or head_dim**-0.5
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, scale=scale)  # (B, heads, T, head_dim)
         out = out.transpose(1, 2).reshape(x.shape[0], x.shape[1], heads * head_dim)
@@ -101,14 +125,24 @@ class CrossAttentionInjection(Injection):
 
     @contextlib.contextmanager
     def attached(self, llm, states, mask):
+        """Hook every decoder layer's self-attention for this call. Without gradients (scoring,
+        generation), each layer's encoder-side keys and values are computed once per call and
+        reused: generation calls every layer once per new token, and the encoder side never changes."""
         if states is None:  # the LLM alone: nothing to attend to
             yield
             return
+        reuse = {} if self.reuse_encoder_side and not torch.is_grad_enabled() else None  # (layer, rows, dtype) -> side
         handles = []
         for j, layer in enumerate(decoder_layers(llm)):
             def hook(module, args, kwargs, output, j=j):
                 x = kwargs["hidden_states"] if "hidden_states" in kwargs else args[0]
-                added = self.cross(j, module, x, states, mask)
+                key = (j, x.shape[0], x.dtype)
+                side = reuse.get(key) if reuse is not None else None
+                if side is None:
+                    side = self.encoder_side(j, module, x.shape[0], x.dtype, states, mask)
+                    if reuse is not None:
+                        reuse[key] = side
+                added = self.cross(j, module, x, side)
                 if isinstance(output, tuple):
                     return (output[0] + added, *output[1:])
                 return output + added
