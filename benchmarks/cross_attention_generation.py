@@ -7,8 +7,9 @@ encoder side (the layer's mix of encoder layers, the adapter, the layer's k/v pr
 change during the call, so `CrossAttentionInjection` computes it once per layer and call and reuses
 it (`reuse_encoder_side`, on by default). Arms, side by side through the real `LayerBridge.generate`
 on FLORES-200 Sinhala sentences (flores_en's test texts, batches of 8, greedy, 48 new tokens, no
-early stop; the gates opened to 0.5 as a trained bridge's would be): the plain bridge (soft tokens
-only), cross-attention with the reuse, cross-attention recomputing the encoder side at every token.
+early stop; gate parameters set to 0.5, tanh 0.46, so that the cross-attention changes what is
+written and the outputs' comparison means something): the plain bridge (soft tokens only),
+cross-attention with the reuse, cross-attention recomputing the encoder side at every token.
 Models as `--mixed-precision auto` loads them (bf16 where the CPU has it).
 """
 

@@ -126,18 +126,26 @@ def test_cross_attention_injection(parts, tmp_path):
         torch.testing.assert_close(alone, batch[i], atol=1e-4, rtol=1e-4)
     answers = bridge.generate(TEXTS, max_new_tokens=3, stop_at_newline=False)
     assert answers == [bridge.generate([t], max_new_tokens=3, stop_at_newline=False)[0] for t in TEXTS]
-    calls = []  # generation reuses each layer's encoder keys/values over the new tokens, same outputs
-    compute = bridge.injection.encoder_side
-    bridge.injection.encoder_side = lambda *a, **k: calls.append(a[0]) or compute(*a, **k)
-    beams = bridge.generate(TEXTS, max_new_tokens=3, stop_at_newline=False, num_beams=2)
-    assert sorted(calls) == list(range(SIZES["num_hidden_layers"])), calls  # once per layer, not per token
-    bridge.injection.reuse_encoder_side = False
+    calls = []  # scoring and generation reuse each layer's encoder keys/values: the same outputs
+    compute = bridge.injection.encoder_kv
+    bridge.injection.encoder_kv = lambda *a, **k: calls.append(a[0]) or compute(*a, **k)
+    layers = list(range(SIZES["num_hidden_layers"]))
     assert bridge.generate(TEXTS, max_new_tokens=3, stop_at_newline=False) == answers
+    assert sorted(calls) == layers, calls  # once per layer, not once per new token
+    calls.clear()
+    beams = bridge.generate(TEXTS, max_new_tokens=3, stop_at_newline=False, num_beams=2)
+    assert sorted(calls) == layers, calls
+    calls.clear()
+    torch.testing.assert_close(bridge.score(TEXTS, candidates), shared)
+    assert sorted(calls) == sorted(2 * layers), calls  # the prefix's rows, then the candidates' rows
+    bridge.injection.reuse_encoder_side = False
+    calls.clear()
+    assert bridge.generate(TEXTS, max_new_tokens=3, stop_at_newline=False) == answers
+    assert len(calls) == 3 * len(layers)  # without reuse: every layer at every step
     assert bridge.generate(TEXTS, max_new_tokens=3, stop_at_newline=False, num_beams=2) == beams
     torch.testing.assert_close(bridge.score(TEXTS, candidates), shared)
-    assert len(calls) > 3 * SIZES["num_hidden_layers"]  # without reuse: every layer at every step
     bridge.injection.reuse_encoder_side = True
-    del bridge.injection.encoder_side
+    del bridge.injection.encoder_kv
     bridge.save_pretrained(tmp_path / family)
     loaded = LayerBridge.from_pretrained(tmp_path / family, models=models)
     torch.testing.assert_close(loaded.score(TEXTS, candidates), shared)

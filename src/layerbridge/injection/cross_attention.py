@@ -99,25 +99,28 @@ class CrossAttentionInjection(Injection):
         mixed = torch.einsum("bsld,l->bsd", states, weights)  # (B, S, D)
         return self.adapter(mixed.to(self.adapter.weight.dtype))
 
-    def encoder_side(self, j: int, attn: nn.Module, rows: int, dtype: torch.dtype, states: torch.Tensor,
-                     mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def encoder_kv(self, j: int, attn: nn.Module, rows: int, dtype: torch.dtype, states: torch.Tensor,
+                   mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Keys and values of LLM layer j's encoder side, (rows, heads, S, head_dim) each (grouped KV
         heads repeated), and which encoder positions are real, (rows, 1, 1, S)."""
-        heads, kv_heads, head_dim = self.shape(attn)
+        heads, kv_heads, head_dim = self.head_shape(attn)
         memory = rows_like(self.memory(j, states), rows).to(dtype)  # mixed on the texts' rows, then repeated
         k, v = project_kv(attn, memory, (heads, kv_heads, head_dim))
         if kv_heads != heads:
             k, v = k.repeat_interleave(heads // kv_heads, dim=1), v.repeat_interleave(heads // kv_heads, dim=1)
         return k, v, rows_like(mask, rows).bool()[:, None, None, :]
 
-    def shape(self, attn: nn.Module) -> tuple[int, int, int]:
+    def head_shape(self, attn: nn.Module) -> tuple[int, int, int]:
+        """(query heads, key/value heads, head size) of one of the LLM's attention modules."""
         return attention_shape(attn, getattr(attn, "config", None) or self.llm_config)
 
-    def cross(self, j: int, attn: nn.Module, x: torch.Tensor, encoder_side) -> torch.Tensor:
-        """What LLM layer j's attention adds: (B, T, H) from the LLM side x (B, T, H)."""
-        heads, _, head_dim = self.shape(attn)
-        k, v, keep = encoder_side
-        q = project_q(attn, x, self.shape(attn))
+    def cross(self, j: int, attn: nn.Module, x: torch.Tensor, kv) -> torch.Tensor:
+        """What LLM layer j's attention adds: (B, T, H) from the LLM side x (B, T, H) and the layer's
+        encoder keys, values and mask (`encoder_kv`)."""
+        shape = self.head_shape(attn)
+        heads, _, head_dim = shape
+        k, v, keep = kv
+        q = project_q(attn, x, shape)
         scale = getattr(attn, "scaling", None) or head_dim**-0.5
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, scale=scale)  # (B, heads, T, head_dim)
         out = out.transpose(1, 2).reshape(x.shape[0], x.shape[1], heads * head_dim)
@@ -126,23 +129,24 @@ class CrossAttentionInjection(Injection):
     @contextlib.contextmanager
     def attached(self, llm, states, mask):
         """Hook every decoder layer's self-attention for this call. Without gradients (scoring,
-        generation), each layer's encoder-side keys and values are computed once per call and
-        reused: generation calls every layer once per new token, and the encoder side never changes."""
+        generation), each layer's encoder keys and values are computed once per call and reused:
+        generation runs every layer once per new token, and the encoder side never changes."""
         if states is None:  # the LLM alone: nothing to attend to
             yield
             return
-        reuse = {} if self.reuse_encoder_side and not torch.is_grad_enabled() else None  # (layer, rows, dtype) -> side
+        cache = {}  # (layer, rows, dtype, autocast on) -> encoder_kv, filled only without gradients
         handles = []
         for j, layer in enumerate(decoder_layers(llm)):
             def hook(module, args, kwargs, output, j=j):
                 x = kwargs["hidden_states"] if "hidden_states" in kwargs else args[0]
-                key = (j, x.shape[0], x.dtype)
-                side = reuse.get(key) if reuse is not None else None
-                if side is None:
-                    side = self.encoder_side(j, module, x.shape[0], x.dtype, states, mask)
-                    if reuse is not None:
-                        reuse[key] = side
-                added = self.cross(j, module, x, side)
+                reuse = self.reuse_encoder_side and not torch.is_grad_enabled()
+                key = (j, x.shape[0], x.dtype, torch.is_autocast_enabled(x.device.type))
+                kv = cache.get(key) if reuse else None
+                if kv is None:
+                    kv = self.encoder_kv(j, module, x.shape[0], x.dtype, states, mask)
+                    if reuse:
+                        cache[key] = kv
+                added = self.cross(j, module, x, kv)
                 if isinstance(output, tuple):
                     return (output[0] + added, *output[1:])
                 return output + added
