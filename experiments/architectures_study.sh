@@ -7,7 +7,8 @@
 # and all three on flores_en (generation). One `compare` per design, task and seed, in
 # OUT/<task>/<design>/seed<N>; a finished one is kept (run weights are not committed, so
 # `compare` could not reuse them), a killed one resumes.
-# DESIGNS overrides the SIB-200 / Sinhala news designs: space-separated folder=fusion-spec pairs.
+# DESIGNS overrides the SIB-200 / Sinhala news designs: space-separated folder=fusion-spec pairs (the report,
+# experiments/results_report.py, reads the folders cross-attention and perceiver-32).
 # Usage: LAYERBRIDGE_DATA_DIR=../shared/data bash experiments/architectures_study.sh [OUT] [TASKS] [SEEDS...]
 set -euo pipefail
 OUT=${1:-results/architectures}
@@ -15,6 +16,10 @@ TASKS=${2:-sib200,sinhala_news,flores_en}
 shift 2 || shift $# || true
 SEEDS=${*:-0 1}
 DESIGNS=${DESIGNS:-"cross-attention=global_softmax[injection=cross_attention] perceiver-32=global_softmax[projector=perceiver;projector.latents=32]"}
+set -f  # the designs' brackets are not file patterns
+for design in $DESIGNS; do
+  [[ $design =~ ^[a-z0-9-]+=.+ ]] || { echo "DESIGNS: '$design' is not folder=fusion-spec" >&2; exit 2; }
+done
 # flores_en: the generation settings of docs/generation.md (lexical start: linear projectors only)
 FLORES_DESIGNS="global_softmax,global_softmax[injection=cross_attention],global_softmax[projector=perceiver;projector_init=default;projector.latents=32]"
 COMMON=(--lr-grid 3e-4,1e-3,3e-3 --preset small-data --mixed-precision auto --normalize none --references "")
@@ -25,19 +30,23 @@ compare() {  # layerbridge compare, unless its output folder ($1) already holds 
 }
 for seed in $SEEDS; do
   for task in ${TASKS//,/ }; do
-    for design in $DESIGNS; do
-      folder=${design%%=*} fusion=${design#*=}
-      case $task in
-        sib200) compare "$OUT/sib200/$folder/seed$seed" --task sib200 "${COMMON[@]}" --fusions "$fusion" --seed "$seed" ;;
-        sinhala_news) compare "$OUT/sinhala-news/$folder/seed$seed" --task sinhala_news "${COMMON[@]}" --fusions "$fusion" \
-                        --train-limit 400 --seed "$seed" ;;
-      esac
-    done
-    if [ "$task" = flores_en ]; then
-      compare "$OUT/flores-en/seed$seed" --task flores_en --lr-grid 3e-4,1e-3,3e-3 --preset small-data \
-        --mixed-precision auto --references "" --max-steps 200 --dev-limit 32 --eval-limit 16 \
-        --max-new-tokens 80 --no-repeat-ngram-size 3 --layers upper_half --fusion-lr 1e-6 \
-        --projector-init lexical --fusions "$FLORES_DESIGNS" --seed "$seed"
-    fi
+    case $task in
+      sib200|sinhala_news)
+        for design in $DESIGNS; do
+          folder=${design%%=*} fusion=${design#*=}
+          if [ "$task" = sib200 ]; then
+            compare "$OUT/sib200/$folder/seed$seed" --task sib200 "${COMMON[@]}" --fusions "$fusion" --seed "$seed"
+          else
+            compare "$OUT/sinhala-news/$folder/seed$seed" --task sinhala_news "${COMMON[@]}" --fusions "$fusion" \
+              --train-limit 400 --seed "$seed"
+          fi
+        done ;;
+      flores_en)
+        compare "$OUT/flores-en/seed$seed" --task flores_en --lr-grid 3e-4,1e-3,3e-3 --preset small-data \
+          --mixed-precision auto --references "" --max-steps 200 --dev-limit 32 --eval-limit 16 \
+          --max-new-tokens 80 --no-repeat-ngram-size 3 --layers upper_half --fusion-lr 1e-6 \
+          --projector-init lexical --fusions "$FLORES_DESIGNS" --seed "$seed" ;;
+      *) echo "architectures_study: unknown task $task (sib200, sinhala_news, flores_en)" >&2; exit 2 ;;
+    esac
   done
 done

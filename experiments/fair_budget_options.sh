@@ -4,42 +4,49 @@
 # it belongs to, at the learning rate that design chose on English dev in the fair-budget run of
 # the same seed (experiments/fair_budget_study.sh must have finished that seed first).
 # The probe-gap options first (twice the epochs with the best English-dev checkpoint kept: early
-# stopping; the mlp projector; label smoothing), then the token gate's, then on Sinhala news (the
-# fair-budget settings: 400 English training rows, all 3325 test rows) label smoothing and more
-# English data (all 2003 English rows after the dev split instead of 400). LANGUAGES (a comma list; default every local language) narrows the test languages
-# where time is short: the options are compared on the low-resource average, which needs only those.
-# OPTIONS (a comma list of output folder names, e.g. sib200-label-smoothing) runs only those options.
+# stopping; the mlp projector; label smoothing, alone and with a per-layer layer norm), then the
+# token gate's, then on Sinhala news (the fair-budget settings: 400 English training rows, all 3325
+# test rows) label smoothing and more English data (all 2003 English rows after the dev split).
+# LANGUAGES (a comma list; default every local language) narrows the SIB-200 test languages where
+# time is short: the options are compared on the low-resource average, which needs only those.
+# OPTIONS (a comma list of option folder names, e.g. sib200-label-smoothing) runs only those options.
 # Usage: LAYERBRIDGE_DATA_DIR=../shared/data bash experiments/fair_budget_options.sh [OUT] [SEEDS...]
 set -euo pipefail
 OUT=${1:-results/fair-budget}
 shift || true
 SEEDS=${*:-0}
-chosen() {  # the lr a design chose in the fair-budget run of seed $1 (task folder $3, default sib200)
+OPTION_FOLDERS=(sib200-keep-best-4-epochs sib200-mlp sib200-label-smoothing sib200-label-smoothing-layernorm
+                sib200-gate-options sinhala-news-label-smoothing sinhala-news-all-english)
+OPTIONS=${OPTIONS:-}
+for name in ${OPTIONS//,/ }; do  # refuse a misspelt option instead of running nothing
+  [[ " ${OPTION_FOLDERS[*]} " == *" $name "* ]] || { echo "OPTIONS: unknown option $name (one of: ${OPTION_FOLDERS[*]})" >&2; exit 2; }
+done
+chosen_lr() {  # the lr design $3 chose in the fair-budget run of task folder $1, seed $2
   python -c "import json,sys; print(json.load(open(sys.argv[1]))['runs'][sys.argv[2]]['chosen_lr'])" \
-    "$OUT/${3:-sib200}/seed$1/compare.json" "$2"
+    "$OUT/$1/seed$2/compare.json" "$3"
 }
-compare() {  # layerbridge compare, unless its output folder ($1) already holds a finished compare.json
-  local out=$1; shift
+option() {  # option FOLDER SEED TASK-FOLDER DESIGN compare-args...: one option run at DESIGN's chosen lr,
+  # unless OPTIONS leaves it out or its output already holds a finished compare.json
+  local folder=$1 seed=$2 task_folder=$3 design=$4; shift 4
+  if [ -n "$OPTIONS" ] && [[ ",${OPTIONS// /}," != *",$folder,"* ]]; then return; fi
+  local out="$OUT/$folder/seed$seed"
   if [ -f "$out/compare.json" ]; then echo "fair_budget_options: $out finished, kept"; return; fi
-  local option; option=$(basename "$(dirname "$out")")
-  if [ -n "${OPTIONS:-}" ] && [[ ",$OPTIONS," != *",$option,"* ]]; then return; fi
-  layerbridge compare "$@" -o "$out"
+  local lr; lr=$(chosen_lr "$task_folder" "$seed" "$design")
+  layerbridge compare "$@" --references "" --preset small-data --mixed-precision auto --lr "$lr" --seed "$seed" -o "$out"
 }
-COMMON=(--task sib200 --references "" --preset small-data --mixed-precision auto --normalize none)
-[ -n "${LANGUAGES:-}" ] && COMMON+=(--languages "$LANGUAGES")
+SIB200=(--task sib200 --normalize none)
+[ -n "${LANGUAGES:-}" ] && SIB200+=(--languages "$LANGUAGES")
+NEWS=(--task sinhala_news --normalize none)
 for seed in $SEEDS; do
-  compare "$OUT/sib200-keep-best-4-epochs/seed$seed" "${COMMON[@]}" --fusions "global_softmax" --epochs 4 --keep-best --eval-every 40 \
-    --lr "$(chosen "$seed" global_softmax)" --seed "$seed"
-  compare "$OUT/sib200-mlp/seed$seed" "${COMMON[@]}" --fusions "global_softmax[projector=mlp]" \
-    --lr "$(chosen "$seed" global_softmax)" --seed "$seed"
-  compare "$OUT/sib200-label-smoothing/seed$seed" "${COMMON[@]}" --fusions "global_softmax" --label-smoothing 0.1 \
-    --lr "$(chosen "$seed" global_softmax)" --seed "$seed"
-  compare "$OUT/sib200-gate-options/seed$seed" "${COMMON[@]}" --fusions "token_softmax[layer_drop=0.2],token_softmax[init=last]" \
-    --lr "$(chosen "$seed" token_softmax)" --seed "$seed"
-  compare "$OUT/sinhala-news-label-smoothing/seed$seed" --task sinhala_news --references "" --preset small-data \
-    --mixed-precision auto --normalize none --fusions "global_softmax" --label-smoothing 0.1 --train-limit 400 \
-    --lr "$(chosen "$seed" global_softmax sinhala-news)" --seed "$seed"
-  compare "$OUT/sinhala-news-all-english/seed$seed" --task sinhala_news --references "" --preset small-data --mixed-precision auto \
-    --normalize none --fusions "global_softmax" --lr "$(chosen "$seed" global_softmax sinhala-news)" \
-    --seed "$seed"
+  option sib200-keep-best-4-epochs "$seed" sib200 global_softmax "${SIB200[@]}" --fusions "global_softmax" \
+    --epochs 4 --keep-best --eval-every 40
+  option sib200-mlp "$seed" sib200 global_softmax "${SIB200[@]}" --fusions "global_softmax[projector=mlp]"
+  option sib200-label-smoothing "$seed" sib200 global_softmax "${SIB200[@]}" --fusions "global_softmax" --label-smoothing 0.1
+  option sib200-label-smoothing-layernorm "$seed" sib200 global_softmax --task sib200 --normalize layernorm \
+    ${LANGUAGES:+--languages "$LANGUAGES"} --fusions "global_softmax" --label-smoothing 0.1
+  option sib200-gate-options "$seed" sib200 token_softmax "${SIB200[@]}" \
+    --fusions "token_softmax[layer_drop=0.2],token_softmax[init=last]"
+  option sinhala-news-label-smoothing "$seed" sinhala-news global_softmax "${NEWS[@]}" --fusions "global_softmax" \
+    --label-smoothing 0.1 --train-limit 400
+  option sinhala-news-all-english "$seed" sinhala-news global_softmax "${NEWS[@]}" --fusions "global_softmax"
 done

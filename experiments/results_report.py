@@ -54,6 +54,8 @@ FAIR_OPTIONS = {"fair-keep-best": ("fair-budget/sib200-keep-best-4-epochs/seed*"
                                    "4 epochs, best English-dev checkpoint of every 40 steps", "fair-sib200"),
                 "fair-mlp": ("fair-budget/sib200-mlp/seed*", None, "fair-sib200"),
                 "fair-label-smoothing": ("fair-budget/sib200-label-smoothing/seed*", "label smoothing 0.1", "fair-sib200"),
+                "fair-label-smoothing-layernorm": ("fair-budget/sib200-label-smoothing-layernorm/seed*",
+                                                   "label smoothing 0.1, --normalize layernorm", "fair-sib200"),
                 "fair-gate-options": ("fair-budget/sib200-gate-options/seed*", None, "fair-sib200"),
                 "fair-sinhala-label-smoothing": ("fair-budget/sinhala-news-label-smoothing/seed*", "label smoothing 0.1",
                                                  "fair-sinhala-news"),
@@ -253,30 +255,59 @@ def fair_headline(all_docs: dict[str, list[dict]]) -> list[str]:
     return lines if len(lines) > 2 else ["(no runs yet: bash experiments/fair_budget_study.sh)"]
 
 
-def fair_options(all_docs: dict[str, list[dict]]) -> list[str]:
-    """Each option run of experiments/fair_budget_options.sh beside the fair-budget design it varies,
-    same task, seed and learning rate: English dev and the low-resource average."""
-    lines = ["| task | option | seed | lr | English dev | low-resource average | layer-weight entropy, nats | "
-             "the design without it: dev / low-resource / entropy | probe, last layer: low-resource |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
-    entropy = lambda run: f"{statistics.mean(run['weight_entropy'].values()):.3f}" if run.get("weight_entropy") else "—"  # noqa: E731
+def low_average(doc: dict, name: str, languages: list[str]) -> float | None:
+    """Row `name`'s mean score over `languages` in one compare document (None: no such row, or a
+    language it was not tested on)."""
+    column = seeds.columns(doc).get(name)
+    if column is None or not languages or not all(lang in column for lang in languages):
+        return None
+    return statistics.mean(column[lang] for lang in languages)
+
+
+def option_runs(all_docs: dict[str, list[dict]]):
+    """Per option run of experiments/fair_budget_options.sh: (task, option label, the fair-budget
+    design it varies, [(the option's document, the fair-budget document of the same seed or None)]
+    over its seeds)."""
     task_names = {key: task for task, key in FAIR.items()}
     for key, (_, what, base_key) in FAIR_OPTIONS.items():
-        base_docs = {d["train_config"]["seed"]: d for d in all_docs.get(base_key, [])}
-        for doc in all_docs.get(key, []):
-            seed, base = doc["train_config"]["seed"], base_docs.get(doc["train_config"]["seed"])
-            low_mean = lambda doc, column: f"{100 * statistics.mean(column[lang] for lang in doc['low_resource']):.1f}"  # noqa: E731
-            for name, run in doc["runs"].items():
-                option, design = (f"{name}, {what}", name) if what else (name, name.split("[")[0])
-                cells = [task_names[base_key], option, str(seed), f"{doc['train_config']['learning_rate']:g}",
-                         f"{100 * run['train']['dev_accuracy']:.1f}", low_mean(doc, seeds.columns(doc)[name]), entropy(run)]
-                if base and design in base["runs"]:
-                    base_columns, base_run = seeds.columns(base), base["runs"][design]
-                    cells += [f"{100 * base_run['train']['dev_accuracy']:.1f} / {low_mean(base, base_columns[design])} / "
-                              f"{entropy(base_run)}", low_mean(base, base_columns["probe: last layer"])]
-                else:
-                    cells += ["—", "—"]
-                lines.append("| " + " | ".join(cells) + " |")
+        base_by_seed = {d["train_config"]["seed"]: d for d in all_docs.get(base_key, [])}
+        docs = all_docs.get(key, [])
+        for name in docs[0]["runs"] if docs else []:
+            option, design = (f"{name}, {what}", name) if what else (name, name.split("[")[0])
+            yield task_names[base_key], option, name, design, [(d, base_by_seed.get(d["train_config"]["seed"])) for d in docs]
+
+
+def option_cells(name: str, design: str, pairs: list[tuple[dict, dict | None]]) -> list[str]:
+    """English dev and low-resource average of the option, of the design without it and of the
+    probe (the same seeds; the low-resource languages the option was tested on), mean ± half-range."""
+    def spread(values):
+        return seeds.spread(values) if values and None not in values else "—"
+
+    low = [low_average(doc, name, doc["low_resource"]) for doc, _ in pairs]
+    bases = [(doc["low_resource"], base) for doc, base in pairs if base is not None]
+    base_dev = [seeds.dev_accuracy(base, design) if design in base["runs"] else None for _, base in bases]
+    base_low = [low_average(base, design, langs) for langs, base in bases]
+    probe_low = [low_average(base, "probe: last layer", langs) for langs, base in bases]
+    return [spread([seeds.dev_accuracy(doc, name) for doc, _ in pairs]), spread(low),
+            f"{spread(base_dev)} / {spread(base_low)}" if bases else "—", spread(probe_low) if bases else "—"]
+
+
+def fair_options(all_docs: dict[str, list[dict]]) -> list[str]:
+    """Each option run of experiments/fair_budget_options.sh beside the fair-budget design it varies,
+    same task, seed and learning rate: English dev, the low-resource average, the layer weights' entropy."""
+    lines = ["| task | option | seed | lr | English dev | low-resource average | the design without it: dev / "
+             "low-resource | probe, last layer: low-resource | layer-weight entropy, nats: option / without it |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+
+    def entropy(doc, name):
+        run = doc["runs"].get(name, {}) if doc else {}
+        return f"{statistics.mean(run['weight_entropy'].values()):.3f}" if run.get("weight_entropy") else "—"
+
+    for task, option, name, design, pairs in option_runs(all_docs):
+        for doc, base in pairs:
+            dev, low, without, probe = option_cells(name, design, [(doc, base)])
+            lines.append(f"| {task} | {option} | {doc['train_config']['seed']} | {doc['train_config']['learning_rate']:g} | "
+                         f"{dev} | {low} | {without} | {probe} | {entropy(doc, name)} / {entropy(base, design)} |")
     return lines if len(lines) > 2 else ["(no runs yet: bash experiments/fair_budget_options.sh)"]
 
 
@@ -284,24 +315,11 @@ def fair_options_over_seeds(all_docs: dict[str, list[dict]]) -> list[str]:
     """Each option run on several seeds, against the design it varies and the probe on the same
     seeds: English dev and the low-resource average, mean ± half-range."""
     lines = ["| task | option | seeds | English dev | low-resource average | the design without it: dev / low-resource | "
-             "probe, last layer: low-resource |", "|---|---|---:|---:|---:|---:|---:|"]
-    task_names = {key: task for task, key in FAIR.items()}
-    for key, (_, what, base_key) in FAIR_OPTIONS.items():
-        docs = all_docs.get(key, [])
-        base = {d["train_config"]["seed"]: d for d in all_docs.get(base_key, [])}
-        docs = [d for d in docs if d["train_config"]["seed"] in base]
-        if len(docs) < 2:
-            continue
-        bases = [base[d["train_config"]["seed"]] for d in docs]
-        low = lambda docs, name: [statistics.mean(seeds.columns(d)[name][lang] for lang in d["low_resource"])  # noqa: E731
-                                  for d in docs]
-        for name in docs[0]["runs"]:
-            option, design = (f"{name}, {what}", name) if what else (name, name.split("[")[0])
-            cells = [task_names[base_key], option, str(len(docs)),
-                     seeds.spread([seeds.dev_accuracy(d, name) for d in docs]), seeds.spread(low(docs, name)),
-                     f"{seeds.spread([seeds.dev_accuracy(b, design) for b in bases])} / {seeds.spread(low(bases, design))}",
-                     seeds.spread(low(bases, "probe: last layer"))]
-            lines.append("| " + " | ".join(cells) + " |")
+             "probe, last layer: low-resource |", "|---|---|---|---:|---:|---:|---:|"]
+    for task, option, name, design, pairs in option_runs(all_docs):
+        if len(pairs) > 1:
+            seed_list = ", ".join(str(doc["train_config"]["seed"]) for doc, _ in pairs)
+            lines.append(f"| {task} | {option} | {seed_list} | " + " | ".join(option_cells(name, design, pairs)) + " |")
     return lines if len(lines) > 2 else ["(no option has run on two seeds yet)"]
 
 
