@@ -4,7 +4,7 @@
 # it belongs to, at the learning rate that design chose on English dev in the fair-budget run of
 # the same seed (experiments/fair_budget_study.sh must have finished that seed first).
 # The probe-gap options first (twice the epochs with the best English-dev checkpoint kept: early
-# stopping; the mlp projector; label smoothing, alone and with a per-layer layer norm), then the
+# stopping; the mlp projector; label smoothing), then the
 # token gate's, then on Sinhala news (the fair-budget settings: 400 English training rows, all 3325
 # test rows) label smoothing and more English data (all 2003 English rows after the dev split).
 # LANGUAGES (a comma list; default every local language) narrows the SIB-200 test languages where
@@ -15,8 +15,8 @@ set -euo pipefail
 OUT=${1:-results/fair-budget}
 shift || true
 SEEDS=${*:-0}
-OPTION_FOLDERS=(sib200-keep-best-4-epochs sib200-mlp sib200-label-smoothing sib200-label-smoothing-layernorm
-                sib200-gate-options sinhala-news-label-smoothing sinhala-news-all-english)
+OPTION_FOLDERS=(sib200-keep-best-4-epochs sib200-mlp sib200-label-smoothing sib200-gate-options
+                sinhala-news-label-smoothing sinhala-news-all-english)
 OPTIONS=${OPTIONS:-}
 for name in ${OPTIONS//,/ }; do  # refuse a misspelt option instead of running nothing
   [[ " ${OPTION_FOLDERS[*]} " == *" $name "* ]] || { echo "OPTIONS: unknown option $name (one of: ${OPTION_FOLDERS[*]})" >&2; exit 2; }
@@ -42,8 +42,6 @@ for seed in $SEEDS; do
     --epochs 4 --keep-best --eval-every 40
   option sib200-mlp "$seed" sib200 global_softmax "${SIB200[@]}" --fusions "global_softmax[projector=mlp]"
   option sib200-label-smoothing "$seed" sib200 global_softmax "${SIB200[@]}" --fusions "global_softmax" --label-smoothing 0.1
-  option sib200-label-smoothing-layernorm "$seed" sib200 global_softmax --task sib200 --normalize layernorm \
-    ${LANGUAGES:+--languages "$LANGUAGES"} --fusions "global_softmax" --label-smoothing 0.1
   option sib200-gate-options "$seed" sib200 token_softmax "${SIB200[@]}" \
     --fusions "token_softmax[layer_drop=0.2],token_softmax[init=last]"
   option sinhala-news-label-smoothing "$seed" sinhala-news global_softmax "${NEWS[@]}" --fusions "global_softmax" \

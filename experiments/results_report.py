@@ -54,8 +54,6 @@ FAIR_OPTIONS = {"fair-keep-best": ("fair-budget/sib200-keep-best-4-epochs/seed*"
                                    "4 epochs, best English-dev checkpoint of every 40 steps", "fair-sib200"),
                 "fair-mlp": ("fair-budget/sib200-mlp/seed*", None, "fair-sib200"),
                 "fair-label-smoothing": ("fair-budget/sib200-label-smoothing/seed*", "label smoothing 0.1", "fair-sib200"),
-                "fair-label-smoothing-layernorm": ("fair-budget/sib200-label-smoothing-layernorm/seed*",
-                                                   "label smoothing 0.1, --normalize layernorm", "fair-sib200"),
                 "fair-gate-options": ("fair-budget/sib200-gate-options/seed*", None, "fair-sib200"),
                 "fair-sinhala-label-smoothing": ("fair-budget/sinhala-news-label-smoothing/seed*", "label smoothing 0.1",
                                                  "fair-sinhala-news"),
