@@ -263,9 +263,9 @@ def low_average(doc: dict, name: str, languages: list[str]) -> float | None:
 
 
 def option_runs(all_docs: dict[str, list[dict]]):
-    """Per option run of experiments/fair_budget_options.sh: (task, option label, the fair-budget
-    design it varies, [(the option's document, the fair-budget document of the same seed or None)]
-    over its seeds)."""
+    """Per option run of experiments/fair_budget_options.sh: (task, option label, the run's name, the
+    fair-budget design it varies, [(the option's document, the fair-budget document of the same seed
+    or None)] over its seeds)."""
     task_names = {key: task for task, key in FAIR.items()}
     for key, (_, what, base_key) in FAIR_OPTIONS.items():
         base_by_seed = {d["train_config"]["seed"]: d for d in all_docs.get(base_key, [])}
