@@ -30,6 +30,7 @@ sys.path.insert(0, str(HERE.parent))
 from benchmarks.common import SEED, Arm, Models, default_data_dir, interleave, peak_rss_gb, resolve_precision  # noqa: E402
 from layerbridge.bridge import BridgeConfig, LayerBridge  # noqa: E402
 from layerbridge.evaluation.recipe import autocast  # noqa: E402
+from layerbridge.io import atomic_write_text  # noqa: E402
 
 BATCH = 8
 NEW_TOKENS = 48
@@ -110,9 +111,7 @@ def main(argv=None) -> int:
     doc["machine"] = (f"{cpu_description()}, {os.cpu_count()} cores, torch {torch.__version__}, "
                       f"load average {os.getloadavg()[0]:.2f} at the end")
     args.out.mkdir(parents=True, exist_ok=True)
-    tmp = args.out / "results.json.tmp"
-    tmp.write_text(json.dumps(doc, indent=1) + "\n")
-    tmp.replace(args.out / "results.json")
+    atomic_write_text(args.out / "results.json", json.dumps(doc, indent=1) + "\n")
     print(markdown(doc))
     return 0
 

@@ -23,23 +23,20 @@ done
 # flores_en: the generation settings of docs/generation.md (lexical start: linear projectors only)
 FLORES_DESIGNS="global_softmax,global_softmax[injection=cross_attention],global_softmax[projector=perceiver;projector_init=default;projector.latents=32]"
 COMMON=(--lr-grid 3e-4,1e-3,3e-3 --preset small-data --mixed-precision auto --normalize none --references "")
-compare() {  # layerbridge compare, unless its output folder ($1) already holds a finished compare.json
+. "$(dirname "$0")/finished.sh"
+compare() {  # layerbridge compare into $1, unless a finished run is there
   local out=$1; shift
-  if [ -f "$out/compare.json" ]; then echo "architectures_study: $out finished, kept"; return; fi
-  layerbridge compare "$@" -o "$out"
+  finished "$out" || layerbridge compare "$@" -o "$out"
 }
 for seed in $SEEDS; do
   for task in ${TASKS//,/ }; do
     case $task in
       sib200|sinhala_news)
+        task_folder=${task/_/-} limit=()
+        [ "$task" = sinhala_news ] && limit=(--train-limit 400)
         for design in $DESIGNS; do
-          folder=${design%%=*} fusion=${design#*=}
-          if [ "$task" = sib200 ]; then
-            compare "$OUT/sib200/$folder/seed$seed" --task sib200 "${COMMON[@]}" --fusions "$fusion" --seed "$seed"
-          else
-            compare "$OUT/sinhala-news/$folder/seed$seed" --task sinhala_news "${COMMON[@]}" --fusions "$fusion" \
-              --train-limit 400 --seed "$seed"
-          fi
+          compare "$OUT/$task_folder/${design%%=*}/seed$seed" --task "$task" "${COMMON[@]}" "${limit[@]}" \
+            --fusions "${design#*=}" --seed "$seed"
         done ;;
       flores_en)
         compare "$OUT/flores-en/seed$seed" --task flores_en --lr-grid 3e-4,1e-3,3e-3 --preset small-data \

@@ -21,6 +21,7 @@ OPTIONS=${OPTIONS:-}
 for name in ${OPTIONS//,/ }; do  # refuse a misspelt option instead of running nothing
   [[ " ${OPTION_FOLDERS[*]} " == *" $name "* ]] || { echo "OPTIONS: unknown option $name (one of: ${OPTION_FOLDERS[*]})" >&2; exit 2; }
 done
+. "$(dirname "$0")/finished.sh"
 chosen_lr() {  # the lr design $3 chose in the fair-budget run of task folder $1, seed $2
   python -c "import json,sys; print(json.load(open(sys.argv[1]))['runs'][sys.argv[2]]['chosen_lr'])" \
     "$OUT/$1/seed$2/compare.json" "$3"
@@ -30,7 +31,7 @@ option() {  # option FOLDER SEED TASK-FOLDER DESIGN compare-args...: one option 
   local folder=$1 seed=$2 task_folder=$3 design=$4; shift 4
   if [ -n "$OPTIONS" ] && [[ ",${OPTIONS// /}," != *",$folder,"* ]]; then return; fi
   local out="$OUT/$folder/seed$seed"
-  if [ -f "$out/compare.json" ]; then echo "fair_budget_options: $out finished, kept"; return; fi
+  finished "$out" && return
   local lr; lr=$(chosen_lr "$task_folder" "$seed" "$design")
   layerbridge compare "$@" --references "" --preset small-data --mixed-precision auto --lr "$lr" --seed "$seed" -o "$out"
 }

@@ -330,10 +330,11 @@ def architecture_designs(all_docs: dict[str, list[dict]]) -> list[str]:
     for task, (fair_key, folder) in ARCHITECTURES.items():
         keys = [fair_key] + [f"arch-{folder}-{design}" for design in ARCH_DESIGNS]
         design_seeds = {doc["train_config"]["seed"] for key in keys[1:] for doc in all_docs.get(key, [])}
-        rows = [(doc, name) for key in keys for doc in all_docs.get(key, []) for name in seeds.columns(doc)
+        rows = [(doc, name, scores) for key in keys for doc in all_docs.get(key, [])
+                for name, scores in seeds.columns(doc).items()
                 if key != fair_key or (name in ARCH_REFERENCES and doc["train_config"]["seed"] in design_seeds)]
-        for doc, name in sorted(rows, key=lambda row: row[0]["train_config"]["seed"]):
-            run, scores = doc["runs"].get(name, {}), seeds.columns(doc)[name]
+        for doc, name, scores in sorted(rows, key=lambda row: row[0]["train_config"]["seed"]):
+            run = doc["runs"].get(name, {})
             low = [scores[lang] for lang in doc["low_resource"]]
             dev, speed = seeds.dev_accuracy(doc, name), run.get("train", {}).get("examples_per_second")
             cells = [task, str(doc["train_config"]["seed"]), name,
