@@ -9,6 +9,7 @@ import torch
 import transformers
 
 from layerbridge.bridge import BridgeConfig, LayerBridge
+from layerbridge.injection import cross_attention
 
 from tiny_models import tiny_encoder, tiny_tokenizer
 
@@ -137,7 +138,7 @@ def test_cross_attention_injection(parts, tmp_path):
     assert sorted(calls) == layers, calls
     calls.clear()
     torch.testing.assert_close(bridge.score(TEXTS, candidates), shared)
-    assert sorted(calls) == sorted(2 * layers), calls  # the prefix's rows, then the candidates' rows
+    assert sorted(calls) == layers, calls  # the prefix's rows and the candidates' rows: one encoder side
     bridge.injection.reuse_encoder_side = False
     calls.clear()
     assert bridge.generate(TEXTS, max_new_tokens=3, stop_at_newline=False) == answers
@@ -150,6 +151,32 @@ def test_cross_attention_injection(parts, tmp_path):
     loaded = LayerBridge.from_pretrained(tmp_path / family, models=models)
     torch.testing.assert_close(loaded.score(TEXTS, candidates), shared)
     assert not any(h for m in models[2].modules() for h in m._forward_hooks.values())  # hooks only while it runs
+
+
+def test_cross_attention_rows_share_their_text_keys_and_values(parts):
+    """Rows that repeat a text (beams, candidates) read its one copy of the encoder side, grouped KV
+    heads shared: the same as attention over keys and values repeated per row and per head."""
+    _, models = parts
+    torch.manual_seed(0)
+    bridge = LayerBridge(BridgeConfig(encoder="e", llm="l", fusion="global_softmax", injection="cross_attention"),
+                         *models).eval()
+    injection, attn = bridge.injection, bridge.llm.base_model.layers[1].self_attn
+    heads, kv_heads, head_dim = injection.head_shape(attn)
+    with torch.no_grad():
+        injection.gate.fill_(0.7)
+        states, mask = torch.randn(2, 5, 4, 32), torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
+        x = torch.randn(2 * 3, 4, 48)  # 3 rows per text, text-major
+        added = injection.cross(1, attn, x, injection.encoder_kv(1, attn, x.dtype, states, mask))
+        k, v, _ = injection.encoder_kv(1, attn, x.dtype, states.repeat_interleave(3, 0), mask.repeat_interleave(3, 0))
+        k, v = (t.repeat_interleave(heads // kv_heads, dim=1) for t in (k, v))  # (rows, heads, S, head_dim)
+        q = cross_attention.project_q(attn, x, (heads, kv_heads, head_dim))
+        scale = getattr(attn, "scaling", None) or head_dim**-0.5
+        logits = (q @ k.transpose(-1, -2)) * scale  # (rows, heads, T, S)
+        logits = logits.masked_fill(~mask.repeat_interleave(3, 0).bool()[:, None, None, :], float("-inf"))
+        out = (logits.softmax(-1) @ v).transpose(1, 2).reshape(6, 4, heads * head_dim)
+        expected = torch.tanh(torch.tensor(0.7)) * attn.o_proj(out)
+    assert added.shape == x.shape
+    torch.testing.assert_close(added, expected, atol=1e-5, rtol=1e-4)
 
 
 def test_gradient_checkpointing_gives_the_same_gradients(parts):

@@ -5,7 +5,7 @@ the frozen LLM, `attached(llm, states, mask)` hooks it into the LLM and removes 
 
 Input `states`: (B, S, L, D) the selected encoder layers of each token; `mask`: (B, S), 1 on real
 tokens. Rows of the LLM batch may repeat each text (k rows per text, text-major: candidates of
-shared-prefix scoring, beams): an injection repeats the encoder side to match.
+shared-prefix scoring, beams): an injection serves each text's k rows from its one encoder side.
 """
 
 from __future__ import annotations
@@ -38,11 +38,3 @@ class Injection(nn.Module):
     def attached(self, llm, states: torch.Tensor | None, mask: torch.Tensor | None):
         yield
 
-
-def rows_like(x: torch.Tensor, rows: int) -> torch.Tensor:
-    """x (B, ...) repeated text-major to `rows` rows (rows = k x B), as the LLM batch repeats texts."""
-    if x.shape[0] == rows:
-        return x
-    if rows % x.shape[0]:
-        raise ValueError(f"an LLM batch of {rows} rows does not repeat the {x.shape[0]} texts of the encoder side")
-    return x.repeat_interleave(rows // x.shape[0], dim=0)

@@ -6,10 +6,15 @@ For LLM layer j, a learned softmax mix over the L encoder layers, shared adapter
     attn_j(x) += tanh(gate_j) * o_proj( softmax(q_proj(x) k_proj(m_j)^T * scale) v_proj(m_j) )
 
 where x is what the layer's self-attention reads (after its input norm) and q/k/v/o_proj are the
-LLM's own frozen projections (grouped KV heads repeated; q/k norms applied where the family has
-them; no rotary positions: the encoder side has no place in the LLM's sequence). Encoder padding
-is masked (LayAlign's code does not). gate_j starts at 0, so training starts as the plain bridge:
-with zero gates the outputs are exactly those of `input`. The soft tokens at the LLM input stay.
+LLM's own frozen projections (grouped KV heads shared by SDPA, not copied; q/k norms applied where
+the family has them; no rotary positions: the encoder side has no place in the LLM's sequence).
+Encoder padding is masked (LayAlign's code does not). gate_j starts at 0, so training starts as the
+plain bridge: with zero gates the outputs are exactly those of `input`. The soft tokens at the LLM
+input stay.
+
+Rows of the LLM batch that repeat a text (beams, scoring candidates) read that text's keys and
+values once: their queries are folded into the query axis, (rows, T) -> (B, k*T). Nothing is
+causal on the encoder side, so this is the same attention without k copies of the encoder side.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from layerbridge.errors import ConfigError
-from layerbridge.injection.base import Injection, InjectionConfig, rows_like
+from layerbridge.injection.base import Injection, InjectionConfig
 
 
 @dataclass
@@ -99,32 +104,36 @@ class CrossAttentionInjection(Injection):
         mixed = torch.einsum("bsld,l->bsd", states, weights)  # (B, S, D)
         return self.adapter(mixed.to(self.adapter.weight.dtype))
 
-    def encoder_kv(self, j: int, attn: nn.Module, rows: int, dtype: torch.dtype, states: torch.Tensor,
+    def encoder_kv(self, j: int, attn: nn.Module, dtype: torch.dtype, states: torch.Tensor,
                    mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Keys and values of LLM layer j's encoder side, (rows, heads, S, head_dim) each (grouped KV
-        heads repeated), and which encoder positions are real, (rows, 1, 1, S)."""
-        heads, kv_heads, head_dim = self.head_shape(attn)
-        memory = rows_like(self.memory(j, states), rows).to(dtype)  # mixed on the texts' rows, then repeated
-        k, v = project_kv(attn, memory, (heads, kv_heads, head_dim))
-        if kv_heads != heads:
-            k, v = k.repeat_interleave(heads // kv_heads, dim=1), v.repeat_interleave(heads // kv_heads, dim=1)
-        return k, v, rows_like(mask, rows).bool()[:, None, None, :]
+        """Keys and values of LLM layer j's encoder side, (B, kv_heads, S, head_dim) each, one per text
+        (not per LLM row) and per KV head (not repeated per query head), and which encoder positions
+        are real, (B, 1, 1, S)."""
+        memory = self.memory(j, states).to(dtype)  # (B, S, H)
+        k, v = project_kv(attn, memory, self.head_shape(attn))
+        return k, v, mask.bool()[:, None, None, :]
 
     def head_shape(self, attn: nn.Module) -> tuple[int, int, int]:
         """(query heads, key/value heads, head size) of one of the LLM's attention modules."""
         return attention_shape(attn, getattr(attn, "config", None) or self.llm_config)
 
     def cross(self, j: int, attn: nn.Module, x: torch.Tensor, kv) -> torch.Tensor:
-        """What LLM layer j's attention adds: (B, T, H) from the LLM side x (B, T, H) and the layer's
-        encoder keys, values and mask (`encoder_kv`)."""
-        shape = self.head_shape(attn)
-        heads, _, head_dim = shape
+        """What LLM layer j's attention adds: (rows, T, H) from the LLM side x (rows, T, H), rows = r x B
+        (each text's r rows together), and the layer's encoder keys, values and mask (`encoder_kv`)."""
+        heads, kv_heads, head_dim = shape = self.head_shape(attn)
         k, v, keep = kv
-        q = project_q(attn, x, shape)
+        rows, T = x.shape[:2]
+        texts = k.shape[0]
+        if rows % texts:
+            raise ValueError(f"an LLM batch of {rows} rows does not repeat the {texts} texts of the encoder side")
+        r = rows // texts
+        q = project_q(attn, x, shape)  # (rows, heads, T, head_dim)
+        q = q.view(texts, r, heads, T, head_dim).transpose(1, 2).reshape(texts, heads, r * T, head_dim)
         scale = getattr(attn, "scaling", None) or head_dim**-0.5
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, scale=scale)  # (B, heads, T, head_dim)
-        out = out.transpose(1, 2).reshape(x.shape[0], x.shape[1], heads * head_dim)
-        return torch.tanh(self.gate[j]).to(x.dtype) * attn.o_proj(out)  # (B, T, H)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, scale=scale,
+                                             enable_gqa=kv_heads != heads)  # (B, heads, r*T, head_dim)
+        out = out.view(texts, heads, r, T, head_dim).permute(0, 2, 3, 1, 4).reshape(rows, T, heads * head_dim)
+        return torch.tanh(self.gate[j]).to(x.dtype) * attn.o_proj(out)  # (rows, T, H)
 
     @contextlib.contextmanager
     def attached(self, llm, states, mask):
@@ -134,16 +143,16 @@ class CrossAttentionInjection(Injection):
         if states is None:  # the LLM alone: nothing to attend to
             yield
             return
-        cache = {}  # (layer, rows, dtype, autocast on) -> encoder_kv, filled only without gradients
+        cache = {}  # (layer, dtype, autocast on) -> encoder_kv, filled only without gradients
         handles = []
         for j, layer in enumerate(decoder_layers(llm)):
             def hook(module, args, kwargs, output, j=j):
                 x = kwargs["hidden_states"] if "hidden_states" in kwargs else args[0]
                 reuse = self.reuse_encoder_side and not torch.is_grad_enabled()
-                key = (j, x.shape[0], x.dtype, torch.is_autocast_enabled(x.device.type))
+                key = (j, x.dtype, torch.is_autocast_enabled(x.device.type))
                 kv = cache.get(key) if reuse else None
                 if kv is None:
-                    kv = self.encoder_kv(j, module, x.shape[0], x.dtype, states, mask)
+                    kv = self.encoder_kv(j, module, x.dtype, states, mask)
                     if reuse:
                         cache[key] = kv
                 added = self.cross(j, module, x, kv)
