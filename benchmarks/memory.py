@@ -14,19 +14,20 @@ from benchmarks.training import RecipeArm, reset_precision
 
 
 def run_memory(models, task: str, train, rounds: int, precision: str, on_disk: bool = False,
-               checkpointing: bool = False, log=print) -> dict:
+               checkpointing: bool = False, fusion: str = "token_softmax", log=print, **arm) -> dict:
     """`models`: the models loaded for this precision (bf16 runs hold them in bf16). `on_disk`: the
     encoder cache in a file (`--encoder-cache-dir`) instead of memory; `checkpointing`: the LLM's
-    layers recomputed in the backward (`--gradient-checkpointing`)."""
+    layers recomputed in the backward (`--gradient-checkpointing`); `arm`: further RecipeArm
+    keywords (no encoder cache, no bucketing, another bridge class: the authors' choices)."""
     after_load = rss_gb()
     reset_precision()
     with tempfile.TemporaryDirectory() as tmp:
-        ra = RecipeArm(models, task, "token_softmax", list(train), Path(tmp) / "run", precision=precision,
+        ra = RecipeArm(models, task, fusion, list(train), Path(tmp) / "run", precision=precision,
                        encoder_cache_dir=str(Path(tmp) / "cache") if on_disk else None,
-                       gradient_checkpointing=checkpointing)
+                       gradient_checkpointing=checkpointing, **arm)
         cache = ra.run.cache
         texts = [e.text for e in train]
-        estimate = cache.check_fits(ra.run.lengths) / 2**30
+        estimate = cache.check_fits(ra.run.lengths) / 2**30 if cache is not None else 0.0
         start = time.perf_counter()
         ra.fill_cache()
         fill_s = time.perf_counter() - start
@@ -36,13 +37,15 @@ def run_memory(models, task: str, train, rounds: int, precision: str, on_disk: b
         steps = [*range(rounds), longest]
         for step in steps:
             ra.step(step)
-    log(f"  {precision}: cache {estimate:.2f} GiB {'on disk' if on_disk else 'in memory'}"
+    where = "none" if cache is None else "on disk" if on_disk else "in memory"
+    log(f"  {fusion}, {precision}: cache {estimate:.2f} GiB {where}"
         f"{', LLM checkpointed' if checkpointing else ''} ({len(texts)} texts, {fill_s:.0f} s), "
         f"{len(steps)} steps, peak {peak_rss_gb():.2f} GiB")
     return {
         "precision": precision, "rss_after_load_gb": after_load, "rss_after_cache_gb": after_cache,
         "cache_estimate_gb": estimate, "cache_on_disk": on_disk, "gradient_checkpointing": checkpointing,
-        "cache_texts": len(texts), "cache_dtype": str(cache.dtype).removeprefix("torch."),
+        "cache_texts": len(texts) if cache is not None else 0,
+        "cache_dtype": str(cache.dtype).removeprefix("torch.") if cache is not None else None, "fusion": fusion,
         "cache_fill_s": fill_s, "steps": len(steps), "longest_batch_padded_positions": padded(longest),
         "peak_rss_gb": peak_rss_gb(),
     }

@@ -63,7 +63,10 @@ STUDIES |= {key: pattern for key, (pattern, _, _) in FAIR_OPTIONS.items()}
 # the architectures study (experiments/architectures_study.sh): per task, its fair-budget runs (the
 # soft tokens and the probe, same settings) and one folder per design
 ARCH_DESIGNS = ("cross-attention", "perceiver-32")
-ARCHITECTURES = {"SIB-200": ("fair-sib200", "sib200"), "Sinhala news": ("fair-sinhala-news", "sinhala-news")}
+# (on flores_en, the soft tokens of experiments/flores_en_results.sh: the same settings and lr)
+STUDIES["flores-en"] = "flores-en/seed*"
+ARCHITECTURES = {"SIB-200": ("fair-sib200", "sib200"), "Sinhala news": ("fair-sinhala-news", "sinhala-news"),
+                 "FLORES-200 into English (chrF++)": ("flores-en", "flores-en")}
 STUDIES |= {f"arch-{folder}-{design}": f"architectures/{folder}/{design}/seed*"
             for _, folder in ARCHITECTURES.values() for design in ARCH_DESIGNS}
 # the fair-budget runs shown beside the designs
@@ -323,9 +326,9 @@ def fair_options_over_seeds(all_docs: dict[str, list[dict]]) -> list[str]:
 
 def architecture_designs(all_docs: dict[str, list[dict]]) -> list[str]:
     """Per task, seed and design: the chosen lr, English dev, training examples/s of the chosen run
-    and the test averages; beside them, the soft tokens (global_softmax) and the probe of the
-    fair-budget study on the same seeds."""
-    lines = ["| task | seed | design | chosen lr | English dev | training examples/s | average | low-resource average |",
+    and the test averages (accuracy, or chrF++ for generation); beside them, the soft tokens
+    (global_softmax) and the probe of the fair-budget study on the same seeds."""
+    lines = ["| task | seed | design | lr | English dev | training examples/s | average | low-resource average |",
              "|---|---:|---|---:|---:|---:|---:|---:|"]
     for task, (fair_key, folder) in ARCHITECTURES.items():
         keys = [fair_key] + [f"arch-{folder}-{design}" for design in ARCH_DESIGNS]
@@ -336,11 +339,14 @@ def architecture_designs(all_docs: dict[str, list[dict]]) -> list[str]:
         for doc, name, scores in sorted(rows, key=lambda row: row[0]["train_config"]["seed"]):
             run = doc["runs"].get(name, {})
             low = [scores[lang] for lang in doc["low_resource"]]
-            dev, speed = seeds.dev_accuracy(doc, name), run.get("train", {}).get("examples_per_second")
-            cells = [task, str(doc["train_config"]["seed"]), name,
-                     f"{run['chosen_lr']:g}" if run.get("chosen_lr") else "—",
-                     "—" if dev is None else f"{100 * dev:.1f}", f"{speed:.2f}" if speed else "—",
-                     f"{100 * statistics.mean(scores.values()):.1f}", f"{100 * statistics.mean(low):.1f}" if low else "—"]
+            train = run.get("train", {})
+            scale = 1 if doc.get("metric") == "chrf" else 100  # chrF++ is already 0..100
+            dev = seeds.dev_accuracy(doc, name) if scale == 100 else train.get("dev_chrf")
+            lr = run.get("chosen_lr") or (doc["train_config"]["learning_rate"] if name in doc["runs"] else None)
+            speed = train.get("examples_per_second")
+            cells = [task, str(doc["train_config"]["seed"]), name, f"{lr:g}" if lr else "—",
+                     "—" if dev is None else f"{dev * (scale if scale == 100 else 1):.1f}", f"{speed:.2f}" if speed else "—",
+                     f"{scale * statistics.mean(scores.values()):.1f}", f"{scale * statistics.mean(low):.1f}" if low else "—"]
             lines.append("| " + " | ".join(cells) + " |")
     return lines if len(lines) > 2 else ["(no runs yet: bash experiments/architectures_study.sh)"]
 
