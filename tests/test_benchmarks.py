@@ -258,3 +258,30 @@ def test_paper_scale_models_have_the_published_shapes():
     assert 0.55e9 < sum(p.numel() for p in encoder.parameters()) < 0.58e9
     texts = english_texts(3, join=2)
     assert len(texts) == 3 and all(len(t) > 0 for t in texts)
+
+
+def test_authors_memory_arms_run_through_the_recipe(tiny_parts):
+    """Each arm of the memory comparison against the authors' choices is a real recipe run (theirs
+    with no cache, random batches and the full-logits bridge); the table reports each peak
+    against theirs."""
+    import benchmarks.training as training
+    from benchmarks import authors_memory
+    from benchmarks.memory import run_memory
+
+    words = "one two three four five six seven eight nine ten".split()
+    train = [Example(id=f"t/{i}", text=" ".join(words[: 1 + i % 10]), label=i % 3, lang="en") for i in range(40)]
+    quiet = lambda _: None  # noqa: E731
+    arms = {}
+    for arm, kw in authors_memory.ARMS.items():
+        kw = dict(kw)
+        if "bridge_class" in kw:
+            kw["bridge_class"] = getattr(training, kw["bridge_class"])
+        fusion = training.authors_fusion("token_softmax") if arm == authors_memory.AUTHORS else "token_softmax"
+        arms[arm] = run_memory(tiny_parts, "xnli", train, 1, "fp32", fusion=fusion, log=quiet, **kw)
+    assert arms[authors_memory.AUTHORS]["fusion"] == training.PaddedGateConfig.name
+    assert arms[authors_memory.AUTHORS]["cache_texts"] == arms["layerbridge, no encoder cache"]["cache_texts"] == 0
+    assert arms["layerbridge, encoder cache in memory (default)"]["cache_texts"] == len(train)
+    assert arms["layerbridge, encoder cache on disk"]["cache_on_disk"]
+    doc = {"command": "c", "machine": "m", "batch": 8, "rounds": 1, "texts": len(train), "fusions": {"token_softmax": arms}}
+    text = authors_memory.markdown(doc)
+    assert "| token_softmax | the authors' choices |" in text and "+0.00 |" in text
