@@ -9,8 +9,9 @@ the encoder cache (when the arm has one) filled for all of it, as at the end of 
 then the first 8 steps and the epoch's longest batch (`benchmarks/memory.py`, the recipe's own
 `train_step`). Arms: the authors' choices (the encoder recomputed every step in train mode, random
 batches, full-vocabulary float32 logits at every position, the token gate over padded positions
-too); layerbridge without the encoder cache (`--no-encoder-cache`), with it in memory (the
-default) and with it in a file (`--encoder-cache-dir`).
+too); layerbridge without the encoder cache (`--no-encoder-cache`), with it in RAM and with it in
+a file (`--encoder-cache-dir`). By default the recipe keeps the cache in RAM up to
+`--encoder-cache-gb` (0.5) and in a file above: the table marks which arm that is per fusion.
 """
 
 from __future__ import annotations
@@ -29,14 +30,15 @@ sys.path.insert(0, str(HERE.parent))
 
 from benchmarks.common import default_data_dir  # noqa: E402
 from layerbridge.io import atomic_write_text  # noqa: E402
+from layerbridge.training.config import TrainConfig  # noqa: E402
 
 FUSIONS = ("last", "global_softmax", "token_softmax")
-AUTHORS = "the authors' choices"
+AUTHORS, IN_RAM, IN_FILE = "the authors' choices", "layerbridge, encoder cache in RAM", "layerbridge, encoder cache in a file"
 ARMS = {  # arm -> run_memory keywords (bridge_class by name: resolved in the child)
     AUTHORS: {"encoder_cache": False, "bucketing": False, "bridge_class": "AuthorsBridge"},
     "layerbridge, no encoder cache": {"encoder_cache": False},
-    "layerbridge, encoder cache in memory (default)": {},
-    "layerbridge, encoder cache on disk": {"on_disk": True},
+    IN_RAM: {},
+    IN_FILE: {"on_disk": True},
 }
 SIZES = {"full": {"rounds": 8, "texts": None}, "quick": {"rounds": 1, "texts": 64}}
 
@@ -67,8 +69,10 @@ def markdown(doc: dict) -> str:
              "longest batch (padded LLM positions) |", "|---|---|---:|---:|---:|---:|---:|"]
     for fusion, arms in doc["fusions"].items():
         theirs = arms[AUTHORS]["peak_rss_gb"]
+        default = IN_RAM if arms[IN_RAM]["cache_estimate_gb"] <= TrainConfig.encoder_cache_gb else IN_FILE
         for name, r in arms.items():
-            lines.append(f"| {fusion} | {name} | {r['rss_after_load_gb']:.2f} | {r['rss_after_cache_gb']:.2f} | "
+            label = f"**{name} (the default: a {r['cache_estimate_gb']:.2f} GiB cache)**" if name == default else name
+            lines.append(f"| {fusion} | {label} | {r['rss_after_load_gb']:.2f} | {r['rss_after_cache_gb']:.2f} | "
                          f"{r['peak_rss_gb']:.2f} | {r['peak_rss_gb'] - theirs:+.2f} | "
                          f"{r['longest_batch_padded_positions']} |")
     return "\n".join(lines) + "\n"
@@ -102,7 +106,7 @@ def main(argv=None) -> int:
                 subprocess.run(cmd, check=True)
                 fusions[fusion][arm] = json.loads(out.read_text())
     sizes = SIZES["quick" if args.quick else "full"]
-    first = fusions[FUSIONS[0]]["layerbridge, encoder cache in memory (default)"]
+    first = fusions[FUSIONS[0]][IN_RAM]
     doc = {"command": "python benchmarks/authors_memory.py" + (" --quick" if args.quick else ""),
            "machine": f"{cpu_description()}, {os.cpu_count()} cores, torch {torch.__version__}",
            "batch": BATCH_SIZE, "rounds": sizes["rounds"], "texts": first["cache_texts"], "fusions": fusions}

@@ -117,13 +117,14 @@ class RecipeArm:
 
     def __init__(self, models, task: str, fusion: str, examples: list, out: Path, *, precision: str,
                  encoder_cache: bool = True, bucketing: bool = True, bridge_class: type[LayerBridge] = LayerBridge,
-                 encoder_cache_dir: str | None = None, gradient_checkpointing: bool = False,
-                 bridge: dict | None = None):
+                 encoder_cache_dir: str | None = None, encoder_cache_gb: float = 100.0,
+                 gradient_checkpointing: bool = False, bridge: dict | None = None):
         self.fusion = "token_softmax" if fusion in GATE_BASELINES else fusion  # their useful work is the same
         cfg = TrainConfig(task=task, output_dir=str(out), bridge=BridgeConfig(fusion=fusion, **(bridge or {})),
                           learning_rate=1e-3,
                           warmup_ratio=0.0, epochs=1000.0, batch_size=BATCH_SIZE, mixed_precision=mixed_precision(precision),
                           seed=SEED, encoder_cache=encoder_cache, encoder_cache_dir=encoder_cache_dir,
+                          encoder_cache_gb=encoder_cache_gb,  # 100: in RAM unless encoder_cache_dir, as the arm says
                           bucket_by_length=bucketing, gradient_checkpointing=gradient_checkpointing, checkpoint_every=10**9,
                           log_every=10**9)  # fmt: skip
         self.run = recipe.setup(cfg, overwrite=True, resume=False, models=models, data=(examples, []),

@@ -280,8 +280,9 @@ def test_authors_memory_arms_run_through_the_recipe(tiny_parts):
         arms[arm] = run_memory(tiny_parts, "xnli", train, 1, "fp32", fusion=fusion, log=quiet, **kw)
     assert arms[authors_memory.AUTHORS]["fusion"] == training.PaddedGateConfig.name
     assert arms[authors_memory.AUTHORS]["cache_texts"] == arms["layerbridge, no encoder cache"]["cache_texts"] == 0
-    assert arms["layerbridge, encoder cache in memory (default)"]["cache_texts"] == len(train)
-    assert arms["layerbridge, encoder cache on disk"]["cache_on_disk"]
+    assert arms[authors_memory.IN_RAM]["cache_texts"] == len(train) and not arms[authors_memory.IN_RAM]["cache_on_disk"]
+    assert arms[authors_memory.IN_FILE]["cache_on_disk"]
     doc = {"command": "c", "machine": "m", "batch": 8, "rounds": 1, "texts": len(train), "fusions": {"token_softmax": arms}}
     text = authors_memory.markdown(doc)
     assert "| token_softmax | the authors' choices |" in text and "+0.00 |" in text
+    assert f"| token_softmax | **{authors_memory.IN_RAM} (the default: a " in text  # a tiny cache stays in RAM

@@ -306,14 +306,28 @@ def test_training_reports_a_fusion_that_collapsed_onto_one_layer(setup, capsys):
     assert "collapsed" not in capsys.readouterr().out
 
 
-def test_disk_encoder_cache_trains_the_same_bridge(setup):
+def test_disk_encoder_cache_trains_the_same_bridge(setup, monkeypatch, capsys):
+    """A cache in a file (asked for, or over --encoder-cache-gb: under the temporary folder) trains
+    the same bridge as one in RAM, and its file is deleted after training."""
+    import tempfile
+
     root, common, _ = setup
     args = [*common, "--fusion", "global_softmax", "--max-steps", "3", "--batch-size", "4"]
     assert main(["train", *args, "-o", str(root / "ram-cache")]) == 0
+    assert "kept in a file" not in capsys.readouterr().out
     assert main(["train", *args, "-o", str(root / "disk-cache"), "--encoder-cache-dir", str(root / "slabs")]) == 0
-    ram, disk = trained_weights(root / "ram-cache"), trained_weights(root / "disk-cache")
-    assert ram.keys() == disk.keys() and all(torch.equal(ram[k], disk[k]) for k in ram)
-    assert not list((root / "slabs").iterdir())  # the memory-mapped slabs are deleted after training
+    (root / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(root / "tmp"))
+    opened = []
+    monkeypatch.setattr("builtins.open", lambda f, *a, _open=open, **k: opened.append(str(f)) or _open(f, *a, **k))
+    assert main(["train", *args, "-o", str(root / "spilled-cache"), "--encoder-cache-gb", "0"]) == 0
+    assert f"over --encoder-cache-gb 0: kept in a file under {root / 'tmp'}" in capsys.readouterr().out
+    assert any(f.startswith(str(root / "tmp")) and f.endswith("states.bin") for f in opened)
+    ram = trained_weights(root / "ram-cache")
+    for folder in ("disk-cache", "spilled-cache"):
+        disk = trained_weights(root / folder)
+        assert ram.keys() == disk.keys() and all(torch.equal(ram[k], disk[k]) for k in ram)
+    assert not list((root / "slabs").iterdir()) and not list((root / "tmp").iterdir())  # deleted after training
 
 
 def trained_weights(folder: Path) -> dict:

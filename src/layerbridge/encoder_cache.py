@@ -6,8 +6,9 @@ in (`precision.cache_dtype`: bf16 under bf16 autocast, else float32; fp16 is ref
 too small for T5-family encoders), only for real tokens: (S_i, L, D) per text, packed back to back into large slabs. One tensor per text
 would cost ~17% more than the states themselves (allocator overhead and fragmentation, measured
 in benchmarks/); slabs cost at most one partly filled slab, and go back to the OS when freed.
-The cache refuses to start when its estimated size exceeds the bound, with a message saying how
-to raise the bound or switch the cache off.
+In memory, the cache refuses to start when its estimated size exceeds its bound, with a message
+saying how to raise the bound or switch the cache off (the training recipe instead moves a cache
+over the bound to a file, below).
 
 With `directory`, the states go instead to one file in a private folder under it (deleted with the
 cache), written once per text and read back per batch with plain reads: the operating system's
@@ -29,6 +30,11 @@ from layerbridge.errors import ConfigError
 
 
 SLAB_BYTES = 64 * 2**20  # one allocation holds this much of the cache
+
+
+def bytes_per_token(bridge, dtype: torch.dtype) -> int:
+    """What one encoder token's states (every fused layer) take in the cache."""
+    return len(bridge.layer_indices) * bridge.config.encoder_hidden_size * torch.finfo(dtype).bits // 8
 
 
 def _remove(file, folder: Path) -> None:
@@ -102,14 +108,14 @@ class EncoderStateCache:
         return torch.frombuffer(buffer, dtype=self.dtype).view(n, -1, self.bridge.config.encoder_hidden_size)
 
     def bytes_per_token(self) -> int:
-        bridge = self.bridge
-        return len(bridge.layer_indices) * bridge.config.encoder_hidden_size * torch.finfo(self.dtype).bits // 8
+        return bytes_per_token(self.bridge, self.dtype)
 
     def check_fits(self, token_lengths: list[int]) -> int:
-        """Estimated bytes for texts of these token lengths; a ConfigError when over the bound."""
+        """Estimated bytes for texts of these token lengths; a ConfigError when an in-memory cache
+        would exceed its bound, or a file the free disk space."""
         tokens = sum(token_lengths)
         need = tokens * self.bytes_per_token()
-        if need > self.max_bytes:
+        if self.file is None and need > self.max_bytes:
             raise ConfigError(
                 f"the encoder cache would need {need / 2**30:.2f} GiB for {len(token_lengths)} texts "
                 f"({tokens:,} tokens x {self.bytes_per_token():,} bytes) but is bounded at "

@@ -47,9 +47,12 @@ def add_train_options(parser: argparse.ArgumentParser, *, with_output: bool = Tr
     sp = parser.add_argument_group("speed (on by default; switches for ablations)")
     sp.add_argument("--no-encoder-cache", dest="encoder_cache", action="store_false",
                     help="recompute the frozen encoder every step instead of caching its states")
-    sp.add_argument("--encoder-cache-gb", type=float, default=4.0, help="bound on the encoder cache (default: %(default)s)")
+    sp.add_argument("--encoder-cache-gb", type=float, default=0.5,
+                    help="most the encoder cache may hold in RAM; a cache estimated larger is kept in a file instead, "
+                         "under --encoder-cache-dir or the system's temporary folder (default: %(default)s)")
     sp.add_argument("--encoder-cache-dir", default=None, metavar="DIR",
-                    help="keep the encoder cache in a file under DIR instead of RAM, read back per batch (large data, less memory)")
+                    help="keep the encoder cache in a file under DIR instead of RAM whatever its size, read back per "
+                         "batch (large data, less memory)")
     sp.add_argument("--no-bucketing", dest="bucket_by_length", action="store_false",
                     help="plain random batches instead of length-bucketed ones")
     sp.add_argument("--gradient-checkpointing", action="store_true",

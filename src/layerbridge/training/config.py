@@ -49,7 +49,7 @@ class TrainConfig:
     seed: int = 0
     # speed (each on by default where it is safe; see docs/benchmarks.md)
     encoder_cache: bool = True  # keep the frozen encoder's states after their first computation
-    encoder_cache_gb: float = 4.0  # bound on that cache's memory
+    encoder_cache_gb: float = 0.5  # most the cache may hold in RAM; a larger one goes to a file (below, or the temp folder)
     encoder_cache_dir: str | None = None  # keep the cache in a file under this folder (read back per batch), not in RAM
     bucket_by_length: bool = True  # batches of similar-length texts (less padding)
     # memory

@@ -16,6 +16,7 @@ import gc
 import json
 import math
 import shutil
+import tempfile
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ from layerbridge import precision
 from layerbridge.bridge import LayerBridge
 from layerbridge.bridge.model import load_models
 from layerbridge.bridge.saving import WEIGHTS_NAME, load_trained_weights, save_bridge
-from layerbridge.encoder_cache import EncoderStateCache
+from layerbridge.encoder_cache import EncoderStateCache, bytes_per_token
 from layerbridge.errors import ConfigError
 from layerbridge.io import atomic_write_text
 from layerbridge.processes import has_accelerator_device, main_decides
@@ -243,8 +244,10 @@ def setup(cfg: TrainConfig, *, overwrite: bool, resume: bool, models, data,
     token_lengths = bridge.token_lengths([e.text for e in train_examples])
     cache = None
     if cfg.encoder_cache and cfg.bridge.freeze_encoder and bridge.reads_soft_tokens:
-        cache = EncoderStateCache(bridge, max_gb=cfg.encoder_cache_gb, directory=cfg.encoder_cache_dir,
-                                  dtype=precision.cache_dtype(accelerator.mixed_precision))
+        dtype = precision.cache_dtype(accelerator.mixed_precision)
+        cache = EncoderStateCache(bridge, max_gb=cfg.encoder_cache_gb, dtype=dtype,
+                                  directory=cache_directory(cfg, sum(token_lengths) * bytes_per_token(bridge, dtype),
+                                                            accelerator))
         cache.check_fits(token_lengths)
         cache.plan([e.text for e in train_examples], token_lengths)
     return Run(cfg=cfg, accelerator=accelerator, out=out, task=task, train_examples=train_examples,
@@ -253,6 +256,18 @@ def setup(cfg: TrainConfig, *, overwrite: bool, resume: bool, models, data,
                max_target=max_target, lengths=token_lengths if cfg.bucket_by_length else None,
                total_steps=total_steps, per_epoch=per_epoch,
                micro=cfg.micro_batch_size or math.ceil(cfg.batch_size / accelerator.num_processes), lexical=lexical)
+
+
+def cache_directory(cfg: TrainConfig, need: int, accelerator) -> str | None:
+    """Where the encoder cache goes: RAM (None) while its estimated size is within
+    --encoder-cache-gb; above it, a file under --encoder-cache-dir or the system's temporary folder
+    (read back per batch: the page cache holds it, not the process)."""
+    if cfg.encoder_cache_dir is not None or need <= cfg.encoder_cache_gb * 2**30:
+        return cfg.encoder_cache_dir
+    folder = tempfile.gettempdir()
+    accelerator.print(f"the encoder cache needs {need / 2**30:.2f} GiB, over --encoder-cache-gb {cfg.encoder_cache_gb:g}: "
+                      f"kept in a file under {folder} instead of RAM (--encoder-cache-dir chooses the folder)")
+    return folder
 
 
 def resume_from_checkpoint(run: Run) -> tuple[int, list[dict]]:
