@@ -3,12 +3,15 @@
 # learning rate from the fair-budget grid: LayAlign's layer-wise cross-attention and LangBridge's
 # Perceiver (K = 32 soft tokens per text) on SIB-200 and Sinhala news, against the paper's soft
 # tokens (global_softmax) and the probe of the fair-budget study (experiments/fair_budget_study.sh:
-# the same settings, the same seeds; the report reads those runs instead of training them again);
-# and all three on flores_en (generation). One `compare` per design, task and seed, in
-# OUT/<task>/<design>/seed<N>; a finished one is kept (run weights are not committed, so
-# `compare` could not reuse them), a killed one resumes.
-# DESIGNS overrides the SIB-200 / Sinhala news designs: space-separated folder=fusion-spec pairs (the report,
-# experiments/results_report.py, reads the folders cross-attention and perceiver-32).
+# the same settings, the same seeds; the report reads those runs instead of training them again).
+# On flores_en (generation) the two designs are trained as the soft tokens of docs/generation.md
+# were (experiments/flores_en_results.sh, read from results/flores-en/seed<N>): the same settings
+# and that study's English-dev-chosen lr, 1e-3, for every design. A grid costs too much there: one
+# 200-step training takes 12 min on 2 cores, so three lrs x two designs x two seeds would be 2.5 h.
+# One `compare` per design, task and seed, in OUT/<task>/<design>/seed<N>; a finished one is kept
+# (run weights are not committed, so `compare` could not reuse them), a killed one resumes.
+# DESIGNS / FLORES_DESIGNS override the designs: space-separated folder=fusion-spec pairs (the
+# report, experiments/results_report.py, reads the folders cross-attention and perceiver-32).
 # Usage: LAYERBRIDGE_DATA_DIR=../shared/data bash experiments/architectures_study.sh [OUT] [TASKS] [SEEDS...]
 set -euo pipefail
 OUT=${1:-results/architectures}
@@ -17,11 +20,11 @@ shift 2 || shift $# || true
 SEEDS=${*:-0 1}
 DESIGNS=${DESIGNS:-"cross-attention=global_softmax[injection=cross_attention] perceiver-32=global_softmax[projector=perceiver;projector.latents=32]"}
 set -f  # the designs' brackets are not file patterns
-for design in $DESIGNS; do
+# flores_en: linear projectors start lexical (docs/generation.md); the Perceiver's latents cannot
+FLORES_DESIGNS=${FLORES_DESIGNS:-"cross-attention=global_softmax[injection=cross_attention] perceiver-32=global_softmax[projector=perceiver;projector_init=default;projector.latents=32]"}
+for design in $DESIGNS $FLORES_DESIGNS; do
   [[ $design =~ ^[a-z0-9-]+=.+ ]] || { echo "DESIGNS: '$design' is not folder=fusion-spec" >&2; exit 2; }
 done
-# flores_en: the generation settings of docs/generation.md (lexical start: linear projectors only)
-FLORES_DESIGNS="global_softmax,global_softmax[injection=cross_attention],global_softmax[projector=perceiver;projector_init=default;projector.latents=32]"
 COMMON=(--lr-grid 3e-4,1e-3,3e-3 --preset small-data --mixed-precision auto --normalize none --references "")
 . "$(dirname "$0")/finished.sh"
 compare() {  # layerbridge compare into $1, unless a finished run is there
@@ -39,10 +42,12 @@ for seed in $SEEDS; do
             --fusions "${design#*=}" --seed "$seed"
         done ;;
       flores_en)
-        compare "$OUT/flores-en/seed$seed" --task flores_en --lr-grid 3e-4,1e-3,3e-3 --preset small-data \
-          --mixed-precision auto --references "" --max-steps 200 --dev-limit 32 --eval-limit 16 \
-          --max-new-tokens 80 --no-repeat-ngram-size 3 --layers upper_half --fusion-lr 1e-6 \
-          --projector-init lexical --fusions "$FLORES_DESIGNS" --seed "$seed" ;;
+        for design in $FLORES_DESIGNS; do
+          compare "$OUT/flores-en/${design%%=*}/seed$seed" --task flores_en --lr 1e-3 --preset small-data \
+            --mixed-precision auto --references "" --max-steps 200 --dev-limit 32 --eval-limit 16 \
+            --max-new-tokens 80 --no-repeat-ngram-size 3 --checkpoint-every 50 --layers upper_half \
+            --fusion-lr 1e-6 --projector-init lexical --fusions "${design#*=}" --seed "$seed"
+        done ;;
       *) echo "architectures_study: unknown task $task (sib200, sinhala_news, flores_en)" >&2; exit 2 ;;
     esac
   done

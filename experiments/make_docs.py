@@ -8,7 +8,7 @@ this rewrites only the blocks, from:
   docs/fusion-study.md and docs/architectures.md with the plots under results/plots/;
   experiments/generation_report.py: docs/generation.md);
 - results/demo/compare.json: the README's demo table, printed as `layerbridge demo` prints it;
-- benchmarks/results/**/results.json, benchmarks/results-authors/authors.json and
+- benchmarks/results/**/results.json, benchmarks/results-authors/{authors,memory}.json and
   benchmarks/results-cross-attention/results.json: the tables of docs/benchmarks.md.
 """
 
@@ -21,7 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "experiments")]
 
-from benchmarks import cross_attention_generation, paper_scale  # noqa: E402
+from benchmarks import authors_memory, cross_attention_generation, paper_scale  # noqa: E402
 from benchmarks.report import authors_section  # noqa: E402
 from benchmarks.report import markdown as benchmark_markdown  # noqa: E402
 from benchmarks.report import targets_section  # noqa: E402
@@ -59,6 +59,7 @@ def benchmark_blocks(root: Path) -> dict[str, list[str]]:
         "paper-scale": paper_scale.markdown(load(root / "paper-scale" / "results.json")).splitlines(),
         "paper-scale-cap": paper_scale.markdown(load(root / "paper-scale-cap" / "results.json")).splitlines(),
         "benchmark-authors": authors_section(load(root.parent / "results-authors" / "authors.json")).splitlines(),
+        "benchmark-authors-memory": authors_memory.markdown(load(root.parent / "results-authors" / "memory.json")).splitlines(),
         "benchmark-cross-attention-generation": cross_attention_generation.markdown(
             load(root.parent / "results-cross-attention" / "results.json")).splitlines(),
     }
