@@ -1,9 +1,12 @@
-"""Training speed on long inputs: LangBridge's Perceiver against one soft token per encoder token.
+"""Training speed on long inputs: LangBridge's Perceiver and LayAlign's cross-attention against one
+soft token per encoder token.
 
 The LLM reads one soft token per encoder token, so long texts cost LLM positions; the Perceiver
-(`--projector perceiver`) hands it K latents whatever the length. Arms, timed side by side through
-the recipe (`recipe.train_step`, encoder cache warm, length-bucketed batches of 8): `global_softmax`
-with the linear projector (today's default) and with the Perceiver at K = 16, 32 and 64. Inputs:
+(`--projector perceiver`) hands it K latents whatever the length; LayAlign's cross-attention
+(`--injection cross_attention`) keeps the soft tokens and adds an attention to the encoder side in
+every LLM layer. Arms, timed side by side through the recipe (`recipe.train_step`, encoder cache
+warm, length-bucketed batches of 8): `global_softmax` with the linear projector (today's default),
+with the Perceiver at K = 16, 32 and 64, and with the cross-attention injection. Inputs:
 the local task whose English training texts are longest (every task's lengths are measured here
 with the encoder's tokenizer, after the bridge's 200-token cap, as training reads them), and MARC's
 English reviews of at least 100 encoder tokens (cut at 200). The accuracy
@@ -24,7 +27,8 @@ from layerbridge.errors import DataError
 
 POOL = 256  # training texts per arm (batches are drawn from them as the recipe draws)
 DESIGNS = {"linear (one soft token per encoder token)": {}} | {
-    f"perceiver, K = {k}": {"projector": "perceiver", "projector_options": {"latents": k}} for k in (16, 32, 64)}
+    f"perceiver, K = {k}": {"projector": "perceiver", "projector_options": {"latents": k}} for k in (16, 32, 64)} | {
+    "LayAlign cross-attention (soft tokens + every LLM layer)": {"injection": "cross_attention"}}
 LONG_REVIEWS = ("marc", 100, 200)  # task, fewest encoder tokens, the cap (BridgeConfig.max_encoder_length)
 
 

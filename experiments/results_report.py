@@ -331,11 +331,7 @@ def architecture_designs(all_docs: dict[str, list[dict]]) -> list[str]:
     lines = ["| task | seed | design | lr | English dev | training examples/s | average | low-resource average |",
              "|---|---:|---|---:|---:|---:|---:|---:|"]
     for task, (fair_key, folder) in ARCHITECTURES.items():
-        keys = [fair_key] + [f"arch-{folder}-{design}" for design in ARCH_DESIGNS]
-        design_seeds = {doc["train_config"]["seed"] for key in keys[1:] for doc in all_docs.get(key, [])}
-        rows = [(doc, name, scores) for key in keys for doc in all_docs.get(key, [])
-                for name, scores in seeds.columns(doc).items()
-                if key != fair_key or (name in ARCH_REFERENCES and doc["train_config"]["seed"] in design_seeds)]
+        rows = architecture_rows(all_docs, fair_key, folder)
         for doc, name, scores in sorted(rows, key=lambda row: row[0]["train_config"]["seed"]):
             run = doc["runs"].get(name, {})
             low = [scores[lang] for lang in doc["low_resource"]]
@@ -349,6 +345,40 @@ def architecture_designs(all_docs: dict[str, list[dict]]) -> list[str]:
                      f"{scale * statistics.mean(scores.values()):.1f}", f"{scale * statistics.mean(low):.1f}" if low else "—"]
             lines.append("| " + " | ".join(cells) + " |")
     return lines if len(lines) > 2 else ["(no runs yet: bash experiments/architectures_study.sh)"]
+
+
+def architecture_rows(all_docs: dict[str, list[dict]], fair_key: str, folder: str) -> list[tuple[dict, str, dict]]:
+    """(compare document, design, its scores per language) of one task of the architectures study:
+    every design run, and the soft tokens and probe of the seeds the designs ran on."""
+    keys = [fair_key] + [f"arch-{folder}-{design}" for design in ARCH_DESIGNS]
+    design_seeds = {doc["train_config"]["seed"] for key in keys[1:] for doc in all_docs.get(key, [])}
+    return [(doc, name, scores) for key in keys for doc in all_docs.get(key, [])
+            for name, scores in seeds.columns(doc).items()
+            if key != fair_key or (name in ARCH_REFERENCES and doc["train_config"]["seed"] in design_seeds)]
+
+
+def architecture_languages(all_docs: dict[str, list[dict]]) -> list[str]:
+    """Per task and language: each design's score (accuracy, or chrF++), mean over its seeds."""
+    lines = []
+    for task, (fair_key, folder) in ARCHITECTURES.items():
+        rows = architecture_rows(all_docs, fair_key, folder)
+        if not rows:
+            continue
+        names = list(dict.fromkeys(name for _, name, _ in rows))
+        scale = 1 if rows[0][0].get("metric") == "chrf" else 100
+        low = set(rows[0][0]["low_resource"])
+        per_name = {name: [scores for _, n, scores in rows if n == name] for name in names}
+        runs = {name: len(per_name[name]) for name in names}
+        lines += [f"{task} (seeds per design: " + ", ".join(f"{name} {runs[name]}" for name in names) + ")", "",
+                  "| language | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+        for lang in sorted({lang for _, _, scores in rows for lang in scores}):
+            cells = []
+            for name in names:
+                values = [scores[lang] for scores in per_name[name] if lang in scores]
+                cells.append(f"{scale * statistics.mean(values):.1f}" if values else "—")
+            lines.append(f"| {lang}{' (low)' if lang in low else ''} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines[:-1] if lines else ["(no runs yet: bash experiments/architectures_study.sh)"]
 
 
 def task_block(task: str, docs: list[dict], plot_dir: Path, doc_dir: Path) -> list[str]:
@@ -385,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
               "fair-budget-rule": fair_budget_rule(all_docs), "fair-options": fair_options(all_docs),
               "fair-options-seeds": fair_options_over_seeds(all_docs),
               "fair-headline": fair_headline(all_docs),
-              "arch-designs": architecture_designs(all_docs), "llm-gemma": llm_comparison(args.results), "deltas": deltas(tasks), "token-gate": token_gate(args.results / TOKEN_GATE),
+              "arch-designs": architecture_designs(all_docs), "arch-languages": architecture_languages(all_docs), "llm-gemma": llm_comparison(args.results), "deltas": deltas(tasks), "token-gate": token_gate(args.results / TOKEN_GATE),
               **{f"options-{task}": options(all_docs, studies) for task, studies in OPTIONS.items()},
               **{f"bf16-{task}": options(all_docs, studies) for task, studies in STABLE.items()}}
     for doc_path in args.doc:
