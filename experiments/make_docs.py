@@ -8,8 +8,9 @@ this rewrites only the blocks, from:
   docs/fusion-study.md and docs/architectures.md with the plots under results/plots/;
   experiments/generation_report.py: docs/generation.md);
 - results/demo/compare.json: the README's demo table, printed as `layerbridge demo` prints it;
-- benchmarks/results/**/results.json, benchmarks/results-authors/{authors,memory}.json and
-  benchmarks/results-cross-attention/results.json: the tables of docs/benchmarks.md.
+- benchmarks/results/**/results.json, benchmarks/results-authors/{authors,memory}.json,
+  benchmarks/results-long-inputs/long_inputs.json and benchmarks/results-cross-attention/results.json:
+  the tables of docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "experiments")]
 
 from benchmarks import authors_memory, cross_attention_generation, paper_scale  # noqa: E402
-from benchmarks.report import authors_section  # noqa: E402
+from benchmarks.report import authors_section, long_inputs_section  # noqa: E402
 from benchmarks.report import markdown as benchmark_markdown  # noqa: E402
 from benchmarks.report import targets_section  # noqa: E402
 from layerbridge.cli.demo_cmd import FP32_EVAL_LIMIT  # noqa: E402
@@ -60,6 +61,8 @@ def benchmark_blocks(root: Path) -> dict[str, list[str]]:
         "paper-scale-cap": paper_scale.markdown(load(root / "paper-scale-cap" / "results.json")).splitlines(),
         "benchmark-authors": authors_section(load(root.parent / "results-authors" / "authors.json")).splitlines(),
         "benchmark-authors-memory": authors_memory.markdown(load(root.parent / "results-authors" / "memory.json")).splitlines(),
+        "benchmark-long-inputs-designs": long_inputs_section(
+            load(root.parent / "results-long-inputs" / "long_inputs.json")).splitlines(),
         "benchmark-cross-attention-generation": cross_attention_generation.markdown(
             load(root.parent / "results-cross-attention" / "results.json")).splitlines(),
     }
