@@ -43,18 +43,25 @@ ARMS = {  # arm -> run_memory keywords (bridge_class by name: resolved in the ch
 SIZES = {"full": {"rounds": 8, "texts": None}, "quick": {"rounds": 1, "texts": 64}}
 
 
+def arm_settings(fusion: str, arm: str) -> tuple[str, dict]:
+    """The fusion an arm trains (the authors' token gate runs over padded positions too) and its
+    run_memory keywords, the bridge class resolved."""
+    from benchmarks import training
+
+    kw = dict(ARMS[arm])
+    if "bridge_class" in kw:
+        kw["bridge_class"] = getattr(training, kw["bridge_class"])
+    return (training.authors_fusion(fusion) if arm == AUTHORS else fusion), kw
+
+
 def measure_arm(fusion: str, arm: str, quick: bool, data_dir: Path) -> dict:
     """In the child process: one arm's training run and its memory."""
-    from benchmarks import training
     from benchmarks.common import Models, load_task_data
     from benchmarks.memory import run_memory
 
     sizes = SIZES["quick" if quick else "full"]
     task, train, _ = load_task_data("xnli", data_dir, 1)
-    kw = dict(ARMS[arm])
-    if "bridge_class" in kw:
-        kw["bridge_class"] = getattr(training, kw["bridge_class"])
-    run_fusion = training.authors_fusion(fusion) if arm == AUTHORS else fusion
+    run_fusion, kw = arm_settings(fusion, arm)
     train = train[: sizes["texts"]] if sizes["texts"] else train
     log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
     return run_memory(Models()("fp32"), task.name, train, sizes["rounds"], "fp32", fusion=run_fusion, log=log, **kw)

@@ -324,6 +324,12 @@ def fair_options_over_seeds(all_docs: dict[str, list[dict]]) -> list[str]:
     return lines if len(lines) > 2 else ["(no option has run on two seeds yet)"]
 
 
+def score_scale(doc: dict) -> int:
+    """What turns a compare document's scores into the tables' numbers: accuracy (0..1) x 100,
+    chrF++ (already 0..100) x 1."""
+    return 1 if doc.get("metric") == "chrf" else 100
+
+
 def architecture_designs(all_docs: dict[str, list[dict]]) -> list[str]:
     """Per task, seed and design: the chosen lr, English dev, training examples/s of the chosen run
     and the test averages (accuracy, or chrF++ for generation); beside them, the soft tokens
@@ -336,12 +342,12 @@ def architecture_designs(all_docs: dict[str, list[dict]]) -> list[str]:
             run = doc["runs"].get(name, {})
             low = [scores[lang] for lang in doc["low_resource"]]
             train = run.get("train", {})
-            scale = 1 if doc.get("metric") == "chrf" else 100  # chrF++ is already 0..100
+            scale = score_scale(doc)
             dev = seeds.dev_accuracy(doc, name) if scale == 100 else train.get("dev_chrf")
             lr = run.get("chosen_lr") or (doc["train_config"]["learning_rate"] if name in doc["runs"] else None)
             speed = train.get("examples_per_second")
             cells = [task, str(doc["train_config"]["seed"]), name, f"{lr:g}" if lr else "—",
-                     "—" if dev is None else f"{dev * (scale if scale == 100 else 1):.1f}", f"{speed:.2f}" if speed else "—",
+                     "—" if dev is None else f"{scale * dev:.1f}", f"{speed:.2f}" if speed else "—",
                      f"{scale * statistics.mean(scores.values()):.1f}", f"{scale * statistics.mean(low):.1f}" if low else "—"]
             lines.append("| " + " | ".join(cells) + " |")
     return lines if len(lines) > 2 else ["(no runs yet: bash experiments/architectures_study.sh)"]
@@ -365,7 +371,7 @@ def architecture_languages(all_docs: dict[str, list[dict]]) -> list[str]:
         if not rows:
             continue
         names = list(dict.fromkeys(name for _, name, _ in rows))
-        scale = 1 if rows[0][0].get("metric") == "chrf" else 100
+        scale = score_scale(rows[0][0])
         low = set(rows[0][0]["low_resource"])
         per_name = {name: [scores for _, n, scores in rows if n == name] for name in names}
         runs = {name: len(per_name[name]) for name in names}

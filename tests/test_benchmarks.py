@@ -272,13 +272,11 @@ def test_authors_memory_arms_run_through_the_recipe(tiny_parts):
     train = [Example(id=f"t/{i}", text=" ".join(words[: 1 + i % 10]), label=i % 3, lang="en") for i in range(40)]
     quiet = lambda _: None  # noqa: E731
     arms = {}
-    for arm, kw in authors_memory.ARMS.items():
-        kw = dict(kw)
-        if "bridge_class" in kw:
-            kw["bridge_class"] = getattr(training, kw["bridge_class"])
-        fusion = training.authors_fusion("token_softmax") if arm == authors_memory.AUTHORS else "token_softmax"
+    for arm in authors_memory.ARMS:
+        fusion, kw = authors_memory.arm_settings("token_softmax", arm)
         arms[arm] = run_memory(tiny_parts, "xnli", train, 1, "fp32", fusion=fusion, log=quiet, **kw)
     assert arms[authors_memory.AUTHORS]["fusion"] == training.PaddedGateConfig.name
+    assert authors_memory.arm_settings("token_softmax", authors_memory.AUTHORS)[1]["bridge_class"] is training.AuthorsBridge
     assert arms[authors_memory.AUTHORS]["cache_texts"] == arms["layerbridge, no encoder cache"]["cache_texts"] == 0
     assert arms[authors_memory.IN_RAM]["cache_texts"] == len(train) and not arms[authors_memory.IN_RAM]["cache_on_disk"]
     assert arms[authors_memory.IN_FILE]["cache_on_disk"]
