@@ -27,6 +27,7 @@ for design in $DESIGNS $FLORES_DESIGNS; do
 done
 COMMON=(--lr-grid 3e-4,1e-3,3e-3 --preset small-data --mixed-precision auto --normalize none --references "")
 . "$(dirname "$0")/finished.sh"
+. "$(dirname "$0")/flores_en_settings.sh"  # FLORES_EN: the soft tokens' flores_en settings
 compare() {  # layerbridge compare into $1, unless a finished run is there
   local out=$1; shift
   finished "$out" || layerbridge compare "$@" -o "$out"
@@ -43,10 +44,8 @@ for seed in $SEEDS; do
         done ;;
       flores_en)
         for design in $FLORES_DESIGNS; do
-          compare "$OUT/flores-en/${design%%=*}/seed$seed" --task flores_en --lr 1e-3 --preset small-data \
-            --mixed-precision auto --references "" --max-steps 200 --dev-limit 32 --eval-limit 16 \
-            --max-new-tokens 80 --no-repeat-ngram-size 3 --checkpoint-every 50 --layers upper_half \
-            --fusion-lr 1e-6 --projector-init lexical --fusions "${design#*=}" --seed "$seed"
+          compare "$OUT/flores-en/${design%%=*}/seed$seed" "${FLORES_EN[@]}" --references "" \
+            --fusions "${design#*=}" --seed "$seed"
         done ;;
       *) echo "architectures_study: unknown task $task (sib200, sinhala_news, flores_en)" >&2; exit 2 ;;
     esac
