@@ -15,7 +15,7 @@ from typing import Callable
 import torch
 
 from layerbridge.bridge import BridgeConfig, LayerBridge
-from layerbridge.bridge.model import load_models
+from layerbridge.bridge.loading import load_models
 from layerbridge.precision import frozen_dtype, native_bf16
 from layerbridge.training.batches import epoch_batches
 

@@ -11,6 +11,7 @@ import sacrebleu
 import torch
 
 from layerbridge import BridgeConfig, LayerBridge
+from layerbridge.bridge.centring import mean_state
 from layerbridge.cli.main import main
 from layerbridge.errors import ConfigError, DataError
 from layerbridge.evaluation import text_metrics
@@ -282,22 +283,22 @@ def test_train_evaluate_predict_compare_generation(tmp_path, task_dir, capsys):
 def test_center_languages_moves_a_language_mean_onto_english_and_is_saved(tiny_parts, tmp_path):
     bridge = prompted_bridge(tiny_parts, center_languages=True)
     bridge.fit_source_mean(EN)
-    assert torch.allclose(bridge.source_mean, bridge.mean_state(EN))
+    assert torch.allclose(bridge.centring.source_mean, mean_state(bridge, EN))
     enc = bridge.tokenize(XX)
     plain = bridge.encoder_states(**enc)
     with bridge.input_language(XX):
         shifted = bridge.encoder_states(**enc)
     mask = enc["attention_mask"].float()[:, :, None, None]
     moved = (shifted * mask).sum((0, 1)) / mask.sum()
-    assert torch.allclose(moved, bridge.source_mean, atol=1e-5) and not torch.allclose(plain, shifted)
-    assert bridge.input_mean is None and torch.equal(bridge.encoder_states(**enc), plain)  # only inside the block
+    assert torch.allclose(moved, bridge.centring.source_mean, atol=1e-5) and not torch.allclose(plain, shifted)
+    assert bridge.centring.input_mean is None and torch.equal(bridge.encoder_states(**enc), plain)  # only inside the block
     english = bridge.tokenize(EN)
     before = bridge.encoder_states(**english)
     with bridge.input_language(EN):  # English itself is not moved
         assert torch.allclose(bridge.encoder_states(**english), before, atol=1e-5)
     bridge.save_pretrained(tmp_path / "b")
     loaded = LayerBridge.from_pretrained(tmp_path / "b", models=tiny_parts)
-    assert torch.equal(loaded.source_mean, bridge.source_mean)
+    assert torch.equal(loaded.centring.source_mean, bridge.centring.source_mean)
     with pytest.raises(ConfigError):  # a bridge saved without the English mean does not load as centring
         plain_bridge = prompted_bridge(tiny_parts)
         plain_bridge.save_pretrained(tmp_path / "p")

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from layerbridge.bridge import BridgeConfig, LayerBridge
-from layerbridge.bridge.model import load_models
+from layerbridge.bridge.loading import load_models
 from layerbridge.cli.main import main
 from layerbridge.fusion import FUSIONS
 from layerbridge.tasks import get_task, load_examples

@@ -26,7 +26,7 @@ def environment(mixed_precision: str) -> dict:
     import torch
     import transformers
 
-    from layerbridge import __version__
+    from layerbridge.version import __version__
     from layerbridge.precision import label, native_bf16
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None

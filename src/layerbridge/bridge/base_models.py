@@ -10,6 +10,7 @@ loaded: `hub:<commit sha>` for a model downloaded from the Hub (transformers rec
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import warnings
@@ -61,16 +62,48 @@ def folder_fingerprint(folder: Path) -> str | None:
     return f"sha256:{_folder_sha256(str(folder.resolve()), stamp)}"
 
 
-def check_base_models(config, encoder, llm, *, strict: bool = False, where: str = "the bridge") -> None:
-    """Fill in the config's fingerprints when it has none; else compare them with the loaded models'."""
-    for role, model in (("encoder", encoder), ("llm", llm)):
-        found = fingerprint(model)
-        recorded = getattr(config, f"{role}_weights")
-        if recorded is None:
-            setattr(config, f"{role}_weights", found)
-        elif found is not None and found != recorded:
-            message = (f"{where} was trained on {role} weights {recorded}, but {getattr(config, role)!r} loaded "
-                       f"{found}: the bridge's weights are bound to other base weights and may give garbage")
-            if strict:
-                raise ConfigError(message)
-            warnings.warn(message, stacklevel=3)
+def model_dims(model) -> tuple[int, int]:
+    """(number of transformer layers, hidden size) of an encoder or LLM, from its config."""
+    config = model.config
+    layers = getattr(config, "num_hidden_layers", None)
+    layers = getattr(config, "num_layers", None) if layers is None else layers
+    hidden = getattr(config, "hidden_size", None) or getattr(config, "d_model", None)
+    if layers is None or not hidden:
+        raise ConfigError(f"cannot read layer count / hidden size from {type(config).__name__}")
+    return int(layers), int(hidden)
+
+
+def checked_fingerprint(config, role: str, model, *, strict: bool) -> str | None:
+    """The fingerprint the bridge records for `role`'s weights: the one the config already holds
+    (compared with the loaded model's: other weights warn, or raise with `strict`), else the model's."""
+    found = fingerprint(model)
+    recorded = getattr(config, f"{role}_weights")
+    if recorded is None:
+        return found
+    if found is not None and found != recorded:
+        message = (f"the bridge was trained on {role} weights {recorded}, but {getattr(config, role)!r} loaded "
+                   f"{found}: the bridge's weights are bound to other base weights and may give garbage")
+        if strict:
+            raise ConfigError(message)
+        warnings.warn(message, stacklevel=4)
+    return recorded
+
+
+def filled_config(config, encoder, llm, *, strict: bool = False):
+    """A copy of `config` with the loaded models' sizes and weight fingerprints filled in, after
+    checking that the sizes and weights a saved config records are the ones loaded. The caller's
+    config is never changed."""
+    (enc_layers, enc_hidden), (_, llm_hidden) = model_dims(encoder), model_dims(llm)
+    sizes = {"encoder_num_layers": enc_layers, "encoder_hidden_size": enc_hidden, "llm_hidden_size": llm_hidden}
+    for name, found in sizes.items():
+        expected = getattr(config, name)
+        if expected is not None and expected != found:
+            raise ConfigError(f"the bridge config says {name}={expected}, but the models loaded for "
+                              f"encoder={config.encoder!r} / llm={config.llm!r} have {found}: "
+                              "these are not the models this bridge was trained with")
+    filled = copy.deepcopy(config)
+    for name, value in sizes.items():
+        setattr(filled, name, value)
+    filled.encoder_weights = checked_fingerprint(config, "encoder", encoder, strict=strict)
+    filled.llm_weights = checked_fingerprint(config, "llm", llm, strict=strict)
+    return filled

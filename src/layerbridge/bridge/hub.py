@@ -9,9 +9,9 @@ import tempfile
 from pathlib import Path
 
 from layerbridge.bridge.config import CONFIG_NAME
+from layerbridge.bridge.saving import WEIGHTS_NAME
 from layerbridge.errors import ConfigError
 
-WEIGHTS_NAME = "bridge.safetensors"
 CARD_NAME = "README.md"
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 PAPER = """@inproceedings{puranegedara2025multilingual,

@@ -9,12 +9,12 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from layerbridge import __version__
-from layerbridge.bridge.config import BridgeConfig
+from layerbridge.version import __version__
 from layerbridge.errors import ConfigError
 from layerbridge.io import atomic_path
 
 WEIGHTS_NAME = "bridge.safetensors"
+RENAMED = {"source_mean": "centring.source_mean"}  # keys of bridges saved by earlier versions
 
 
 def save_bridge(bridge, folder: str | Path, state: dict[str, torch.Tensor] | None = None) -> Path:
@@ -34,6 +34,7 @@ def load_trained_weights(bridge, state: dict[str, torch.Tensor], source: str) ->
     """Load trained weights (the bridge's own, no frozen model) into `bridge`, after checking they are
     exactly the ones it has: a prefix drift (`module.`, `_orig_mod.`) would otherwise load nothing and
     leave e.g. zero gates."""
+    state = {RENAMED.get(k, k): v for k, v in state.items()}
     expected = bridge.trainable_state_dict()
     missing = sorted(set(expected) - set(state))
     extra = sorted(set(state) - set(expected))
@@ -55,22 +56,13 @@ def load_trained_weights(bridge, state: dict[str, torch.Tensor], source: str) ->
         bridge.load_state_dict(state, strict=False)
 
 
-def load_bridge(cls, folder: str | Path, *, cache_dir=None, models=None, dtype=torch.float32, strict_base_models=False):
-    folder = Path(folder)
-    config = BridgeConfig.load(folder)
-    weights_path = folder / WEIGHTS_NAME
-    if not weights_path.is_file():
-        raise ConfigError(f"{weights_path}: not found; the bridge in {folder} has no weights")
+def read_weights(folder: Path) -> tuple[dict[str, torch.Tensor], Path]:
+    """(trained weights, their file) of the bridge saved in `folder`, with a clear error when the
+    file is missing or unreadable. safetensors only: nothing is unpickled."""
+    path = Path(folder) / WEIGHTS_NAME
+    if not path.is_file():
+        raise ConfigError(f"{path}: not found; the bridge in {folder} has no weights")
     try:
-        state = load_file(str(weights_path))
+        return load_file(str(path)), path
     except (SafetensorError, OSError, ValueError) as err:
-        raise ConfigError(f"{weights_path}: not a readable safetensors file ({err})") from err
-
-    if models is None:
-        from layerbridge.bridge.model import load_models
-
-        models = load_models(config, cache_dir=cache_dir, dtype=dtype)
-    bridge = cls(config, *models, strict_base_models=strict_base_models)
-    load_trained_weights(bridge, state, f"{weights_path} (the bridge described by {folder / 'bridge_config.json'}, "
-                                        f"fusion={config.fusion}, projector={config.projector})")
-    return bridge
+        raise ConfigError(f"{path}: not a readable safetensors file ({err})") from err

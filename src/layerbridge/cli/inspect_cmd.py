@@ -7,7 +7,7 @@ import argparse
 from rich.table import Table
 
 from layerbridge.bridge import LayerBridge
-from layerbridge.bridge.model import model_dims
+from layerbridge.bridge.base_models import model_dims
 from layerbridge.cli.output import console as make_console
 from layerbridge.cli.options import add_bridge_options, bridge_config_from_args
 

@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="layerbridge",
         description="Bridge a multilingual encoder (all layers fused) into an English-centric LLM.",
     )
-    from layerbridge import __version__
+    from layerbridge.version import __version__
 
     parser.add_argument("--version", action="version", version=f"layerbridge {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
