@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from layerbridge.bridge.projector import check_projector
+from layerbridge.projector import check_projector
 from layerbridge.errors import ConfigError
 from layerbridge.fusion import fusion_config
 from layerbridge.injection import injection_config

@@ -7,7 +7,7 @@ import json
 
 from layerbridge.bridge import BridgeConfig
 from layerbridge.bridge.config import LLM_INPUTS
-from layerbridge.bridge.projector import PROJECTOR_INITS, PROJECTORS
+from layerbridge.projector import PROJECTOR_INITS, PROJECTORS
 from layerbridge.errors import ConfigError
 from layerbridge.fusion import FUSIONS
 from layerbridge.injection import INJECTIONS

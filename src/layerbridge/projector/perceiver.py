@@ -1,4 +1,4 @@
-"""The Perceiver projector (LangBridge's alternative alignment): K learned latent queries
+"""`perceiver`: LangBridge's alternative alignment: K learned latent queries
 cross-attend to the fused encoder states, so the LLM reads K soft tokens per text instead of one
 per encoder token; for long inputs (80-word news items, 100-200 encoder tokens) the LLM's
 sequence, and its cost, no longer grows with the text.
@@ -18,12 +18,11 @@ import torch
 from torch import nn
 
 from layerbridge.errors import ConfigError
-from layerbridge.registry import OptionsConfig
+from layerbridge.projector.base import Projector, ProjectorConfig
 
 
 @dataclass
-class PerceiverConfig(OptionsConfig):
-    kind: ClassVar[str] = "projector"
+class PerceiverConfig(ProjectorConfig):
     name: ClassVar[str] = "perceiver"
     latents: int = 32  # K: soft tokens the LLM reads per text
     layers: int = 2
@@ -55,10 +54,10 @@ class PerceiverBlock(nn.Module):
         return latents + self.ffn(self.norm_ffn(latents))
 
 
-class PerceiverProjector(nn.Module):
+class PerceiverProjector(Projector):
     """(fused (B, S, D), mask (B, S)) -> (soft tokens (B, K, D_llm), their mask (B, K), all ones)."""
 
-    compresses = True  # the bridge gives it the mask and takes the soft tokens' own mask back
+    compresses: ClassVar[bool] = True  # the bridge gives it the mask and takes the soft tokens' own mask back
 
     def __init__(self, config: PerceiverConfig, encoder_size: int, llm_size: int):
         super().__init__()
