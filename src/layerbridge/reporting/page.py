@@ -53,18 +53,7 @@ def write_report(out: Path, document: dict, *, title: str) -> Path:
     low = set(document["low_resource"])
     metric = document.get("metric", "accuracy")
     name = METRIC_NAMES.get(metric, metric)
-    images = [(f"{name} per language", plots.accuracy_per_language(
-        table, document["languages"], plot_dir / f"{metric}.png", low, title=document["task"], metric=name,
-        scale=1 if metric in ("chrf", "bleu") else 100))]
-    for name, run in document["runs"].items():
-        stem = slug(name)
-        if run.get("fusion", name) == "token_softmax":
-            images.append((f"Average layer weight per language ({name})", plots.layer_weight_heatmap(
-                run["layer_weights"], run["layers"], plot_dir / f"{stem}_layer_weights.png",
-                title=f"{name}: mean layer weight over real tokens")))
-        if run["global_history"]:
-            images.append((f"Learned global weights ({name})", plots.global_weights(
-                run["global_history"], run["layers"], plot_dir / f"{stem}_global_weights.png", title=name)))
+    images = report_plots(document, table, plot_dir, low, metric, name)
 
     md = [f"# {title}", "",
           f"Task `{document['task']}`, evaluation mode `{document['mode']}`, "
@@ -87,10 +76,39 @@ def write_report(out: Path, document: dict, *, title: str) -> Path:
     if "LLM alone, zero-shot" in refs:
         md += ["", f"*LLM alone, zero-shot*: the LLM reads the raw text after the instruction "
                f"{refs['LLM alone, zero-shot']['instruction']!r}, nothing trained."]
+    md += training_runs(document)
+    md += ["", "## Plots", ""]
+    md += [f"### {caption}\n\n![{caption}]({path.relative_to(out)})\n" for caption, path in images]
+    md += ["## Settings", "", "```json", _settings(document), "```", ""]
+    atomic_write_text(out / "report.md", "\n".join(md))
+    atomic_write_text(out / "report.html", _html(title, md))
+    return out / "report.html"
+
+
+def report_plots(document: dict, table: dict, plot_dir: Path, low: set, metric: str, name: str) -> list[tuple]:
+    """(caption, image path) of the report's plots: the metric per language, the token gate's mean
+    layer weights, the global weights over training."""
+    images = [(f"{name} per language", plots.accuracy_per_language(
+        table, document["languages"], plot_dir / f"{metric}.png", low, title=document["task"], metric=name,
+        scale=1 if metric in ("chrf", "bleu") else 100))]
+    for name, run in document["runs"].items():
+        stem = slug(name)
+        if run.get("fusion", name) == "token_softmax":
+            images.append((f"Average layer weight per language ({name})", plots.layer_weight_heatmap(
+                run["layer_weights"], run["layers"], plot_dir / f"{stem}_layer_weights.png",
+                title=f"{name}: mean layer weight over real tokens")))
+        if run["global_history"]:
+            images.append((f"Learned global weights ({name})", plots.global_weights(
+                run["global_history"], run["layers"], plot_dir / f"{stem}_global_weights.png", title=name)))
+    return images
+
+
+def training_runs(document: dict) -> list[str]:
+    """The report's table of training runs, and the learning rate each chose (`--lr-grid`)."""
     generation = document.get("kind") == "generation"
     dev_head, dev_key = ("dev chrF++", "dev_chrf") if generation else ("dev acc", "dev_accuracy")
-    md += ["", "## Training runs", "", f"| fusion | trainable params | steps | seconds | train ex/s | final loss | {dev_head} |",
-           "|---|---:|---:|---:|---:|---:|---:|"]
+    md = ["", "## Training runs", "", f"| fusion | trainable params | steps | seconds | train ex/s | final loss | {dev_head} |",
+          "|---|---:|---:|---:|---:|---:|---:|"]
     for fusion, run in document["runs"].items():
         t = run["train"]
         dev = show(t.get(dev_key), "chrf") if generation else pct(t.get(dev_key))
@@ -102,12 +120,7 @@ def write_report(out: Path, document: dict, *, title: str) -> Path:
             f"{fusion}: {run['chosen_lr']:g} (" + ", ".join(f"{lr}: {show(v, 'chrf') if generation else pct(v)}"
                                                           for lr, v in run["lr_grid"].items()) + ")"
             for fusion, run in grids.items())]
-    md += ["", "## Plots", ""]
-    md += [f"### {caption}\n\n![{caption}]({path.relative_to(out)})\n" for caption, path in images]
-    md += ["## Settings", "", "```json", _settings(document), "```", ""]
-    atomic_write_text(out / "report.md", "\n".join(md))
-    atomic_write_text(out / "report.html", _html(title, md))
-    return out / "report.html"
+    return md
 
 
 def generation_notes(document: dict, table: dict[str, dict[str, float]]) -> list[str]:

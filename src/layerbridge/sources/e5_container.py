@@ -142,6 +142,18 @@ def parse_container(path: str | Path) -> E5Container:
         raise ModelSourceError(f"cannot read E5S1 container {path}: {e}") from e
     buf = memoryview(data)
     r = _Reader(buf, path)
+    header = _read_header(r, path)
+    pieces, scores, special = _read_vocabulary(r, path)
+    c = E5Container(path=path, **header, pieces=pieces, scores=scores, **special,
+                    norm_map=_read_norm_map(r, path), tensors={})
+    if len(pieces) > c.vocab_rows:
+        raise ModelSourceError(f"{path}: {len(pieces)} tokenizer pieces but only {c.vocab_rows} embedding rows")
+    c.tensors.update(_read_tensors(r, buf, path, _expected_shapes(c)))
+    return c
+
+
+def _read_header(r: _Reader, path: Path) -> dict:
+    """Magic, version and the model's sizes."""
     if bytes(r.raw(4)) != MAGIC:
         raise ModelSourceError(f"{path} is not an E5S1 container (bad magic)")
     version = r.take("<I")
@@ -152,7 +164,12 @@ def parse_container(path: str | Path) -> E5Container:
     qblock = r.take("<i")
     if qblock != Q4_0_BLOCK:
         raise ModelSourceError(f"{path}: quant block {qblock}, only {Q4_0_BLOCK} is supported")
+    return dict(version=version, hidden=hidden, layers=layers, heads=heads, ffn=ffn, vocab_rows=vocab_rows,
+                max_positions=max_pos, type_rows=type_rows, layer_norm_eps=eps, quant_block=qblock)
 
+
+def _read_vocabulary(r: _Reader, path: Path) -> tuple[list[str], np.ndarray, dict]:
+    """The tokenizer's pieces, their scores and the special token ids."""
     n, bos, eos, pad, unk = r.take("<5i")
     blob_len = r.take("<Q")
     offsets = np.frombuffer(r.raw(4 * (n + 1)), dtype="<u4")
@@ -161,7 +178,11 @@ def parse_container(path: str | Path) -> E5Container:
     if offsets[-1] != blob_len or np.any(np.diff(offsets.astype(np.int64)) < 0):
         raise ModelSourceError(f"{path}: inconsistent tokenizer piece offsets")
     pieces = [blob[offsets[i] : offsets[i + 1]].decode("utf-8") for i in range(n)]
+    return pieces, scores, dict(bos_id=bos, eos_id=eos, pad_id=pad, unk_id=unk)
 
+
+def _read_norm_map(r: _Reader, path: Path) -> dict[int, str]:
+    """The tokenizer's normalisation map: code point -> replacement text."""
     n_norm = r.take("<i")
     norm_bytes = r.raw(r.take("<I"))
     norm_map: dict[int, str] = {}
@@ -176,17 +197,12 @@ def parse_container(path: str | Path) -> E5Container:
         raise ModelSourceError(f"{path}: malformed normalisation map: {e}") from e
     if p != len(norm_bytes):
         raise ModelSourceError(f"{path}: normalisation map has {len(norm_bytes) - p} stray bytes")
+    return norm_map
 
-    c = E5Container(
-        path=path, version=version, hidden=hidden, layers=layers, heads=heads, ffn=ffn,
-        vocab_rows=vocab_rows, max_positions=max_pos, type_rows=type_rows, layer_norm_eps=eps,
-        quant_block=qblock, pieces=pieces, scores=scores, bos_id=bos, eos_id=eos, pad_id=pad,
-        unk_id=unk, norm_map=norm_map, tensors={},
-    )  # fmt: skip
-    if len(pieces) > vocab_rows:
-        raise ModelSourceError(f"{path}: {len(pieces)} tokenizer pieces but only {vocab_rows} embedding rows")
 
-    shapes = _expected_shapes(c)
+def _read_tensors(r: _Reader, buf: memoryview, path: Path, shapes: dict) -> dict[str, np.ndarray]:
+    """Every weight tensor, dequantised, checked against the shapes the sizes imply."""
+    tensors = {}
     for _ in range(r.take("<i")):
         name = bytes(r.raw(r.take("<H"))).decode("utf-8")
         dtype, count, offset, length = r.take("<BIQQ")
@@ -195,25 +211,26 @@ def parse_container(path: str | Path) -> E5Container:
         shape = shapes[name]
         if count != int(np.prod(shape)):
             raise ModelSourceError(f"{path}: tensor {name} has {count} elements, expected shape {shape}")
-        if offset + length > len(data):
+        if offset + length > len(buf):
             raise ModelSourceError(f"{path}: tensor {name} runs past the end of the file")
-        raw = buf[offset : offset + length]
         try:
-            if dtype == DTYPE_F32:
-                if length != 4 * count:
-                    raise ValueError(f"{length} bytes for {count} float32 values")
-                arr = np.frombuffer(raw, dtype="<f4").astype(np.float32)
-            elif dtype == DTYPE_Q4_0:
-                arr = dequantize_q4_0(raw, count)
-            else:
-                raise ValueError(f"unknown dtype code {dtype}")
+            tensors[name] = _tensor_values(buf[offset : offset + length], dtype, count).reshape(shape)
         except ValueError as e:
             raise ModelSourceError(f"{path}: tensor {name}: {e}") from e
-        c.tensors[name] = arr.reshape(shape)
-    missing = sorted(set(shapes) - set(c.tensors))
+    missing = sorted(set(shapes) - set(tensors))
     if missing:
         raise ModelSourceError(f"{path}: missing tensors {missing[:5]}{' ...' if len(missing) > 5 else ''}")
-    return c
+    return tensors
+
+
+def _tensor_values(raw: memoryview, dtype: int, count: int) -> np.ndarray:
+    if dtype == DTYPE_F32:
+        if len(raw) != 4 * count:
+            raise ValueError(f"{len(raw)} bytes for {count} float32 values")
+        return np.frombuffer(raw, dtype="<f4").astype(np.float32)
+    if dtype == DTYPE_Q4_0:
+        return dequantize_q4_0(raw, count)
+    raise ValueError(f"unknown dtype code {dtype}")
 
 
 # -- BERT -------------------------------------------------------------------------------------
