@@ -1,6 +1,6 @@
 """Generation with LayAlign's cross-attention: each layer's encoder keys and values once per call.
 
-    python benchmarks/cross_attention_generation.py [--batches 4] [--out benchmarks/results-cross-attention]
+    python benchmarks/cross_attention_generation.py [--batches 4] [--out benchmarks/results/cross-attention]
 
 While an LLM writes, every decoder layer runs once per new token; the cross-attention injection's
 encoder side (the layer's mix of encoder layers, the adapter, the layer's k/v projections) does not
@@ -103,7 +103,7 @@ def main(argv=None) -> int:
     parser.add_argument("--batches", type=int, default=4, help="timed batches of 8 texts per arm")
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
     parser.add_argument("--data-dir", type=Path, default=default_data_dir())
-    parser.add_argument("--out", type=Path, default=HERE / "results-cross-attention")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "cross-attention")
     args = parser.parse_args(argv)
     doc = measure(args.batches, resolve_precision(args.precision), args.data_dir)
     doc["command"] = "python benchmarks/cross_attention_generation.py" + (

@@ -63,8 +63,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smoke version: one timed step per configuration")
     parser.add_argument("--data-dir", default=None, help="data folder (default: $LAYERBRIDGE_DATA_DIR or ../shared/data)")
-    parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"),
-                        help="folder for results.json and results.md (default: benchmarks/results)")
+    parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "full"),
+                        help="folder for results.json and results.md (default: benchmarks/results/full)")
     parser.add_argument("--task", default="xnli", help="task whose English rows are used (default: xnli)")
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                         help="auto (default): bf16 arms only where the CPU has native bf16, as the recipe's "

@@ -1,11 +1,11 @@
-"""Multi-seed tables (layerbridge.reporting.seeds): the numbers docs/results.md is built from."""
+"""Multi-seed tables (tools/seeds.py): the numbers docs/results.md is built from."""
 
 import json
 
 import pytest
 
 from layerbridge.errors import DataError
-from layerbridge.reporting import seeds
+from tools import seeds
 
 
 def compare_doc(seed: int, accuracy: dict[str, dict[str, float]], *, task="sib200", precision="no") -> dict:

@@ -1,11 +1,6 @@
-"""The default-choosing rule of the fair-budget study (experiments/results_report.py)."""
+"""The default-choosing rule of the fair-budget study (tools/results_report.py)."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
-
-from results_report import apply_rule  # noqa: E402
+from tools.results_report import apply_rule
 
 COST = {"last": 0, "global_softmax": 1, "token_softmax": 2}
 

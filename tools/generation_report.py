@@ -1,0 +1,174 @@
+"""Regenerate the tables and plot of docs/generation.md from the raw runs under results/.
+
+    python -m tools.generation_report [--results results] [--doc docs/generation.md]
+
+Blocks between `<!-- generated: NAME -->` and `<!-- end generated -->` are rewritten; the prose
+stays. `study`: every variant of studies/generation/variants.sh (quick evaluation, six languages);
+`flores-en`: the per-language chrF++ table over seeds of studies/generation/flores_en.sh, with the
+LLM-alone and copy rows; `flores-en-targets`: the issue's targets, measured; `flores-en-examples`:
+outputs for a few sentences in several languages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+from pathlib import Path
+
+from layerbridge.io import atomic_write_text
+from layerbridge.reporting import plots
+from tools import run_record, seeds
+from tools.blocks import fill_blocks
+
+STUDY = "generation-study"
+FINAL = "flores-en/seed*"
+STUDY_LANGS = ["eng_Latn", "hin_Deva", "swh_Latn", "tam_Taml", "sin_Sinh", "yor_Latn"]
+
+
+def study_block(root: Path) -> list[str]:
+    """One row per study variant and quick evaluation (from each variant's run.json): its settings,
+    English dev chrF++, and quick-evaluation chrF++."""
+    lines = ["| variant | settings | steps | final loss | dev chrF++ | " + " | ".join(STUDY_LANGS)
+             + " | low-resource avg |", "|---|---|---:|---:|---:|" + "---:|" * (len(STUDY_LANGS) + 1)]
+    records = {run.name: run_record.load(run) for run in sorted((root / STUDY).iterdir())
+               if (run / run_record.RECORD).is_file()}
+    for name, evaluation in sorted((name, evaluation) for name, record in records.items()
+                                   for evaluation in record["evaluations"] if evaluation.startswith("eval-quick")):
+        doc, train, cfg = (records[name]["evaluations"][evaluation], records[name]["train"],
+                           records[name]["train_config"])
+        decoding = doc.get("decoding", {})
+        extra = [f"no-repeat {decoding['no_repeat_ngram_size']}-grams" if decoding.get("no_repeat_ngram_size") else "",
+                 f"repetition penalty {decoding['repetition_penalty']:g}" if decoding.get("repetition_penalty", 1) != 1 else "",
+                 f"{decoding['num_beams']} beams" if decoding.get("num_beams", 1) > 1 else ""]
+        b = cfg["bridge"]
+        settings = (f"{b['fusion']}, layers {b['layers']}, {b['projector']} ({b['projector_init']}), "
+                    f"{b['llm_input']}{', chat' if b['chat_template'] else ''}{', centred' if b.get('center_languages') else ''}, "
+                    f"lr {cfg['learning_rate']:g}" + (f", fusion lr {cfg['fusion_learning_rate']:g}"
+                                                       if cfg["fusion_learning_rate"] else ""))
+        chrf = {lang: r["chrf"] for lang, r in doc["languages"].items()}
+        low = [lang for lang in STUDY_LANGS if lang in doc["summary"]["low_resource_languages"]]
+        settings += "".join(f"; decoding: {e}" for e in extra if e)
+        lines.append(f"| `{name}` | {settings} | {train['steps']} | {train['final_loss']:.2f} | "
+                     f"{train.get('dev_chrf') or 0:.1f} | " + " | ".join(f"{chrf.get(l, float('nan')):.1f}" for l in STUDY_LANGS)
+                     + f" | {statistics.mean(chrf[l] for l in low):.1f} |")
+    return lines
+
+
+def final_docs(root: Path) -> list[dict]:
+    """compare.json of every seed (the reference rows live in the first seed's only)."""
+    folders = sorted(p for p in root.glob(FINAL) if (p / "compare.json").is_file())
+    docs = [json.loads((p / "compare.json").read_text()) for p in folders]
+    if any(d["languages"] != docs[0]["languages"] or list(d["runs"]) != list(docs[0]["runs"]) for d in docs):
+        raise SystemExit(f"{[str(p) for p in folders]}: the seeds differ in languages or runs")
+    return docs
+
+
+def final_block(docs: list[dict], plot_dir: Path, doc_dir: Path) -> list[str]:
+    """chrF++ per language, mean ± half-range over seeds; reference rows from the seeds that have them."""
+    if not docs:
+        return ["(no finished run under results/flores-en yet)"]
+    names = seeds.names(docs)
+    low = set(docs[0]["low_resource"])
+    spread = lambda vs: seeds.spread(vs, scale=1)  # noqa: E731
+    cell = lambda name, lang: spread([seeds.columns(d)[name][lang] for d in seeds.having(docs, name)])  # noqa: E731
+    lines = [f"Seeds {[d['train_config']['seed'] for d in docs]}, {docs[0]['eval_limit'] or 'all'} test sentences per "
+             "language (the same ids in every language), chrF++ (mean ± half-range over seeds).", "",
+             "| language | " + " | ".join(names) + " |", "|---" + "|---:" * len(names) + "|"]
+    for lang in docs[0]["languages"]:
+        lines.append(f"| {lang}{' (low)' if lang in low else ''} | " + " | ".join(cell(n, lang) for n in names) + " |")
+    for label, langs in (("average", docs[0]["languages"]), ("low-resource average", sorted(low))):
+        values = [spread([statistics.mean(seeds.columns(d)[n][l] for l in langs) for d in seeds.having(docs, n)])
+                  for n in names]
+        lines.append(f"| **{label}** | " + " | ".join(f"**{v}**" for v in values) + " |")
+    table = {n: {l: statistics.mean(seeds.columns(d)[n][l] for d in seeds.having(docs, n))
+                 for l in docs[0]["languages"]} for n in names}
+    path = plots.accuracy_per_language(table, docs[0]["languages"], plot_dir / "flores_en_chrf.png", low,
+                                       title="flores_en: chrF++ into English", metric="chrF++", scale=1)
+    lines += ["", f"![chrF++ per language]({os.path.relpath(path, doc_dir.parent)})"]
+    return lines
+
+
+def targets_block(docs: list[dict]) -> list[str]:
+    if not docs:
+        return ["(no finished run yet)"]
+    low, ref = docs[0]["low_resource"], docs[0]["reference_lang"]
+    lines = ["| seed | bridge | low-resource avg chrF++ | copy ceiling (eng_Latn) | share of copy | LLM alone (trained) | "
+             "ratio | LLM alone, zero-shot | ratio |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    zero = [seeds.columns(d).get("LLM alone, zero-shot") for d in docs]
+    trained = [seeds.columns(d).get("LLM alone") for d in docs]
+    pick = lambda values: next((v for v in values if v), None)  # noqa: E731  a reference row from any seed
+    zero, trained = pick(zero), pick(trained)
+    for d in docs:
+        for name in d["runs"]:
+            col = seeds.columns(d)[name]
+            low_avg = statistics.mean(col[l] for l in low)
+            parts = [f"{low_avg:.1f}", f"{col[ref]:.1f}", f"{100 * low_avg / col[ref]:.0f}%"]
+            for reference in (trained, zero):
+                if reference:
+                    base = statistics.mean(reference[l] for l in low)
+                    parts += [f"{base:.1f}", f"{low_avg / base:.2f}x"]
+                else:
+                    parts += ["—", "—"]
+            lines.append(f"| {d['train_config']['seed']} | {name} | " + " | ".join(parts) + " |")
+    return lines
+
+
+EXAMPLE_LANGS = ["hin_Deva", "swh_Latn", "tam_Taml", "sin_Sinh", "amh_Ethi", "yor_Latn"]
+EXAMPLE_IDS = 3
+# What each example sentence says, in our own words (the sentences themselves are third-party data).
+GISTS = {"584": "people have made and used magnifying lenses for thousands of years",
+         "1981": "most modern research telescopes are huge installations in remote places with good air",
+         "1429": "the 35 mm film format's real width and height in millimetres"}
+
+
+def examples_block(root: Path) -> list[str]:
+    """The first bridge's outputs for a few test ids in several languages, from examples.json (ids and
+    outputs only: inputs and references are third-party data and stay out of the repository).
+    examples.json is (re)written from the run's predictions/ when they are present."""
+    folders = sorted(p for p in root.glob(FINAL) if (p / "compare.json").is_file())
+    if not folders:
+        return ["(no finished run yet)"]
+    doc = json.loads((folders[0] / "compare.json").read_text())
+    run = next(iter(doc["runs"]))
+    predictions = folders[0] / run / "eval-generation" / "predictions"
+    store = folders[0] / "examples.json"
+    if predictions.is_dir():
+        rows = {lang: [json.loads(line) for line in (predictions / f"{lang}.jsonl").read_text(encoding="utf-8").splitlines()]
+                for lang in EXAMPLE_LANGS if (predictions / f"{lang}.jsonl").is_file()}
+        ids = [r["id"].rsplit("/", 1)[1] for r in rows[EXAMPLE_LANGS[0]][:EXAMPLE_IDS]]
+        chosen = {lang: {r["id"].rsplit("/", 1)[1]: r["output"] for r in found if r["id"].rsplit("/", 1)[1] in ids}
+                  for lang, found in rows.items()}
+        atomic_write_text(store, json.dumps({"run": run, "ids": ids, "outputs": chosen}, indent=2, ensure_ascii=False) + "\n")
+    if not store.is_file():
+        return ["(no examples.json yet)"]
+    saved = json.loads(store.read_text(encoding="utf-8"))
+    lines = [f"Outputs of `{saved['run']}` ({folders[0].name}) for the first {len(saved['ids'])} test sentences, each "
+             "read in Hindi and five low-resource languages. The sentence's gist is in our words; the reference is the `index_id` "
+             "of the data folder's `sib200/eng_Latn/test.jsonl`.", ""]
+    for row_id in saved["ids"]:
+        lines.append(f"**index_id {row_id}** ({GISTS.get(row_id, 'see the data folder')})")
+        lines.append("")
+        lines += [f"- {lang}: {' '.join(out[row_id].split()) or '*(empty)*'}" for lang, out in saved["outputs"].items()
+                  if row_id in out]
+        lines.append("")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--results", default="results")
+    parser.add_argument("--doc", default="docs/generation.md")
+    args = parser.parse_args(argv)
+    root, doc = Path(args.results), Path(args.doc)
+    docs = final_docs(root)
+    blocks = {"study": study_block(root), "flores-en": final_block(docs, root / "plots", doc),
+              "flores-en-targets": targets_block(docs), "flores-en-examples": examples_block(root)}
+    print(f"rewrote {fill_blocks(doc, blocks)} generated blocks in {doc}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
