@@ -1,6 +1,6 @@
 """Peak memory of a training run against the authors' pipeline's choices (issue 17), one process per arm.
 
-    python benchmarks/authors_memory.py [--quick] [--out benchmarks/results-authors/memory.json]
+    python benchmarks/authors_memory.py [--quick] [--out benchmarks/results/authors/memory.json]
 
 The setting of the speed comparison (`python benchmarks/run.py --part authors`): fp32, batch 8,
 XNLI English, every fusion. Each arm is a fresh process, so its peak resident memory is its own:
@@ -89,7 +89,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke version: 64 texts, one step and the longest batch")
     parser.add_argument("--data-dir", type=Path, default=default_data_dir())
-    parser.add_argument("--out", type=Path, default=HERE / "results-authors" / "memory.json")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "authors" / "memory.json")
     parser.add_argument("--child", nargs=2, metavar=("FUSION", "ARM"), help=argparse.SUPPRESS)  # internal
     parser.add_argument("--child-out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
