@@ -107,8 +107,37 @@ def test_round_trip_by_hub_id_and_revision(hub, run):
     models = (*load_encoder(str(enc)), *load_llm(str(llm)))
     remote = LayerBridge.from_pretrained("someone/tiny-bridge", revision="v2", models=models)
     torch.testing.assert_close(remote.score(TEXTS, LABELS), local.score(TEXTS, LABELS))
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(ConfigError, match="the Hub repo 'someone/tiny-bridge' could not be read"):
         LayerBridge.from_pretrained("someone/tiny-bridge", revision="v3", models=models)
+
+
+def test_a_mistyped_local_folder_is_never_sent_to_the_hub(run, tmp_path, monkeypatch, capsys):
+    _, folder, _, _ = run
+    shutil.copytree(folder, tmp_path / "runs" / "sib200")
+    monkeypatch.chdir(tmp_path)
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("a local path reached the Hub")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", no_network)
+    assert main(["predict", "runs/sib20", "hello"]) == 2
+    err = capsys.readouterr().err
+    assert "runs/sib20: no such folder" in err and "did you mean runs/sib200?" in err and "Traceback" not in err
+
+
+def test_an_unreachable_hub_repo_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    monkeypatch.chdir(tmp_path)  # no folder "runs" here: "runs/nope" can only be a Hub repo id
+
+    def offline(*args, **kwargs):
+        raise LocalEntryNotFoundError("Cannot find the requested files in the disk cache and outgoing traffic "
+                                      "has been disabled.")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", offline)
+    assert main(["predict", "runs/nope", "hello"]) == 2
+    err = capsys.readouterr().err
+    assert "runs/nope: not a local folder, and the Hub repo 'runs/nope' could not be read (LocalEntryNotFoundError" in err
 
 
 def test_other_base_weights_warn_or_raise(run, tmp_path):

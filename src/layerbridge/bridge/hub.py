@@ -31,16 +31,35 @@ PAPER = """@inproceedings{puranegedara2025multilingual,
 
 def bridge_folder(name: str | Path, *, revision: str | None = None) -> Path:
     """A local folder holding the bridge: `name` itself, or the files of Hub repo `name` at `revision`
-    (downloaded into the Hub cache)."""
+    (downloaded into the Hub cache). A name whose parent folder exists here (`runs/sib20` beside
+    `runs/sib200`) is a mistyped local path, never sent to the Hub."""
     path = Path(name)
     if path.exists() or not REPO_ID.match(str(name)):
         if revision is not None:
             raise ConfigError(f"revision={revision!r} is for Hub repo ids; {name} is a local folder")
         return path
+    if path.parent.is_dir():
+        raise ConfigError(f"{name}: no such folder (there is a folder {path.parent}, so this is read as a local path, "
+                          f"not a Hub repo id){_nearby_bridges(path)}")
     from huggingface_hub import hf_hub_download
 
-    files = [hf_hub_download(str(name), filename, revision=revision) for filename in (CONFIG_NAME, WEIGHTS_NAME)]
+    try:
+        files = [hf_hub_download(str(name), filename, revision=revision) for filename in (CONFIG_NAME, WEIGHTS_NAME)]
+    except Exception as err:  # offline, no such repo or file, no access: huggingface_hub's errors and OSError
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise ConfigError(f"{name}: not a local folder, and the Hub repo {name!r} could not be read "
+                          f"({type(err).__name__}: {first}). A saved bridge is a folder holding {CONFIG_NAME} and "
+                          f"{WEIGHTS_NAME}.") from err
     return Path(files[0]).parent
+
+
+def _nearby_bridges(path: Path) -> str:
+    """'; did you mean ...?' with the saved bridges beside `path` whose names are close to its name."""
+    import difflib
+
+    saved = [p.name for p in path.parent.iterdir() if (p / CONFIG_NAME).is_file()]
+    close = difflib.get_close_matches(path.name, saved, n=3, cutoff=0.5)
+    return f"; did you mean {', '.join(str(path.parent / c) for c in close)}?" if close else ""
 
 
 def model_card(bridge, run_dir: Path | None) -> str:
