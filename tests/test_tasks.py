@@ -104,6 +104,44 @@ def test_label_index_rules():
             xnli.label_index(bad)
 
 
+@pytest.mark.parametrize(
+    "fields,field",
+    [
+        ({"label_words": ["a", "a"]}, "label_words"),
+        ({"label_words": []}, "label_words"),
+        ({"label_map": {"x": "c"}}, "label_map.x"),
+        ({"kind": "poem"}, "kind"),
+        ({"kind": "generation", "label_words": []}, "target"),
+        ({"kind": "generation", "label_words": [], "target": "{text}", "reference_lang": "en"}, "reference_lang"),
+        ({"target": "{text}"}, "target"),
+        ({"metrics": ("chrf",)}, "metrics"),
+        ({"low_resource": ["fr"]}, "low_resource"),
+        ({"train_fallback": ["test"]}, "train_fallback"),
+        ({"on_empty_text": "drop"}, "on_empty_text"),
+        ({"prompt": "no placeholder"}, "prompt"),
+    ],
+)
+def test_task_rules_apply_to_every_task(fields, field):
+    """The rules live in Task: a task built in Python breaks them as a task file does, naming the field."""
+    from layerbridge.tasks import Task, TaskFieldError
+
+    args = {"name": "t", "prompt": "{text}", "languages": ["en"], "train_lang": "en", "label_words": ["a", "b"]}
+    with pytest.raises(TaskFieldError) as err:
+        Task(**{**args, **fields})
+    assert err.value.field == field and str(err.value).startswith(f"task 't': field '{field}': ")
+
+
+def test_task_answers_about_its_rows():
+    xnli, flores = get_task("xnli"), get_task("flores_en")
+    assert xnli.required_columns("sw") == ["premise", "hypothesis", "label"] and xnli.headline_metric == "accuracy"
+    assert xnli.answer({"premise": "p", "hypothesis": "h", "label": 2}, "sw") == (2, "")
+    assert flores.paired_language("sin_Sinh") == "eng_Latn" and flores.paired_language("eng_Latn") is None
+    assert flores.required_columns("sin_Sinh") == ["text", "index_id"] and not flores.holds_target("sin_Sinh")
+    assert flores.answer({"text": " One. "}, "eng_Latn") == (-1, "One.") and flores.headline_metric == "chrf"
+    with pytest.raises(ConfigError, match="on_empty must be 'skip' or 'error'"):
+        xnli.empty_text_rule("drop")
+
+
 def test_resolve_data_dir_precedence(tmp_path, monkeypatch):
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir(), b.mkdir()
@@ -474,6 +512,24 @@ def test_user_task_validation(tmp_path, kind, change, field, message):
         get_task(path)
     msg = str(err.value)
     assert str(path) in msg and field in msg and message in msg, msg
+
+
+@pytest.mark.parametrize(
+    "change,field",
+    [
+        ({"train_language": 3}, "train_language"),  # Task's train_lang, named as in the file
+        ({"train_split": "dev"}, "files.en.dev"),  # the training file is missing
+        ({"reference_language": "si"}, "reference_language"),  # a classification task has no target
+        ({"label_words": None}, "label_words"),  # required of a classification task, by Task
+    ],
+)
+def test_user_task_errors_use_the_file_names(tmp_path, change, field):
+    _write_user_data(tmp_path)
+    spec = {k: v for k, v in {**USER_SPEC, **change}.items() if v is not None}
+    path = _write_spec(tmp_path, spec, "yaml")
+    with pytest.raises(ConfigError) as err:
+        get_task(path)
+    assert str(err.value).startswith(f"{path}: field '{field}': "), str(err.value)
 
 
 def test_user_task_file_syntax_errors(tmp_path):

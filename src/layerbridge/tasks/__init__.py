@@ -9,12 +9,13 @@ Sources: source="auto" reads a split from the local data folder (--data-dir / $L
 when the folder holds it, else from the hub; "local" and "hub" force one source.
 """
 
-from .base import GENERATION_METRICS, METRICS, Example, HubSpec, Task, TextCorpus
+from .base import Example, HubSpec, Task, TextCorpus
 from .convert import SkippedRowsWarning
 from .hub import hub_status
 from .loading import PAPER_TRAIN_LIMIT, available_languages, load_examples
 from .local import ENV_DATA_DIR, resolve_data_dir
 from .registry import get_task, list_tasks, register_task
+from .rules import GENERATION_METRICS, METRICS, TaskFieldError
 from .sampling import DEV_FRACTION, DEV_MAX, dev_count, split_train_dev, stratified_sample
 from .status import LocalStatus, local_counts, local_status
 from .training_data import TrainFallbackWarning, load_train_dev
@@ -26,6 +27,7 @@ __all__ = [
     "METRICS",
     "GENERATION_METRICS",
     "TextCorpus",
+    "TaskFieldError",
     "ENV_DATA_DIR",
     "TrainFallbackWarning",
     "SkippedRowsWarning",

@@ -1,8 +1,9 @@
 """The task model: what a task is (prompt, label words or target, languages, sources) and one example.
 
 Two kinds of task: `classification` (the LLM produces one of `label_words`) and `generation` (the LLM
-writes free text: `target`, a template over the row's columns). A `Task` is pure description;
-reading data lives in `readers`/`convert`/`local`/`hub`/`user`.
+writes free text: `target`, a template over the row's columns). A `Task` is a checked description
+(its rules: `rules`) that answers questions about its rows; reading data lives in
+`readers`/`convert`/`local`/`hub`/`user`.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from typing import Any, Mapping
 
 from layerbridge.errors import ConfigError
 
-METRICS = ("accuracy", "macro_f1")
-GENERATION_METRICS = ("chrf", "bleu", "exact_match", "numeric_match")  # the first one listed is the headline
-KINDS = ("classification", "generation")
+from .rules import DEFAULT_METRICS, EMPTY_TEXT_RULES, GENERATION_METRICS, KINDS, LABEL_FIELD, METRICS, check_task
+from .rules import template_fields
+
+__all__ = ["Example", "GENERATION_METRICS", "HubSpec", "KINDS", "METRICS", "Task", "TextCorpus", "is_blank"]
 
 
 @dataclass(frozen=True)
@@ -76,98 +78,125 @@ class TextCorpus:
 
 @dataclass
 class Task:
-    """A task: encoder prompt, label words (classification) or a target template (generation),
-    languages and data sources."""
+    """A task: the encoder prompt, what the LLM must produce (one of `label_words`, or the text of
+    `target`), its languages and where its data comes from. Every rule about the fields is checked
+    on construction (`rules.check_task`); a broken one raises a TaskFieldError naming the field."""
 
+    # --- what the task is ---
     name: str
-    languages: list[str]
-    low_resource: list[str]
-    label_words: list[str]
-    prompt: str
-    train_lang: str
-    eval_split: str = "test"
-    metrics: tuple[str, ...] = METRICS
-    # --- columns (the names used by the local data format and by user task files) ---
-    label_field: str = "label"
-    id_field: str | None = None
-    label_map: dict[Any, str] | None = None  # source label value -> label word
-    # --- sources ---
+    prompt: str  # the encoder input: a template over the row's columns, e.g. "Review: {text} Label: "
+    languages: list[str]  # evaluation languages
+    train_lang: str  # the language of the training data
+    low_resource: list[str] = field(default_factory=list)  # a subset of languages
     description: str = ""
+    kind: str = "classification"  # "classification" | "generation"
+    metrics: tuple[str, ...] | None = None  # default: the kind's (rules.DEFAULT_METRICS); the first is the headline
+    instruction: str = ""  # what the LLM reads after the soft tokens by default (e.g. "Translate into English: ")
+    # --- classification: the LLM writes one of label_words ---
+    label_words: list[str] = field(default_factory=list)
+    label_field: str | None = None  # the label column (default "label")
+    label_map: dict[Any, str] | None = None  # source label value -> label word
+    # --- generation: the LLM writes free text ---
+    target: str | None = None  # template over columns, e.g. "{answer}"
+    max_target_length: int | None = None  # LLM tokens of a training target; longer ones are cut (and counted)
+    reference_lang: str | None = None  # the target is the row with the same id in this language (parallel data)
+    train_corpora: list[TextCorpus] = field(default_factory=list)  # English text whose target is itself
+    # --- rows and splits (column names are those of the local data format and of user task files) ---
+    id_field: str | None = None
+    eval_split: str = "test"
     train_split: str = "train"
-    # Splits of train_lang to use, in order, when train_split is missing from a LOCAL folder.
-    # Never a test split (checked in __post_init__).
+    on_empty_text: str = "skip"  # rows with empty text: "skip" (with a printed count) or "error"
+    # --- sources ---
+    # Splits of train_lang to use, in order, when train_split is missing from a LOCAL folder; never a test split.
     train_fallback: list[str] = field(default_factory=list)
     train_from: str | None = None  # another task whose English training data this task uses
-    train_source: str = ""  # human-readable, for `layerbridge tasks`
+    train_source: str = ""  # human-readable, for `layerbridge tasks` (user tasks: the training file)
     local_name: str | None = None  # folder name in the data dir (default: name)
     hub: HubSpec | None = None
     files: dict[str, dict[str, Path]] | None = None  # user tasks: lang -> split -> file
     task_file: Path | None = None  # user tasks: the YAML/JSON file it came from
-    on_empty_text: str = "skip"  # "skip" (with a printed count) or "error"
-    # --- generation tasks ---
-    kind: str = "classification"  # "classification" | "generation"
-    target: str | None = None  # template over columns, e.g. "{answer}" (generation)
-    max_target_length: int | None = None  # LLM tokens of a training target; longer ones are cut (and counted)
-    instruction: str = ""  # what the LLM reads after the soft tokens by default (e.g. "Translate into English: ")
-    reference_lang: str | None = None  # the target is the row with the same id in this language (parallel data)
-    train_corpora: list[TextCorpus] = field(default_factory=list)  # English text whose target is itself
 
     def __post_init__(self) -> None:
-        prompt_fields(self.prompt, where=f"task {self.name!r}: prompt")  # validates the template
-        if self.kind not in KINDS:
-            raise ConfigError(f"task {self.name!r}: kind must be one of {KINDS}, got {self.kind!r}")
-        if self.kind == "generation":
-            self._check_generation()
-        elif len(set(self.label_words)) != len(self.label_words) or not self.label_words:
-            raise ConfigError(f"task {self.name!r}: label_words must be non-empty and unique")
-        bad = [s for s in self.train_fallback if s == self.eval_split or s == "test"]
-        if bad:
-            raise ConfigError(f"task {self.name!r}: a test split cannot be a training fallback ({bad})")
-        if self.label_map is not None:
-            stray = sorted({str(w) for w in self.label_map.values() if w not in self.label_words})
-            if stray:
-                raise ConfigError(f"task {self.name!r}: label_map targets {stray} are not label_words {self.label_words}")
-        if self.on_empty_text not in ("skip", "error"):
-            raise ConfigError(f"task {self.name!r}: on_empty_text must be 'skip' or 'error'")
+        # the kind's defaults for what was not given, then every rule, then what follows from valid fields
+        if self.kind == "classification" and self.label_field is None:
+            self.label_field = LABEL_FIELD
+        if self.metrics is None and self.kind in DEFAULT_METRICS:
+            self.metrics = DEFAULT_METRICS[self.kind]
+        check_task(self)
+        self.metrics = tuple(self.metrics)
+        if not self.train_source and self.files is not None:
+            train_file = self.files[self.train_lang][self.train_split]
+            self.train_source = f"{self.train_lang} {self.train_split} ({Path(train_file).name})"
 
-    def _check_generation(self) -> None:
-        where = f"task {self.name!r}"
-        if self.label_words or self.label_map:
-            raise ConfigError(f"{where}: a generation task has a target, not label_words / label_map")
-        if self.target is None:
-            raise ConfigError(f"{where}: a generation task needs a target template such as '{{answer}}'")
-        prompt_fields(self.target, where=f"{where}: target")
-        if self.max_target_length is not None and self.max_target_length < 1:
-            raise ConfigError(f"{where}: max_target_length must be >= 1, got {self.max_target_length}")
-        if self.train_corpora and self.text_fields != ("text",):
-            raise ConfigError(f"{where}: a task trained on text corpora reads one column, {{text}}, in its prompt")
-        if self.reference_lang is not None and self.id_field is None:
-            raise ConfigError(f"{where}: reference_lang needs an id_field to pair rows across languages")
-        if self.metrics == METRICS:
-            self.metrics = GENERATION_METRICS[:3]
-        bad = [m for m in self.metrics if m not in GENERATION_METRICS]
-        if bad or not self.metrics:
-            raise ConfigError(f"{where}: metrics {bad or self.metrics} not among {GENERATION_METRICS}")
-
+    # ------------------------------------------------------------------ kind
     @property
     def is_generation(self) -> bool:
         return self.kind == "generation"
 
     @property
-    def target_fields(self) -> tuple[str, ...]:
-        """The columns the target template uses (generation tasks; none for classification)."""
-        return prompt_fields(self.target, where=f"task {self.name!r}: target") if self.target else ()
+    def headline_metric(self) -> str:
+        """The metric a report leads with: accuracy (classification), the first of `metrics` (generation)."""
+        return self.metrics[0] if self.is_generation else "accuracy"
 
-    def render_target(self, row: Mapping[str, Any]) -> str:
-        """The text the LLM must write for one source row (generation tasks)."""
-        return self.target.format_map({name: str(row[name]).strip() for name in self.target_fields})
+    # ------------------------------------------------------------------ languages
+    def has_language(self, lang: str) -> bool:
+        return lang in self.languages or lang == self.train_lang
 
-    # ------------------------------------------------------------------ rendering
+    def check_language(self, lang: str) -> None:
+        if not self.has_language(lang):
+            shown = ", ".join(self.languages[:40]) + (" ..." if len(self.languages) > 40 else "")
+            raise ConfigError(f"task {self.name!r} has no language {lang!r}; languages: {shown}")
+
+    def paired_language(self, lang: str) -> str | None:
+        """The language whose row of the same id gives `lang`'s rows their targets (parallel data), or
+        None when a row holds its own answer."""
+        return self.reference_lang if self.reference_lang not in (None, lang) else None
+
+    @property
+    def folder(self) -> str:
+        return self.local_name or self.name
+
+    # ------------------------------------------------------------------ columns of a row
     @property
     def text_fields(self) -> tuple[str, ...]:
         """The columns the prompt uses, in order (its {field} placeholders)."""
-        return prompt_fields(self.prompt, where=f"task {self.name!r}: prompt")
+        return template_fields(self.prompt)
 
+    @property
+    def target_fields(self) -> tuple[str, ...]:
+        """The columns the target template uses (generation tasks; none for classification)."""
+        return template_fields(self.target) if self.target else ()
+
+    def holds_target(self, lang: str) -> bool:
+        """Whether a row of `lang` holds its own target (a generation task, unless the target comes from
+        the paired language's row)."""
+        return self.is_generation and self.paired_language(lang) is None
+
+    def answer_fields(self, lang: str) -> tuple[str, ...]:
+        """The columns holding a row's answer in `lang`: the label column (classification), the target's
+        columns (generation), none when the target comes from the paired language's row."""
+        if not self.is_generation:
+            return (self.label_field,)
+        return self.target_fields if self.holds_target(lang) else ()
+
+    def required_columns(self, lang: str) -> list[str]:
+        """Every column a row of `lang` must have: the prompt's, the answer's, the id."""
+        ids = [self.id_field] if self.id_field else []
+        return list(dict.fromkeys([*self.text_fields, *self.answer_fields(lang), *ids]))
+
+    def text_columns(self, lang: str) -> tuple[str, ...]:
+        """The columns that must hold non-empty text: the prompt's, and a generation row's own target."""
+        own_target = self.target_fields if self.holds_target(lang) else ()
+        return tuple(dict.fromkeys(self.text_fields + own_target))
+
+    def empty_text_rule(self, override: str | None = None) -> str:
+        """What rows with empty text get, 'skip' or 'error': `override` (a loading argument) or on_empty_text."""
+        rule = override or self.on_empty_text
+        if rule not in EMPTY_TEXT_RULES:
+            raise ConfigError(f"on_empty must be 'skip' or 'error', not {rule!r}")
+        return rule
+
+    # ------------------------------------------------------------------ rendering
     def render(self, row: Mapping[str, Any]) -> str:
         """The encoder input for one source row (its text fields, surrounding whitespace stripped)."""
         values = {}
@@ -177,10 +206,21 @@ class Task:
             values[name] = str(row[name]).strip()
         return self.prompt.format_map(values)
 
+    def render_target(self, row: Mapping[str, Any]) -> str:
+        """The text the LLM must write for one source row (generation tasks)."""
+        return self.target.format_map({name: str(row[name]).strip() for name in self.target_fields})
+
     @property
     def prompt_prefix(self) -> str:
         """The literal text before the first placeholder (e.g. "Premise: ")."""
         return next(iter(string.Formatter().parse(self.prompt)))[0]
+
+    def answer(self, row: Mapping[str, Any], lang: str) -> tuple[int, str]:
+        """(label index, target) of one row: (index, "") for classification (ValueError for a value that is
+        no label), (-1, target) for generation, (-1, "") when the paired language gives the target."""
+        if not self.is_generation:
+            return self.label_index(row[self.label_field]), ""
+        return -1, self.render_target(row) if self.holds_target(lang) else ""
 
     # ------------------------------------------------------------------ labels
     def label_index(self, value: Any) -> int:
@@ -208,15 +248,6 @@ class Task:
             f"{value!r} is neither a label word {self.label_words} nor an index 0..{len(self.label_words) - 1}"
         )
 
-    @property
-    def folder(self) -> str:
-        return self.local_name or self.name
-
-    def check_language(self, lang: str) -> None:
-        if lang not in self.languages and lang != self.train_lang:
-            shown = ", ".join(self.languages[:40]) + (" ..." if len(self.languages) > 40 else "")
-            raise ConfigError(f"task {self.name!r} has no language {lang!r}; languages: {shown}")
-
 
 def _key_variants(value: Any) -> list[Any]:
     """A label value as found in the data and its int/str twin (CSV gives "0", YAML keys give 0)."""
@@ -230,29 +261,6 @@ def _key_variants(value: Any) -> list[Any]:
         if s.lstrip("-").isdigit():
             out.append(int(s))
     return out
-
-
-def prompt_fields(prompt: str, *, where: str) -> tuple[str, ...]:
-    """The {field} placeholders of a prompt template, in order; ConfigError if malformed."""
-    if not isinstance(prompt, str) or not prompt:
-        raise ConfigError(f"{where}: must be a non-empty string")
-    fields: list[str] = []
-    try:
-        parsed = list(string.Formatter().parse(prompt))
-    except ValueError as err:
-        raise ConfigError(f"{where}: malformed template {prompt!r} ({err}); write a literal brace as {{{{ or }}}}")
-    for _, name, spec, conv in parsed:
-        if name is None:
-            continue
-        if not name or not name.isidentifier():
-            raise ConfigError(f"{where}: placeholder {{{name}}} must be a column name such as {{text}}")
-        if spec or conv:
-            raise ConfigError(f"{where}: placeholder {{{name}}} may not carry a format spec or conversion")
-        if name not in fields:
-            fields.append(name)
-    if not fields:
-        raise ConfigError(f"{where}: has no {{field}} placeholder, e.g. 'Review: {{text}} Label: '")
-    return tuple(fields)
 
 
 def is_blank(text: str) -> bool:

@@ -63,6 +63,13 @@ SIB200_LABEL_MAP = {
 
 
 def builtin_tasks() -> dict[str, Task]:
+    """The built-in tasks by name, in the order `layerbridge tasks` lists them."""
+    tasks = [*paper_tasks(), *flores_tasks()]
+    return {t.name: t for t in tasks}
+
+
+def paper_tasks() -> list[Task]:
+    """The paper's classification benchmarks: XNLI, IndicXNLI, Sinhala news, MARC."""
     xnli = Task(
         name="xnli",
         description="Cross-lingual NLI (XNLI), 15 languages, 3 classes; test split",
@@ -115,6 +122,11 @@ def builtin_tasks() -> dict[str, Task]:
         train_source="MARC en train",
         hub=HubSpec(path="mteb/amazon_reviews_multi"),
     )
+    return [xnli, indicxnli, sinhala_news, marc]
+
+
+def flores_tasks() -> list[Task]:
+    """The tasks on FLORES-200 sentences: SIB-200 topics and flores_en (write the sentence in English)."""
     sib200 = Task(
         name="sib200",
         description="SIB-200 topic classification (FLORES-200 sentences), 205 languages, 7 topics",
@@ -136,7 +148,6 @@ def builtin_tasks() -> dict[str, Task]:
                     "English text restated, no parallel data); chrF++ against the English sentence of the same id",
         languages=list(SIB200_LANGS),
         low_resource=list(sib200.low_resource),
-        label_words=[],
         prompt="{text}",
         target="{text}",
         instruction="Translate into English: ",
@@ -150,7 +161,7 @@ def builtin_tasks() -> dict[str, Task]:
         train_source="English text: SIB-200 eng_Latn train + validation, BBC news (sinhala_news en train); "
                      "never a FLORES sentence of the test split",
     )
-    return {t.name: t for t in (xnli, indicxnli, sinhala_news, marc, sib200, flores_en)}
+    return [sib200, flores_en]
 
 
 # flores_en's English training text (docs/generation.md, "Training text"): FLORES-200 sentences that

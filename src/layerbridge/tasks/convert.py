@@ -36,66 +36,66 @@ def rows_to_examples(
     unit: str = "line",
 ) -> list[Example]:
     """Validate and convert (line, row) records. `where` names the file or hub split in messages."""
-    on_empty = on_empty or task.on_empty_text
-    if on_empty not in ("skip", "error"):
-        raise ValueError(f"on_empty must be 'skip' or 'error', not {on_empty!r}")
-    own_target = task.is_generation and task.reference_lang in (None, lang)  # else paired by id later
-    answer_fields = list(task.target_fields) if own_target else [] if task.is_generation else [task.label_field]
-    needed = list(dict.fromkeys(list(task.text_fields) + answer_fields + ([task.id_field] if task.id_field else [])))
+    on_empty = task.empty_text_rule(on_empty)
     examples: list[Example] = []
     seen_ids: dict[str, int] = {}
     skipped: list[int] = []
     for number, row in records:
         at = f"{where}:{number}" if unit == "line" else f"{where} row {number}"
-        missing = [f for f in needed if f not in row]
-        if missing:
-            raise DataError(f"{at}: missing field {missing[0]!r} (row has {sorted(row)})")
-        empty = None
-        for f in dict.fromkeys(task.text_fields + (task.target_fields if own_target else ())):
-            value = row[f]
-            if value is None:
-                raise DataError(f"{at}: field {f!r} is null")
-            number_target = f not in task.text_fields and isinstance(value, (int, float)) and not isinstance(value, bool)
-            if not isinstance(value, str) and not number_target:  # a target may be a number (math answers)
-                raise DataError(f"{at}: field {f!r} must be text, got {type(value).__name__} {value!r}")
-            if empty is None and is_blank(str(value)):
-                empty = f
+        empty = _empty_field(task, row, lang, at)
         if empty is not None:
             if on_empty == "error":
                 raise DataError(f"{at}: field {empty!r} is empty (only whitespace)")
             skipped.append(number)
             continue
-        label, target = -1, ""
-        if own_target:
-            target = task.render_target(row)
-        elif not task.is_generation:
-            try:
-                label = task.label_index(row[task.label_field])
-            except ValueError as err:
-                raise DataError(f"{at}: field {task.label_field!r}: label {err}") from None
-        if task.id_field:
-            raw_id = row[task.id_field]
-            if raw_id is None or (isinstance(raw_id, str) and not raw_id.strip()):
-                raise DataError(f"{at}: field {task.id_field!r} (id) is empty")
-            raw_id = str(raw_id).strip()
-            if raw_id in seen_ids:
-                raise DataError(
-                    f"{at}: field {task.id_field!r}: duplicate id {raw_id!r} "
-                    f"(first at {unit} {seen_ids[raw_id]})"
-                )
-            seen_ids[raw_id] = number
-        else:
-            raw_id = str(number)
-        examples.append(
-            Example(id=f"{task.name}/{lang}/{split}/{raw_id}", text=task.render(row), label=label, lang=lang,
-                    target=target)
-        )
+        try:
+            label, target = task.answer(row, lang)
+        except ValueError as err:
+            raise DataError(f"{at}: field {task.label_field!r}: label {err}") from None
+        raw_id = _row_id(task, row, number, seen_ids, at, unit)
+        examples.append(Example(id=f"{task.name}/{lang}/{split}/{raw_id}", text=task.render(row), label=label,
+                                lang=lang, target=target))
     if skipped:
-        shown = ", ".join(str(n) for n in skipped[:10]) + (" ..." if len(skipped) > 10 else "")
-        msg = (
-            f"{where}: skipped {len(skipped)} row(s) with empty text{' or target' if own_target else ''} ({unit}s {shown}); "
-            f"kept {len(examples)}"
-        )
-        log.warning(msg)
-        warnings.warn(msg, SkippedRowsWarning, stacklevel=3)
+        _warn_skipped(skipped, len(examples), where=where, unit=unit, with_target=task.holds_target(lang))
     return examples
+
+
+def _empty_field(task: Task, row: dict[str, Any], lang: str, at: str) -> str | None:
+    """The first text column of the row that is empty (None: none is), after checking that the row has
+    every column its task needs and that its text columns hold text."""
+    missing = [f for f in task.required_columns(lang) if f not in row]
+    if missing:
+        raise DataError(f"{at}: missing field {missing[0]!r} (row has {sorted(row)})")
+    empty = None
+    for f in task.text_columns(lang):
+        value = row[f]
+        if value is None:
+            raise DataError(f"{at}: field {f!r} is null")
+        number_target = f not in task.text_fields and isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not isinstance(value, str) and not number_target:  # a target may be a number (math answers)
+            raise DataError(f"{at}: field {f!r} must be text, got {type(value).__name__} {value!r}")
+        if empty is None and is_blank(str(value)):
+            empty = f
+    return empty
+
+
+def _row_id(task: Task, row: dict[str, Any], number: int, seen: dict[str, int], at: str, unit: str) -> str:
+    """The row's id: its id column (non-empty, unique in the file), else its line or row number."""
+    if not task.id_field:
+        return str(number)
+    raw_id = row[task.id_field]
+    if raw_id is None or (isinstance(raw_id, str) and not raw_id.strip()):
+        raise DataError(f"{at}: field {task.id_field!r} (id) is empty")
+    raw_id = str(raw_id).strip()
+    if raw_id in seen:
+        raise DataError(f"{at}: field {task.id_field!r}: duplicate id {raw_id!r} (first at {unit} {seen[raw_id]})")
+    seen[raw_id] = number
+    return raw_id
+
+
+def _warn_skipped(skipped: list[int], kept: int, *, where: str, unit: str, with_target: bool) -> None:
+    shown = ", ".join(str(n) for n in skipped[:10]) + (" ..." if len(skipped) > 10 else "")
+    msg = (f"{where}: skipped {len(skipped)} row(s) with empty text{' or target' if with_target else ''} "
+           f"({unit}s {shown}); kept {kept}")
+    log.warning(msg)
+    warnings.warn(msg, SkippedRowsWarning, stacklevel=4)

@@ -95,8 +95,9 @@ def load_examples(
             if source == "auto" and ddir is not None:
                 prefix = f"{expected_file(task, lang, split, ddir)} is not in the data folder, and "
             examples = load_hub(task, lang, split, on_empty, prefix)
-    if task.is_generation and task.reference_lang not in (None, lang):  # targets: the same ids in reference_lang
-        references = load_examples(task, task.reference_lang, split, data_dir=data_dir, source=source, on_empty=on_empty)
+    paired = task.paired_language(lang)
+    if paired is not None:  # the targets: the rows of the same ids in the reference language
+        references = load_examples(task, paired, split, data_dir=data_dir, source=source, on_empty=on_empty)
         examples = pair_targets(task, examples, references, where=f"{task.name} {lang}/{split}")
     return stratified_sample(examples, limit, seed=seed, salt="eval")
 
