@@ -121,6 +121,22 @@ def prompted_bridge(parts, **config):
     return LayerBridge(BridgeConfig(fusion="global_softmax", **config), *parts)
 
 
+def test_a_chat_template_that_opens_with_bos_adds_no_second_bos(tiny_parts):
+    """Llama 3 and Gemma templates start with the BOS token; the bridge's sequence already has one."""
+    tokenizer = tiny_parts[3]
+    tokenizer.chat_template = ("{{ bos_token }}{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}"
+                               "{% if add_generation_prompt %}[assistant] {% endif %}")
+    bridge = prompted_bridge(tiny_parts, llm_input="soft+instruction", instruction="Translate into English: ",
+                             chat_template=True)
+    prompt = bridge.prompt_ids(["A text."])[0]
+    assert tokenizer.bos_token_id not in prompt
+    assert bridge.prompt_texts(["A text."])[0].startswith("[user] Translate into English: ")
+    inputs = bridge.llm_inputs(*bridge.encode(["A text."]), bridge.target_ids(["Done."]), [prompt])
+    bos = bridge.llm.get_input_embeddings()(torch.tensor([tokenizer.bos_token_id]))[0]
+    is_bos = [torch.equal(row, bos) for row in inputs.inputs_embeds[0]]
+    assert sum(is_bos) == 1 and is_bos[0]
+
+
 def test_instruction_sits_after_the_boundary_and_is_never_a_target(tiny_parts):
     bridge = prompted_bridge(tiny_parts, llm_input="soft+instruction", instruction="Translate into English: ")
     texts = ["The match ended.", "A much longer text about the new budget that parliament passed."]

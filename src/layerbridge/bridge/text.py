@@ -41,8 +41,12 @@ class BridgeText:
             return contents
         if not getattr(self.llm_tokenizer, "chat_template", None):
             raise ConfigError(f"chat_template=True, but the tokenizer of {cfg.llm!r} has no chat template")
-        return [self.llm_tokenizer.apply_chat_template([{"role": "user", "content": c}], tokenize=False,
-                                                       add_generation_prompt=True) for c in contents]
+        rendered = [self.llm_tokenizer.apply_chat_template([{"role": "user", "content": c}], tokenize=False,
+                                                           add_generation_prompt=True) for c in contents]
+        # Templates that open with the BOS token (Llama 3, Gemma) would give the LLM a second one: the
+        # sequence already starts with [BOS] before the soft tokens.
+        bos = self.llm_tokenizer.bos_token
+        return [text[len(bos):] if bos and text.startswith(bos) else text for text in rendered]
 
     def prompt_ids(self, texts: list[str]) -> list[list[int]] | None:
         """The LLM prompt of every text as LLM token ids (None when the LLM reads only soft tokens)."""
