@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from layerbridge.projector import check_projector
+from layerbridge.projector import PROJECTOR_INITS, PROJECTORS, check_projector
 from layerbridge.errors import ConfigError
-from layerbridge.fusion import fusion_config
-from layerbridge.injection import injection_config
+from layerbridge.fusion import FUSIONS, fusion_config
+from layerbridge.injection import INJECTIONS, injection_config
 from layerbridge.registry import unknown_fields
+from layerbridge.tasks import get_task
 
 CONFIG_NAME = "bridge_config.json"
 NORMALIZATIONS = ("none", "layernorm", "scale")
@@ -20,11 +21,52 @@ NORMALIZATIONS = ("none", "layernorm", "scale")
 # then an instruction through its own embeddings; then also the raw input text through its own
 # tokenizer (MindMerger's "augmentation"); or no soft tokens at all (the LLM alone, a reference).
 LLM_INPUTS = ("soft", "soft+instruction", "soft+instruction+text", "instruction+text")
+LAYER_SETS = ("all", "all+embeddings", "upper_half")
+# The paper's configuration where our defaults differ or may be changed: its best fusion (Transformer
+# Softmax) with the fusion's own defaults (the paper's uniform / random initialisation), the L layer
+# outputs mixed as they are. The rest of the paper's bridge (linear projector, soft tokens as input,
+# frozen encoder, 200 encoder tokens) is the default. Its training hyper-parameters are TrainConfig's.
+PAPER_BRIDGE = {"fusion": "token_softmax", "layers": "all", "normalize": "none"}
+PAPER_FIXED = (*PAPER_BRIDGE, "fusion_options")  # what BridgeConfig.paper() (and --paper) will not let change
+
+# Each setting a user chooses carries its command-line flag in its field metadata (as PEFT's configs
+# do); `layerbridge.cli.options` turns them into flags. Keys: "help" (a field without it has no
+# flag: those filled in from the models); "flag" (the flag's name when not --field-name, e.g.
+# --unfreeze-encoder: a bool's flag flips its default); "choices" (a tuple, or a
+# registry read when the parser is built); "parse" (text -> value, for a flag's text); "unset"
+# (the flag defaults to None, "not given", so that --paper and the task can tell a choice from the
+# default). dict fields are repeatable KEY=VALUE flags.
+
+
+def parse_layers(text: str) -> str | list[int]:
+    """`layers` from text: one of LAYER_SETS, or a comma list of hidden-state indices."""
+    if text in LAYER_SETS:
+        return text
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError as err:
+        raise ConfigError(f"expected {' | '.join(LAYER_SETS)} | e.g. 6,9,12; got {text!r}") from err
+
+
+def llm_input_for(task: Any = None, *, llm_input: str | None = None, instruction: str | None = None,
+                  chat_template: bool = False) -> dict[str, Any]:
+    """What the LLM reads for `task` (a task name, task file or Task; None: no task): the instruction
+    given, else the task's; llm_input given, else soft+instruction when there is an instruction (or a
+    chat template), else soft. With llm_input="soft", no instruction."""
+    if instruction is None and task is not None:
+        if isinstance(task, (str, Path)):
+            task = get_task(str(task))
+        instruction = task.instruction
+    mode = llm_input or ("soft+instruction" if instruction or chat_template else "soft")
+    return {"llm_input": mode, "instruction": "" if mode == "soft" else instruction or "",
+            "chat_template": chat_template}
 
 
 @dataclass
 class BridgeConfig:
     """Settings of a bridge. `encoder` and `llm` are model names as `layerbridge.sources` reads them.
+    `BridgeConfig.for_task(task)` is the bridge for a task (its instruction sets what the LLM reads,
+    as on the command line); `BridgeConfig.paper(task)` the paper's configuration.
 
     Which encoder states are fused (`layers`): indices into the encoder's hidden states, where 0 is
     the embedding output and 1..L are the transformer layers. "all" = 1..L (the paper: the L layer
@@ -47,27 +89,55 @@ class BridgeConfig:
     language-neutral (docs/generation.md).
     """
 
-    encoder: str = "multilingual-e5-small"
-    llm: str = "smollm2-135m-instruct"
-    fusion: str = "global_softmax"  # our default (docs/fusion-study.md); the paper's best is "token_softmax"
-    fusion_options: dict[str, Any] = field(default_factory=dict)
-    projector: str = "linear"  # "linear" (paper) | "mlp" (D -> 2D -> ReLU -> D_llm) | "perceiver" (K soft tokens)
-    projector_options: dict[str, Any] = field(default_factory=dict)  # perceiver: latents, layers, heads, ...
-    projector_init: str = "default"  # "default" | "identity" (linear, equal sizes) | "lexical" (fitted, bridge.lexical_init)
-    injection: str = "input"  # "input" (soft tokens only, the paper) | "cross_attention" (LayAlign)
-    injection_options: dict[str, Any] = field(default_factory=dict)
-    soft_prompt_length: int = 0  # learned vectors after BOS (the LLM-alone baseline uses them)
-    layers: str | list[int] = "all"
-    normalize: str = "none"
-    max_encoder_length: int = 200
-    encoder_prefix: str = ""  # prepended to every encoder input (e.g. "query: " for E5)
-    freeze_encoder: bool = True
-    use_bos: bool = True  # start the LLM input with its BOS embedding (if it has one)
-    center_languages: bool = False  # shift each input language's mean encoder state onto English's (see below)
-    llm_input: str = "soft"
-    instruction: str = ""  # e.g. "Translate into English: "; with +text, "{text}" places the text (else appended)
-    chat_template: bool = False
-    # Filled in from the models when the bridge is built; checked again when it is loaded.
+    encoder: str = field(default="multilingual-e5-small", metadata={
+        "help": "the encoder: a built-in name, local folder, .gguf file or hub id"})
+    llm: str = field(default="smollm2-135m-instruct", metadata={
+        "help": "the LLM: a built-in name, local folder, .gguf file or hub id"})
+    # global_softmax: our default (docs/fusion-study.md); the paper's best is "token_softmax" (paper())
+    fusion: str = field(default="global_softmax", metadata={
+        "help": "how the encoder's layers are mixed into one state per token", "choices": FUSIONS})
+    fusion_options: dict[str, Any] = field(default_factory=dict, metadata={
+        "flag": "--fusion-option", "help": "a fusion setting, e.g. gate_ffn_size=1024 or init=last"})
+    projector: str = field(default="linear", metadata={
+        "help": "linear (the paper) | mlp (D -> 2D -> ReLU -> D_llm) | perceiver (K latent queries read the "
+                "encoder, the LLM reads K soft tokens)", "choices": PROJECTORS})
+    projector_options: dict[str, Any] = field(default_factory=dict, metadata={
+        "flag": "--projector-option", "help": "a perceiver setting: latents, layers, heads, ffn_mult, dropout"})
+    projector_init: str = field(default="default", metadata={
+        "help": "identity: a linear projector between equal sizes starts as the identity; lexical: fit a linear "
+                "projector so soft tokens start as the LLM's embeddings of the same English text "
+                "(bridge.lexical_init, docs/generation.md)", "choices": PROJECTOR_INITS})
+    injection: str = field(default="input", metadata={
+        "help": "input: the LLM reads soft tokens only (the paper); cross_attention: every LLM layer also attends "
+                "to the encoder's layers (LayAlign)", "choices": INJECTIONS})
+    injection_options: dict[str, Any] = field(default_factory=dict, metadata={
+        "flag": "--injection-option", "help": "an injection setting, e.g. gate_init=0.1"})
+    soft_prompt_length: int = field(default=0, metadata={
+        "help": "learned vectors the LLM reads after BOS (the LLM-alone reference uses them)"})
+    layers: str | list[int] = field(default="all", metadata={
+        "help": "encoder hidden states fused: all | all+embeddings | upper_half | comma list (0 = embeddings)",
+        "parse": parse_layers, "unset": True})
+    normalize: str = field(default="none", metadata={
+        "help": "per-layer normalisation before mixing", "choices": NORMALIZATIONS, "unset": True})
+    max_encoder_length: int = field(default=200, metadata={"help": "encoder tokens per input, longer ones cut"})
+    encoder_prefix: str = field(default="", metadata={
+        "help": "text prepended to every encoder input (e.g. 'query: ' for E5)"})
+    freeze_encoder: bool = field(default=True, metadata={"flag": "--unfreeze-encoder", "help": "train the encoder too"})
+    use_bos: bool = field(default=True, metadata={
+        "flag": "--no-bos", "help": "do not start the LLM input with its BOS embedding"})
+    center_languages: bool = field(default=False, metadata={
+        "help": "move each input language's mean encoder state onto the English one (fitted on the training text; "
+                "a language's mean over the texts evaluated together)"})
+    llm_input: str = field(default="soft", metadata={
+        "help": "what the LLM reads after the soft tokens: nothing (soft), an instruction through its own "
+                "embeddings, or the instruction and the raw text; instruction+text is the LLM alone "
+                "(default: soft+instruction when the task has an instruction, else soft)",
+        "choices": LLM_INPUTS, "unset": True})
+    instruction: str = field(default="", metadata={
+        "help": "the instruction the LLM reads; with +text, '{text}' places the text (else appended) "
+                "(default: the task's, e.g. 'Translate into English: ')", "unset": True})
+    chat_template: bool = field(default=False, metadata={"help": "wrap the instruction in the LLM's chat template"})
+    # Filled in from the models when the bridge is built; checked again when it is loaded. No flags.
     encoder_weights: str | None = None  # fingerprint of the encoder's weights (bridge.base_models)
     llm_weights: str | None = None
     encoder_num_layers: int | None = None
@@ -83,7 +153,7 @@ class BridgeConfig:
         if self.max_encoder_length < 1:
             raise ConfigError(f"max_encoder_length must be >= 1, got {self.max_encoder_length}")
         if isinstance(self.layers, str):
-            if self.layers not in ("all", "all+embeddings", "upper_half"):
+            if self.layers not in LAYER_SETS:
                 raise ConfigError(
                     "layers must be 'all', 'all+embeddings', 'upper_half' or a list of indices, "
                     f"got {self.layers!r}"
@@ -101,6 +171,24 @@ class BridgeConfig:
             raise ConfigError(f"llm_input={self.llm_input!r} needs a non-empty instruction")
         if "{text}" in self.instruction and not self.llm_input.endswith("text"):
             raise ConfigError(f"the instruction places {{text}}, but llm_input={self.llm_input!r} gives the LLM no text")
+
+    @classmethod
+    def for_task(cls, task: Any = None, **settings: Any) -> "BridgeConfig":
+        """The bridge for `task` (a task name, task file or Task): `settings` over the defaults, and
+        what the LLM reads from the task unless `settings` say (`llm_input_for`): e.g. for flores_en
+        soft+instruction with "Translate into English: ". The command line builds its bridge here."""
+        reads = {key: settings.pop(key) for key in ("llm_input", "instruction", "chat_template") if key in settings}
+        return cls(**settings, **llm_input_for(task, **reads))
+
+    @classmethod
+    def paper(cls, task: Any = None, **settings: Any) -> "BridgeConfig":
+        """The paper's configuration (PAPER_BRIDGE) for `task`, with further `settings` that it leaves
+        open (models, projector, what the LLM reads, ...)."""
+        fixed = [key for key in PAPER_FIXED if key in settings]
+        if fixed:
+            raise ConfigError(f"the paper's configuration fixes {', '.join(fixed)}; drop them, or start from "
+                              "BridgeConfig.for_task()")
+        return cls.for_task(task, **PAPER_BRIDGE, **settings)
 
     def layer_indices(self, num_layers: int) -> list[int]:
         """The hidden-state indices fused, for an encoder with `num_layers` transformer layers."""

@@ -1,64 +1,70 @@
-"""Command-line options shared by the commands that build a bridge (inspect, train, compare)."""
+"""Command-line options shared by the commands that build a bridge (inspect, train, compare, demo).
+
+The bridge flags are generated from `BridgeConfig`'s field metadata (help text, flag name, choices,
+parser): a setting added there gets its flag here, and the command line builds its bridge through
+`BridgeConfig.for_task`, as a Python caller does.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+from typing import Any
 
 from layerbridge.bridge import BridgeConfig
-from layerbridge.bridge.config import LLM_INPUTS
-from layerbridge.projector import PROJECTOR_INITS, PROJECTORS
+from layerbridge.bridge.config import PAPER_BRIDGE, PAPER_FIXED
 from layerbridge.errors import ConfigError
-from layerbridge.fusion import FUSIONS
-from layerbridge.injection import INJECTIONS
+
+
+def bridge_fields() -> list[dataclasses.Field]:
+    """The BridgeConfig settings that have a flag (those with help text; not the ones filled in from the models)."""
+    return [f for f in dataclasses.fields(BridgeConfig) if "help" in f.metadata]
+
+
+def flag_name(f: dataclasses.Field) -> str:
+    return f.metadata.get("flag", "--" + f.name.replace("_", "-"))
+
+
+def flag_dest(f: dataclasses.Field) -> str:
+    return flag_name(f)[2:].replace("-", "_")
+
+
+def is_key_values(f: dataclasses.Field) -> bool:
+    return f.default_factory is dict
+
+
+def flag_arguments(f: dataclasses.Field, default: Any) -> dict[str, Any]:
+    """add_argument's keywords for a setting: a bool's flag flips its default, a dict's flag is a repeatable
+    KEY=VALUE, an "unset" flag defaults to None ("not given"), ints are parsed as ints."""
+    meta, text = f.metadata, f.metadata["help"]
+    if isinstance(default, bool):
+        return {"action": "store_true", "help": text}
+    if is_key_values(f):
+        return {"action": "append", "default": [], "metavar": "KEY=VALUE", "help": f"{text} (repeatable)"}
+    kwargs: dict[str, Any] = {"default": None if meta.get("unset") else default}
+    if "(default:" not in text:
+        text += f" (default: {default})" if meta.get("unset") else " (default: %(default)s)" if default != "" else ""
+    if "choices" in meta:
+        kwargs["choices"] = list(meta["choices"])  # a registry: what is registered when the parser is built
+    if isinstance(default, int):
+        kwargs["type"] = int
+    return {**kwargs, "help": text}
 
 
 def add_bridge_options(parser: argparse.ArgumentParser, *, fusion_default: str | None = BridgeConfig.fusion) -> None:
-    defaults = BridgeConfig()
+    """A flag per BridgeConfig setting (no --fusion when `fusion_default` is None: the command chooses the
+    fusions itself), and --cache-dir."""
     g = parser.add_argument_group("bridge")
-    g.add_argument("--encoder", default=defaults.encoder,
-                   help="built-in name, local folder, .gguf file or hub id (default: %(default)s)")
-    g.add_argument("--llm", default=defaults.llm,
-                   help="built-in name, local folder, .gguf file or hub id (default: %(default)s)")
-    if fusion_default is not None:
-        g.add_argument("--fusion", default=fusion_default, choices=list(FUSIONS), help="(default: %(default)s)")
-    g.add_argument("--fusion-option", action="append", default=[], metavar="KEY=VALUE",
-                   help="a fusion setting, e.g. gate_ffn_size=1024 or init=last (repeatable)")
-    g.add_argument("--projector", default=defaults.projector, choices=list(PROJECTORS),
-                   help="perceiver: K latent queries read the encoder, the LLM reads K soft tokens (default: %(default)s)")
-    g.add_argument("--projector-option", action="append", default=[], metavar="KEY=VALUE",
-                   help="a perceiver setting: latents, layers, heads, ffn_mult, dropout (repeatable)")
-    g.add_argument("--injection", default=defaults.injection, choices=list(INJECTIONS),
-                   help="cross_attention: every LLM layer also attends to the encoder's layers (LayAlign) "
-                        "(default: %(default)s)")
-    g.add_argument("--injection-option", action="append", default=[], metavar="KEY=VALUE",
-                   help="an injection setting, e.g. gate_init=0.1 (repeatable)")
-    g.add_argument("--projector-init", default=defaults.projector_init, choices=list(PROJECTOR_INITS),
-                   help="lexical: fit a linear projector so soft tokens start as the LLM's embeddings of the same "
-                        "English text (docs/generation.md) (default: %(default)s)")
-    # --layers / --normalize default to None ("not given"): --paper must tell a user's choice from the default
-    g.add_argument("--layers", default=None,
-                   help="encoder hidden states fused: all | all+embeddings | upper_half | comma list (0 = embeddings) "
-                        f"(default: {defaults.layers})")
-    g.add_argument("--normalize", default=None, choices=["none", "layernorm", "scale"],
-                   help=f"per-layer normalisation before mixing (default: {defaults.normalize})")
-    g.add_argument("--max-encoder-length", type=int, default=defaults.max_encoder_length)
-    g.add_argument("--encoder-prefix", default=defaults.encoder_prefix, help="text prepended to every encoder input")
-    g.add_argument("--unfreeze-encoder", action="store_true", help="train the encoder too")
-    g.add_argument("--center-languages", action="store_true",
-                   help="move each input language's mean encoder state onto the English one (fitted on the training "
-                        "text; a language's mean over the texts evaluated together)")
-    g.add_argument("--llm-input", default=None, choices=list(LLM_INPUTS),
-                   help="what the LLM reads after the soft tokens: nothing (soft), an instruction through its own "
-                        "embeddings, or the instruction and the raw text; instruction+text is the LLM alone "
-                        "(default: soft+instruction when the task has an instruction, else soft)")
-    g.add_argument("--instruction", default=None,
-                   help="the instruction the LLM reads (default: the task's, e.g. 'Translate into English: ')")
-    g.add_argument("--chat-template", action="store_true", help="wrap the instruction in the LLM's chat template")
+    for f in bridge_fields():
+        if f.name == "fusion" and fusion_default is None:
+            continue
+        default = fusion_default if f.name == "fusion" else f.default
+        g.add_argument(flag_name(f), **flag_arguments(f, default))
     g.add_argument("--cache-dir", default=None, help="model cache (default: LAYERBRIDGE_CACHE_DIR or the user cache)")
 
 
-PAPER_FUSION = "token_softmax"  # the paper's best fusion (Transformer Softmax)
+PAPER_FUSION = PAPER_BRIDGE["fusion"]  # the paper's best fusion (Transformer Softmax)
 
 
 def add_paper_flag(parser: argparse.ArgumentParser, what: str) -> None:
@@ -69,16 +75,25 @@ def add_paper_flag(parser: argparse.ArgumentParser, what: str) -> None:
                              "fusion and --preset, while explicit --lr, --epochs... still apply")
 
 
+def flag_given(args: argparse.Namespace, f: dataclasses.Field) -> bool:
+    """Whether the command line set this setting (told only for dict and "unset" flags)."""
+    value = getattr(args, flag_dest(f), None)
+    return bool(value) if is_key_values(f) else value is not None
+
+
 def apply_paper_flag(args: argparse.Namespace, *, fusion_dest: str | None) -> None:
-    """With --paper: set the paper's fusion (into `fusion_dest`, if the command has one) and preset, and
-    refuse settings that contradict it instead of silently mixing the two configurations."""
+    """With --paper: set BridgeConfig.paper()'s settings (its fusion into `fusion_dest`, if the command has
+    one) and the paper preset, and refuse settings that contradict it instead of silently mixing the two
+    configurations."""
     if not getattr(args, "paper", False):
         return
-    conflicts = [flag for flag, given in (("--layers", args.layers is not None), ("--normalize", args.normalize is not None),
-                                          ("--fusion-option", bool(args.fusion_option))) if given]
+    fields = {f.name: f for f in bridge_fields()}
+    conflicts = [flag_name(fields[name]) for name in PAPER_FIXED if name != "fusion" and flag_given(args, fields[name])]
     if conflicts:
         raise ConfigError(f"--paper fixes the fusion settings; drop {', '.join(conflicts)} or drop --paper")
-    args.layers, args.normalize = "all", "none"  # the paper: the L layer outputs, mixed as they are
+    for name, value in PAPER_BRIDGE.items():
+        if name != "fusion":  # the flags' text: the paper's layers and normalisation
+            setattr(args, flag_dest(fields[name]), value if isinstance(value, str) else ",".join(map(str, value)))
     if fusion_dest is not None:
         setattr(args, fusion_dest, PAPER_FUSION)
     args.preset = "paper"
@@ -102,46 +117,37 @@ def parse_key_values(items: list[str], flag: str) -> dict:
     return values
 
 
-def parse_layers(text: str):
-    if text in ("all", "all+embeddings", "upper_half"):
-        return text
-    try:
-        return [int(x) for x in text.split(",") if x.strip()]
-    except ValueError as err:
-        raise ConfigError(f"--layers: expected all | all+embeddings | upper_half | e.g. 6,9,12; got {text!r}") from err
+def setting_from_flag(f: dataclasses.Field, value: Any) -> Any:
+    """A setting's value from what its flag's parser stored."""
+    flag = flag_name(f)
+    if is_key_values(f):
+        return parse_key_values(value, flag)
+    if isinstance(f.default, bool):
+        return (not f.default) if value else f.default
+    if "parse" in f.metadata:
+        try:
+            return f.metadata["parse"](value)
+        except ConfigError as err:
+            raise ConfigError(f"{flag}: {err}") from None
+    return value
 
 
-def llm_input_from_args(args: argparse.Namespace) -> dict:
-    """llm_input / instruction / chat_template: the options given, else the task's instruction (if any)."""
-    instruction = args.instruction
-    if instruction is None and getattr(args, "task", None):
-        from layerbridge.tasks import get_task
-
-        instruction = get_task(args.task).instruction
-    mode = args.llm_input or ("soft+instruction" if instruction or args.chat_template else "soft")
-    return {"llm_input": mode, "instruction": "" if mode == "soft" else instruction or "",
-            "chat_template": args.chat_template}
+def bridge_settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings the command line gives: every flag the command has, except "unset" ones not given."""
+    settings = {}
+    for f in bridge_fields():
+        if hasattr(args, flag_dest(f)) and (value := getattr(args, flag_dest(f))) is not None:
+            settings[f.name] = setting_from_flag(f, value)
+    return settings
 
 
 def bridge_config_from_args(args: argparse.Namespace, fusion: str | None = None) -> BridgeConfig:
-    return BridgeConfig(
-        **llm_input_from_args(args),
-        encoder=args.encoder,
-        llm=args.llm,
-        fusion=fusion or args.fusion,
-        fusion_options=parse_key_values(args.fusion_option, "--fusion-option"),
-        projector=args.projector,
-        projector_options=parse_key_values(args.projector_option, "--projector-option"),
-        injection=args.injection,
-        injection_options=parse_key_values(args.injection_option, "--injection-option"),
-        projector_init=args.projector_init,
-        layers=BridgeConfig.layers if args.layers is None else parse_layers(args.layers),
-        normalize=args.normalize or BridgeConfig.normalize,
-        max_encoder_length=args.max_encoder_length,
-        encoder_prefix=args.encoder_prefix,
-        freeze_encoder=not args.unfreeze_encoder,
-        center_languages=args.center_languages,
-    )
+    """The bridge the command line asks for, built as `BridgeConfig.for_task(task, **settings)` (what the
+    LLM reads comes from --task unless --llm-input / --instruction say); `fusion` overrides --fusion."""
+    settings = bridge_settings_from_args(args)
+    if fusion:
+        settings["fusion"] = fusion
+    return BridgeConfig.for_task(getattr(args, "task", None), **settings)
 
 
 def add_decoding_options(parser: argparse.ArgumentParser, *, max_new_tokens: int = 128) -> None:
