@@ -29,8 +29,14 @@ def modules() -> dict[str, Path]:
 def imported_modules(name: str, path: Path, known: set[str]) -> set[str]:
     """The package's modules that `name` imports anywhere in its file (inside functions too)."""
     is_package = path.name == "__init__.py"
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    typing_only = {id(inner) for node in ast.walk(tree)  # `if TYPE_CHECKING:` imports never run
+                   if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+                   for statement in node.body for inner in ast.walk(statement)}
     edges = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
