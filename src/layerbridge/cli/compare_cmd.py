@@ -1,5 +1,12 @@
 """`layerbridge compare`: train and evaluate several fusions with the same seed, data and budget,
-and write one report (report.md / report.html with plots) into the output folder."""
+and write one report (report.md / report.html with plots) into the output folder.
+
+The runs come from `--fusions`, a comma list of run names: a fusion (`last`), or a variant with
+options in brackets, `token_softmax[init=last;gate_ffn_size=1024]`. A variant may also change how
+the encoder reaches the LLM: `global_softmax[injection=cross_attention]`,
+`global_softmax[projector=perceiver;projector.latents=32]`, `...[projector_init=default]`. Each run
+name becomes one complete BridgeConfig (the command line's bridge plus the variant's settings) in
+CompareConfig.runs, and trains into <output>/<slug(name)>."""
 
 from __future__ import annotations
 
@@ -8,16 +15,26 @@ import dataclasses
 
 from rich.table import Table
 
-from layerbridge.evaluation.predict import MODES
+from layerbridge.bridge import BridgeConfig
 from layerbridge.cli.options import (add_bridge_options, add_decoding_options, add_paper_flag, apply_paper_flag,
                                      decoding_from_args, parse_key_values, parse_option_value)
 from layerbridge.cli.output import console as make_console
 from layerbridge.cli.train_cmd import add_train_options, train_config_from_args
 from layerbridge.errors import ConfigError
+from layerbridge.evaluation.predict import MODES
 from layerbridge.fusion import FUSIONS
 
-
 DEFAULT_REFERENCES = {"classification": "llm_alone,probe", "generation": "llm_alone,llm_zero_shot"}
+
+
+def register(sub) -> None:
+    parser = sub.add_parser("compare", help="train + evaluate several fusions and write one report", description=__doc__)
+    add_bridge_options(parser, fusion_default=None)
+    add_train_options(parser)
+    add_comparison_options(parser, fusions="last,global_softmax,token_softmax",
+                           languages_help="comma list (default: every language available)")
+    add_paper_flag(parser, "every fusion in --fusions")
+    parser.set_defaults(func=run)
 
 
 def add_comparison_options(parser: argparse.ArgumentParser, *, fusions: str, languages_help: str,
@@ -43,39 +60,68 @@ def add_comparison_options(parser: argparse.ArgumentParser, *, fusions: str, lan
     add_decoding_options(parser)
 
 
-def split_fusion_options(items: list[str], variants: dict[str, tuple[str, dict]]) -> dict[str, dict]:
-    """Options per run: a variant's inline options, then `--fusion-option [NAME.]KEY=VALUE`, where NAME
-    is a fusion type or a variant (no NAME: every run whose fusion has that option)."""
-    per_run = {name: dict(options) for name, (_, options) in variants.items()}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ConfigError(f"--fusion-option expects [FUSION.]KEY=VALUE, got {item!r}")
-        target, _, option = key.rpartition(".")
-        option = option.replace("-", "_")
-        runs = [n for n, (fusion, _) in variants.items() if not target or target in (n, fusion)]
-        if target and not runs:
-            raise ConfigError(f"--fusion-option {item!r}: {target!r} is not among --fusions")
-        applied = [n for n in runs if option in {f.name for f in dataclasses.fields(FUSIONS[variants[n][0]][0])}]
-        if not applied:
-            raise ConfigError(f"--fusion-option {item!r}: no fusion among {runs} has an option {option!r}")
-        for name in applied:
-            per_run[name][option] = parse_option_value(value)
-    return per_run
+def run(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from layerbridge.compare import compare
+    from layerbridge.processes import processes
+    from layerbridge.tasks import available_languages, get_task
+
+    apply_paper_flag(args, fusion_dest=None)
+    task = get_task(args.task)
+    languages = ([lang.strip() for lang in args.languages.split(",") if lang.strip()] if args.languages
+                 else available_languages(task, data_dir=args.data_dir, source=args.source))
+    report = compare(build_compare_config(args, languages=languages), overwrite=args.overwrite)
+    if not processes().is_main_process:  # the main process reports
+        return 0
+    print_table(json.loads((Path(args.output_dir) / "compare.json").read_text()))
+    print(f"report: {report}")
+    return 0
 
 
-def register(sub) -> None:
-    parser = sub.add_parser("compare", help="train + evaluate several fusions and write one report", description=__doc__)
-    add_bridge_options(parser, fusion_default=None)
-    add_train_options(parser)
-    add_comparison_options(parser, fusions="last,global_softmax,token_softmax",
-                           languages_help="comma list (default: every language available)")
-    add_paper_flag(parser, "every fusion in --fusions")
-    parser.set_defaults(func=run)
+def build_compare_config(args, *, languages: list[str], title: str = ""):
+    from layerbridge.compare import CompareConfig
+    from layerbridge.compare.references import check_references
+    from layerbridge.tasks import get_task
+
+    variants = parse_fusions(args.fusions)
+    task = get_task(args.task)
+    given = args.references if args.references is not None else args.default_references[task.kind]
+    references = [r.strip() for r in given.split(",") if r.strip()]
+    check_references(references, task)
+    fusion_options, args.fusion_option = args.fusion_option, []  # applied per run
+    base = train_config_from_args(args, output_dir=args.output_dir, fusion=next(iter(variants.values()))[0])
+    return CompareConfig(train=base, runs=variant_bridges(variants, fusion_options, base.bridge),
+                         languages=languages, mode=args.mode, eval_limit=args.eval_limit,
+                         eval_batch_size=args.eval_batch_size, title=title, references=references,
+                         decoding=decoding_from_args(args) if task.is_generation else None,
+                         lr_grid=parse_lr_grid(args.lr_grid))
 
 
+# The --fusions mini-language (see the module's docstring)
 BRIDGE_KEYS = ("injection", "projector")  # designs a variant may change (with their options) beside its fusion's
 PLAIN_KEYS = ("projector_init",)  # further bridge settings a variant may set
+
+
+def parse_fusions(text: str) -> dict[str, tuple[str, dict]]:
+    """`last,token_softmax,token_softmax[init=last;gate_ffn_size=1024]` -> {run name: (fusion, options)}.
+    A variant may also change how the encoder reaches the LLM: `global_softmax[injection=cross_attention]`,
+    `global_softmax[projector=perceiver;projector.latents=32]` (see `bridge_overrides`)."""
+    variants: dict[str, tuple[str, dict]] = {}
+    for spec in (f.strip() for f in text.split(",") if f.strip()):
+        fusion, _, rest = spec.partition("[")
+        if fusion not in FUSIONS:
+            raise ConfigError(f"--fusions: unknown fusion {fusion!r} in {spec!r}; choose from {', '.join(FUSIONS)}")
+        if rest and not rest.endswith("]"):
+            raise ConfigError(f"--fusions: {spec!r} should look like {fusion}[key=value;key=value]")
+        options = parse_key_values([kv for kv in rest[:-1].split(";") if kv.strip()], f"--fusions {spec}") if rest else {}
+        if spec in variants:
+            raise ConfigError(f"--fusions lists {spec!r} twice")
+        variants[spec] = (fusion, options)
+    if not variants:
+        raise ConfigError("--fusions: give at least one fusion")
+    return variants
 
 
 def bridge_overrides(options: dict, spec: str) -> dict:
@@ -99,58 +145,41 @@ def bridge_overrides(options: dict, spec: str) -> dict:
     return overrides
 
 
-def parse_fusions(text: str) -> dict[str, tuple[str, dict]]:
-    """`last,token_softmax,token_softmax[init=last;gate_ffn_size=1024]` -> {run name: (fusion, options)}.
-    A variant may also change how the encoder reaches the LLM: `global_softmax[injection=cross_attention]`,
-    `global_softmax[projector=perceiver;projector.latents=32]` (see `bridge_overrides`)."""
-    variants: dict[str, tuple[str, dict]] = {}
-    for spec in (f.strip() for f in text.split(",") if f.strip()):
-        fusion, _, rest = spec.partition("[")
-        if fusion not in FUSIONS:
-            raise ConfigError(f"--fusions: unknown fusion {fusion!r} in {spec!r}; choose from {', '.join(FUSIONS)}")
-        if rest and not rest.endswith("]"):
-            raise ConfigError(f"--fusions: {spec!r} should look like {fusion}[key=value;key=value]")
-        options = parse_key_values([kv for kv in rest[:-1].split(";") if kv.strip()], f"--fusions {spec}") if rest else {}
-        if spec in variants:
-            raise ConfigError(f"--fusions lists {spec!r} twice")
-        variants[spec] = (fusion, options)
-    if not variants:
-        raise ConfigError("--fusions: give at least one fusion")
-    return variants
+def split_fusion_options(items: list[str], variants: dict[str, tuple[str, dict]]) -> dict[str, dict]:
+    """Options per run: a variant's inline options, then `--fusion-option [NAME.]KEY=VALUE`, where NAME
+    is a fusion type or a variant (no NAME: every run whose fusion has that option)."""
+    per_run = {name: dict(options) for name, (_, options) in variants.items()}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--fusion-option expects [FUSION.]KEY=VALUE, got {item!r}")
+        target, _, option = key.rpartition(".")
+        option = option.replace("-", "_")
+        runs = [n for n, (fusion, _) in variants.items() if not target or target in (n, fusion)]
+        if target and not runs:
+            raise ConfigError(f"--fusion-option {item!r}: {target!r} is not among --fusions")
+        applied = [n for n in runs if option in {f.name for f in dataclasses.fields(FUSIONS[variants[n][0]][0])}]
+        if not applied:
+            raise ConfigError(f"--fusion-option {item!r}: no fusion among {runs} has an option {option!r}")
+        for name in applied:
+            per_run[name][option] = parse_option_value(value)
+    return per_run
 
 
-def build_compare_config(args, *, languages: list[str], title: str = ""):
-    from layerbridge.compare import CompareConfig
-
-    from layerbridge.compare import REFERENCES
-    from layerbridge.tasks import get_task
-
-    variants = parse_fusions(args.fusions)
-    task = get_task(args.task)
-    given = args.references if args.references is not None else args.default_references[task.kind]
-    references = [r.strip() for r in given.split(",") if r.strip()]
-    if set(references) - set(REFERENCES):
-        raise ConfigError(f"--references: unknown {sorted(set(references) - set(REFERENCES))}; "
-                          f"known: {', '.join(REFERENCES)}")
-    wrong = "probe" if task.is_generation else "llm_zero_shot"
-    if wrong in references:
-        raise ConfigError(f"--references {wrong}: " + ("a linear probe cannot write; drop it for a generation task"
-                                                        if task.is_generation else "llm_zero_shot is for generation tasks"))
+def variant_bridges(variants: dict[str, tuple[str, dict]], fusion_options: list[str],
+                    base: BridgeConfig) -> dict[str, BridgeConfig]:
+    """Run name -> its complete bridge: `base` with the variant's fusion, its fusion options (inline,
+    then `--fusion-option`) and its other bridge settings. Every run's settings are checked here,
+    before any of them trains."""
     overrides = {name: bridge_overrides(options, name) for name, (_, options) in variants.items()}
-    per_run = split_fusion_options(args.fusion_option, variants)
-    args.fusion_option = []  # applied per run above
-    base = train_config_from_args(args, output_dir=args.output_dir, fusion=next(iter(variants.values()))[0])
-    for name, (fusion, _) in variants.items():  # every run's settings checked before any of them trains
+    per_run = split_fusion_options(fusion_options, variants)
+    runs = {}
+    for name, (fusion, _) in variants.items():
         try:
-            dataclasses.replace(base.bridge, fusion=fusion, fusion_options=per_run[name], **overrides[name])
+            runs[name] = dataclasses.replace(base, fusion=fusion, fusion_options=per_run[name], **overrides[name])
         except ConfigError as err:
             raise ConfigError(f"--fusions {name}: {err}") from None
-    return CompareConfig(train=base, fusions={name: fusion for name, (fusion, _) in variants.items()},
-                         fusion_options=per_run, bridge_overrides={n: o for n, o in overrides.items() if o},
-                         languages=languages, mode=args.mode,
-                         eval_limit=args.eval_limit, eval_batch_size=args.eval_batch_size, title=title,
-                         references=references, decoding=decoding_from_args(args) if task.is_generation else None,
-                         lr_grid=parse_lr_grid(args.lr_grid))
+    return runs
 
 
 def parse_lr_grid(text: str | None) -> list[float]:
@@ -183,23 +212,3 @@ def print_table(document: dict) -> None:
     if low:
         table.add_row("low-resource avg", *[pct(mean(accuracy[c][l] for l in low)) for c in columns], style="bold")
     make_console().print(table)
-
-
-def run(args: argparse.Namespace) -> int:
-    import json
-    from pathlib import Path
-
-    from layerbridge.compare import compare
-    from layerbridge.processes import processes
-    from layerbridge.tasks import available_languages, get_task
-
-    apply_paper_flag(args, fusion_dest=None)
-    task = get_task(args.task)
-    languages = ([lang.strip() for lang in args.languages.split(",") if lang.strip()] if args.languages
-                 else available_languages(task, data_dir=args.data_dir, source=args.source))
-    report = compare(build_compare_config(args, languages=languages), overwrite=args.overwrite)
-    if not processes().is_main_process:  # the main process reports
-        return 0
-    print_table(json.loads((Path(args.output_dir) / "compare.json").read_text()))
-    print(f"report: {report}")
-    return 0

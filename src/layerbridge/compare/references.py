@@ -1,0 +1,109 @@
+"""The reference rows beside the compared bridges: how much of the encoder's own knowledge the
+bridges keep. Each is the comparison's base bridge with a few named settings changed."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from layerbridge.bridge import BridgeConfig, LayerBridge
+from layerbridge.compare.document import headline_metric
+from layerbridge.compare.evaluation import evaluate_run
+from layerbridge.compare.run import Inputs, train_and_evaluate
+from layerbridge.errors import ConfigError
+from layerbridge.processes import processes
+from layerbridge.sources.llm_embeddings import PREFIX as LLM_EMBEDDINGS
+from layerbridge.sources.llm_embeddings import llm_embedding_encoder
+
+REFERENCES = {"llm_alone": "the LLM reading the raw text, trained the same way",
+              "llm_zero_shot": "the LLM reading the raw text after the task's instruction, no training (generation tasks)",
+              "probe": "a linear probe on the frozen encoder (classification tasks)"}
+
+LLM_ALONE_SOFT_PROMPT = 16  # soft-prompt vectors of the LLM-alone reference (plus a 576x576 linear adapter)
+# the reference rows read the plain path whatever the bridges' projector or injection
+PLAIN_PATH = {"projector_options": {}, "injection": "input", "injection_options": {}}
+# an encoder's own states, mixed as they are, through a plain linear projector
+RAW_STATES = {"fusion_options": {}, "normalize": "none", "projector": "linear", **PLAIN_PATH}
+# what the loaded encoder fills in: another encoder's values would not match
+ENCODER_FILLED_IN = {"encoder_weights": None, "encoder_num_layers": None, "encoder_hidden_size": None}
+
+
+def check_references(names: list[str], task) -> None:
+    """Refuse an unknown reference row, or one that does not fit the task's kind."""
+    unknown = sorted(set(names) - set(REFERENCES))
+    if unknown:
+        raise ConfigError(f"--references: unknown {unknown}; known: {', '.join(REFERENCES)}")
+    if "probe" in names and task.is_generation:
+        raise ConfigError("--references probe: a linear probe cannot write; drop it for a generation task")
+    if "llm_zero_shot" in names and not task.is_generation:
+        raise ConfigError("--references llm_zero_shot is for generation tasks (a classification LLM alone "
+                          "is the trained llm_alone row)")
+
+
+def llm_alone_config(base: BridgeConfig) -> BridgeConfig:
+    """The LLM reading the raw text: its "encoder" is the LLM's own embedding table (tied to its head:
+    never trained), read through an identity-initialised linear adapter after a learned soft prompt."""
+    return dataclasses.replace(base, **RAW_STATES, **ENCODER_FILLED_IN, encoder=LLM_EMBEDDINGS + base.llm,
+                               fusion="last", layers="all+embeddings", projector_init="identity",
+                               soft_prompt_length=LLM_ALONE_SOFT_PROMPT, encoder_prefix="", center_languages=False,
+                               freeze_encoder=True)
+
+
+def zero_shot_config(base: BridgeConfig, instruction: str) -> BridgeConfig:
+    """The untrained LLM reading the raw text after the instruction (it reads no soft tokens)."""
+    return dataclasses.replace(base, **PLAIN_PATH, llm_input="instruction+text", instruction=instruction,
+                               center_languages=False, projector_init="default")
+
+
+def probe_config(base: BridgeConfig) -> BridgeConfig:
+    """The bridge whose encoder states the probe reads: every layer, not normalised."""
+    return dataclasses.replace(base, **RAW_STATES, fusion="global_softmax", layers="all")
+
+
+def llm_alone(cfg, inputs: Inputs, *, overwrite: bool) -> dict:
+    """Trained like the bridges, in <output>/llm_alone."""
+    llm, llm_tokenizer = inputs.models[2:]
+    models = (*llm_embedding_encoder(llm, llm_tokenizer), llm, llm_tokenizer)
+    _, run = train_and_evaluate(cfg, Path(cfg.train.output_dir) / "llm_alone", llm_alone_config(cfg.train.bridge),
+                                dataclasses.replace(inputs, models=models), overwrite=overwrite)
+    if run is None:
+        return {}
+    metric = headline_metric(inputs.task)
+    return {"LLM alone": {metric: {lang: r[metric] for lang, r in run["results"].items()}, "train": run["train"],
+                          **{k: run[k] for k in ("lr_grid", "chosen_lr") if k in run}}}
+
+
+def llm_zero_shot(cfg, inputs: Inputs, *, overwrite: bool) -> dict:
+    """Evaluated only, in <output>/llm_zero_shot."""
+    instruction = cfg.train.bridge.instruction or inputs.task.instruction
+    zero = LayerBridge(zero_shot_config(cfg.train.bridge, instruction), *inputs.models)  # nothing of it is trained
+    results, _ = evaluate_run(cfg, Path(cfg.train.output_dir) / "llm_zero_shot", zero, inputs.evaluation, inputs.task,
+                              overwrite=overwrite)
+    if results is None:
+        return {}
+    metric = headline_metric(inputs.task)
+    return {"LLM alone, zero-shot": {metric: {lang: r[metric] for lang, r in results.items()},
+                                     "instruction": instruction}}
+
+
+def probe(cfg, inputs: Inputs, *, overwrite: bool) -> dict:
+    """Fitted on the main process only (nothing is saved: it takes seconds)."""
+    from layerbridge.evaluation.probe import linear_probe
+
+    if not processes().is_main_process:
+        return {}
+    bridge = LayerBridge(probe_config(cfg.train.bridge), *inputs.models)
+    return linear_probe(bridge, inputs.data[0], inputs.data[1], inputs.evaluation, seed=cfg.train.seed)
+
+
+ROWS = {"llm_alone": llm_alone, "llm_zero_shot": llm_zero_shot, "probe": probe}
+
+
+def reference_rows(cfg, inputs: Inputs, *, overwrite: bool) -> dict:
+    """The rows `cfg.references` asks for, in REFERENCES' order (main process; {} elsewhere). Every
+    process takes part in the trained and evaluated ones."""
+    rows = {}
+    for name in REFERENCES:
+        if name in cfg.references:
+            rows.update(ROWS[name](cfg, inputs, overwrite=overwrite))
+    return rows

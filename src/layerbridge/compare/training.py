@@ -1,0 +1,66 @@
+"""Training a comparison's bridge: train it once (or reuse the finished run, or resume a killed one),
+or once per learning rate of the lr grid keeping the best on English dev; then hand the trained
+bridge to every process."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from pathlib import Path
+
+from layerbridge.bridge import BridgeConfig, LayerBridge
+from layerbridge.bridge.saving import load_trained_weights
+from layerbridge.errors import ConfigError
+from layerbridge.processes import main_decides, processes
+from layerbridge.training.recipe import SUMMARY_NAME, train
+
+
+def train_once(cfg, run_dir: Path, bridge_cfg: BridgeConfig, models, data, *, overwrite: bool,
+               learning_rate: float | None = None) -> None:
+    """Train one bridge into `run_dir`, or reuse the finished run there, or resume a killed one."""
+    run_cfg = copy.deepcopy(dataclasses.replace(cfg.train, output_dir=str(run_dir), bridge=bridge_cfg))
+    if learning_rate is not None:
+        run_cfg.learning_rate = learning_rate
+    needed, resume = main_decides((not (run_dir / SUMMARY_NAME).is_file() or overwrite,
+                                   run_dir.exists() and not overwrite and any(run_dir.iterdir())))
+    if needed:
+        train(run_cfg, models=models, data=data, overwrite=overwrite, resume=resume)
+
+
+def dev_score(run_dir: Path) -> float:
+    """The English dev score in a finished run's summary (accuracy, or chrF++ for generation)."""
+    summary = main_decides(json.loads((run_dir / SUMMARY_NAME).read_text()) if processes().is_main_process else None)
+    score = summary.get("dev_accuracy") if summary.get("dev_accuracy") is not None else summary.get("dev_chrf")
+    if score is None:
+        raise ConfigError("--lr-grid chooses on the English dev set, but this run has none (dev size 0)")
+    return score
+
+
+def train_with_lr_grid(cfg, run_dir: Path, bridge_cfg: BridgeConfig, models, data, *, overwrite: bool):
+    """Without an lr grid: train once into `run_dir`. With one: train at every learning rate
+    (run_dir/lr-<value>) and pick the best English dev score (ties: the first in the grid).
+    Returns (folder of the chosen run, {lr: dev score} or None, chosen lr or None)."""
+    if not cfg.lr_grid:
+        train_once(cfg, run_dir, bridge_cfg, models, data, overwrite=overwrite)
+        return run_dir, None, None
+    scores = {}
+    for lr in cfg.lr_grid:
+        folder = run_dir / f"lr-{lr:g}"
+        train_once(cfg, folder, bridge_cfg, models, data, overwrite=overwrite, learning_rate=lr)
+        scores[lr] = dev_score(folder)
+    chosen = max(cfg.lr_grid, key=lambda lr: scores[lr])  # max keeps the first of equal scores
+    return run_dir / f"lr-{chosen:g}", scores, chosen
+
+
+def trained_bridge(run_dir: Path, models) -> LayerBridge:
+    """The bridge saved in `run_dir`, on every process: the main one reads it, the others receive it."""
+    payload = None
+    if processes().is_main_process:
+        bridge = LayerBridge.from_pretrained(run_dir, models=models)
+        payload = (bridge.config.to_dict(), bridge.trainable_state_dict())
+    config, state = main_decides(payload)
+    if not processes().is_main_process:
+        bridge = LayerBridge(BridgeConfig.from_dict(config), *models)
+        load_trained_weights(bridge, state, f"{run_dir / 'bridge.safetensors'} (sent by the main process)")
+    return bridge
