@@ -28,14 +28,15 @@ HERE = Path(__file__).resolve().parent
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 sys.path.insert(0, str(HERE.parent))
 
+from benchmarks import training  # noqa: E402
 from benchmarks.common import default_data_dir  # noqa: E402
 from layerbridge.io import atomic_write_text  # noqa: E402
 from layerbridge.training.config import TrainConfig  # noqa: E402
 
 FUSIONS = ("last", "global_softmax", "token_softmax")
 AUTHORS, IN_RAM, IN_FILE = "the authors' choices", "layerbridge, encoder cache in RAM", "layerbridge, encoder cache in a file"
-ARMS = {  # arm -> run_memory keywords (bridge_class by name: resolved in the child)
-    AUTHORS: {"encoder_cache": False, "bucketing": False, "bridge_class": "AuthorsBridge"},
+ARMS = {  # arm -> run_memory keywords
+    AUTHORS: {"encoder_cache": False, "bucketing": False, "bridge_class": training.AuthorsBridge},
     "layerbridge, no encoder cache": {"encoder_cache": False},
     IN_RAM: {},
     IN_FILE: {"on_disk": True},
@@ -45,13 +46,8 @@ SIZES = {"full": {"rounds": 8, "texts": None}, "quick": {"rounds": 1, "texts": 6
 
 def arm_settings(fusion: str, arm: str) -> tuple[str, dict]:
     """The fusion an arm trains (the authors' token gate runs over padded positions too) and its
-    run_memory keywords, the bridge class resolved."""
-    from benchmarks import training
-
-    kw = dict(ARMS[arm])
-    if "bridge_class" in kw:
-        kw["bridge_class"] = getattr(training, kw["bridge_class"])
-    return (training.authors_fusion(fusion) if arm == AUTHORS else fusion), kw
+    run_memory keywords."""
+    return (training.authors_fusion(fusion) if arm == AUTHORS else fusion), dict(ARMS[arm])
 
 
 def measure_arm(fusion: str, arm: str, quick: bool, data_dir: Path) -> dict:

@@ -1,7 +1,7 @@
 """The paper's scale without downloads: an encoder shaped like mT5-large's (24 layers, d_model 1024)
 and an LLM shaped like Llama-3.2-1B (16 layers, hidden 2048, vocabulary 128,256), built from configs
-with random weights, trained and scored through the real recipe (`layerbridge.training.recipe.train`
-and `evaluation.predict`) for a few steps per fusion.
+with random weights, trained and scored through the real recipe (`layerbridge.training.recipe`'s
+setup, fit and finish, which are `train`, and `evaluation.predict`) for a few steps per fusion.
 
     python benchmarks/paper_scale.py                   # 3 fusions x 4 steps of 8, ~10 minutes on 2 CPU cores
     python benchmarks/paper_scale.py --steps 2 --fusions last --out /tmp/ps   # quicker
@@ -125,7 +125,7 @@ def run_fusion(fusion: str, models, args, precision: str, folder: Path) -> dict:
     from layerbridge.evaluation.recipe import autocast
     from layerbridge.tasks.base import Example
     from layerbridge.training.config import TrainConfig
-    from layerbridge.training.recipe import train
+    from layerbridge.training.recipe import finish, fit, setup
 
     texts = english_texts(args.batch_size * args.steps, args.join)
     examples = [Example(id=f"paper-scale/en/train/{i}", text=t, label=i % len(LABELS), lang="en")
@@ -136,8 +136,12 @@ def run_fusion(fusion: str, models, args, precision: str, folder: Path) -> dict:
                       max_steps=args.steps, epochs=1.0, learning_rate=1e-4, warmup_ratio=0.0, checkpoint_every=10**9,
                       mixed_precision="bf16" if precision == "bf16" else "no", preset="paper-scale-benchmark")
     stamps = [time.perf_counter()]
-    with PeakMemory(models[2].device) as peak:
-        train(cfg, models=models, data=(examples, []), on_step=lambda step: stamps.append(time.perf_counter()))
+    with PeakMemory(models[2].device) as peak:  # `train`, with a time stamp after each step
+        run = setup(cfg, models=models, data=(examples, []))
+        for _ in fit(run):
+            stamps.append(time.perf_counter())
+        finish(run)
+        del run
     steps = [b - a for a, b in zip(stamps, stamps[1:])]
     timed = steps[1:] or steps  # the first step also builds the schedule's and allocator's state
     bridge = LayerBridge.from_pretrained(folder / fusion, models=models)

@@ -3,8 +3,10 @@ Run and one unit of work is `recipe.train_step(run, step)`, the step `layerbridg
 (accelerate's autocast and backward, parameter groups, clipping, AdamW, the schedule, the encoder
 cache, length bucketing). The ablation switches a speed-up off through the recipe's own settings
 (TrainConfig) or trains a baseline the same way: the authors' full-vocabulary logits (a LayerBridge
-subclass, via setup's `bridge_class`), a gate whose last layer computes every output, and a plain
-gate run in full over padded positions too (registered fusions).
+subclass, given to the recipe as `setup(cfg, bridge=...)`, as a user trains their own subclass), a
+gate whose last layer computes every output, and a plain gate run in full over padded positions
+too (fusions registered only while an arm is set up: `gate_baselines()`; importing this module
+registers nothing).
 """
 
 from __future__ import annotations
@@ -12,17 +14,20 @@ from __future__ import annotations
 import contextlib
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
 import torch
+from accelerate.utils import set_seed
 from torch.utils.flop_counter import FlopCounterMode
 
 from layerbridge.bridge import BridgeConfig, LayerBridge
-from layerbridge.fusion import register_fusion
+from layerbridge.fusion import FUSIONS as FUSION_REGISTRY, register_fusion
 from layerbridge.fusion.base import masked_weights
 from layerbridge.fusion.token_softmax import TokenSoftmaxConfig, TokenSoftmaxFusion
+from layerbridge.registry import restored
 from layerbridge.training import recipe
 from layerbridge.training.batches import global_batch
 from layerbridge.training.config import TrainConfig
@@ -98,9 +103,17 @@ class FullGateFusion(TokenSoftmaxFusion):
         return self.gate(x)[:, 0]  # (N, L+1, D) -> (N, D)
 
 
-register_fusion(FullGateConfig, FullGateFusion, replace=True)
-register_fusion(PaddedGateConfig, PaddedGateFusion, replace=True)
 GATE_BASELINES = (PaddedGateConfig.name, FullGateConfig.name)
+
+
+@contextmanager
+def gate_baselines():
+    """The two gate baselines registered as fusions for the block (a bridge is built by fusion name),
+    and the registry as it was afterwards."""
+    with restored(FUSION_REGISTRY):
+        register_fusion(FullGateConfig, FullGateFusion, replace=True)
+        register_fusion(PaddedGateConfig, PaddedGateFusion, replace=True)
+        yield
 
 
 # ------------------------------------------------------------------------------ one arm = one recipe run
@@ -120,15 +133,16 @@ class RecipeArm:
                  encoder_cache_dir: str | None = None, encoder_cache_gb: float = 100.0,
                  gradient_checkpointing: bool = False, bridge: dict | None = None):
         self.fusion = "token_softmax" if fusion in GATE_BASELINES else fusion  # their useful work is the same
-        cfg = TrainConfig(task=task, output_dir=str(out), bridge=BridgeConfig(fusion=fusion, **(bridge or {})),
-                          learning_rate=1e-3,
-                          warmup_ratio=0.0, epochs=1000.0, batch_size=BATCH_SIZE, mixed_precision=mixed_precision(precision),
-                          seed=SEED, encoder_cache=encoder_cache, encoder_cache_dir=encoder_cache_dir,
-                          encoder_cache_gb=encoder_cache_gb,  # 100: in RAM unless encoder_cache_dir, as the arm says
-                          bucket_by_length=bucketing, gradient_checkpointing=gradient_checkpointing, checkpoint_every=10**9,
-                          log_every=10**9)  # fmt: skip
-        self.run = recipe.setup(cfg, overwrite=True, resume=False, models=models, data=(examples, []),
-                                bridge_class=bridge_class)
+        with gate_baselines() if fusion in GATE_BASELINES else contextlib.nullcontext():
+            cfg = TrainConfig(task=task, output_dir=str(out), bridge=BridgeConfig(fusion=fusion, **(bridge or {})),
+                              learning_rate=1e-3,
+                              warmup_ratio=0.0, epochs=1000.0, batch_size=BATCH_SIZE, mixed_precision=mixed_precision(precision),
+                              seed=SEED, encoder_cache=encoder_cache, encoder_cache_dir=encoder_cache_dir,
+                              encoder_cache_gb=encoder_cache_gb,  # 100: in RAM unless encoder_cache_dir, as the arm says
+                              bucket_by_length=bucketing, gradient_checkpointing=gradient_checkpointing, checkpoint_every=10**9,
+                              log_every=10**9)  # fmt: skip
+            set_seed(cfg.seed)  # as the recipe does before building its own bridge: the same initial weights
+            self.run = recipe.setup(cfg, overwrite=True, data=(examples, []), bridge=bridge_class(cfg.bridge, *models))
         self.run.model.train()
         try:
             self.dims = Dims.of(self.run.bridge)

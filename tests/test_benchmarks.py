@@ -284,3 +284,44 @@ def test_authors_memory_arms_run_through_the_recipe(tiny_parts):
     text = authors_memory.markdown(doc)
     assert "| token_softmax | the authors' choices |" in text and "+0.00 |" in text
     assert f"| token_softmax | **{authors_memory.IN_RAM} (the default: a " in text  # a tiny cache stays in RAM
+
+
+def test_gate_baselines_are_registered_only_while_an_arm_is_set_up():
+    """Importing benchmarks.training (done above) registers nothing; `gate_baselines()` registers the
+    two gates for its block and leaves the registry as it was, in order and the same dict."""
+    from benchmarks.training import GATE_BASELINES, gate_baselines
+    from layerbridge.fusion import FUSIONS, register_fusion
+    from layerbridge.registry import restored
+
+    before = dict(FUSIONS)
+    assert not set(GATE_BASELINES) & set(FUSIONS)
+    with gate_baselines():
+        assert set(GATE_BASELINES) <= set(FUSIONS)
+    assert FUSIONS == before and list(FUSIONS) == list(before)
+    with pytest.raises(RuntimeError), restored(FUSIONS):  # undone on an error too, a removal included
+        register_fusion(FUSIONS["last"][0], PaddedGateFusion, replace=True)
+        del FUSIONS["global_softmax"]
+        raise RuntimeError
+    assert FUSIONS == before and list(FUSIONS) == list(before)
+
+
+def test_a_bridge_given_to_the_recipe_starts_from_the_recipes_own_weights(tiny_parts, tmp_path):
+    """`setup(cfg, bridge=...)` trains the caller's LayerBridge subclass (the benchmarks' baselines);
+    built right after set_seed(cfg.seed), it has the weights the recipe would have built."""
+    from accelerate.utils import set_seed
+
+    from layerbridge.errors import ConfigError
+    from layerbridge.training import recipe
+    from layerbridge.training.config import TrainConfig
+
+    examples = [Example(id=f"t/{i}", text=TEXTS[i % 4], label=i % 3, lang="en") for i in range(8)]
+    cfg = lambda out: TrainConfig(task="xnli", output_dir=str(tmp_path / out), max_steps=1,  # noqa: E731
+                                  bridge=BridgeConfig(encoder="e", llm="l", fusion="token_softmax"))
+    own = recipe.setup(cfg("own"), models=tiny_parts, data=(examples, []))
+    set_seed(0)
+    given = recipe.setup(cfg("given"), data=(examples, []), bridge=AuthorsBridge(cfg("given").bridge, *tiny_parts))
+    assert type(given.bridge) is AuthorsBridge and type(own.bridge) is LayerBridge
+    ours, theirs = own.bridge.trainable_state_dict(), given.bridge.trainable_state_dict()
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+    with pytest.raises(ConfigError, match="either `models` or a `bridge`"):
+        recipe.setup(cfg("both"), models=tiny_parts, data=(examples, []), bridge=given.bridge)

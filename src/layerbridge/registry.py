@@ -5,8 +5,9 @@ that round-trips through JSON and names the option a user got wrong, and one way
 from __future__ import annotations
 
 import dataclasses
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Iterator
 
 from layerbridge.errors import ConfigError
 
@@ -57,3 +58,16 @@ def options_of(table: dict[str, tuple[type, type]], kind: str, name: str, option
     if name not in table:
         raise ConfigError(f"unknown {kind} {name!r}; choose one of: {', '.join(table)}")
     return table[name][0].from_dict(dict(options or {}))
+
+
+@contextmanager
+def restored(table: dict) -> Iterator[dict]:
+    """Undo, at the end of the block, what was registered into `table` inside it (a fusion that
+    exists only for one benchmark, a test's): the table holds again what it held before, in the
+    same order, and stays the same dict object (modules keep references to it)."""
+    before = dict(table)
+    try:
+        yield table
+    finally:
+        table.clear()
+        table.update(before)

@@ -10,6 +10,10 @@ on resume the main process reads the checkpoint and broadcasts it.
 Files, without pickle: weights and optimizer tensors in safetensors, the rest JSON. A checkpoint
 is written into a staging folder and renamed over the previous one, so a run killed at any moment
 leaves either the old or the new checkpoint, never a mix.
+
+The trained bridge goes through here too: with keep_best, the weights of the best English dev
+score so far are kept in `best-dev/` and restored at the end; the final bridge is written into
+the run's folder. The recipe itself never saves or loads weights.
 """
 
 from __future__ import annotations
@@ -29,9 +33,11 @@ from torch.distributed.checkpoint.state_dict import (
     set_optimizer_state_dict,
 )
 
-from layerbridge.bridge.saving import load_trained_weights
+from layerbridge.bridge.saving import WEIGHTS_NAME, load_trained_weights, save_bridge
+from layerbridge.processes import main_decides
 
 CHECKPOINT_DIR = "checkpoint"
+BEST_DIR = "best-dev"  # with keep_best: the weights of the best dev score so far (removed at the end)
 GATHER = StateDictOptions(full_state_dict=True, cpu_offload=True, ignore_frozen_params=True)
 
 
@@ -149,7 +155,28 @@ class Checkpointer:
             set_rng_state(found["rngs"][rank])
         return found["state"]["step"]
 
+    # ----------------------------------------------------------------- the trained bridge (every rank)
+    def save_bridge(self, bridge, folder: Path | None = None) -> None:
+        """Write the bridge (its trained weights, gathered on every rank, and its config) into
+        `folder`, by default the run's own; the main process writes."""
+        weights = self.trainable_weights()  # every rank: a collective under sharding
+        if self.accelerator.is_main_process:
+            save_bridge(bridge, self.folder if folder is None else folder, state=weights)
+
+    def keep_best(self, bridge) -> None:
+        """Keep the bridge's current weights as the best English dev ones so far (over the last kept)."""
+        self.save_bridge(bridge, self.folder / BEST_DIR)
+        self.accelerator.wait_for_everyone()
+
+    def restore_best(self, bridge) -> None:
+        """Load the weights kept by `keep_best` into the bridge on every rank (the main process reads them)."""
+        path = self.folder / BEST_DIR / WEIGHTS_NAME
+        state = main_decides(load_file(path) if self.accelerator.is_main_process else None)
+        load_trained_weights(bridge, state, str(path))
+
     def remove(self) -> None:
-        """After the run finished (the bridge is saved): the checkpoint is no longer needed."""
+        """After the run finished (the bridge is saved): the checkpoint and the best-dev weights are
+        no longer needed."""
         if self.accelerator.is_main_process:
             shutil.rmtree(self.folder / CHECKPOINT_DIR, ignore_errors=True)
+            shutil.rmtree(self.folder / BEST_DIR, ignore_errors=True)

@@ -1,0 +1,98 @@
+"""What a training run writes besides its weights: the step log (`train_log.jsonl`), the English
+dev score that picks the best weights, where the fusion puts its weight (and the note when it has
+collapsed onto one layer), and the run's summary (`train_summary.json`, which `compare` reads)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from layerbridge.io import atomic_write_text
+
+LOG_NAME = "train_log.jsonl"
+SUMMARY_NAME = "train_summary.json"
+DEV_KEYS = ("dev_accuracy", "dev_chrf")  # the English dev score in a log entry: classification, generation
+COLLAPSED = 0.99  # mean top layer weight per token above which a fusion reads a single layer
+
+
+def read_log(out: Path) -> list[dict]:
+    path = out / LOG_NAME
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+
+
+def write_log(out: Path, log: list[dict]) -> None:
+    atomic_write_text(out / LOG_NAME, "".join(json.dumps(e) + "\n" for e in log))
+
+
+def dev_key(entry: dict) -> str | None:
+    """The dev score's key in a log entry, or None when the step was not scored."""
+    return next((key for key in DEV_KEYS if key in entry), None)
+
+
+def best_dev(log: list[dict]) -> tuple[int, str, float] | None:
+    """(step, key, score) of the best English dev score in the log (the first of equal ones), or None."""
+    scored = [(e["step"], key, e[key]) for e in log for key in DEV_KEYS if key in e]
+    return max(scored, key=lambda s: (s[2], -s[0])) if scored else None
+
+
+def fusion_snapshot(bridge) -> dict:
+    """What to log about the fusion: the global-softmax weights over layers, when there are some."""
+    fusion = bridge.fusion
+    if hasattr(fusion, "global_weights"):
+        return {"global_weights": [round(w, 5) for w in fusion.global_weights().tolist()]}
+    return {}
+
+
+@torch.no_grad()
+def layer_use(bridge, texts: list[str]) -> dict:
+    """Where the fusion puts each token's weight on a few dev texts: the mean weight per fused hidden
+    state, and the mean top weight per token (near 1: every token reads one layer; the token gate
+    collapses like that, onto a layer English data cannot choose well, docs/fusion-study.md)."""
+    weights = torch.cat([row["weights"] for row in bridge.layer_weights(texts)]).float()  # (tokens, L)
+    return {"dev_layer_weights": [round(w, 4) for w in weights.mean(0).tolist()],
+            "dev_top_weight_per_token": round(float(weights.max(-1).values.mean()), 4)}
+
+
+def collapse_note(cfg, bridge, use: dict) -> str | None:
+    """A warning when the fusion put each token's weight on a single layer."""
+    if not use or len(bridge.layer_indices) <= 1 or use["dev_top_weight_per_token"] <= COLLAPSED:
+        return None
+    top = bridge.layer_indices[max(range(len(bridge.layer_indices)), key=use["dev_layer_weights"].__getitem__)]
+    advice = "a lower --fusion-lr keeps it mixing layers"
+    if cfg.bridge.fusion_options.get("init") != "last":
+        advice += ", --fusion-option init=last keeps it on the last ones"
+    return (f"note: the {cfg.bridge.fusion} fusion gives each token {use['dev_top_weight_per_token']:.3f} of its weight "
+            f"on one layer (encoder hidden state {top}): it has collapsed onto one layer, and English data alone "
+            f"chooses layers that can transfer badly; {advice} (docs/fusion-study.md)")
+
+
+def write_summary(run) -> None:
+    """Main process: train_summary.json of the recipe's finished `Run` (and the collapse note when
+    the fusion reads one layer)."""
+    cfg, bridge, task, log = run.cfg, run.bridge, run.task, run.log
+    bridge.eval()
+    use = {}
+    if bridge.reads_soft_tokens:
+        with run.accelerator.autocast():
+            use = layer_use(bridge, [e.text for e in (run.dev_examples or run.train_examples)[:16]])
+    note = collapse_note(cfg, bridge, use)
+    if note:
+        run.accelerator.print(note)
+    last = lambda key: next((e[key] for e in reversed(log) if key in e), None)  # noqa: E731
+    summary = {
+        "task": task.name, "fusion": cfg.bridge.fusion, "steps": run.total_steps,
+        "train_examples": len(run.train_examples), "dev_examples": len(run.dev_examples),
+        "processes": run.accelerator.num_processes, "mixed_precision": run.accelerator.mixed_precision,
+        "seconds": round(run.seconds, 2), "examples_per_second": round(run.seen / run.seconds, 3) if run.seconds > 0 else None,
+        "final_loss": log[-1]["loss"] if log else None, "dev_accuracy": last("dev_accuracy"),
+        **({"dev_chrf": last("dev_chrf"), "max_target_length": run.max_target, "targets_truncated": run.truncated}
+           if task.is_generation else {}),
+        "trainable_parameters": bridge.parameter_counts()["trainable"], **fusion_snapshot(bridge), **use,
+        **({"lexical_init": run.lexical} if run.lexical else {}),
+    }
+    best = best_dev(log) if cfg.keep_best else None
+    if best:  # the saved bridge is the best dev one: its score is the run's
+        summary.update({"best_step": best[0], best[1]: best[2], f"last_{best[1]}": last(best[1])})
+    atomic_write_text(run.out / SUMMARY_NAME, json.dumps(summary, indent=2) + "\n")
