@@ -144,3 +144,22 @@ def test_last_gets_no_collapse_note_but_a_collapsed_mix_does(parts):
         assert (note is not None) == expect_note, fusion
         if note:
             assert "init=last" in note
+
+
+@pytest.mark.parametrize("held", [torch.float32, torch.bfloat16])
+def test_generate_decodes_from_float32_logits_under_bf16(parts, held):
+    """transformers' `generate` calls the LLM's head itself: under bf16 autocast, or with the LLM held
+    in bf16, that head must still give the decoding float32 logits (as score and the loss get)."""
+    encoder, enc_tok, llm, llm_tok = parts
+    bridge = LayerBridge(BridgeConfig(encoder="e", llm="l"), encoder, enc_tok, llm.to(held), llm_tok)
+    head = bridge.llm.get_output_embeddings()
+    seen = []
+    hook = head.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
+    try:
+        with BF16():
+            answers = bridge.generate(TEXTS, max_new_tokens=3, stop_at_newline=False)
+    finally:
+        hook.remove()
+        llm.float()
+    assert len(answers) == len(TEXTS) and seen and set(seen) == {torch.float32}
+    assert "forward" not in vars(head)  # the head is itself again after the call

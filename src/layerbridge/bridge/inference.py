@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from transformers import GenerationConfig, StoppingCriteriaList
 
+from layerbridge.bridge.lm_head import float32_head
 from layerbridge.bridge.stopping import StopAfterText
 
 from layerbridge.errors import ConfigError
@@ -134,7 +135,7 @@ class BridgeInference:
             extra["stopping_criteria"] = StoppingCriteriaList([StopAfterText(stops, self.llm_tokenizer)])
         elif stops:
             extra["tokenizer"] = self.llm_tokenizer
-        with self.injection.attached(self.llm, states, states_mask):
+        with self.injection.attached(self.llm, states, states_mask), float32_head(self.llm):
             out = self.llm.generate(inputs_embeds=prefix.inputs_embeds, attention_mask=prefix.attention_mask,
                                     generation_config=config, **extra)
         answers = []

@@ -9,9 +9,15 @@ pass re-reads the chunks the same way instead of keeping float32 copies alive.
 Families that rescale their logits are honoured as their own modelling code does: Cohere
 multiplies by `logit_scale`, Granite divides by `logits_scaling`, Gemma 2/3 soft-cap with
 `final_logit_softcapping`.
+
+Inside transformers' own `generate` the model's forward calls its head itself: `float32_head`
+makes that call compute in float32 too (the forward's own scaling then applies to float32 logits),
+so greedy, beam and sampled choices are the ones float32 logits give.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import torch
 from torch import nn
@@ -68,3 +74,22 @@ def lm_head_logits(llm: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
         if cap:
             logits = torch.tanh(logits / cap) * cap
     return logits
+
+
+@contextlib.contextmanager
+def float32_head(llm: nn.Module):
+    """While inside, the LLM's output layer returns float32 logits (N..., V) whatever its dtype or
+    the autocast around it; the family's scaling stays the forward's own."""
+    head = llm.get_output_embeddings()
+
+    def forward(hidden: torch.Tensor) -> torch.Tensor:  # (..., H) -> (..., V) float32
+        with torch.autocast(device_type=hidden.device.type, enabled=False):
+            logits = _Float32Linear.apply(hidden.reshape(-1, hidden.shape[-1]), head.weight.detach())
+            logits = logits.view(*hidden.shape[:-1], -1)
+            return logits + head.bias.float() if getattr(head, "bias", None) is not None else logits
+
+    head.forward = forward  # the instance's forward: nn.Module.__call__ (and its hooks) call this one
+    try:
+        yield
+    finally:
+        del head.forward
