@@ -185,15 +185,19 @@ class LayerBridge(BridgeParts, BridgeText, BridgeInference, PretrainedBridge, nn
     def llm_hidden(self, inputs: LLMInputs, **kwargs):
         """The LLM body (no LM head) over the assembled embeddings; no KV cache unless asked for. A
         training step on a CPU in bf16 takes the math attention kernel (bridge.attention_kernel)."""
-        checkpointed = self.checkpoints_llm()
-        layers = self.checkpointed_layers if checkpointed else []
-        with checkpointing.recomputing(layers), training_attention(inputs.inputs_embeds, self.llm.config, checkpointed):
+        layers = self.checkpointed_layers if self.checkpoints_llm() else []
+        with checkpointing.recomputing(layers), self.attention_kernel_context(inputs):
             return self.llm.base_model(
                 inputs_embeds=inputs.inputs_embeds,  # (B, T, H)
                 attention_mask=inputs.attention_mask,
                 position_ids=inputs.position_ids,
                 **{"use_cache": False, **kwargs},
             )
+
+    def attention_kernel_context(self, inputs: LLMInputs):
+        """The SDPA kernel of this LLM call: the math kernel for CPU bf16 training steps
+        (bridge.attention_kernel), else torch's choice."""
+        return training_attention(inputs.inputs_embeds, self.llm.config, self.checkpoints_llm())
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """LM head on the given positions only (N, H) -> (N, V), in float32 (bridge.lm_head)."""

@@ -1,5 +1,6 @@
-"""Save and load a bridge like a PEFT adapter: only the trained weights (safetensors) and a JSON
-config naming the encoder, the LLM and every bridge setting. The frozen models are not copied."""
+"""A saved bridge's files, like a PEFT adapter's: only the trained weights (safetensors) and a JSON
+config naming the encoder, the LLM and every bridge setting; the frozen models are not copied.
+Writing them, reading the weights back, and checking they fit a bridge before loading them."""
 
 from __future__ import annotations
 
