@@ -33,7 +33,8 @@ def cli_train_config(*extra: str) -> TrainConfig:
 def test_default_flags_build_the_bridge_python_builds(task):
     assert cli_train_config("--task", task).bridge == BridgeConfig.for_task(task)
     assert (cli_train_config("--task", task).to_dict()
-            == TrainConfig(task=task, output_dir="runs/x", bridge=BridgeConfig.for_task(task)).to_dict())
+            == TrainConfig(task=task, output_dir="runs/x", bridge=BridgeConfig.for_task(task)).to_dict()
+            == TrainConfig(task=task, output_dir="runs/x").to_dict())  # the task's bridge by default
 
 
 def test_every_builtin_task_and_the_paper_flag_match_python():

@@ -30,8 +30,8 @@ DEMO_LANGUAGES = ["eng_Latn", "fra_Latn", "zho_Hans", "hin_Deva", "arb_Arab",
 # Test sentences per language (of 204): all of them where bf16 is native (fast), else a stratified
 # 100, which keeps a full-precision run on 2 CPU cores under 10 minutes too.
 FP32_EVAL_LIMIT = 100
-# The generative demo (flores_en): the settings of experiments/flores_en_results.sh, chosen in
-# experiments/generation_study.sh (docs/generation.md): the upper half of the layers in a fixed uniform
+# The generative demo (flores_en): the settings of studies/generation/flores_en.sh, chosen in
+# studies/generation/variants.sh (docs/generation.md): the upper half of the layers in a fixed uniform
 # mix, the lexical projector start, no repeated 3-grams when decoding. Applied where the command line
 # does not say otherwise. key: (demo value, the option's own default, which means "not given").
 GENERATION_DEMO = {"lr": (1e-3, None), "fusion_lr": (1e-6, None), "max_steps": (200, None),

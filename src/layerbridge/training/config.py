@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ TRAIN_CONFIG_NAME = "train_config.json"
 class TrainConfig:
     task: str = "sib200"
     output_dir: str = "runs/bridge"
-    bridge: BridgeConfig = field(default_factory=BridgeConfig)
+    bridge: BridgeConfig | None = None  # None: BridgeConfig.for_task(task), as the command line builds it
     # data
     data_dir: str | None = None
     source: str = "auto"  # auto | local | hub
@@ -63,7 +63,9 @@ class TrainConfig:
     preset: str = "paper"
 
     def __post_init__(self):
-        if isinstance(self.bridge, dict):
+        if self.bridge is None:  # what the LLM reads follows the task (flores_en: its instruction)
+            self.bridge = BridgeConfig.for_task(self.task)
+        elif isinstance(self.bridge, dict):
             self.bridge = BridgeConfig.from_dict(self.bridge)
         self.betas = tuple(self.betas)
         checks = {
@@ -110,7 +112,7 @@ class TrainConfig:
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {},
     # A few hundred steps on a few hundred examples (the CPU demo); chosen on English dev accuracy
-    # in experiments/demo_preset.sh, see docs/demo-preset.md.
+    # in studies/demo-preset/run.sh, see docs/demo-preset.md.
     "small-data": {"learning_rate": 3e-3, "epochs": 2.0, "weight_decay": 0.0, "warmup_ratio": 0.05},
 }
 
