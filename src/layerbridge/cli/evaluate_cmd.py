@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     results = evaluate(bridge, task, languages, mode=args.mode, limit=args.limit, data_dir=args.data_dir,
                        source=args.source, batch_size=args.batch_size, seed=args.seed,
                        mixed_precision=args.mixed_precision, decoding=decoding)
-    mode = "generation" if task.is_generation else args.mode
+    mode = task.evaluation_mode(args.mode)
     out = Path(args.output_dir or bridge_dir / f"eval-{task.name}-{mode}")
     meta = {"bridge": str(bridge_dir), "mode": mode, "mixed_precision": args.mixed_precision, "limit": args.limit, "seed": args.seed,
             "bridge_config": bridge.config.to_dict(), **({"decoding": vars(decoding)} if decoding else {})}

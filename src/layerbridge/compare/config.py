@@ -29,4 +29,4 @@ class CompareConfig:
     def eval_mode(self) -> str:
         from layerbridge.tasks import get_task
 
-        return "generation" if get_task(self.train.task).is_generation else self.mode
+        return get_task(self.train.task).evaluation_mode(self.mode)

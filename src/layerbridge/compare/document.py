@@ -18,10 +18,6 @@ NOT_OVERRIDES = {"fusion", "fusion_options", "encoder_weights", "llm_weights", "
 DESIGNS = ("injection", "projector")  # a changed design is recorded with its options
 
 
-def headline_metric(task) -> str:
-    return task.metrics[0] if task.is_generation else "accuracy"
-
-
 def run_record(run_dir: Path, bridge, results: dict, summary: dict, grid_scores: dict | None,
                chosen_lr: float | None) -> dict:
     """A trained and evaluated run as compare.json keeps it (the recipe adds its fusion and layer weights)."""
@@ -62,7 +58,7 @@ def run_settings(cfg) -> dict:
 def comparison_document(cfg, inputs, runs: dict, references: dict, *, seconds: float) -> dict:
     """The whole of compare.json. `seconds`: the call's wall time (reused runs: read, not retrained)."""
     task, languages = inputs.task, cfg.languages
-    return {"task": task.name, "kind": task.kind, "metric": headline_metric(task), "reference_lang": task.reference_lang,
+    return {"task": task.name, "kind": task.kind, "metric": task.headline_metric, "reference_lang": task.reference_lang,
             "languages": languages, "low_resource": [lang for lang in languages if lang in task.low_resource],
             "mode": cfg.eval_mode, "eval_limit": cfg.eval_limit,
             "train_examples": len(inputs.data[0]), "dev_examples": len(inputs.data[1]),

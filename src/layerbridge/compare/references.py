@@ -7,7 +7,6 @@ import dataclasses
 from pathlib import Path
 
 from layerbridge.bridge import BridgeConfig, LayerBridge
-from layerbridge.compare.document import headline_metric
 from layerbridge.compare.evaluation import evaluate_run
 from layerbridge.compare.run import Inputs, train_and_evaluate
 from layerbridge.errors import ConfigError
@@ -68,7 +67,7 @@ def llm_alone(cfg, inputs: Inputs, *, overwrite: bool) -> dict:
                                 dataclasses.replace(inputs, models=models), overwrite=overwrite)
     if run is None:
         return {}
-    metric = headline_metric(inputs.task)
+    metric = inputs.task.headline_metric
     return {"LLM alone": {metric: {lang: r[metric] for lang, r in run["results"].items()}, "train": run["train"],
                           **{k: run[k] for k in ("lr_grid", "chosen_lr") if k in run}}}
 
@@ -81,7 +80,7 @@ def llm_zero_shot(cfg, inputs: Inputs, *, overwrite: bool) -> dict:
                               overwrite=overwrite)
     if results is None:
         return {}
-    metric = headline_metric(inputs.task)
+    metric = inputs.task.headline_metric
     return {"LLM alone, zero-shot": {metric: {lang: r[metric] for lang, r in results.items()},
                                      "instruction": instruction}}
 

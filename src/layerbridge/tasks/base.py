@@ -138,6 +138,11 @@ class Task:
         """The metric a report leads with: accuracy (classification), the first of `metrics` (generation)."""
         return self.metrics[0] if self.is_generation else "accuracy"
 
+    def evaluation_mode(self, requested: str) -> str:
+        """How the task is evaluated: "generation" for a generation task, else the requested
+        classification mode (rank / rank_mean / generate)."""
+        return "generation" if self.is_generation else requested
+
     # ------------------------------------------------------------------ languages
     def has_language(self, lang: str) -> bool:
         return lang in self.languages or lang == self.train_lang
