@@ -91,6 +91,23 @@ def test_corrupt_or_absent_files_are_rejected(tmp_path):
         LayerBridge.from_pretrained(tmp_path / "nowhere", models=parts())
 
 
+def test_the_callers_config_is_never_changed(tmp_path):
+    """The bridge keeps a filled-in copy (sizes, fingerprints); one config builds several bridges on
+    other models, as compare does."""
+    config = BridgeConfig(encoder=str(tmp_path / "enc"), llm=str(tmp_path / "llm"), fusion="global_softmax",
+                          fusion_options={"init": "last"})
+    tiny_encoder().save_pretrained(tmp_path / "enc"), tiny_tokenizer("encoder").save_pretrained(tmp_path / "enc")
+    tiny_llm().save_pretrained(tmp_path / "llm"), tiny_tokenizer("llm").save_pretrained(tmp_path / "llm")
+    before = json.dumps(config.to_dict(), sort_keys=True)
+    bridge = LayerBridge.from_config(config)
+    assert json.dumps(config.to_dict(), sort_keys=True) == before
+    assert config.encoder_num_layers is None and config.encoder_weights is None
+    assert bridge.config is not config and bridge.config.encoder_num_layers == 4
+    assert bridge.config.encoder_weights.startswith("sha256:") and bridge.config.llm_hidden_size == 48
+    bridge.config.fusion_options["init"] = "uniform"  # the copy's dicts are its own
+    assert config.fusion_options == {"init": "last"}
+
+
 def test_config_naming_models_that_do_not_fit(tmp_path):
     trained_bridge("token_softmax").save_pretrained(tmp_path)
     path = tmp_path / "bridge_config.json"
