@@ -34,6 +34,7 @@ from torch.distributed.checkpoint.state_dict import (
 )
 
 from layerbridge.bridge.saving import WEIGHTS_NAME, load_trained_weights, save_bridge
+from layerbridge.io import fsync_dir, fsync_tree
 from layerbridge.processes import main_decides
 
 CHECKPOINT_DIR = "checkpoint"
@@ -113,10 +114,12 @@ class Checkpointer:
     def _commit(self) -> None:
         """Atomically replace the previous checkpoint with the staged one."""
         final, old = self.folder / CHECKPOINT_DIR, self.folder / f".{CHECKPOINT_DIR}.old"
+        fsync_tree(self.staging)  # its files on disk before any rename names them
         shutil.rmtree(old, ignore_errors=True)
         if final.exists():
             os.replace(final, old)
         os.replace(self.staging, final)
+        fsync_dir(self.folder)  # the renames on disk before the old checkpoint goes
         shutil.rmtree(old, ignore_errors=True)
 
     def find(self) -> Path | None:

@@ -39,7 +39,7 @@ from layerbridge.bridge.loading import load_models
 from layerbridge.encoder_cache import EncoderStateCache, bytes_per_token
 from layerbridge.errors import ConfigError
 from layerbridge.processes import has_accelerator_device, main_decides
-from layerbridge.training.batches import chunks, global_batch, steps_per_epoch
+from layerbridge.training.batches import chunks, epoch_batches, global_batch, steps_per_epoch
 from layerbridge.training.checkpointer import Checkpointer
 from layerbridge.training.config import TRAIN_CONFIG_NAME, TrainConfig
 from layerbridge.training.dev import dev_score
@@ -317,13 +317,27 @@ def _setup_encoder_cache(cfg: TrainConfig, accelerator: Accelerator, bridge: Lay
     token_lengths = bridge.token_lengths([e.text for e in train_examples])
     if not (cfg.encoder_cache and cfg.bridge.freeze_encoder and bridge.reads_soft_tokens):
         return None, token_lengths
-    dtype = precision.cache_dtype(accelerator.mixed_precision)
+    dtype, texts = precision.cache_dtype(accelerator.mixed_precision), [e.text for e in train_examples]
     cache = EncoderStateCache(bridge, max_gb=cfg.encoder_cache_gb, dtype=dtype,
                               directory=cache_directory(cfg, sum(token_lengths) * bytes_per_token(bridge, dtype),
                                                         accelerator))
-    cache.check_fits(token_lengths)
-    cache.plan([e.text for e in train_examples], token_lengths)
+    cache.plan(texts, token_lengths)
+    if cache.file is None:
+        cache.check_fits(token_lengths)
+    else:  # one file per host, sized once, each process encoding its share before the first step
+        size = cache.fill(texts_read(cfg, texts, token_lengths))
+        accelerator.print(f"the encoder cache: {size:,} bytes in {cache.folder}, encoded before training by "
+                          f"{cache.local_processes} process(es) of this host")
     return cache, token_lengths
+
+
+def texts_read(cfg: TrainConfig, texts: list[str], token_lengths: list[int]) -> list[str]:
+    """The training texts the run's steps will read: all once it covers an epoch, else those of its batches."""
+    total_steps, per_epoch = _setup_length(cfg, len(texts))
+    if total_steps >= per_epoch:
+        return texts
+    batches = epoch_batches(len(texts), cfg.batch_size, cfg.seed, 0, token_lengths if cfg.bucket_by_length else None)
+    return [texts[i] for batch in batches[:total_steps] for i in batch]
 
 
 def _setup_resume(run: Run) -> None:
@@ -381,13 +395,16 @@ def training_targets(bridge, task, examples, max_length: int | None) -> tuple[di
 
 def cache_directory(cfg: TrainConfig, need: int, accelerator) -> str | None:
     """Where the encoder cache goes: RAM (None) while its estimated size is within
-    --encoder-cache-gb; above it, a file under --encoder-cache-dir or the system's temporary folder
-    (read back per batch: the page cache holds it, not the process)."""
-    if cfg.encoder_cache_dir is not None or need <= cfg.encoder_cache_gb * 2**30:
+    --encoder-cache-gb on one process; above it, or on several processes (who then share one file
+    per host), a file under --encoder-cache-dir or the system's temporary folder (read back per
+    batch: the page cache holds it, not the process)."""
+    over = need > cfg.encoder_cache_gb * 2**30
+    if cfg.encoder_cache_dir is not None or not (over or accelerator.num_processes > 1):
         return cfg.encoder_cache_dir
     folder = tempfile.gettempdir()
-    accelerator.print(f"the encoder cache needs {need / 2**30:.2f} GiB, over --encoder-cache-gb {cfg.encoder_cache_gb:g}: "
-                      f"kept in a file under {folder} instead of RAM (--encoder-cache-dir chooses the folder)")
+    why = (f"the encoder cache needs {need / 2**30:.2f} GiB, over --encoder-cache-gb {cfg.encoder_cache_gb:g}" if over
+           else f"the encoder cache is shared by {accelerator.num_processes} processes (one copy, not one each)")
+    accelerator.print(f"{why}: kept in a file under {folder} instead of RAM (--encoder-cache-dir chooses the folder)")
     return folder
 
 
