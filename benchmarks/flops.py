@@ -61,7 +61,8 @@ class Dims:
         return cls(
             llm_layers=llm.num_hidden_layers, llm_hidden=llm.hidden_size, llm_ffn=llm.intermediate_size,
             llm_q_dim=llm.num_attention_heads * head_dim, llm_kv_dim=kv_heads * head_dim, vocab=llm.vocab_size,
-            enc_layers=enc.num_hidden_layers, enc_hidden=enc.hidden_size, enc_ffn=enc.intermediate_size,
+            enc_layers=enc.num_hidden_layers, enc_hidden=enc.hidden_size,
+            enc_ffn=getattr(enc, "intermediate_size", None) or enc.d_ff,  # T5-family configs call it d_ff
             fused_layers=len(bridge.layer_indices),
             gate_ffn=options.gate_ffn_size if token_gate else None,
             gate_layers=options.gate_layers if token_gate else 0,

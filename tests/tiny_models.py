@@ -68,3 +68,32 @@ def save_tiny_models(root: Path) -> tuple[Path, Path]:
     tiny_llm().save_pretrained(llm_dir)
     tiny_tokenizer("llm").save_pretrained(llm_dir)
     return enc_dir, llm_dir
+
+
+def tiny_t5_tokenizer() -> PreTrainedTokenizerFast:
+    """mT5's kind of tokenizer: unigram pieces over a Metaspace split, no BOS, "</s>" appended, pad id 0."""
+    tok = Tokenizer(models.Unigram())
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    tok.train_from_iterator(CORPUS, trainers.UnigramTrainer(vocab_size=300, special_tokens=["<pad>", "</s>", "<unk>"],
+                                                            unk_token="<unk>", show_progress=False))
+    tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="</s>", pad_token="<pad>", unk_token="<unk>")
+
+
+def save_tiny_t5(root: Path, kind: str = "mt5", seed: int = 0) -> Path:
+    """A tiny mT5 / umT5 checkpoint saved as the hub holds real ones: the whole encoder-decoder model
+    (the bridge loads its encoder half only) and its tokenizer, in a local folder."""
+    import transformers
+
+    config_class, model_class = {"mt5": ("MT5Config", "MT5ForConditionalGeneration"),
+                                 "umt5": ("UMT5Config", "UMT5ForConditionalGeneration")}[kind]
+    torch.manual_seed(seed)
+    config = getattr(transformers, config_class)(
+        vocab_size=320, d_model=32, d_kv=8, d_ff=64, num_layers=3, num_decoder_layers=1, num_heads=4,
+        feed_forward_proj="gated-gelu", tie_word_embeddings=False, decoder_start_token_id=0,
+    )
+    folder = root / f"tiny-{kind}"
+    getattr(transformers, model_class)(config).eval().save_pretrained(folder)
+    tiny_t5_tokenizer().save_pretrained(folder)
+    return folder
