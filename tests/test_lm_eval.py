@@ -78,3 +78,94 @@ def test_rolling_loglikelihood_is_refused_and_bad_tasks_named(setup, capsys):
         LayerBridgeLM(bridge).loglikelihood_rolling([])
     assert main(["lm-eval", str(root / "bridge"), "--tasks", "no_such_task", "-o", str(root / "x")]) == 2
     assert "unknown harness task(s) ['no_such_task']" in capsys.readouterr().err
+
+
+def _long_rows():
+    """8 documents of ~60 encoder tokens each, every one ending in its own question: 5 shots + the
+    question are well past 200 tokens, the question alone is not."""
+    filler = "The film won three awards at the festival and the fans cheered for the company. "
+    return [(f"Report {k}: " + filler * 3 + f"Question {k}: did Parliament pass budget number {k}?", k % 3)
+            for k in range(8)]
+
+
+def test_five_shot_context_keeps_its_question_and_counts_truncations(setup, capsys, monkeypatch):
+    """Issue 29, defect 1: the harness puts the few-shot examples first and the question last; a
+    context longer than max_encoder_length (200) must keep its end, and the cut is reported."""
+    from layerbridge.bridge.text import BridgeText
+
+    root, bridge = setup
+    rows = _long_rows()
+    data = root / "long_rows.jsonl"
+    data.write_text("".join(json.dumps({"text": t, "label": l}) + "\n" for t, l in rows), encoding="utf-8")
+    tasks = root / "long_tasks"
+    tasks.mkdir()
+    (tasks / "tiny_fewshot.yaml").write_text(
+        f"task: tiny_fewshot\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    test: {data}\n"
+        "test_split: test\nfewshot_split: test\nnum_fewshot: 5\ndoc_to_text: '{{text}}'\n"
+        f"output_type: multiple_choice\ndoc_to_choice: {json.dumps(LABELS)}\ndoc_to_target: label\n"
+        "target_delimiter: ''\nmetric_list:\n  - metric: acc\n", encoding="utf-8")
+    read: list[str] = []  # what the encoder read, decoded
+    original = BridgeText.tokenize
+
+    def spy(self, texts):
+        enc = original(self, texts)
+        read.extend(self.encoder_tokenizer.batch_decode(enc["input_ids"], skip_special_tokens=True))
+        return enc
+
+    monkeypatch.setattr(BridgeText, "tokenize", spy)
+    out = root / "out_fewshot"
+    assert main(["lm-eval", str(root / "bridge"), "--tasks", "tiny_fewshot", "--include-path", str(tasks),
+                 "-o", str(out), "--batch-size", "8"]) == 0
+    samples = [json.loads(line) for line in (out / "samples_tiny_fewshot.jsonl").read_text().splitlines()]
+    assert len(samples) == len(rows)
+    tok = bridge.encoder_tokenizer
+    for s in samples:
+        first = s["arguments"][0] if isinstance(s["arguments"], list) else s["arguments"]["gen_args_0"]
+        context = first[0] if isinstance(first, list) else first["arg_0"]
+        question = rows[s["doc_id"]][0]
+        assert context.endswith(question) and context.count("Question ") == 6  # 5 shots, then the question
+        assert len(tok(context)["input_ids"]) > 200 > len(tok(question)["input_ids"])
+        assert any(text.rstrip().endswith(question) for text in read), f"the encoder never read {question!r}"
+    report = json.loads((out / "results.json").read_text())["layerbridge"]["truncated"]
+    assert report["tiny_fewshot"] == {"contexts": len(rows), "truncated": len(rows), "max_encoder_length": 200,
+                                      "truncation_side": "left"}
+    assert f"tiny_fewshot: {len(rows)} of {len(rows)} contexts were longer than max_encoder_length=200" \
+        in capsys.readouterr().err
+    assert main(["lm-eval", str(root / "bridge"), "--tasks", "tiny_fewshot", "--include-path", str(tasks),
+                 "-o", str(root / "x"), "--max-encoder-length", "300"]) == 2  # the tiny encoder has 256 positions
+    assert "max_encoder_length=300" in capsys.readouterr().err
+
+
+def test_center_languages_fits_one_mean_per_task(setup):
+    """Issue 29, defect 6: two tasks in one harness call, each one language, each centred on its own
+    mean: the harness's scores equal layerbridge's own for each task alone."""
+    from lm_eval.tasks import TaskManager
+
+    from layerbridge.integrations.lm_eval import LayerBridgeLM
+
+    root, bridge = setup
+    torch.manual_seed(0)
+    centred = LayerBridge.from_config(BridgeConfig(encoder=bridge.config.encoder, llm=bridge.config.llm,
+                                                   center_languages=True))
+    english = [t for t, _ in ROWS if t.isascii()]
+    centred.fit_source_mean(english)
+    tasks = root / "centred_tasks"
+    tasks.mkdir()
+    groups = {"tiny_en": [(t, l) for t, l in ROWS if t.isascii()], "tiny_si": [(t, l) for t, l in ROWS if not t.isascii()]}
+    for name, rows in groups.items():
+        data = root / f"{name}.jsonl"
+        data.write_text("".join(json.dumps({"text": t, "label": l}, ensure_ascii=False) + "\n" for t, l in rows),
+                        encoding="utf-8")
+        (tasks / f"{name}.yaml").write_text(
+            f"task: {name}\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    test: {data}\ntest_split: test\n"
+            f"doc_to_text: '{{{{text}}}}'\noutput_type: multiple_choice\ndoc_to_choice: {json.dumps(LABELS)}\n"
+            "doc_to_target: label\ntarget_delimiter: ''\nmetric_list:\n  - metric: acc\n", encoding="utf-8")
+    results = lm_eval.simple_evaluate(model=LayerBridgeLM(centred, batch_size=4), tasks=list(groups),
+                                      task_manager=TaskManager(include_path=str(tasks)), log_samples=True)
+    for name, rows in groups.items():
+        texts = [t for t, _ in rows]
+        with centred.input_language(texts):
+            expected = centred.score(texts, LABELS)
+        for s in results["samples"][name]:
+            torch.testing.assert_close(torch.tensor([r[0] for r in s["filtered_resps"]]), expected[s["doc_id"]],
+                                       atol=1e-4, rtol=1e-4)

@@ -22,6 +22,7 @@ NORMALIZATIONS = ("none", "layernorm", "scale")
 # tokenizer (MindMerger's "augmentation"); or no soft tokens at all (the LLM alone, a reference).
 LLM_INPUTS = ("soft", "soft+instruction", "soft+instruction+text", "instruction+text")
 LAYER_SETS = ("all", "all+embeddings", "upper_half")
+TRUNCATION_SIDES = ("right", "left")  # which end of an input longer than max_encoder_length is cut
 # The paper's configuration where our defaults differ or may be changed: its best fusion (Transformer
 # Softmax) with the fusion's own defaults (the paper's uniform / random initialisation), the L layer
 # outputs mixed as they are. The rest of the paper's bridge (linear projector, soft tokens as input,
@@ -119,7 +120,11 @@ class BridgeConfig:
         "parse": parse_layers, "unset": True})
     normalize: str = field(default="none", metadata={
         "help": "per-layer normalisation before mixing", "choices": NORMALIZATIONS, "unset": True})
-    max_encoder_length: int = field(default=200, metadata={"help": "encoder tokens per input, longer ones cut"})
+    max_encoder_length: int = field(default=200, metadata={
+        "help": "encoder tokens per input, longer ones cut (at most the encoder's own positions, e.g. 512)"})
+    truncation_side: str = field(default="right", metadata={
+        "help": "which end of a longer input is cut: right keeps its start; left keeps its end (lm-eval's default: "
+                "a few-shot prompt ends with its question)", "choices": TRUNCATION_SIDES})
     encoder_prefix: str = field(default="", metadata={
         "help": "text prepended to every encoder input (e.g. 'query: ' for E5)"})
     freeze_encoder: bool = field(default=True, metadata={"flag": "--unfreeze-encoder", "help": "train the encoder too"})
@@ -152,6 +157,8 @@ class BridgeConfig:
             raise ConfigError(f"soft_prompt_length must be >= 0, got {self.soft_prompt_length}")
         if self.max_encoder_length < 1:
             raise ConfigError(f"max_encoder_length must be >= 1, got {self.max_encoder_length}")
+        if self.truncation_side not in TRUNCATION_SIDES:
+            raise ConfigError(f"truncation_side must be one of {TRUNCATION_SIDES}, got {self.truncation_side!r}")
         if isinstance(self.layers, str):
             if self.layers not in LAYER_SETS:
                 raise ConfigError(

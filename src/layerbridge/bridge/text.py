@@ -11,7 +11,12 @@ from layerbridge.errors import ConfigError
 
 class BridgeText:
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
-        """Encoder token ids and mask (B, S), truncated to max_encoder_length, right-padded."""
+        """Encoder token ids and mask (B, S), truncated to max_encoder_length on the config's
+        `truncation_side` ("right" keeps a text's start, "left" its end: the encoder prefix and the
+        special tokens are kept either way), padded on the tokenizer's side (right)."""
+        self.check_encoder_length()
+        if self.config.truncation_side == "left":
+            return self._tokenize_keeping_end(texts)
         batch = self.encoder_tokenizer(
             [self.config.encoder_prefix + t for t in texts],
             padding=True,
@@ -21,11 +26,68 @@ class BridgeText:
         )
         return {"input_ids": batch["input_ids"].to(self.device), "attention_mask": batch["attention_mask"].to(self.device)}
 
+    def _tokenize_keeping_end(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        """`tokenize` with left truncation: a text too long keeps its leading special tokens and
+        encoder prefix, then the last tokens of its text, then its trailing special tokens. A text
+        that fits is tokenized exactly as with right truncation."""
+        tok, limit = self.encoder_tokenizer, self.config.max_encoder_length
+        batch = tok([self.config.encoder_prefix + t for t in texts], return_special_tokens_mask=True)
+        prefix = len(tok(self.config.encoder_prefix, add_special_tokens=False)["input_ids"]) \
+            if self.config.encoder_prefix else 0
+        rows = []
+        for ids, special in zip(batch["input_ids"], batch["special_tokens_mask"]):
+            if len(ids) > limit:
+                head = next((i for i, s in enumerate(special) if not s), len(ids))  # leading specials
+                tail = next((i for i, s in enumerate(reversed(special)) if not s), 0)  # trailing specials
+                body = ids[head : len(ids) - tail]
+                keep_prefix = min(prefix, max(limit - head - tail - 1, 0))
+                rest = max(limit - head - tail - keep_prefix, 0)
+                ids = ids[:head] + body[:keep_prefix] + (body[len(body) - rest:] if rest else []) + ids[len(ids) - tail:]
+            rows.append(list(ids))
+        width = max(len(r) for r in rows)
+        pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
+        left = getattr(tok, "padding_side", "right") == "left"
+        padded = [[pad_id] * (width - len(r)) + r if left else r + [pad_id] * (width - len(r)) for r in rows]
+        mask = [[0] * (width - len(r)) + [1] * len(r) if left else [1] * len(r) + [0] * (width - len(r)) for r in rows]
+        return {"input_ids": torch.tensor(padded, dtype=torch.long, device=self.device),
+                "attention_mask": torch.tensor(mask, dtype=torch.long, device=self.device)}
+
     def token_lengths(self, texts: list[str]) -> list[int]:
-        """Encoder tokens per text after truncation (for bucketing and cache sizing)."""
+        """Encoder tokens per text after truncation (for bucketing and cache sizing; either side)."""
+        self.check_encoder_length()
         ids = self.encoder_tokenizer([self.config.encoder_prefix + t for t in texts], truncation=True,
                                      max_length=self.config.max_encoder_length)["input_ids"]
         return [len(x) for x in ids]
+
+    def truncated(self, texts: list[str]) -> list[bool]:
+        """Which texts are longer than max_encoder_length encoder tokens (and so are cut by `tokenize`);
+        all False when the bridge reads no soft tokens (the encoder reads nothing)."""
+        if not getattr(self, "reads_soft_tokens", True):
+            return [False] * len(texts)
+        ids = self.encoder_tokenizer([self.config.encoder_prefix + t for t in texts])["input_ids"]
+        return [len(x) > self.config.max_encoder_length for x in ids]
+
+    def encoder_positions(self) -> int | None:
+        """How many positions the encoder can read: its learned absolute position table (BERT, E5,
+        XLM-R: less the offset RoBERTa-style models start at); None when it has no such limit
+        (relative positions as in T5, sinusoidal ones as in NLLB)."""
+        table = getattr(getattr(self.encoder, "embeddings", None), "position_embeddings", None)
+        if not isinstance(table, torch.nn.Embedding):
+            return None
+        offset = table.padding_idx + 1 if table.padding_idx is not None else 0
+        return table.num_embeddings - offset
+
+    def check_encoder_length(self) -> None:
+        """max_encoder_length may be raised up to the encoder's own limit, not beyond it."""
+        length = self.config.max_encoder_length
+        if getattr(self, "_checked_encoder_length", None) == length:
+            return
+        limit = self.encoder_positions()
+        if limit is not None and length > limit:
+            raise ConfigError(f"max_encoder_length={length} is more than the encoder {self.config.encoder!r} can read: "
+                              f"it has {limit} positions; set max_encoder_length (--max-encoder-length) to at most "
+                              f"{limit}")
+        self._checked_encoder_length = length
 
     def prompt_texts(self, texts: list[str]) -> list[str] | None:
         """What the LLM reads through its own tokenizer after the soft tokens (None: nothing)."""

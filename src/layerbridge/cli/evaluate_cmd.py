@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from layerbridge.evaluation.predict import MODES
@@ -76,6 +77,12 @@ def run(args: argparse.Namespace) -> int:
             "bridge_config": bridge.config.to_dict(), **({"decoding": vars(decoding)} if decoding else {})}
     summary = write_evaluation(out, results, task=task, meta=meta)
     console = make_console()
+    from layerbridge.evaluation.recipe import truncation_warning
+
+    warning = truncation_warning(sum(r["truncated"] for r in results.values()),
+                                 sum(r["n"] for r in results.values()), bridge.config)
+    if warning:
+        print(warning + " (per language: results.json)", file=sys.stderr)
     if task.is_generation:
         from layerbridge.reporting.tables import show
 

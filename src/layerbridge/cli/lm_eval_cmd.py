@@ -4,7 +4,9 @@
 
 The encoder reads each request's context, the LLM scores or writes the answer
 (`layerbridge.integrations.lm_eval`, docs/lm-eval.md). Writes OUT/results.json (the harness's
-results), OUT/results.md (its table) and OUT/samples_<task>.jsonl (every request and response).
+results, with "layerbridge": {..., "truncated": per task, contexts cut}), OUT/results.md (its table) and
+OUT/samples_<task>.jsonl (every request and response). A context longer than the encoder reads
+keeps its end (--truncation-side left): a few-shot prompt puts its question last.
 Needs the optional extra: pip install -e ".[lm-eval]".
 """
 
@@ -30,6 +32,11 @@ def register(sub) -> None:
     parser.add_argument("--mixed-precision", default="no", choices=["no", "bf16", "auto"])
     parser.add_argument("--no-eos", action="store_true",
                         help="score continuations without the EOS the bridge learned to end answers with")
+    parser.add_argument("--truncation-side", default="left", choices=["left", "right"],
+                        help="a context longer than max_encoder_length keeps its end (left, default: a few-shot "
+                             "prompt ends with its question) or its start (right)")
+    parser.add_argument("--max-encoder-length", type=int, default=None,
+                        help="encoder tokens per context (default: the bridge's; at most the encoder's positions)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache-dir", default=None)
     parser.add_argument("--output-dir", "-o", required=True)
@@ -57,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
     from layerbridge.precision import resolve
 
     model = LayerBridgeLM(args.bridge, batch_size=args.batch_size, mixed_precision=resolve(args.mixed_precision),
-                          add_eos=not args.no_eos, cache_dir=args.cache_dir)
+                          add_eos=not args.no_eos, cache_dir=args.cache_dir, truncation_side=args.truncation_side,
+                          max_encoder_length=args.max_encoder_length)
     results = lm_eval.simple_evaluate(model=model, tasks=tasks, task_manager=manager, limit=args.limit,
                                       num_fewshot=args.num_fewshot, log_samples=True, random_seed=args.seed,
                                       numpy_random_seed=args.seed, torch_random_seed=args.seed,
@@ -66,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     samples = results.pop("samples", {})
     results["layerbridge"] = {"bridge": str(args.bridge), "add_eos": not args.no_eos,
-                              "mixed_precision": resolve(args.mixed_precision)}
+                              "mixed_precision": resolve(args.mixed_precision), "truncated": model.truncation_report()}
     atomic_write_text(out / "results.json", json.dumps(results, indent=2, default=handle_non_serializable) + "\n")
     for task, rows in samples.items():
         atomic_write_text(out / f"samples_{task}.jsonl", "".join(
@@ -74,5 +82,18 @@ def run(args: argparse.Namespace) -> int:
     table = make_table(results)
     atomic_write_text(out / "results.md", table + "\n")
     print(table)
+    warn_truncated(model.truncation_report())
     print(f"results: {out / 'results.json'}")
     return 0
+
+
+def warn_truncated(report: dict[str, dict]) -> None:
+    """One warning line per task whose contexts were longer than the encoder reads."""
+    import sys
+
+    for task, r in report.items():
+        if r["truncated"]:
+            kept = "end" if r["truncation_side"] == "left" else "start"
+            print(f"warning: {task}: {r['truncated']} of {r['contexts']} contexts were longer than "
+                  f"max_encoder_length={r['max_encoder_length']} encoder tokens and were cut (their {kept} kept; "
+                  "--max-encoder-length raises it up to the encoder's positions)", file=sys.stderr)

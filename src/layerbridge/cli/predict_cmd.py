@@ -78,6 +78,11 @@ def run(args: argparse.Namespace) -> int:
             except (KeyError, ValueError) as err:
                 raise DataError(f"input {number}: cannot fill the {task.name} prompt ({err}); "
                                 f"the prompt is {task.prompt!r}") from err
+    from layerbridge.evaluation.recipe import truncation_warning
+
+    warning = truncation_warning(sum(bridge.truncated(texts)), len(texts), bridge.config)
+    if warning:
+        print(warning, file=sys.stderr)
     if task is None or task.is_generation:  # free text: a generation task, or no label set known
         from layerbridge.evaluation.generation import generate_texts
 

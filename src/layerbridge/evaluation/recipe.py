@@ -52,15 +52,27 @@ def evaluate_examples(bridge, examples, label_words, *, mode="rank", batch_size=
 def evaluate_task_examples(bridge, task, examples, *, mode="rank", batch_size=16, desc=None, mixed_precision="no",
                            decoding=None) -> dict:
     """One language's examples of any task: classification metrics, or generation metrics. The examples
-    are one language: with center_languages their mean encoder state is moved onto English's."""
+    are one language: with center_languages their mean encoder state is moved onto English's.
+    `truncated`: how many inputs were longer than max_encoder_length encoder tokens (cut)."""
     with autocast(bridge, mixed_precision), bridge.input_language([e.text for e in examples]):
         if task.is_generation:
             from layerbridge.evaluation.generation import evaluate_generation
 
-            return evaluate_generation(bridge, examples, task.metrics, decoding=decoding, batch_size=batch_size,
-                                       desc=desc)
-        return evaluate_examples(bridge, examples, task.label_words, mode=mode, batch_size=batch_size, desc=desc,
-                                 mixed_precision=mixed_precision)
+            result = evaluate_generation(bridge, examples, task.metrics, decoding=decoding, batch_size=batch_size,
+                                         desc=desc)
+        else:
+            result = evaluate_examples(bridge, examples, task.label_words, mode=mode, batch_size=batch_size,
+                                       desc=desc, mixed_precision=mixed_precision)
+    return {**result, "truncated": sum(bridge.truncated([e.text for e in examples]))}
+
+
+def truncation_warning(truncated: int, total: int, config) -> str | None:
+    """The warning line for inputs cut to max_encoder_length (None when none was)."""
+    if not truncated:
+        return None
+    kept = "end" if config.truncation_side == "left" else "start"
+    return (f"warning: {truncated} of {total} inputs were longer than max_encoder_length={config.max_encoder_length} "
+            f"encoder tokens and were cut (their {kept} kept)")
 
 
 def evaluate(bridge, task, languages, *, mode="rank", limit=None, data_dir=None, source="auto",
