@@ -40,11 +40,11 @@ def test_a_new_bridge_takes_the_llms_device(tiny_parts, monkeypatch):
 @pytest.mark.parametrize("freeze", [True, False])
 def test_a_trained_encoder_is_loaded_in_float32(monkeypatch, freeze):
     """bf16 runs hold the frozen models in bf16; an encoder that trains keeps float32 weights."""
-    import layerbridge.bridge.loading as loading
+    import layerbridge.sources as sources
     from layerbridge.bridge.loading import load_models
 
     seen = {}
-    monkeypatch.setattr(loading, "load_encoder", lambda name, **kw: (seen.setdefault("encoder", kw["dtype"]), None))
-    monkeypatch.setattr(loading, "load_llm", lambda name, **kw: (seen.setdefault("llm", kw["dtype"]), None))
+    monkeypatch.setattr(sources, "load_encoder", lambda name, **kw: (seen.setdefault("encoder", kw["dtype"]), None))
+    monkeypatch.setattr(sources, "load_llm", lambda name, **kw: (seen.setdefault("llm", kw["dtype"]), None))
     load_models(BridgeConfig(encoder="e", llm="l", freeze_encoder=freeze), dtype=torch.bfloat16)
     assert seen == {"encoder": torch.bfloat16 if freeze else torch.float32, "llm": torch.bfloat16}

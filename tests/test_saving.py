@@ -191,3 +191,16 @@ def test_trained_weights_under_another_prefix_are_refused_not_silently_skipped()
     load_trained_weights(target, state, "ckpt")
     for k, v in target.trainable_state_dict().items():
         torch.testing.assert_close(v, state[k], rtol=0, atol=0)
+
+
+def test_a_bridge_saved_with_the_old_english_mean_key_loads(tmp_path):
+    """Bridges saved before centring had its own module hold the English mean as `source_mean`."""
+    bridge = trained_bridge("global_softmax", center_languages=True)
+    with torch.no_grad():
+        bridge.centring.source_mean.copy_(torch.randn_like(bridge.centring.source_mean))
+    bridge.save_pretrained(tmp_path)
+    state = load_file(tmp_path / "bridge.safetensors")
+    state["source_mean"] = state.pop("centring.source_mean")
+    save_file(state, tmp_path / "bridge.safetensors")
+    loaded = LayerBridge.from_pretrained(tmp_path, models=parts())
+    assert torch.equal(loaded.centring.source_mean, bridge.centring.source_mean)

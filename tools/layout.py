@@ -10,11 +10,16 @@ import ast
 import sys
 from pathlib import Path
 
+WIDTH = 110  # characters of a module's job on its line
+
 
 def job(path: Path) -> str:
-    """The first sentence-line of a module's docstring ('' without one)."""
+    """The first sentence of a module's docstring ('' without one)."""
     docstring = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
-    return docstring.strip().splitlines()[0] if docstring.strip() else ""
+    paragraph = " ".join(docstring.strip().split("\n\n")[0].split())
+    end = paragraph.find(". ")
+    sentence = paragraph if end < 0 else paragraph[: end + 1]
+    return sentence if len(sentence) <= WIDTH else sentence[: WIDTH - 3].rstrip() + "..."
 
 
 def tree(root: Path, indent: str = "") -> list[str]:

@@ -1,4 +1,4 @@
-"""What the fusion and injection registries (and the projector options) share: an options config
+"""What the three registries (fusions, projectors, injections) share: an options config
 that round-trips through JSON and names the option a user got wrong, and one way to register a
 (config dataclass, module class) pair under the config's name, as PEFT's tuners are found."""
 

@@ -13,7 +13,7 @@ import contextlib
 import torch
 from torch import nn
 
-from layerbridge.bridge.inference import inference
+from layerbridge.bridge.parts import inference
 
 
 class LanguageCentring(nn.Module):

@@ -1,7 +1,7 @@
 """What a trained bridge does at inference: score candidates (one LLM pass per text, its KV cache
 shared by the candidates), score (text, continuation) pairs for the evaluation harness, generate
 with transformers' `generate`, and show each token's layer weights. A mixin of `LayerBridge`;
-every public method runs without gradients and in eval mode (`inference`).
+every public method runs without gradients and in eval mode (`parts.inference`).
 
 Also the KV-cache shims: the keyword transformers calls the cache by changed within 5.x.
 """
@@ -13,27 +13,11 @@ import inspect
 
 import torch
 import torch.nn.functional as F
-from transformers import GenerationConfig, StoppingCriteriaList
 
 from layerbridge.bridge.lm_head import float32_head
-from layerbridge.bridge.stopping import StopAfterText
 
+from layerbridge.bridge.parts import inference
 from layerbridge.errors import ConfigError
-
-
-def inference(method):
-    """No gradients and eval mode (no dropout) for the call, the previous mode restored after it:
-    scoring, generating or inspecting a bridge in the middle of training gives what it gives after."""
-    @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
-        was_training = self.training
-        self.train(False)
-        try:
-            with torch.no_grad():
-                return method(self, *args, **kwargs)
-        finally:
-            self.train(was_training)
-    return wrapper
 
 
 class BridgeInference:
@@ -118,6 +102,10 @@ class BridgeInference:
         `stop_at_newline`); the text is cut before the first stop string and stripped. With
         `stop_after_text` a stop string counts only once the row has written something other than
         whitespace (an LLM that opens with a newline is not cut to an empty answer)."""
+        from transformers import GenerationConfig, StoppingCriteriaList  # only where a bridge generates
+
+        from layerbridge.bridge.stopping import StopAfterText
+
         stops = list(stop_strings or []) + (["\n"] if stop_at_newline else [])
         soft, mask, states, states_mask = self.encode_all(texts)
         prefix = self.llm_inputs(soft, mask, None, self.prompt_ids(texts))

@@ -11,13 +11,14 @@ import torch
 from layerbridge.bridge.config import BridgeConfig
 from layerbridge.bridge.hub import bridge_folder, push_bridge
 from layerbridge.bridge.saving import load_trained_weights, read_weights, save_bridge
-from layerbridge.sources import load_encoder, load_llm
 
 
 def load_models(config: BridgeConfig, *, cache_dir=None, dtype: torch.dtype = torch.float32) -> tuple:
     """(encoder, encoder tokenizer, llm, llm tokenizer) for the names in `config`, held in `dtype`; an
     encoder that trains (freeze_encoder=False) in float32 whatever `dtype`: bf16 weights would round
     most Adam updates away (8-bit mantissa), and autocast computes in bf16 anyway."""
+    from layerbridge.sources import load_encoder, load_llm  # transformers and the model sources, when models load
+
     encoder_dtype = dtype if config.freeze_encoder else torch.float32
     encoder, encoder_tokenizer = load_encoder(config.encoder, cache_dir=cache_dir, dtype=encoder_dtype)
     llm, llm_tokenizer = load_llm(config.llm, cache_dir=cache_dir, dtype=dtype)

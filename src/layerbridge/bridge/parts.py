@@ -1,14 +1,32 @@
 """The bridge's parts: which train and which stay frozen (and in eval mode), what a saved bridge
 holds, where the trained parts live, how the frozen LLM is checkpointed. A mixin of `LayerBridge`
-(needs its `config`, `encoder`, `llm` and trained modules)."""
+(needs its `config`, `encoder`, `llm` and trained modules). `inference`: a method run in eval mode
+without gradients, the mode restored after."""
 
 from __future__ import annotations
+
+import functools
 
 import torch
 from torch import nn
 
 from layerbridge.bridge import checkpointing
 from layerbridge.errors import ConfigError
+
+
+def inference(method):
+    """No gradients and eval mode (no dropout) for the call, the previous mode restored after it:
+    scoring, generating or inspecting a bridge in the middle of training gives what it gives after."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        was_training = self.training
+        self.train(False)
+        try:
+            with torch.no_grad():
+                return method(self, *args, **kwargs)
+        finally:
+            self.train(was_training)
+    return wrapper
 
 
 class BridgeParts:

@@ -18,7 +18,7 @@ NOT_OVERRIDES = {"fusion", "fusion_options", "encoder_weights", "llm_weights", "
 DESIGNS = ("injection", "projector")  # a changed design is recorded with its options
 
 
-def run_record(run_dir: Path, bridge, results: dict, summary: dict, grid_scores: dict | None,
+def run_entry(run_dir: Path, bridge, results: dict, summary: dict, grid_scores: dict | None,
                chosen_lr: float | None) -> dict:
     """A trained and evaluated run as compare.json keeps it (the recipe adds its fusion and layer weights)."""
     log = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines() if line.strip()]

@@ -8,7 +8,7 @@ import dataclasses
 from pathlib import Path
 
 from layerbridge.bridge import BridgeConfig
-from layerbridge.compare.document import run_record
+from layerbridge.compare.document import run_entry
 from layerbridge.compare.evaluation import evaluate_run
 from layerbridge.compare.training import train_with_lr_grid, trained_bridge
 from layerbridge.processes import processes
@@ -35,4 +35,4 @@ def train_and_evaluate(cfg, run_dir: Path, bridge_cfg: BridgeConfig, inputs: Inp
     results, summary = evaluate_run(cfg, chosen_dir, bridge, inputs.evaluation, inputs.task, overwrite=overwrite)
     if not processes().is_main_process:
         return bridge, None
-    return bridge, run_record(chosen_dir, bridge, results, summary, grid_scores, chosen)
+    return bridge, run_entry(chosen_dir, bridge, results, summary, grid_scores, chosen)

@@ -76,7 +76,7 @@ class TextCorpus:
     hub: HubSpec | None = None
 
 
-@dataclass
+@dataclass(kw_only=True)  # built by name: the fields are grouped by meaning, not by what is required
 class Task:
     """A task: the encoder prompt, what the LLM must produce (one of `label_words`, or the text of
     `target`), its languages and where its data comes from. Every rule about the fields is checked
