@@ -1,1 +1,1 @@
-"""Speed benchmark of layerbridge: `python benchmarks/run.py` (see run.py and docs/benchmarks.md)."""
+"""Speed benchmark of layerbridge: `python -m benchmarks.run` (see run.py and docs/benchmarks.md)."""

@@ -1,8 +1,8 @@
 """Peak memory of a training run against the authors' pipeline's choices (issue 17), one process per arm.
 
-    python benchmarks/authors_memory.py [--quick] [--out benchmarks/results/authors/memory.json]
+    python -m benchmarks.authors_memory [--quick] [--out benchmarks/results/authors/memory.json]
 
-The setting of the speed comparison (`python benchmarks/run.py --part authors`): fp32, batch 8,
+The setting of the speed comparison (`python -m benchmarks.run --part authors`): fp32, batch 8,
 XNLI English, every fusion. Each arm is a fresh process, so its peak resident memory is its own:
 the default models loaded in float32, the real recipe set up over the whole English training set,
 the encoder cache (when the arm has one) filled for all of it, as at the end of the first epoch,
@@ -25,13 +25,11 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != HERE]
-sys.path.insert(0, str(HERE.parent))
 
-from benchmarks import training  # noqa: E402
-from benchmarks.common import default_data_dir  # noqa: E402
-from layerbridge.io import atomic_write_text  # noqa: E402
-from layerbridge.training.config import TrainConfig  # noqa: E402
+from benchmarks import training
+from benchmarks.common import default_data_dir
+from layerbridge.io import atomic_write_text
+from layerbridge.training.config import TrainConfig
 
 FUSIONS = ("last", "global_softmax", "token_softmax")
 AUTHORS, IN_RAM, IN_FILE = "the authors' choices", "layerbridge, encoder cache in RAM", "layerbridge, encoder cache in a file"
@@ -104,13 +102,13 @@ def main(argv=None) -> int:
             fusions[fusion] = {}
             for arm in ARMS:
                 out = Path(tmp) / "arm.json"
-                cmd = [sys.executable, __file__, "--child", fusion, arm, "--child-out", str(out),
+                cmd = [sys.executable, "-m", "benchmarks.authors_memory", "--child", fusion, arm, "--child-out", str(out),
                        "--data-dir", str(args.data_dir), *(["--quick"] if args.quick else [])]
-                subprocess.run(cmd, check=True)
+                subprocess.run(cmd, check=True, cwd=HERE.parent)
                 fusions[fusion][arm] = json.loads(out.read_text())
     sizes = SIZES["quick" if args.quick else "full"]
     first = fusions[FUSIONS[0]][IN_RAM]
-    doc = {"command": "python benchmarks/authors_memory.py" + (" --quick" if args.quick else ""),
+    doc = {"command": "python -m benchmarks.authors_memory" + (" --quick" if args.quick else ""),
            "machine": f"{cpu_description()}, {os.cpu_count()} cores, torch {torch.__version__}",
            "batch": BATCH_SIZE, "rounds": sizes["rounds"], "texts": first["cache_texts"], "fusions": fusions}
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """Generation with LayAlign's cross-attention: each layer's encoder keys and values once per call.
 
-    python benchmarks/cross_attention_generation.py [--batches 4] [--out benchmarks/results/cross-attention]
+    python -m benchmarks.cross_attention_generation [--batches 4] [--out benchmarks/results/cross-attention]
 
 While an LLM writes, every decoder layer runs once per new token; the cross-attention injection's
 encoder side (the layer's mix of encoder layers, the adapter, the layer's k/v projections) does not
@@ -25,12 +25,11 @@ from pathlib import Path
 import torch
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
 
-from benchmarks.common import SEED, Arm, Models, default_data_dir, interleave, peak_rss_gb, resolve_precision  # noqa: E402
-from layerbridge.bridge import BridgeConfig, LayerBridge  # noqa: E402
-from layerbridge.evaluation.recipe import autocast  # noqa: E402
-from layerbridge.io import atomic_write_text  # noqa: E402
+from benchmarks.common import SEED, Arm, Models, default_data_dir, interleave, peak_rss_gb, resolve_precision
+from layerbridge.bridge import BridgeConfig, LayerBridge
+from layerbridge.evaluation.recipe import autocast
+from layerbridge.io import atomic_write_text
 
 BATCH = 8
 NEW_TOKENS = 48
@@ -106,7 +105,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=HERE / "results" / "cross-attention")
     args = parser.parse_args(argv)
     doc = measure(args.batches, resolve_precision(args.precision), args.data_dir)
-    doc["command"] = "python benchmarks/cross_attention_generation.py" + (
+    doc["command"] = "python -m benchmarks.cross_attention_generation" + (
         f" --batches {args.batches}" if args.batches != 4 else "")
     doc["machine"] = (f"{cpu_description()}, {os.cpu_count()} cores, torch {torch.__version__}, "
                       f"load average {os.getloadavg()[0]:.2f} at the end")

@@ -3,9 +3,9 @@ and an LLM shaped like Llama-3.2-1B (16 layers, hidden 2048, vocabulary 128,256)
 with random weights, trained and scored through the real recipe (`layerbridge.training.recipe`'s
 setup, fit and finish, which are `train`, and `evaluation.predict`) for a few steps per fusion.
 
-    python benchmarks/paper_scale.py                   # 3 fusions x 4 steps of 8, ~10 minutes on 2 CPU cores
-    python benchmarks/paper_scale.py --steps 2 --fusions last --out /tmp/ps   # quicker
-    python benchmarks/paper_scale.py --join 8 --fusions token_softmax --steps 3  # inputs at the 200-token cap
+    python -m benchmarks.paper_scale                   # 3 fusions x 4 steps of 8, ~10 minutes on 2 CPU cores
+    python -m benchmarks.paper_scale --steps 2 --fusions last --out /tmp/ps   # quicker
+    python -m benchmarks.paper_scale --join 8 --fusions token_softmax --steps 3  # inputs at the 200-token cap
 
 Prints and writes (--out: results.json, results.md) per fusion: the mean step time after the first
 step, examples/s, the peak resident memory during training (CPU) or the peak allocated CUDA memory
@@ -28,13 +28,11 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != HERE]
-sys.path.insert(0, str(HERE.parent))
 
-import torch  # noqa: E402
+import torch
 
-from benchmarks.common import default_data_dir, resolve_precision, rss_gb  # noqa: E402
-from layerbridge.machine import cpu_description  # noqa: E402
+from benchmarks.common import default_data_dir, resolve_precision, rss_gb
+from layerbridge.machine import cpu_description
 
 FUSIONS = ("last", "global_softmax", "token_softmax")
 LABELS = ["science/technology", "travel", "politics", "sports", "health", "entertainment", "geography"]

@@ -1,8 +1,8 @@
 """Speed benchmark of layerbridge on this machine (issue 5).
 
-    python benchmarks/run.py            # the full benchmark (< 15 minutes on a 2-core CPU)
-    python benchmarks/run.py --quick    # a smoke version (~2.5 minutes), same code path
-    python benchmarks/run.py --precision fp32   # fp32 only (default auto: bf16 arms only with native bf16)
+    python -m benchmarks.run            # the full benchmark (< 15 minutes on a 2-core CPU)
+    python -m benchmarks.run --quick    # a smoke version (~2.5 minutes), same code path
+    python -m benchmarks.run --precision fp32   # fp32 only (default auto: bf16 arms only with native bf16)
 
 Offline default models (multilingual-e5-small + SmolLM2-135M-Instruct), real English rows of the
 task (XNLI by default) from the data folder. Twelve parts, each in its own process so that each
@@ -32,10 +32,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != HERE]  # no bare `training`, `report`... modules
-sys.path.insert(0, str(HERE.parent))  # the repository root: `benchmarks` is a package
 
-from benchmarks.report import PARTS  # noqa: E402
+from benchmarks.report import PARTS
 
 PRECISION_REASONS = {
     "auto": {True: "native bf16 on this CPU: bf16, as --mixed-precision auto does",
@@ -63,8 +61,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smoke version: one timed step per configuration")
     parser.add_argument("--data-dir", default=None, help="data folder (default: $LAYERBRIDGE_DATA_DIR or ../shared/data)")
-    parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "full"),
-                        help="folder for results.json and results.md (default: benchmarks/results/full)")
+    parser.add_argument("--out", default=None,
+                        help="folder for results.json and results.md (default: benchmarks/results/full; with "
+                             "--quick a new temporary folder, so a smoke run never replaces the committed one)")
     parser.add_argument("--task", default="xnli", help="task whose English rows are used (default: xnli)")
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                         help="auto (default): bf16 arms only where the CPU has native bf16, as the recipe's "
@@ -162,12 +161,12 @@ def spawn_part(part: str, args) -> dict:
     busy, ours = busy_cpu_seconds(), children_cpu_seconds()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / f"{part}.json"
-        cmd = [sys.executable, __file__, "--part", part, "--part-out", str(out), "--task", args.task,
+        cmd = [sys.executable, "-m", "benchmarks.run", "--part", part, "--part-out", str(out), "--task", args.task,
                "--precision", args.precision]
         cmd += ["--quick"] if args.quick else []
         cmd += ["--data-dir", args.data_dir] if args.data_dir else []
         started = time.perf_counter()
-        subprocess.run(cmd, check=True)
+        subprocess.run(cmd, check=True, cwd=HERE.parent)  # the repository root: `benchmarks` is a package
         result = json.loads(out.read_text())
     result["wall_s"] = time.perf_counter() - started
     others = (busy_cpu_seconds() - busy) - (children_cpu_seconds() - ours)
@@ -211,7 +210,7 @@ def main(argv=None) -> int:
     from benchmarks.report import markdown
 
     started = time.perf_counter()
-    command = " ".join(["python benchmarks/run.py", *(sys.argv[1:] if argv is None else argv)])
+    command = " ".join(["python -m benchmarks.run", *(sys.argv[1:] if argv is None else argv)])
     precision = precision_choice(args.precision)
     args.precision = precision["used"]  # the children get it resolved
     log(f"precision: {precision['reason']}")
@@ -229,7 +228,7 @@ def main(argv=None) -> int:
     results["wall_s"] = time.perf_counter() - started
     text = markdown(results)
     print(text)
-    out = Path(args.out)
+    out = Path(args.out or (tempfile.mkdtemp(prefix="layerbridge-bench-") if args.quick else HERE / "results" / "full"))
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     (out / "results.md").write_text(text)

@@ -2,7 +2,6 @@
 thing as the optimised path, the analytical FLOP count matches what torch executes, and the timed
 batches of the bucketing ablation hold the same examples."""
 
-import sys
 import time
 from pathlib import Path
 
@@ -10,7 +9,6 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import Arm, interleave, padding_fraction, training_batches  # noqa: E402
 from benchmarks.flops import Dims, llm_attention_flops, step_flops  # noqa: E402
