@@ -22,6 +22,7 @@ from layerbridge.cli.output import console as make_console
 from layerbridge.cli.train_cmd import add_train_options, train_config_from_args
 from layerbridge.errors import ConfigError
 from layerbridge.evaluation.predict import MODES
+from layerbridge.evaluation.probe import PROBE_MAX_EXAMPLES
 from layerbridge.fusion import FUSIONS
 
 DEFAULT_REFERENCES = {"classification": "llm_alone,probe", "generation": "llm_alone,llm_zero_shot"}
@@ -56,6 +57,10 @@ def add_comparison_options(parser: argparse.ArgumentParser, *, fusions: str, lan
                         "llm_zero_shot (generation: the LLM reading the raw text after the instruction, untrained), "
                         "probe (classification: linear probe on the frozen encoder); '' for none (default: "
                         + "; ".join(f"{kind}: {refs}" for kind, refs in references.items()) + ")")
+    g.add_argument("--probe-max-examples", type=int, default=PROBE_MAX_EXAMPLES,
+                   help="the probe reference is fitted on at most this many training examples (a stratified "
+                        "subsample above it, which the report says): its memory is N x layers x hidden size "
+                        "floats (default: %(default)s)")
     parser.set_defaults(default_references=references)
     add_decoding_options(parser)
 
@@ -96,7 +101,7 @@ def build_compare_config(args, *, languages: list[str], title: str = ""):
                          languages=languages, mode=args.mode, eval_limit=args.eval_limit,
                          eval_batch_size=args.eval_batch_size, title=title, references=references,
                          decoding=decoding_from_args(args) if task.is_generation else None,
-                         lr_grid=parse_lr_grid(args.lr_grid))
+                         lr_grid=parse_lr_grid(args.lr_grid), probe_max_examples=args.probe_max_examples)
 
 
 # The --fusions mini-language (see the module's docstring)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from layerbridge.bridge import BridgeConfig
+from layerbridge.evaluation.probe import PROBE_MAX_EXAMPLES
 from layerbridge.training.config import TrainConfig
 
 
@@ -24,6 +25,7 @@ class CompareConfig:
     references: list[str] = dataclasses.field(default_factory=lambda: ["llm_alone", "probe"])  # reference rows
     decoding: object | None = None  # generation tasks: evaluation.generation.Decoding (None: greedy defaults)
     lr_grid: list[float] = dataclasses.field(default_factory=list)  # each run keeps its best lr on English dev
+    probe_max_examples: int | None = PROBE_MAX_EXAMPLES  # the probe's training texts at most (N x L x D floats)
 
     @property
     def eval_mode(self) -> str:

@@ -92,7 +92,8 @@ def probe(cfg, inputs: Inputs, *, overwrite: bool) -> dict:
     if not processes().is_main_process:
         return {}
     bridge = LayerBridge(probe_config(cfg.train.bridge), *inputs.models)
-    return linear_probe(bridge, inputs.data[0], inputs.data[1], inputs.evaluation, seed=cfg.train.seed)
+    return linear_probe(bridge, inputs.data[0], inputs.data[1], inputs.evaluation, seed=cfg.train.seed,
+                        max_examples=cfg.probe_max_examples)
 
 
 ROWS = {"llm_alone": llm_alone, "llm_zero_shot": llm_zero_shot, "probe": probe}

@@ -73,6 +73,8 @@ def write_report(out: Path, document: dict, *, title: str) -> Path:
         md += ["", "*probe* rows (no LLM): logistic regression on mean-pooled frozen-encoder states, trained "
                "on the same English examples; the mix is chosen on the English dev set: "
                + "; ".join(f"{name}: layers {r['fused_layers']}, dev {pct(r['dev_accuracy'])}" for name, r in probes.items())]
+        md += [line for name, r in probes.items() if r.get("note")  # a subsampled probe says so
+               for line in ("", f"*{name}*: {r['note']}.")]
     if "LLM alone, zero-shot" in refs:
         md += ["", f"*LLM alone, zero-shot*: the LLM reads the raw text after the instruction "
                f"{refs['LLM alone, zero-shot']['instruction']!r}, nothing trained."]

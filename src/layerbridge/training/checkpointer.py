@@ -76,6 +76,8 @@ class Checkpointer:
         self.folder, self.accelerator = Path(folder), accelerator
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
         self.frozen_prefixes = frozen_prefixes  # persistent buffers of the frozen models are not the bridge's
+        self.meta: dict = {}  # saved in every checkpoint's trainer_state.json (the recipe's: micro-batch size, data)
+        self.resumed: dict = {}  # after `load`: the trainer_state.json of the checkpoint loaded
 
     @property
     def staging(self) -> Path:
@@ -106,7 +108,7 @@ class Checkpointer:
             for rank, rng in enumerate(rngs):
                 save_file(rng, str(tmp / f"rng_{rank}.safetensors"))
             sched = {k: v for k, v in self.scheduler.state_dict().items() if k != "lr_lambdas"}
-            state = {"step": step, "processes": len(rngs), "optimizer": opt_rest, "scheduler": sched}
+            state = {"step": step, "processes": len(rngs), **self.meta, "optimizer": opt_rest, "scheduler": sched}
             (tmp / "trainer_state.json").write_text(json.dumps(state, indent=2))
             self._commit()
         self.accelerator.wait_for_everyone()
@@ -154,8 +156,9 @@ class Checkpointer:
                                  options=StateDictOptions(full_state_dict=True))
         self.scheduler.load_state_dict({**found["state"]["scheduler"], "lr_lambdas": [None] * len(self.scheduler.lr_lambdas)})
         rank = self.accelerator.process_index
-        if rank < len(found["rngs"]):  # the same number of processes as before: each rank its own RNG
+        if rank < len(found["rngs"]):  # each rank the killed run had: its own RNG (another rank: the recipe's)
             set_rng_state(found["rngs"][rank])
+        self.resumed = found["state"]
         return found["state"]["step"]
 
     # ----------------------------------------------------------------- the trained bridge (every rank)

@@ -17,7 +17,10 @@ continues a killed run and ends where an uninterrupted run would have ended.
 from __future__ import annotations
 
 import gc
+import hashlib
+import json
 import math
+import os
 import shutil
 import tempfile
 import time
@@ -48,8 +51,16 @@ from layerbridge.training.summary import collapse_note, layer_use  # noqa: F401 
 
 LEXICAL_TEXTS = 4000  # English texts the lexical projector start (and the English mean state) is fitted on
 
-# settings a resumed run may change: they trade memory for speed and give the same results (tests)
-RESULT_NEUTRAL = {"gradient_checkpointing", "encoder_cache_dir", "encoder_cache_gb"}
+# Settings a resumed run may change: where things are (a moved run folder, data or model cache), how
+# often it logs and checkpoints, and what trades memory for speed with the same results (tests). Every
+# other setting changes the trained weights (or what the logged scores mean), and a resume refuses it.
+# The training data itself is checked on resume by its fingerprint (`data_fingerprint`), not its folder.
+RESUME_MAY_CHANGE = {"output_dir", "data_dir", "cache_dir", "encoder_cache_dir", "encoder_cache_gb",
+                     "gradient_checkpointing", "log_every", "checkpoint_every"}
+# ... and eval_every too when neither run keeps its best dev weights: it then decides only which
+# steps are scored on English dev (dev scoring draws no randomness the steps use: each micro-batch
+# seeds its own dropout), not the weights
+RESUME_MAY_CHANGE_WITHOUT_KEEP_BEST = {"eval_every"}
 
 
 @dataclass
@@ -119,6 +130,7 @@ def setup(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False, mo
     `bridge`: a LayerBridge (or a subclass of yours) built from cfg.bridge to train instead of the
     one built here; it carries its models, so `models` is then not given. Built right after
     `accelerate.utils.set_seed(cfg.seed)`, it starts from the weights the recipe's own would have."""
+    refuse_untrainable(cfg.bridge if bridge is None else bridge.config)
     accelerator = _setup_processes(cfg)
     if not _setup_output_dir(cfg, accelerator, overwrite=overwrite, resume=resume):
         return None
@@ -131,13 +143,16 @@ def setup(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False, mo
     model, optimizer = accelerator.prepare(bridge, optimizer)  # DDP on several processes; the scheduler is stepped by hand
     bridge = accelerator.unwrap_model(model)
     cache, token_lengths = _setup_encoder_cache(cfg, accelerator, bridge, train_examples)
+    micro = cfg.micro_batch_size or math.ceil(cfg.batch_size / accelerator.num_processes)
     run = Run(cfg=cfg, accelerator=accelerator, out=Path(cfg.output_dir), task=task, train_examples=train_examples,
               dev_examples=dev_examples, bridge=bridge, model=model, optimizer=optimizer, scheduler=scheduler,
               checkpointer=Checkpointer(Path(cfg.output_dir), accelerator, model, optimizer, scheduler,
                                         bridge.frozen_prefixes),
               cache=cache, targets_of=targets_of, truncated=truncated, max_target=max_target,
               lengths=token_lengths if cfg.bucket_by_length else None, total_steps=total_steps, per_epoch=per_epoch,
-              micro=cfg.micro_batch_size or math.ceil(cfg.batch_size / accelerator.num_processes), lexical=lexical)
+              micro=micro, lexical=lexical)
+    # what a resume must find again: the micro-batch size (it decides the dropout and the sums) and the data
+    run.checkpointer.meta = {"micro_batch_size": micro, "data": data_fingerprint(train_examples, dev_examples)}
     if resume:
         _setup_resume(run)
     return run
@@ -198,6 +213,7 @@ def _setup_processes(cfg: TrainConfig) -> Accelerator:
     the fused ones, a pooler): DDP must look for them, or it stops at the first step of a
     multi-process run."""
     ddp = [] if cfg.bridge.freeze_encoder else [DistributedDataParallelKwargs(find_unused_parameters=True)]
+    refuse_sharded_launch()  # before accelerate reads the same variables (DeepSpeed's would fail on its import)
     accelerator = Accelerator(mixed_precision=precision.resolve(cfg.mixed_precision), cpu=not has_accelerator_device(),
                               kwargs_handlers=ddp)
     refuse_sharded(accelerator)
@@ -342,28 +358,48 @@ def texts_read(cfg: TrainConfig, texts: list[str], token_lengths: list[int]) -> 
 
 def _setup_resume(run: Run) -> None:
     """With --resume: the weights, optimizer, schedule and RNG of the last complete checkpoint, and
-    the log up to its step, so the loop continues where the killed run stopped (nothing without one)."""
+    the log up to its step, so the loop continues where the killed run stopped (nothing without one).
+
+    On another number of processes it continues exactly as well: the micro-batch size is the one the
+    checkpoint was written with (the default depends on the number of processes, and the micro-batches
+    decide the dropout), and a rank the checkpoint has no RNG for gets one derived from the seed.
+    Refused when the training data are not the checkpoint's (e.g. a moved data folder holding others)."""
     step = run.checkpointer.load(run.bridge)
     if step is None:
         return
-    run.accelerator.print(f"resuming {run.out} at step {step}/{run.total_steps}")
+    state, cfg, accelerator = run.checkpointer.resumed, run.cfg, run.accelerator
+    saved_data = state.get("data")
+    if saved_data is not None and saved_data != run.checkpointer.meta["data"]:
+        raise ConfigError(f"--resume: the training data are not those the checkpoint in {run.out} was trained on "
+                          "(another data folder, source or task file?); resume on the same data, or start a new run")
+    before = state.get("processes", 1)
+    run.micro = cfg.micro_batch_size or state.get("micro_batch_size") or math.ceil(cfg.batch_size / before)
+    run.checkpointer.meta["micro_batch_size"] = run.micro
+    if accelerator.process_index >= before:  # a rank the killed run did not have: an RNG of its own, from the seed
+        torch.manual_seed(dropout_seed(cfg.seed, step, -1 - accelerator.process_index))
+    if before != accelerator.num_processes:
+        accelerator.print(f"resuming on {accelerator.num_processes} process(es) a run checkpointed on {before}: "
+                          f"micro-batches of {run.micro} examples as before, so the same global batches and dropout")
+    accelerator.print(f"resuming {run.out} at step {step}/{run.total_steps}")
     run.start, run.log = step, [e for e in read_log(run.out) if e["step"] <= step]
 
 
 # ------------------------------------------------------------------------------ helpers
 def prepare_output_dir(cfg: TrainConfig, *, overwrite: bool, resume: bool) -> Path:
-    """Refuse to clobber results: an existing non-empty folder needs --overwrite or --resume."""
+    """Refuse to clobber results: an existing non-empty folder needs --overwrite or --resume. A
+    resume refuses settings that change the trained weights (`resume_conflicts`)."""
     out = Path(cfg.output_dir)
     if out.exists() and any(out.iterdir()):
         if resume:
             saved = out / TRAIN_CONFIG_NAME
             if not saved.is_file():
                 raise ConfigError(f"--resume: {out} holds no {TRAIN_CONFIG_NAME}; nothing to resume")
-            before = TrainConfig.load(out).to_dict()
-            now = cfg.to_dict()
-            changed = sorted(k for k in now if now[k] != before.get(k) and k not in RESULT_NEUTRAL)
+            changed = resume_conflicts(TrainConfig.load(out), cfg)
             if changed:
-                raise ConfigError(f"--resume: settings differ from the run in {out}: {changed}")
+                raise ConfigError(f"--resume: these settings change the trained weights and differ from the run in "
+                                  f"{out}: {'; '.join(changed)}. Resume with the run's own values (only "
+                                  f"{', '.join(sorted(RESUME_MAY_CHANGE))} may differ), or start a new run "
+                                  "(--overwrite, or another output folder)")
             return out
         if not overwrite:
             raise ConfigError(f"output folder {out} exists and is not empty; use --overwrite or --resume")
@@ -374,12 +410,62 @@ def prepare_output_dir(cfg: TrainConfig, *, overwrite: bool, resume: bool) -> Pa
     return out
 
 
+def resume_conflicts(before: TrainConfig, now: TrainConfig) -> list[str]:
+    """The settings of `now` that differ from the killed run's (`before`) and would change its trained
+    weights, as "name: old -> new" (bridge settings as bridge.<name>); [] when it may resume."""
+    may_change = set(RESUME_MAY_CHANGE)
+    if not (before.keep_best or now.keep_best):
+        may_change |= RESUME_MAY_CHANGE_WITHOUT_KEEP_BEST
+    flat = [{**{k: v for k, v in c.to_dict().items() if k != "bridge"},
+             **{f"bridge.{k}": v for k, v in c.bridge.to_dict().items()}} for c in (before, now)]
+    return [f"{key}: {flat[0].get(key)!r} -> {flat[1][key]!r}" for key in sorted(flat[1])
+            if key not in may_change and flat[1][key] != flat[0].get(key)]
+
+
+def data_fingerprint(train_examples: list, dev_examples: list) -> str:
+    """sha256 of the training and dev examples (ids, texts, labels, targets), in order."""
+    digest = hashlib.sha256()
+    for part in (train_examples, dev_examples):
+        for e in part:
+            digest.update(json.dumps([e.id, e.text, e.label, e.target], ensure_ascii=False).encode())
+        digest.update(b"\x00")
+    return digest.hexdigest()
+
+
+def refuse_untrainable(bridge_config) -> None:
+    """--llm-input instruction+text is the LLM alone reading the raw text: no soft tokens, so no part
+    of the bridge reaches the loss and nothing could train. Refused before anything is loaded."""
+    if bridge_config.llm_input == "instruction+text":
+        raise ConfigError("--llm-input instruction+text cannot be trained: the LLM then reads no soft tokens, so "
+                          "no trained part of the bridge (fusion, projector, soft prompt, injection) reaches the "
+                          "loss. To train the LLM reading the raw text, use compare's LLM-alone reference "
+                          "(`layerbridge compare --references llm_alone`: the LLM's own embeddings as the encoder "
+                          "and a learned --soft-prompt-length 16 prompt); to give a bridge the text as well, "
+                          "--llm-input soft+instruction+text; the untrained LLM alone is evaluated by "
+                          "`--references llm_zero_shot` (generation tasks)")
+
+
+def refuse_sharded_launch(environ=None) -> None:
+    """FSDP or DeepSpeed asked for through accelerate's environment (`accelerate launch --use_fsdp /
+    --use_deepspeed`, or a config file naming them, set ACCELERATE_USE_FSDP / ACCELERATE_USE_DEEPSPEED):
+    refused before the Accelerator is built; on a CPU accelerate would silently ignore FSDP, and
+    without the deepspeed package it fails with an ImportError."""
+    environ = os.environ if environ is None else environ
+    for variable, name in (("ACCELERATE_USE_FSDP", "FSDP"), ("ACCELERATE_USE_DEEPSPEED", "DeepSpeed")):
+        if environ.get(variable, "false").lower() == "true":
+            raise ConfigError(f"{variable}=true: accelerate is configured for {name}, which layerbridge does not "
+                              f"support yet (untested); {SUPPORTED}")
+
+
+SUPPORTED = ("supported: one process, or DDP over several processes or GPUs "
+             "(`accelerate launch --multi_gpu --num_processes N -m layerbridge.cli.main train ...`)")
+
+
 def refuse_sharded(accelerator: Accelerator) -> None:
     """FSDP and DeepSpeed are not tested here: refused up front, naming what is."""
     if accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED):
         raise ConfigError(f"accelerate is configured for {accelerator.distributed_type.value}, which layerbridge does "
-                          "not support yet (untested); supported: one process, or DDP over several processes or GPUs "
-                          "(`accelerate launch --multi_gpu --num_processes N -m layerbridge.cli.main train ...`)")
+                          f"not support yet (untested); {SUPPORTED}")
 
 
 def training_targets(bridge, task, examples, max_length: int | None) -> tuple[dict[str, list[int]], int]:

@@ -1,0 +1,157 @@
+"""What a resumed run may change and what it refuses (issue 29, defect 9), and the refusals made
+before a training starts: FSDP / DeepSpeed asked for through accelerate's environment (defect 11),
+and --llm-input instruction+text, which has nothing to train (defect 7)."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from layerbridge.bridge import BridgeConfig
+from layerbridge.errors import ConfigError
+from layerbridge.training.config import TrainConfig
+
+from test_cli import EN, LABELS, XX, write_jsonl
+from tiny_models import save_tiny_models
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("resume")
+    enc, llm = save_tiny_models(root)
+    data = root / "data"
+    data.mkdir()
+    write_jsonl(data / "en_train.jsonl", EN * 4)
+    write_jsonl(data / "en_test.jsonl", EN)
+    write_jsonl(data / "xx_test.jsonl", XX)
+    task = root / "news.yaml"
+    task.write_text(
+        "name: tiny_news\nprompt: 'News: {text} Category: '\n"
+        f"label_words: {json.dumps(LABELS)}\ntrain_language: en\nlanguages: [en, xx]\n"
+        "files:\n  en: {train: data/en_train.jsonl, test: data/en_test.jsonl}\n  xx: {test: data/xx_test.jsonl}\n",
+        encoding="utf-8")
+    return root, enc, llm, task
+
+
+def config(tiny, out, **changes):
+    root, enc, llm, task = tiny
+    bridge = {"fusion": "token_softmax", **changes.pop("bridge", {})}
+    values = dict(task=str(task), output_dir=str(out), dev_size=3, batch_size=4, learning_rate=1e-2, max_steps=7,
+                  checkpoint_every=2, log_every=1)  # token_softmax: its gate's dropout makes the micro-batches matter
+    return TrainConfig(**{**values, **changes},
+                       bridge=BridgeConfig(encoder=str(enc), llm=str(llm), **bridge))
+
+
+def crash_after(cfg, step: int) -> None:
+    """Train with the recipe's own loop and leave it after `step`, as a crash there leaves the folder."""
+    from layerbridge.training.recipe import fit, setup
+
+    run = setup(cfg)
+    for done in fit(run):
+        if done == step:
+            break
+    del run
+    assert not (Path(cfg.output_dir) / "bridge.safetensors").exists()
+
+
+def weights(folder: Path) -> dict:
+    return load_file(folder / "bridge.safetensors")
+
+
+def assert_equal_weights(a: Path, b: Path) -> None:
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    for key in wa:
+        assert torch.equal(wa[key], wb[key]), key
+
+
+def test_a_moved_run_folder_resumes_with_new_paths_and_bookkeeping(tiny, tmp_path):
+    """The killed run's folder moved (and its data folder, model cache, log and checkpoint intervals
+    changed): --resume continues it and ends with the uninterrupted run's weights. Refused before."""
+    from layerbridge.training.recipe import train
+
+    train(config(tiny, tmp_path / "straight"))
+    crash_after(config(tiny, tmp_path / "crashed", data_dir=str(tmp_path / "old-data")), 5)
+    shutil.move(tmp_path / "crashed", tmp_path / "moved")
+    train(config(tiny, tmp_path / "moved", data_dir=str(tmp_path / "new-data"), cache_dir=str(tmp_path / "models"),
+                 encoder_cache_dir=str(tmp_path), log_every=3, checkpoint_every=3), resume=True)
+    assert_equal_weights(tmp_path / "straight", tmp_path / "moved")
+    log = [json.loads(line)["step"] for line in (tmp_path / "moved" / "train_log.jsonl").read_text().splitlines()]
+    assert log == [1, 2, 3, 4, 6, 7]  # the killed run's entries up to its checkpoint, then every 3rd and the last
+    assert TrainConfig.load(tmp_path / "moved").output_dir == str(tmp_path / "moved")
+
+
+def test_resume_refuses_what_changes_the_weights_naming_each_setting(tiny, tmp_path):
+    from layerbridge.training.recipe import train
+
+    crash_after(config(tiny, tmp_path / "run"), 3)
+    with pytest.raises(ConfigError) as refused:
+        train(config(tiny, tmp_path / "run", learning_rate=1e-3, bridge={"fusion": "last"}), resume=True)
+    message = str(refused.value)
+    assert "learning_rate: 0.01 -> 0.001" in message and "bridge.fusion: 'token_softmax' -> 'last'" in message
+    assert "output_dir" in message  # among what may differ
+    with pytest.raises(ConfigError, match=r"eval_every: 0 -> 2"):  # it picks the kept weights with keep_best
+        train(config(tiny, tmp_path / "run", eval_every=2, keep_best=True), resume=True)
+    # the same settings on other data (a moved data folder holding other texts): refused by the data's fingerprint
+    from layerbridge.tasks import get_task, load_train_dev
+
+    train_examples, dev = load_train_dev(get_task(str(tiny[3])), dev_size=3, seed=0)
+    with pytest.raises(ConfigError, match="training data are not those"):
+        train(config(tiny, tmp_path / "run"), resume=True, data=(train_examples[1:], dev))
+
+
+def test_a_checkpoint_of_two_processes_resumes_on_one_with_its_micro_batches(tiny, tmp_path):
+    """The default micro-batch is batch / processes: a run killed on 2 processes (micro-batches of
+    2) and resumed on 1 keeps micro-batches of 2, so its dropout and global batches are those of the
+    killed run. The 2-process checkpoint is simulated here on one process (explicit micro-batches of
+    2 and a trainer state naming 2 processes, as that run writes it); tests/test_cli.py resumes a
+    real one. Before: the resumed steps took micro-batches of 4 and ended elsewhere."""
+    from layerbridge.training.recipe import train
+
+    train(config(tiny, tmp_path / "straight", micro_batch_size=2))
+    crashed = tmp_path / "crashed"
+    crash_after(config(tiny, crashed, micro_batch_size=2), 5)
+    saved = json.loads((crashed / "train_config.json").read_text())
+    (crashed / "train_config.json").write_text(json.dumps({**saved, "micro_batch_size": None}))
+    state_file = crashed / "checkpoint" / "trainer_state.json"
+    state = json.loads(state_file.read_text())
+    assert state.pop("micro_batch_size", 2) == 2  # dropped: as a checkpoint that did not keep it, from `processes`
+    state_file.write_text(json.dumps({**state, "processes": 2}))
+    shutil.copy(crashed / "checkpoint" / "rng_0.safetensors", crashed / "checkpoint" / "rng_1.safetensors")
+    train(config(tiny, crashed), resume=True)
+    assert_equal_weights(tmp_path / "straight", crashed)
+
+
+@pytest.mark.parametrize("variable", ["ACCELERATE_USE_FSDP", "ACCELERATE_USE_DEEPSPEED"])
+def test_fsdp_or_deepspeed_from_accelerates_environment_is_refused_before_any_step(tiny, tmp_path, monkeypatch,
+                                                                                  variable):
+    """`accelerate launch --use_fsdp / --use_deepspeed` (or a config file naming them) set these
+    variables; through the recipe they are refused before anything trains or is written. Before,
+    FSDP trained unsharded on a CPU without a word, and DeepSpeed failed on accelerate's ImportError."""
+    import layerbridge.training.recipe as recipe
+
+    def no_step(run, step):
+        raise AssertionError("a training step ran")
+
+    monkeypatch.setattr(recipe, "train_step", no_step)
+    monkeypatch.setenv(variable, "true")
+    with pytest.raises(ConfigError, match=f"{variable}=true: .*not support.*supported: one process, or DDP"):
+        recipe.train(config(tiny, tmp_path / "sharded"))
+    assert not (tmp_path / "sharded").exists()
+
+
+def test_training_the_llm_alone_on_the_raw_text_is_refused_naming_what_works(tiny, tmp_path):
+    """--llm-input instruction+text gives the LLM no soft tokens: nothing of the bridge reaches the
+    loss. Before, it died in autograd ("does not require grad") after loading everything."""
+    from layerbridge.cli.main import main
+    from layerbridge.training.recipe import train
+
+    with pytest.raises(ConfigError, match=r"--llm-input instruction\+text cannot be trained.*--soft-prompt-length"):
+        train(config(tiny, tmp_path / "alone", bridge={"llm_input": "instruction+text", "instruction": "Topic: "}))
+    assert not (tmp_path / "alone").exists()
+    root, enc, llm, task = tiny
+    assert main(["train", "--encoder", str(enc), "--llm", str(llm), "--task", str(task), "--llm-input",
+                 "instruction+text", "--instruction", "Topic: ", "--max-steps", "1", "-o", str(tmp_path / "cli")]) == 2
