@@ -10,7 +10,7 @@ from pathlib import Path
 
 from layerbridge.bridge import BridgeConfig
 from layerbridge.machine import environment
-from layerbridge.training.recipe import SUMMARY_NAME
+from layerbridge.training.summary import SUMMARY_NAME
 
 # bridge settings a run's overrides do not list: its fusion (recorded apart) and what the models fill in
 NOT_OVERRIDES = {"fusion", "fusion_options", "encoder_weights", "llm_weights", "encoder_num_layers",

@@ -13,7 +13,8 @@ from layerbridge.bridge import BridgeConfig, LayerBridge
 from layerbridge.bridge.saving import load_trained_weights
 from layerbridge.errors import ConfigError
 from layerbridge.processes import main_decides, processes
-from layerbridge.training.recipe import SUMMARY_NAME, train
+from layerbridge.training.recipe import train
+from layerbridge.training.summary import SUMMARY_NAME, summary_dev_score
 
 
 def train_once(cfg, run_dir: Path, bridge_cfg: BridgeConfig, models, data, *, overwrite: bool,
@@ -28,10 +29,10 @@ def train_once(cfg, run_dir: Path, bridge_cfg: BridgeConfig, models, data, *, ov
         train(run_cfg, models=models, data=data, overwrite=overwrite, resume=resume)
 
 
-def dev_score(run_dir: Path) -> float:
+def run_dev_score(run_dir: Path) -> float:
     """The English dev score in a finished run's summary (accuracy, or chrF++ for generation)."""
     summary = main_decides(json.loads((run_dir / SUMMARY_NAME).read_text()) if processes().is_main_process else None)
-    score = summary.get("dev_accuracy") if summary.get("dev_accuracy") is not None else summary.get("dev_chrf")
+    score = summary_dev_score(summary)
     if score is None:
         raise ConfigError("--lr-grid chooses on the English dev set, but this run has none (dev size 0)")
     return score
@@ -48,7 +49,7 @@ def train_with_lr_grid(cfg, run_dir: Path, bridge_cfg: BridgeConfig, models, dat
     for lr in cfg.lr_grid:
         folder = run_dir / f"lr-{lr:g}"
         train_once(cfg, folder, bridge_cfg, models, data, overwrite=overwrite, learning_rate=lr)
-        scores[lr] = dev_score(folder)
+        scores[lr] = run_dev_score(folder)
     chosen = max(cfg.lr_grid, key=lambda lr: scores[lr])  # max keeps the first of equal scores
     return run_dir / f"lr-{chosen:g}", scores, chosen
 

@@ -31,6 +31,11 @@ def dev_key(entry: dict) -> str | None:
     return next((key for key in DEV_KEYS if key in entry), None)
 
 
+def summary_dev_score(summary: dict) -> float | None:
+    """The English dev score a finished run's summary reports (accuracy, or chrF++), or None."""
+    return next((summary[key] for key in DEV_KEYS if summary.get(key) is not None), None)
+
+
 def best_dev(log: list[dict]) -> tuple[int, str, float] | None:
     """(step, key, score) of the best English dev score in the log (the first of equal ones), or None."""
     scored = [(e["step"], key, e[key]) for e in log for key in DEV_KEYS if key in e]
