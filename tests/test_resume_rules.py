@@ -155,3 +155,36 @@ def test_training_the_llm_alone_on_the_raw_text_is_refused_naming_what_works(tin
     root, enc, llm, task = tiny
     assert main(["train", "--encoder", str(enc), "--llm", str(llm), "--task", str(task), "--llm-input",
                  "instruction+text", "--instruction", "Topic: ", "--max-steps", "1", "-o", str(tmp_path / "cli")]) == 2
+
+
+def test_a_one_process_checkpoint_resumes_on_two_processes(tiny, tmp_path):
+    """Killed on 1 process (micro-batches of 4, the whole batch), resumed on 2 gloo processes: the
+    checkpoint's micro-batches of 4 are kept (one per step: the second rank joins with zero weight,
+    its RNG derived from the seed), so it ends with the uninterrupted 1-process weights (to float
+    summation order). Before: micro-batches of 2 there, other dropout, other weights."""
+    import subprocess
+    import sys
+
+    from layerbridge.cli.main import main
+    from test_cli import launch_two
+
+    root, enc, llm, task = tiny
+    args = ["train", "--encoder", enc, "--llm", llm, "--task", task, "--dev-size", "3", "--fusion", "token_softmax",
+            "--fusion-option", "gate_ffn_size=16", "--max-steps", "5", "--batch-size", "4", "--lr", "1e-2",
+            "--checkpoint-every", "2"]
+    args = list(map(str, args))
+    assert main(args + ["-o", str(tmp_path / "straight")]) == 0
+    killer = tmp_path / "killed_at_step_4.py"
+    killer.write_text(
+        "import sys\nimport layerbridge.training.recipe as recipe\nfrom layerbridge.cli.main import main\n"
+        "step_once = recipe.train_step\n"
+        "def train_step(run, step):\n    if step == 3:\n        raise SystemExit(9)  # after the step-2 checkpoint\n"
+        "    return step_once(run, step)\n"
+        "recipe.train_step = train_step\nsys.exit(main(sys.argv[1:]))\n")
+    assert subprocess.run([sys.executable, str(killer), *args, "-o", str(tmp_path / "killed")]).returncode == 9
+    resumed = launch_two(args + ["-o", tmp_path / "killed", "--resume"])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    a, b = weights(tmp_path / "straight"), weights(tmp_path / "killed")
+    for key in a:
+        assert torch.allclose(a[key], b[key], atol=1e-5, rtol=1e-5), (key, (a[key] - b[key]).abs().max())
+    assert "resuming on 2 process(es) a run checkpointed on 1: micro-batches of 4" in resumed.stdout
