@@ -477,7 +477,7 @@ def test_sharded_training_is_refused_up_front_naming_what_is_supported(kind):
     from accelerate.utils import DistributedType
 
     from layerbridge.errors import ConfigError
-    from layerbridge.training.recipe import refuse_sharded
+    from layerbridge.training.refusals import refuse_sharded
 
     with pytest.raises(ConfigError, match="supported: one process, or DDP"):
         refuse_sharded(SimpleNamespace(distributed_type=getattr(DistributedType, kind)))

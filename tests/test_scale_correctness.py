@@ -134,7 +134,7 @@ def test_last_fusion_stacks_and_caches_one_layer(parts):
 
 def test_last_gets_no_collapse_note_but_a_collapsed_mix_does(parts):
     from layerbridge.training.config import TrainConfig
-    from layerbridge.training.recipe import collapse_note
+    from layerbridge.training.summary import collapse_note
 
     for fusion, expect_note in (("last", False), ("token_softmax", True)):
         bridge = make(parts, fusion=fusion)

@@ -83,3 +83,22 @@ def test_evaluate_and_predict_report_truncated_inputs(models, capsys):
     assert "1 of 2 inputs were longer than max_encoder_length=40 encoder tokens" in captured.err
     assert main(["predict", str(root / "bridge"), *SHORT, "--task", str(task)]) == 0
     assert "longer than" not in capsys.readouterr().err
+
+
+def test_train_reports_truncated_training_texts(models, capsys):
+    """`layerbridge train` says how many English training texts it reads cut, and records it."""
+    root, enc, llm = models
+    rows = [(LONG, 1), (SHORT[0], 0), (FILLER, 2), (SHORT[1], 1), (SHORT[2], 2), (LONG, 0)]
+    (root / "cut_train.jsonl").write_text("".join(json.dumps({"text": t, "label": LABELS[l]}) + "\n" for t, l in rows),
+                                          encoding="utf-8")
+    task = root / "cut.yaml"
+    task.write_text("name: tiny_cut\nprompt: 'News: {text} Category: '\n"
+                    f"label_words: {json.dumps(LABELS)}\ntrain_language: en\nlanguages: [en]\n"
+                    "files:\n  en: {train: cut_train.jsonl, test: cut_test.jsonl}\n", encoding="utf-8")
+    (root / "cut_test.jsonl").write_text(json.dumps({"text": SHORT[0], "label": LABELS[0]}) + "\n", encoding="utf-8")
+    out = root / "cut-run"
+    assert main(["train", "--task", str(task), "--encoder", str(enc), "--llm", str(llm), "-o", str(out),
+                 "--max-encoder-length", "40", "--max-steps", "1", "--batch-size", "2", "--dev-size", "0"]) == 0
+    summary = json.loads((out / "train_summary.json").read_text())
+    assert summary["inputs_truncated"] == 3
+    assert "3 of 6 training texts were longer than max_encoder_length=40 encoder tokens" in capsys.readouterr().out

@@ -38,7 +38,8 @@ from layerbridge.io import atomic_write_text
 from layerbridge.reporting.tables import write_evaluation
 from layerbridge.tasks import get_task, load_train_dev
 from layerbridge.training.config import TrainConfig, apply_preset
-from layerbridge.training.recipe import layer_use, train
+from layerbridge.training.recipe import train
+from layerbridge.training.summary import layer_use
 
 LANGUAGES = ["eng_Latn", "swh_Latn", "tam_Taml", "sin_Sinh", "amh_Ethi", "yor_Latn"]
 LOW = LANGUAGES[1:]

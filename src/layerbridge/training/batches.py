@@ -47,3 +47,9 @@ def global_batch(examples: Sequence[T], step: int, batch_size: int, seed: int,
 
 def chunks(items: Sequence[T], size: int) -> list[list[T]]:
     return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+def dropout_seed(seed: int, step: int, part: int) -> int:
+    """The RNG seed of micro-batch `part` of optimiser step `step`: dropout then depends on the data
+    only, not on how many processes share the batch or on where a run was resumed."""
+    return ((seed * 1_000_003 + step) * 1_009 + part) % 2**63

@@ -17,11 +17,7 @@ continues a killed run and ends where an uninterrupted run would have ended.
 from __future__ import annotations
 
 import gc
-import hashlib
-import json
 import math
-import os
-import shutil
 import tempfile
 import time
 from contextlib import nullcontext
@@ -31,7 +27,7 @@ from typing import Iterator
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import DistributedDataParallelKwargs, DistributedType, set_seed
+from accelerate.utils import DistributedDataParallelKwargs, set_seed
 from torch.profiler import record_function
 from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
@@ -41,27 +37,17 @@ from layerbridge.bridge import LayerBridge
 from layerbridge.bridge.loading import load_models
 from layerbridge.encoder_cache import EncoderStateCache, bytes_per_token
 from layerbridge.errors import ConfigError
+from layerbridge.evaluation.recipe import truncation_warning
 from layerbridge.processes import has_accelerator_device, main_decides
-from layerbridge.training.batches import chunks, epoch_batches, global_batch, steps_per_epoch
+from layerbridge.training.batches import chunks, dropout_seed, epoch_batches, global_batch, steps_per_epoch
 from layerbridge.training.checkpointer import Checkpointer
-from layerbridge.training.config import TRAIN_CONFIG_NAME, TrainConfig
+from layerbridge.training.config import TrainConfig
 from layerbridge.training.dev import dev_score
+from layerbridge.training.refusals import refuse_sharded, refuse_sharded_launch, refuse_untrainable
+from layerbridge.training.run_folder import data_fingerprint, prepare_output_dir
 from layerbridge.training.summary import SUMMARY_NAME, best_dev, dev_key, fusion_snapshot, read_log, write_log, write_summary
-from layerbridge.training.summary import collapse_note, layer_use  # noqa: F401  (importable from the recipe, as before)
 
 LEXICAL_TEXTS = 4000  # English texts the lexical projector start (and the English mean state) is fitted on
-
-# Settings a resumed run may change: where things are (a moved run folder, data or model cache), how
-# often it logs and checkpoints, and what trades memory for speed with the same results (tests). Every
-# other setting changes the trained weights (or what the logged scores mean), and a resume refuses it.
-# The training data itself is checked on resume by its fingerprint (`data_fingerprint`), not its folder.
-RESUME_MAY_CHANGE = {"output_dir", "data_dir", "cache_dir", "encoder_cache_dir", "encoder_cache_gb",
-                     "gradient_checkpointing", "log_every", "checkpoint_every"}
-# ... and eval_every too when neither run keeps its best dev weights: it then decides only which
-# steps are scored on English dev (dev scoring draws no randomness the steps use: each micro-batch
-# seeds its own dropout), not the weights
-RESUME_MAY_CHANGE_WITHOUT_KEEP_BEST = {"eval_every"}
-
 
 @dataclass
 class Run:
@@ -80,7 +66,8 @@ class Run:
     checkpointer: Checkpointer
     cache: EncoderStateCache | None
     targets_of: dict[str, list[int]]
-    truncated: int
+    truncated: int  # training targets cut at max_target (generation tasks)
+    inputs_truncated: int  # training texts longer than max_encoder_length encoder tokens (cut)
     max_target: int | None
     lengths: list[int] | None  # encoder tokens per training text (length bucketing)
     total_steps: int
@@ -138,6 +125,7 @@ def setup(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False, mo
     bridge = _setup_bridge(cfg, models, bridge)
     lexical = _setup_closed_form_starts(cfg, accelerator, bridge, train_examples)
     targets_of, truncated, max_target = _setup_targets(cfg, accelerator, bridge, task, train_examples)
+    inputs_truncated = _setup_input_lengths(accelerator, bridge, train_examples)
     total_steps, per_epoch = _setup_length(cfg, len(train_examples))
     optimizer, scheduler = _setup_optimizer(cfg, bridge, total_steps)
     model, optimizer = accelerator.prepare(bridge, optimizer)  # DDP on several processes; the scheduler is stepped by hand
@@ -148,7 +136,8 @@ def setup(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False, mo
               dev_examples=dev_examples, bridge=bridge, model=model, optimizer=optimizer, scheduler=scheduler,
               checkpointer=Checkpointer(Path(cfg.output_dir), accelerator, model, optimizer, scheduler,
                                         bridge.frozen_prefixes),
-              cache=cache, targets_of=targets_of, truncated=truncated, max_target=max_target,
+              cache=cache, targets_of=targets_of, truncated=truncated, inputs_truncated=inputs_truncated,
+              max_target=max_target,
               lengths=token_lengths if cfg.bucket_by_length else None, total_steps=total_steps, per_epoch=per_epoch,
               micro=micro, lexical=lexical)
     # what a resume must find again: the micro-batch size (it decides the dropout and the sums) and the data
@@ -303,6 +292,17 @@ def _setup_targets(cfg: TrainConfig, accelerator: Accelerator, bridge: LayerBrid
     return targets_of, truncated, max_target
 
 
+def _setup_input_lengths(accelerator: Accelerator, bridge: LayerBridge, train_examples: list) -> int:
+    """How many training texts the encoder reads cut (longer than max_encoder_length), said up front:
+    a cut is silent otherwise. Refuses a max_encoder_length beyond the encoder's own positions."""
+    bridge.check_encoder_length()
+    cut = sum(bridge.truncated([e.text for e in train_examples]))
+    warning = truncation_warning(cut, len(train_examples), bridge.config)
+    if warning:
+        accelerator.print(warning.replace("inputs", "training texts", 1))
+    return cut
+
+
 def _setup_length(cfg: TrainConfig, num_examples: int) -> tuple[int, int]:
     """(optimiser steps of the run, steps per epoch): epochs counted in global batches, capped by max_steps."""
     per_epoch = steps_per_epoch(num_examples, cfg.batch_size)
@@ -385,89 +385,6 @@ def _setup_resume(run: Run) -> None:
 
 
 # ------------------------------------------------------------------------------ helpers
-def prepare_output_dir(cfg: TrainConfig, *, overwrite: bool, resume: bool) -> Path:
-    """Refuse to clobber results: an existing non-empty folder needs --overwrite or --resume. A
-    resume refuses settings that change the trained weights (`resume_conflicts`)."""
-    out = Path(cfg.output_dir)
-    if out.exists() and any(out.iterdir()):
-        if resume:
-            saved = out / TRAIN_CONFIG_NAME
-            if not saved.is_file():
-                raise ConfigError(f"--resume: {out} holds no {TRAIN_CONFIG_NAME}; nothing to resume")
-            changed = resume_conflicts(TrainConfig.load(out), cfg)
-            if changed:
-                raise ConfigError(f"--resume: these settings change the trained weights and differ from the run in "
-                                  f"{out}: {'; '.join(changed)}. Resume with the run's own values (only "
-                                  f"{', '.join(sorted(RESUME_MAY_CHANGE))} may differ), or start a new run "
-                                  "(--overwrite, or another output folder)")
-            return out
-        if not overwrite:
-            raise ConfigError(f"output folder {out} exists and is not empty; use --overwrite or --resume")
-        shutil.rmtree(out)
-    elif resume:
-        raise ConfigError(f"--resume: {out} does not exist")
-    out.mkdir(parents=True, exist_ok=True)
-    return out
-
-
-def resume_conflicts(before: TrainConfig, now: TrainConfig) -> list[str]:
-    """The settings of `now` that differ from the killed run's (`before`) and would change its trained
-    weights, as "name: old -> new" (bridge settings as bridge.<name>); [] when it may resume."""
-    may_change = set(RESUME_MAY_CHANGE)
-    if not (before.keep_best or now.keep_best):
-        may_change |= RESUME_MAY_CHANGE_WITHOUT_KEEP_BEST
-    flat = [{**{k: v for k, v in c.to_dict().items() if k != "bridge"},
-             **{f"bridge.{k}": v for k, v in c.bridge.to_dict().items()}} for c in (before, now)]
-    return [f"{key}: {flat[0].get(key)!r} -> {flat[1][key]!r}" for key in sorted(flat[1])
-            if key not in may_change and flat[1][key] != flat[0].get(key)]
-
-
-def data_fingerprint(train_examples: list, dev_examples: list) -> str:
-    """sha256 of the training and dev examples (ids, texts, labels, targets), in order."""
-    digest = hashlib.sha256()
-    for part in (train_examples, dev_examples):
-        for e in part:
-            digest.update(json.dumps([e.id, e.text, e.label, e.target], ensure_ascii=False).encode())
-        digest.update(b"\x00")
-    return digest.hexdigest()
-
-
-def refuse_untrainable(bridge_config) -> None:
-    """--llm-input instruction+text is the LLM alone reading the raw text: no soft tokens, so no part
-    of the bridge reaches the loss and nothing could train. Refused before anything is loaded."""
-    if bridge_config.llm_input == "instruction+text":
-        raise ConfigError("--llm-input instruction+text cannot be trained: the LLM then reads no soft tokens, so "
-                          "no trained part of the bridge (fusion, projector, soft prompt, injection) reaches the "
-                          "loss. To train the LLM reading the raw text, use compare's LLM-alone reference "
-                          "(`layerbridge compare --references llm_alone`: the LLM's own embeddings as the encoder "
-                          "and a learned --soft-prompt-length 16 prompt); to give a bridge the text as well, "
-                          "--llm-input soft+instruction+text; the untrained LLM alone is evaluated by "
-                          "`--references llm_zero_shot` (generation tasks)")
-
-
-def refuse_sharded_launch(environ=None) -> None:
-    """FSDP or DeepSpeed asked for through accelerate's environment (`accelerate launch --use_fsdp /
-    --use_deepspeed`, or a config file naming them, set ACCELERATE_USE_FSDP / ACCELERATE_USE_DEEPSPEED):
-    refused before the Accelerator is built; on a CPU accelerate would silently ignore FSDP, and
-    without the deepspeed package it fails with an ImportError."""
-    environ = os.environ if environ is None else environ
-    for variable, name in (("ACCELERATE_USE_FSDP", "FSDP"), ("ACCELERATE_USE_DEEPSPEED", "DeepSpeed")):
-        if environ.get(variable, "false").lower() == "true":
-            raise ConfigError(f"{variable}=true: accelerate is configured for {name}, which layerbridge does not "
-                              f"support yet (untested); {SUPPORTED}")
-
-
-SUPPORTED = ("supported: one process, or DDP over several processes or GPUs "
-             "(`accelerate launch --multi_gpu --num_processes N -m layerbridge.cli.main train ...`)")
-
-
-def refuse_sharded(accelerator: Accelerator) -> None:
-    """FSDP and DeepSpeed are not tested here: refused up front, naming what is."""
-    if accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED):
-        raise ConfigError(f"accelerate is configured for {accelerator.distributed_type.value}, which layerbridge does "
-                          f"not support yet (untested); {SUPPORTED}")
-
-
 def training_targets(bridge, task, examples, max_length: int | None) -> tuple[dict[str, list[int]], int]:
     """LLM token ids of every example's target ({example id: ids}) and how many were cut at
     `max_length` (generation tasks; a label word's ids for classification)."""
@@ -492,12 +409,6 @@ def cache_directory(cfg: TrainConfig, need: int, accelerator) -> str | None:
            else f"the encoder cache is shared by {accelerator.num_processes} processes (one copy, not one each)")
     accelerator.print(f"{why}: kept in a file under {folder} instead of RAM (--encoder-cache-dir chooses the folder)")
     return folder
-
-
-def dropout_seed(seed: int, step: int, part: int) -> int:
-    """The RNG seed of micro-batch `part` of optimiser step `step`: dropout then depends on the data
-    only, not on how many processes share the batch or on where a run was resumed."""
-    return ((seed * 1_000_003 + step) * 1_009 + part) % 2**63
 
 
 # ------------------------------------------------------------------------------ one optimiser step
