@@ -323,3 +323,6 @@ def test_a_bridge_given_to_the_recipe_starts_from_the_recipes_own_weights(tiny_p
     assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
     with pytest.raises(ConfigError, match="either `models` or a `bridge`"):
         recipe.setup(cfg("both"), models=tiny_parts, data=(examples, []), bridge=given.bridge)
+    other = AuthorsBridge(BridgeConfig(encoder="e", llm="l", fusion="global_softmax"), *tiny_parts)
+    with pytest.raises(ConfigError, match="other settings than cfg.bridge: fusion"):
+        recipe.setup(cfg("other"), data=(examples, []), bridge=other)

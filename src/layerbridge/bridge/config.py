@@ -20,6 +20,9 @@ NORMALIZATIONS = ("none", "layernorm", "scale")
 # What the LLM reads before the target (docs/generation.md): the soft tokens alone (the paper);
 # then an instruction through its own embeddings; then also the raw input text through its own
 # tokenizer (MindMerger's "augmentation"); or no soft tokens at all (the LLM alone, a reference).
+# The settings filled in from the loaded models (bridge.base_models.filled_config), never chosen by a
+# user: no flags, not a run's override, cleared when a config is moved onto other models.
+MODEL_FILLED = ("encoder_weights", "llm_weights", "encoder_num_layers", "encoder_hidden_size", "llm_hidden_size")
 LLM_INPUTS = ("soft", "soft+instruction", "soft+instruction+text", "instruction+text")
 LAYER_SETS = ("all", "all+embeddings", "upper_half")
 TRUNCATION_SIDES = ("right", "left")  # which end of an input longer than max_encoder_length is cut

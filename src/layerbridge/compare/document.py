@@ -9,12 +9,12 @@ import json
 from pathlib import Path
 
 from layerbridge.bridge import BridgeConfig
+from layerbridge.bridge.config import MODEL_FILLED
 from layerbridge.machine import environment
 from layerbridge.training.summary import SUMMARY_NAME
 
 # bridge settings a run's overrides do not list: its fusion (recorded apart) and what the models fill in
-NOT_OVERRIDES = {"fusion", "fusion_options", "encoder_weights", "llm_weights", "encoder_num_layers",
-                 "encoder_hidden_size", "llm_hidden_size"}
+NOT_OVERRIDES = {"fusion", "fusion_options", *MODEL_FILLED}
 DESIGNS = ("injection", "projector")  # a changed design is recorded with its options
 
 

@@ -7,6 +7,7 @@ import dataclasses
 from pathlib import Path
 
 from layerbridge.bridge import BridgeConfig, LayerBridge
+from layerbridge.bridge.config import MODEL_FILLED
 from layerbridge.compare.evaluation import evaluate_run
 from layerbridge.compare.run import Inputs, train_and_evaluate
 from layerbridge.errors import ConfigError
@@ -24,7 +25,7 @@ PLAIN_PATH = {"projector_options": {}, "injection": "input", "injection_options"
 # an encoder's own states, mixed as they are, through a plain linear projector
 RAW_STATES = {"fusion_options": {}, "normalize": "none", "projector": "linear", **PLAIN_PATH}
 # what the loaded encoder fills in: another encoder's values would not match
-ENCODER_FILLED_IN = {"encoder_weights": None, "encoder_num_layers": None, "encoder_hidden_size": None}
+ENCODER_FILLED_IN = {name: None for name in MODEL_FILLED if name.startswith("encoder_")}
 
 
 def check_references(names: list[str], task) -> None:

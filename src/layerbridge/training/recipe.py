@@ -34,6 +34,7 @@ from transformers import get_cosine_schedule_with_warmup
 
 from layerbridge import precision
 from layerbridge.bridge import LayerBridge
+from layerbridge.bridge.config import MODEL_FILLED
 from layerbridge.bridge.loading import load_models
 from layerbridge.encoder_cache import EncoderStateCache, bytes_per_token
 from layerbridge.errors import ConfigError
@@ -251,6 +252,11 @@ def _setup_bridge(cfg: TrainConfig, models: tuple | None, bridge: LayerBridge | 
             raise ConfigError("give the recipe either `models` or a `bridge` built on them, not both")
         if not isinstance(bridge, LayerBridge):
             raise ConfigError(f"`bridge` must be a LayerBridge (or a subclass), not {type(bridge).__name__}")
+        differ = [name for name, value in cfg.bridge.to_dict().items()
+                  if name not in MODEL_FILLED and getattr(bridge.config, name) != value]
+        if differ:  # the run's record (train_config.json) and its set-up read cfg.bridge: they must agree
+            raise ConfigError(f"the bridge given to the recipe was built from other settings than cfg.bridge: "
+                              f"{', '.join(differ)}; build it from cfg.bridge")
     else:
         if models is None:
             models = load_models(cfg.bridge, cache_dir=cfg.cache_dir, dtype=precision.frozen_dtype(cfg.mixed_precision))
