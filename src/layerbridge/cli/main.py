@@ -10,6 +10,7 @@ import argparse
 import importlib
 import sys
 
+from layerbridge.cli.config_file import CONFIG_COMMANDS, add_config_option, apply_config_file
 from layerbridge.errors import LayerbridgeError
 
 # Command modules, in the order `layerbridge --help` lists them.
@@ -28,15 +29,29 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMANDS:
         module = importlib.import_module(f"layerbridge.cli.{name}_cmd")
         module.register(sub)
+        if name in CONFIG_COMMANDS:
+            add_config_option(sub.choices[name])
     return parser
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """The command line's options over those of the file `--config` names (train, compare, evaluate, demo)."""
+    parser = build_parser()
+    apply_config_file(parser, argv)
+    return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # "Loading weights" bars on every model load: noise here
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        args = parse_args(argv)
+    except LayerbridgeError as err:  # a --config file's problem, before the command runs
+        command = next((arg for arg in argv if not arg.startswith("-")), "")
+        print(f"layerbridge {command}: error: {err}", file=sys.stderr)
+        return 2
     try:
         return int(args.func(args) or 0)
     except LayerbridgeError as err:
