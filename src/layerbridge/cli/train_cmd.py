@@ -68,6 +68,12 @@ def add_train_options(parser: argparse.ArgumentParser, *, with_output: bool = Tr
     r.add_argument("--checkpoint-every", type=int, default=50)
     r.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     r.add_argument("--resume", action="store_true", help="continue a killed run from its last checkpoint")
+    r.add_argument("--report-to", action="append", default=None, metavar="TRACKER",
+                   help="experiment trackers: tensorboard, wandb, mlflow or none (repeatable, or a comma list; "
+                        "default: none); logs go under <output>/tracking/, each tracker is an optional extra "
+                        "(pip install 'layerbridge[tensorboard]')")
+    r.add_argument("--run-name", default=None, help="the tracker run's name (default: the output folder's name; "
+                                                    "compare names each tracker run by its compared run)")
 
 
 def train_config_from_args(args: argparse.Namespace, *, output_dir: str, fusion: str | None = None) -> TrainConfig:
@@ -82,7 +88,8 @@ def train_config_from_args(args: argparse.Namespace, *, output_dir: str, fusion:
         eval_every=args.eval_every, dev_limit=args.dev_limit, encoder_cache=args.encoder_cache,
         encoder_cache_gb=args.encoder_cache_gb, encoder_cache_dir=args.encoder_cache_dir,
         bucket_by_length=args.bucket_by_length, gradient_checkpointing=args.gradient_checkpointing,
-        checkpoint_every=args.checkpoint_every,
+        checkpoint_every=args.checkpoint_every, report_to=args.report_to or [],
+        run_name=args.run_name,
         cache_dir=args.cache_dir, **settings,
     )
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from layerbridge.bridge import BridgeConfig, LayerBridge
 from layerbridge.bridge.saving import load_trained_weights
 from layerbridge.errors import ConfigError
+from layerbridge.io import slug
 from layerbridge.processes import main_decides, processes
 from layerbridge.training.recipe import train
 from layerbridge.training.summary import SUMMARY_NAME, summary_dev_score
@@ -23,10 +24,22 @@ def train_once(cfg, run_dir: Path, bridge_cfg: BridgeConfig, models, data, *, ov
     run_cfg = copy.deepcopy(dataclasses.replace(cfg.train, output_dir=str(run_dir), bridge=bridge_cfg))
     if learning_rate is not None:
         run_cfg.learning_rate = learning_rate
+    run_cfg.run_name = tracker_run_name(cfg, run_dir)  # one tracker run per compared run (report_to)
     needed, resume = main_decides((not (run_dir / SUMMARY_NAME).is_file() or overwrite,
                                    run_dir.exists() and not overwrite and any(run_dir.iterdir())))
     if needed:
         train(run_cfg, models=models, data=data, overwrite=overwrite, resume=resume)
+
+
+def tracker_run_name(cfg, run_dir: Path) -> str:
+    """A compared run's name for the experiment trackers: the run's own ("token_softmax[init=last]",
+    "llm_alone"), followed by its lr-grid folder ("lr-0.001") when it has one."""
+    try:
+        parts = run_dir.relative_to(cfg.train.output_dir).parts
+    except ValueError:
+        return run_dir.name
+    names = {slug(name): name for name in cfg.runs}
+    return " ".join([names.get(parts[0], parts[0]), *parts[1:]]) if parts else run_dir.name
 
 
 def run_dev_score(run_dir: Path) -> float:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from layerbridge.bridge import BridgeConfig
 from layerbridge.errors import ConfigError
 from layerbridge.registry import unknown_fields
+from layerbridge.training.tracking import parse_report_to
 
 TRAIN_CONFIG_NAME = "train_config.json"
 
@@ -61,6 +62,9 @@ class TrainConfig:
     log_every: int = 10
     cache_dir: str | None = None
     preset: str = "paper"
+    # experiment trackers (training/tracking.py): tensorboard, wandb, mlflow; none by default
+    report_to: list[str] = field(default_factory=list)
+    run_name: str | None = None  # the tracker run's name (None: the output folder's name; compare: the run's name)
 
     def __post_init__(self):
         if self.bridge is None:  # what the LLM reads follows the task (flores_en: its instruction)
@@ -68,6 +72,7 @@ class TrainConfig:
         elif isinstance(self.bridge, dict):
             self.bridge = BridgeConfig.from_dict(self.bridge)
         self.betas = tuple(self.betas)
+        self.report_to = parse_report_to(self.report_to)
         checks = {
             "learning_rate": self.learning_rate > 0,
             "fusion_learning_rate": self.fusion_learning_rate is None or self.fusion_learning_rate > 0,

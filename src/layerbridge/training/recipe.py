@@ -46,6 +46,7 @@ from layerbridge.training.config import TrainConfig
 from layerbridge.training.dev import dev_score
 from layerbridge.training.refusals import refuse_sharded, refuse_sharded_launch, refuse_untrainable
 from layerbridge.training.run_folder import data_fingerprint, prepare_output_dir
+from layerbridge.training.tracking import accelerator_kwargs, end_tracking, log_entry, start_tracking
 from layerbridge.training.summary import SUMMARY_NAME, best_dev, dev_key, fusion_snapshot, read_log, write_log, write_summary
 
 LEXICAL_TEXTS = 4000  # English texts the lexical projector start (and the English mean state) is fitted on
@@ -145,6 +146,7 @@ def setup(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False, mo
     run.checkpointer.meta = {"micro_batch_size": micro, "data": data_fingerprint(train_examples, dev_examples)}
     if resume:
         _setup_resume(run)
+    start_tracking(run)  # the experiment trackers (report_to), from the step it starts at
     return run
 
 
@@ -167,6 +169,7 @@ def fit(run: Run) -> Iterator[int]:
             scored = dev_key(entry)
             if done % cfg.log_every == 0 or scored or done == run.total_steps:
                 run.log.append(entry)
+                log_entry(run, entry)
             if cfg.keep_best and scored and best_dev(run.log)[0] == done:
                 run.checkpointer.keep_best(run.bridge)
             bar.update(1)
@@ -191,6 +194,7 @@ def finish(run: Run) -> Path:
     if run.accelerator.is_main_process:
         write_log(run.out, run.log)
         write_summary(run)
+    end_tracking(run.accelerator)
     run.checkpointer.remove()
     run.accelerator.wait_for_everyone()
     return run.out
@@ -201,11 +205,11 @@ def _setup_processes(cfg: TrainConfig) -> Accelerator:
     """One process, or DDP over the processes `accelerate launch` started, in the mixed precision
     asked for; then the seed. An encoder that trains has parameters no step uses (the layers above
     the fused ones, a pooler): DDP must look for them, or it stops at the first step of a
-    multi-process run."""
+    multi-process run. The experiment trackers of `report_to` are named here (`setup` starts them)."""
     ddp = [] if cfg.bridge.freeze_encoder else [DistributedDataParallelKwargs(find_unused_parameters=True)]
     refuse_sharded_launch()  # before accelerate reads the same variables (DeepSpeed's would fail on its import)
     accelerator = Accelerator(mixed_precision=precision.resolve(cfg.mixed_precision), cpu=not has_accelerator_device(),
-                              kwargs_handlers=ddp)
+                              kwargs_handlers=ddp, **accelerator_kwargs(cfg))
     refuse_sharded(accelerator)
     set_seed(cfg.seed)
     return accelerator
