@@ -14,7 +14,7 @@ from layerbridge.cli.config_file import CONFIG_COMMANDS, add_config_option, appl
 from layerbridge.errors import LayerbridgeError
 
 # Command modules, in the order `layerbridge --help` lists them.
-COMMANDS = ["demo", "train", "evaluate", "compare", "predict", "lm_eval", "push", "inspect", "tasks"]
+COMMANDS = ["demo", "train", "evaluate", "compare", "predict", "app", "lm_eval", "push", "inspect", "tasks"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,109 @@
+"""The app's HTTP server, standard library only (`http.server.ThreadingHTTPServer`): the page and its JSON.
+
+    GET  /             the page (layerbridge.app.page)
+    GET  /api/info     what the bridge is: task, labels, models, fused layers
+    POST /api/answer   {"text": "..."} -> the answer and the heat map as JSON (Answerer.answer);
+                       a problem with the text is a 400 with {"error": "..."}
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+import traceback
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from layerbridge.app.answer import Answerer
+from layerbridge.app.page import PAGE
+from layerbridge.errors import LayerbridgeError
+
+MAX_BODY_BYTES = 1 << 20
+
+
+class AppHandler(BaseHTTPRequestHandler):
+    """One request; the Answerer is the server's (`self.server.answerer`)."""
+
+    server_version = "layerbridge-app"
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        path = self.path.split("?", 1)[0]
+        if path in ("/", "/index.html"):
+            self.send_body(HTTPStatus.OK, PAGE.encode("utf-8"), "text/html; charset=utf-8")
+        elif path == "/api/info":
+            self.send_json(HTTPStatus.OK, self.server.answerer.info())
+        else:
+            self.send_json(HTTPStatus.NOT_FOUND, {"error": f"no page {path!r}: the app serves / and /api/"})
+
+    def do_POST(self) -> None:  # noqa: N802
+        if self.path.split("?", 1)[0] != "/api/answer":
+            self.send_json(HTTPStatus.NOT_FOUND, {"error": "POST {\"text\": ...} to /api/answer"})
+            return
+        try:
+            text = self.read_text()
+            payload = self.server.answerer.answer(text)
+        except LayerbridgeError as err:
+            self.send_json(HTTPStatus.BAD_REQUEST, {"error": str(err)})
+        except Exception as err:  # the server stays up; the page shows what went wrong
+            traceback.print_exc(file=sys.stderr)
+            self.send_json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"{type(err).__name__}: {err}"})
+        else:
+            self.send_json(HTTPStatus.OK, payload)
+
+    def read_text(self) -> str:
+        """The "text" of the request's JSON body; a DataError says what is wrong with it."""
+        from layerbridge.errors import DataError
+
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY_BYTES:
+            raise DataError(f"the request is {length} bytes; the app takes at most {MAX_BODY_BYTES}")
+        try:
+            body = json.loads(self.rfile.read(length).decode("utf-8") or "null")
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise DataError(f"the request is not JSON: {err}") from err
+        if not isinstance(body, dict) or not isinstance(body.get("text"), str):
+            raise DataError('send a JSON object with a "text" string: {"text": "..."}')
+        return body["text"]
+
+    def send_json(self, status: int, payload) -> None:
+        self.send_body(status, json.dumps(payload, ensure_ascii=False).encode("utf-8"), "application/json; charset=utf-8")
+
+    def send_body(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; "
+                                                    "style-src 'unsafe-inline'; img-src 'self' data:")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 (http.server's signature)
+        if getattr(self.server, "verbose", False):
+            super().log_message(format, *args)
+
+
+class AppServer(ThreadingHTTPServer):
+    daemon_threads = True  # a slow request never keeps the app from stopping
+
+
+class AppServer6(AppServer):
+    address_family = socket.AF_INET6
+
+
+def make_server(answerer: Answerer, host: str = "127.0.0.1", port: int = 0, *,
+                verbose: bool = False) -> ThreadingHTTPServer:
+    """A bound server (port 0: a free one), not yet serving: call serve_forever()."""
+    server = (AppServer6 if ":" in host else AppServer)((host, port), AppHandler)
+    server.answerer = answerer
+    server.verbose = verbose
+    return server
+
+
+def address(server: ThreadingHTTPServer) -> str:
+    """The page's URL; a wildcard host is shown as 127.0.0.1 (where a browser here reaches it)."""
+    host, port = server.server_address[:2]
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
