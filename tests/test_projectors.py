@@ -33,7 +33,7 @@ def parts():
 def test_the_built_in_projectors_keep_their_saved_weight_names():
     """Saved bridges load: the linear projector is an nn.Linear, the mlp an nn.Sequential, the
     perceiver its latents, blocks, norm and out, under the same names and shapes as before."""
-    assert list_projectors() == list(PROJECTORS) == ["linear", "mlp", "perceiver"]
+    assert list_projectors() == list(PROJECTORS) == ["linear", "mlp", "perceiver", "pooled"]
     assert PROJECTOR_INITS == ("default", "identity", "lexical")
     linear = build_projector("linear", 32, 48)
     assert isinstance(linear, torch.nn.Linear) and not linear.compresses
@@ -48,6 +48,9 @@ def test_the_built_in_projectors_keep_their_saved_weight_names():
     assert {k.split(".")[0] for k in keys} == {"latents", "blocks", "norm", "out"}
     soft, soft_mask = perceiver(torch.randn(2, 7, 32), torch.ones(2, 7))
     assert soft.shape == (2, 5, 48) and soft_mask.shape == (2, 5)
+    pooled = build_projector("pooled", 32, 48, options={"pooled": 2})  # the sentence embedding alone
+    assert pooled.compresses and {k: tuple(v.shape) for k, v in pooled.state_dict().items()} == {
+        "pooled.weight": (96, 32), "pooled.bias": (96,)}
 
 
 def test_starts_and_refusals():
@@ -60,10 +63,16 @@ def test_starts_and_refusals():
         build_projector("linear", 16, 24, init="identity")
     with pytest.raises(ConfigError, match="projector_init must be one of"):
         build_projector("linear", 16, 16, init="orthogonal")
-    with pytest.raises(ConfigError, match="projector must be one of \\('linear', 'mlp', 'perceiver'\\)"):
+    with pytest.raises(ConfigError, match="projector must be one of \\('linear', 'mlp', 'perceiver', 'pooled'\\)"):
         check_projector("conv", None)
-    with pytest.raises(ConfigError, match="takes no options.*only 'perceiver' have some"):
+    with pytest.raises(ConfigError, match="has no option.*\\['hidden'\\]; known options: \\['pooled'\\]"):
         check_projector("mlp", {"hidden": 3})
+    register_projector(BareConfig, ScaledProjector)
+    try:
+        with pytest.raises(ConfigError, match="takes no options.*only 'linear', 'mlp', 'perceiver', 'pooled' have"):
+            check_projector("bare_test", {"scale": 3})
+    finally:
+        PROJECTORS.pop("bare_test", None)
     with pytest.raises(ConfigError, match="has no option"):
         check_projector("perceiver", {"queries": 3})
 
@@ -72,6 +81,12 @@ def test_starts_and_refusals():
 class ScaledConfig(ProjectorConfig):
     name: ClassVar[str] = "scaled_test"
     scale: float = 1.0
+
+
+@dataclass
+class BareConfig(ProjectorConfig):
+    name: ClassVar[str] = "bare_test"
+    scale: ClassVar[float] = 1.0  # not an option
 
 
 class ScaledProjector(Projector):

@@ -104,9 +104,12 @@ class BridgeConfig:
         "flag": "--fusion-option", "help": "a fusion setting, e.g. gate_ffn_size=1024 or init=last"})
     projector: str = field(default="linear", metadata={
         "help": "linear (the paper) | mlp (D -> 2D -> ReLU -> D_llm) | perceiver (K latent queries read the "
-                "encoder, the LLM reads K soft tokens)", "choices": PROJECTORS})
+                "encoder, the LLM reads K soft tokens) | pooled (the LLM reads only k tokens from the mean of "
+                "the fused states, the sentence embedding)", "choices": PROJECTORS})
     projector_options: dict[str, Any] = field(default_factory=dict, metadata={
-        "flag": "--projector-option", "help": "a perceiver setting: latents, layers, heads, ffn_mult, dropout"})
+        "flag": "--projector-option", "help": "pooled=k (linear, mlp: k sentence-embedding tokens before the "
+                "per-token ones; pooled: how many it gives); a perceiver setting: latents, layers, heads, ffn_mult, "
+                "dropout"})
     projector_init: str = field(default="default", metadata={
         "help": "identity: a linear projector between equal sizes starts as the identity; lexical: fit a linear "
                 "projector so soft tokens start as the LLM's embeddings of the same English text "

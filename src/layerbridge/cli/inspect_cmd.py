@@ -48,4 +48,15 @@ def run(args: argparse.Namespace) -> int:
     console.print(parts)
     console.print(f"fused encoder hidden states: {bridge.layer_indices} (0 = embedding output); "
                   f"normalize={config.normalize}; fusion options: {bridge.fusion.config.to_dict()}")
+    console.print(f"projector options: {bridge.projector.config.to_dict()}{_pooled_note(bridge.projector)}")
     return 0
+
+
+def _pooled_note(projector) -> str:
+    """What the LLM reads of the sentence embedding (projector/pooled.py), if anything."""
+    pooled = getattr(projector, "pooled", None)
+    if pooled is None:
+        return ""
+    where = "only" if projector.config.name == "pooled" else "before the per-token ones"
+    return (f"; the LLM reads {pooled.tokens} pooled sentence token(s) {where} (mean of the fused states, "
+            f"{_params(pooled):,} of the projector's parameters)")

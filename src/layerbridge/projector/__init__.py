@@ -1,5 +1,6 @@
 """Projectors: how the fused encoder states reach the LLM's embedding space. `linear` (the paper),
-`mlp` (MindMerger) and `perceiver` (LangBridge: K soft tokens per text), each a small config
+`mlp` (MindMerger), `perceiver` (LangBridge: K soft tokens per text) and `pooled` (the sentence
+embedding alone; linear and mlp take it as `pooled=k` beside their own), each a small config
 dataclass plus a module, found through one registry (`registry.py`); `register_projector` adds one
 without editing this package."""
 

@@ -4,8 +4,9 @@ A projector maps the fused encoder states (D_enc) into the LLM's input-embedding
 Input  `fused`: (B, S, D_enc), zero on padding.
 Token by token (`compresses = False`, linear, mlp): `projector(fused)` -> (B, S, D_llm), one soft
 token per encoder token.
-Compressing (`compresses = True`, perceiver): `projector(fused, mask)` with `mask` (B, S), 1 on real
-tokens -> (soft (B, K, D_llm), soft_mask (B, K)): the LLM reads K soft tokens per text.
+Compressing (`compresses = True`, perceiver, pooled, and linear / mlp with pooled=k):
+`projector(fused, mask)` with `mask` (B, S), 1 on real tokens -> (soft (B, K, D_llm), soft_mask
+(B, K)): the LLM reads K soft tokens per text (k + S with pooled=k: the pooled ones first).
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from layerbridge.projector.base import PROJECTOR_INITS, Projector, ProjectorConf
 from layerbridge.projector.linear import LinearConfig, LinearProjector
 from layerbridge.projector.mlp import MLPConfig, MLPProjector
 from layerbridge.projector.perceiver import PerceiverConfig, PerceiverProjector
+from layerbridge.projector.pooled import PooledConfig, PooledProjector
 from layerbridge.registry import options_of, register
 
 PROJECTORS: dict[str, tuple[type[ProjectorConfig], type[Projector]]] = {}
@@ -29,7 +30,7 @@ def register_projector(config_cls: type[ProjectorConfig], module_cls: type[Proje
 
 
 def list_projectors() -> list[str]:
-    """Names of the registered projectors (linear, mlp, perceiver plus any register_projector() additions)."""
+    """Names of the registered projectors (linear, mlp, perceiver, pooled plus any register_projector() additions)."""
     return list(PROJECTORS)
 
 
@@ -70,5 +71,6 @@ for _config_cls, _module_cls in (
     (LinearConfig, LinearProjector),
     (MLPConfig, MLPProjector),
     (PerceiverConfig, PerceiverProjector),
+    (PooledConfig, PooledProjector),
 ):
     register_projector(_config_cls, _module_cls)
