@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from layerbridge.bridge import BridgeConfig
-from layerbridge.bridge.config import MODEL_FILLED, PAPER_BRIDGE, parse_layers
+from layerbridge.bridge.config import PAPER_BRIDGE, RECORDS, parse_layers
 from layerbridge.cli.main import build_parser
 from layerbridge.cli.options import (add_bridge_options, apply_paper_flag, bridge_config_from_args, bridge_fields,
                                      flag_dest, flag_name)
@@ -65,7 +65,7 @@ def test_paper_is_the_token_gate_on_the_layer_outputs_and_fixes_them():
 
 def test_flags_come_from_the_field_metadata():
     flagged = {f.name for f in bridge_fields()}
-    assert flagged == {f.name for f in dataclasses.fields(BridgeConfig)} - set(MODEL_FILLED)
+    assert flagged == {f.name for f in dataclasses.fields(BridgeConfig)} - set(RECORDS)
     parser = argparse.ArgumentParser()
     add_bridge_options(parser)
     args = parser.parse_args([])

@@ -23,6 +23,9 @@ NORMALIZATIONS = ("none", "layernorm", "scale")
 # The settings filled in from the loaded models (bridge.base_models.filled_config), never chosen by a
 # user: no flags, not a run's override, cleared when a config is moved onto other models.
 MODEL_FILLED = ("encoder_weights", "llm_weights", "encoder_num_layers", "encoder_hidden_size", "llm_hidden_size")
+# Records, not choices: MODEL_FILLED and where the trained weights started (init_from, filled in by the
+# training recipe from TrainConfig.init_from). No flags, not a run's override, skipped in a config file.
+RECORDS = (*MODEL_FILLED, "init_from")
 LLM_INPUTS = ("soft", "soft+instruction", "soft+instruction+text", "instruction+text")
 LAYER_SETS = ("all", "all+embeddings", "upper_half")
 TRUNCATION_SIDES = ("right", "left")  # which end of an input longer than max_encoder_length is cut
@@ -154,6 +157,10 @@ class BridgeConfig:
     encoder_num_layers: int | None = None
     encoder_hidden_size: int | None = None
     llm_hidden_size: int | None = None
+    # Two-stage training: the saved bridge whose weights this one started from, {"bridge": its folder or
+    # Hub id, "sha256": of its bridge.safetensors}; filled in by the training recipe from
+    # TrainConfig.init_from (training/init_from.py), None for a bridge trained from scratch. No flag.
+    init_from: dict[str, str] | None = None
 
     def __post_init__(self):
         check_projector(self.projector, self.projector_options)

@@ -88,6 +88,9 @@ def model_card(bridge, run_dir: Path | None) -> str:
                   f"Task `{summary.get('task')}` (English only), {summary.get('train_examples')} training examples, "
                   f"{summary.get('steps')} steps, precision {summary.get('mixed_precision')}, "
                   f"{summary.get('trainable_parameters'):,} trainable parameters."]
+    if cfg.init_from:  # two-stage training (training/init_from.py)
+        lines += ["", "## Two-stage training", "", f"Trained from the weights of the bridge `{cfg.init_from['bridge']}` "
+                  f"(its bridge.safetensors sha256 `{cfg.init_from['sha256']}`), not from scratch."]
     if results:
         metric, per_lang = results
         lines += ["", f"## Results ({metric}, zero-shot per language)", "", "| language | " + metric + " |", "|---|---:|"]

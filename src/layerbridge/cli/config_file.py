@@ -11,8 +11,8 @@ A run's saved `train_config.json` is a config too: its TrainConfig field names (
 read as the options that set them (`--lr`, the command's OPTIMISATION table), its nested `bridge`
 dict as the bridge flags (BridgeConfig's field metadata, as the flags themselves are made), and the
 fields no flag sets (betas, eps, log_every) are accepted at the value the command line gives them and
-refused otherwise. The settings filled in from the models (MODEL_FILLED) are records, not choices:
-they are skipped and filled in again.
+refused otherwise. The settings filled in from the models (MODEL_FILLED) and the stage-1 bridge a
+run started from (init_from) are records, not choices (RECORDS): they are skipped and filled in again.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from layerbridge.bridge.config import MODEL_FILLED
+from layerbridge.bridge.config import RECORDS
 from layerbridge.cli.options import bridge_fields, flag_dest
 from layerbridge.errors import ConfigError
 
@@ -99,7 +99,7 @@ def field_nullable(name: str) -> bool:
 
 def fixed_settings(parser: argparse.ArgumentParser, keys: dict[str, Target]) -> dict[str, Any]:
     """The settings a training command's file may name but no flag sets: TrainConfig fields without an
-    option (their one value: the default) and the bridge's MODEL_FILLED records (None: skipped)."""
+    option (their one value: the default) and the bridge's RECORDS (None: skipped)."""
     from layerbridge.training.config import TrainConfig
 
     by_dest = {a.dest for a in parser._actions}
@@ -110,7 +110,7 @@ def fixed_settings(parser: argparse.ArgumentParser, keys: dict[str, Target]) -> 
                 default = f.default_factory() if f.default is dataclasses.MISSING else f.default
                 fixed[norm(f.name)] = json.loads(json.dumps(default))
     if any(flag_dest(f) in by_dest for f in bridge_fields()):
-        fixed.update({norm(name): None for name in MODEL_FILLED})
+        fixed.update({norm(name): None for name in RECORDS})
     return fixed
 
 
@@ -161,6 +161,8 @@ def config_defaults(parser: argparse.ArgumentParser, values: dict[str, Any], sou
     for key, value in flat_items(values, keys):
         where = f"{key!r} in {source}"
         name = norm(key.rpartition(".")[2])
+        if key.startswith("bridge.") and key[len("bridge."):] in RECORDS:
+            continue  # a saved run's record (bridge.init_from beside the init_from option), filled in again
         if name not in keys and name in fixed:
             check_fixed(key, value, fixed[name], source, command)
             continue

@@ -68,6 +68,9 @@ def add_train_options(parser: argparse.ArgumentParser, *, with_output: bool = Tr
     r.add_argument("--checkpoint-every", type=int, default=50)
     r.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     r.add_argument("--resume", action="store_true", help="continue a killed run from its last checkpoint")
+    r.add_argument("--init-from", default=None, metavar="BRIDGE",
+                   help="two-stage training: start from this saved bridge's trained weights (a folder or Hub id), "
+                        "with a fresh optimizer and schedule; its design and base models must be this run's")
     r.add_argument("--report-to", action="append", default=None, metavar="TRACKER",
                    help="experiment trackers: tensorboard, wandb, mlflow or none (repeatable, or a comma list; "
                         "default: none); logs go under <output>/tracking/, each tracker is an optional extra "
@@ -89,7 +92,7 @@ def train_config_from_args(args: argparse.Namespace, *, output_dir: str, fusion:
         encoder_cache_gb=args.encoder_cache_gb, encoder_cache_dir=args.encoder_cache_dir,
         bucket_by_length=args.bucket_by_length, gradient_checkpointing=args.gradient_checkpointing,
         checkpoint_every=args.checkpoint_every, report_to=args.report_to or [],
-        run_name=args.run_name,
+        run_name=args.run_name, init_from=args.init_from,
         cache_dir=args.cache_dir, **settings,
     )
 

@@ -9,12 +9,12 @@ import json
 from pathlib import Path
 
 from layerbridge.bridge import BridgeConfig
-from layerbridge.bridge.config import MODEL_FILLED
+from layerbridge.bridge.config import RECORDS
 from layerbridge.machine import environment
 from layerbridge.training.summary import SUMMARY_NAME
 
 # bridge settings a run's overrides do not list: its fusion (recorded apart) and what the models fill in
-NOT_OVERRIDES = {"fusion", "fusion_options", *MODEL_FILLED}
+NOT_OVERRIDES = {"fusion", "fusion_options", *RECORDS}
 DESIGNS = ("injection", "projector")  # a changed design is recorded with its options
 
 

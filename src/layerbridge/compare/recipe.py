@@ -19,6 +19,7 @@ from layerbridge.compare.document import comparison_document
 from layerbridge.compare.evaluation import layer_weight_stats
 from layerbridge.compare.references import check_references, reference_rows
 from layerbridge.compare.run import Inputs, train_and_evaluate
+from layerbridge.compare.training import check_stage_one
 from layerbridge.errors import ConfigError
 from layerbridge.io import atomic_write_text, slug
 from layerbridge.precision import frozen_dtype
@@ -37,6 +38,7 @@ def compare(cfg: CompareConfig, *, overwrite: bool = False) -> Path:
 
     # 1. the same data and the same frozen models for every run
     inputs = load_inputs(cfg)
+    check_stage_one(cfg, inputs.models)  # --init-from: every run fits the stage-1 bridge, before any training
 
     # 2. per run: train (or reuse / resume), evaluate (or reuse), collect layer weights
     runs = {}

@@ -61,8 +61,10 @@ def probe_config(base: BridgeConfig) -> BridgeConfig:
 
 
 def llm_alone(cfg, inputs: Inputs, *, overwrite: bool) -> dict:
-    """Trained like the bridges, in <output>/llm_alone."""
+    """Trained like the bridges, in <output>/llm_alone; from scratch (a stage-1 bridge of --init-from
+    does not fit it)."""
     llm, llm_tokenizer = inputs.models[2:]
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, init_from=None))
     models = (*llm_embedding_encoder(llm, llm_tokenizer), llm, llm_tokenizer)
     _, run = train_and_evaluate(cfg, Path(cfg.train.output_dir) / "llm_alone", llm_alone_config(cfg.train.bridge),
                                 dataclasses.replace(inputs, models=models), overwrite=overwrite)

@@ -14,8 +14,22 @@ from layerbridge.bridge.saving import load_trained_weights
 from layerbridge.errors import ConfigError
 from layerbridge.io import slug
 from layerbridge.processes import main_decides, processes
+from layerbridge.training.init_from import check_base_models, check_design, stage_one
 from layerbridge.training.recipe import train
 from layerbridge.training.summary import SUMMARY_NAME, summary_dev_score
+
+
+def check_stage_one(cfg, models) -> None:
+    """--init-from: every compared run starts from the stage-1 bridge, so each run's design and the
+    loaded base models must fit its weights; refused here, before any run trains."""
+    if cfg.train.init_from is None:
+        return
+    from layerbridge.bridge.base_models import filled_config
+
+    stage = stage_one(cfg.train.init_from)
+    for name, bridge_cfg in cfg.runs.items():
+        check_design(stage, bridge_cfg, run=f"the compared run {name!r}")
+    check_base_models(stage, filled_config(cfg.train.bridge, models[0], models[2]))
 
 
 def train_once(cfg, run_dir: Path, bridge_cfg: BridgeConfig, models, data, *, overwrite: bool,

@@ -26,6 +26,8 @@ class TrainConfig:
     task: str = "sib200"
     output_dir: str = "runs/bridge"
     bridge: BridgeConfig | None = None  # None: BridgeConfig.for_task(task), as the command line builds it
+    # two-stage training: start from this saved bridge's weights (a folder or Hub id; training/init_from.py)
+    init_from: str | None = None
     # data
     data_dir: str | None = None
     source: str = "auto"  # auto | local | hub

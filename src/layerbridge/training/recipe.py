@@ -16,6 +16,7 @@ continues a killed run and ends where an uninterrupted run would have ended.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import math
 import tempfile
@@ -34,7 +35,7 @@ from transformers import get_cosine_schedule_with_warmup
 
 from layerbridge import precision
 from layerbridge.bridge import LayerBridge
-from layerbridge.bridge.config import MODEL_FILLED
+from layerbridge.bridge.config import RECORDS
 from layerbridge.bridge.loading import load_models
 from layerbridge.encoder_cache import EncoderStateCache, bytes_per_token
 from layerbridge.errors import ConfigError
@@ -44,6 +45,7 @@ from layerbridge.training.batches import chunks, dropout_seed, epoch_batches, gl
 from layerbridge.training.checkpointer import Checkpointer
 from layerbridge.training.config import TrainConfig
 from layerbridge.training.dev import dev_score
+from layerbridge.training.init_from import StageOne, check_design, load_stage_one, stage_one
 from layerbridge.training.refusals import refuse_sharded, refuse_sharded_launch, refuse_untrainable
 from layerbridge.training.run_folder import data_fingerprint, prepare_output_dir
 from layerbridge.training.tracking import accelerator_kwargs, end_tracking, log_entry, start_tracking
@@ -118,13 +120,15 @@ def setup(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False, mo
 
     `bridge`: a LayerBridge (or a subclass of yours) built from cfg.bridge to train instead of the
     one built here; it carries its models, so `models` is then not given. Built right after
-    `accelerate.utils.set_seed(cfg.seed)`, it starts from the weights the recipe's own would have."""
+    `accelerate.utils.set_seed(cfg.seed)`, it starts from the weights the recipe's own would have.
+    With cfg.init_from it starts from the stage-1 bridge's weights (training/init_from.py)."""
     refuse_untrainable(cfg.bridge if bridge is None else bridge.config)
+    cfg, stage = _setup_init_from(cfg)
     accelerator = _setup_processes(cfg)
     if not _setup_output_dir(cfg, accelerator, overwrite=overwrite, resume=resume):
         return None
     task, train_examples, dev_examples = _setup_data(cfg, data)
-    bridge = _setup_bridge(cfg, models, bridge)
+    bridge = _setup_bridge(cfg, models, bridge, stage)
     lexical = _setup_closed_form_starts(cfg, accelerator, bridge, train_examples)
     targets_of, truncated, max_target = _setup_targets(cfg, accelerator, bridge, task, train_examples)
     inputs_truncated = _setup_input_lengths(accelerator, bridge, train_examples)
@@ -248,16 +252,32 @@ def _setup_data(cfg: TrainConfig, data: tuple[list, list] | None) -> tuple[objec
     return task, train_examples, dev_examples
 
 
-def _setup_bridge(cfg: TrainConfig, models: tuple | None, bridge: LayerBridge | None) -> LayerBridge:
+def _setup_init_from(cfg: TrainConfig) -> tuple[TrainConfig, StageOne | None]:
+    """Two-stage training: the stage-1 bridge cfg.init_from names, read and its design checked before
+    anything is spent, and recorded (with its weights' sha256) in the run's bridge settings, hence in
+    train_config.json and bridge_config.json. Returns a copy of cfg (the caller's is not changed);
+    without init_from, a record copied from another run's config is cleared."""
+    if cfg.init_from is None:
+        if cfg.bridge.init_from is None:
+            return cfg, None
+        return dataclasses.replace(cfg, bridge=dataclasses.replace(cfg.bridge, init_from=None)), None
+    stage = stage_one(cfg.init_from)
+    check_design(stage, cfg.bridge)
+    return dataclasses.replace(cfg, bridge=dataclasses.replace(cfg.bridge, init_from=stage.record)), stage
+
+
+def _setup_bridge(cfg: TrainConfig, models: tuple | None, bridge: LayerBridge | None,
+                  stage: StageOne | None = None) -> LayerBridge:
     """The bridge to train: the caller's, or one built from cfg.bridge with the seed set again just
-    before, so its initial weights depend on the seed only, however the models were loaded."""
+    before, so its initial weights depend on the seed only, however the models were loaded; then,
+    with init_from, the stage-1 bridge's weights loaded into it after checking its base models."""
     if bridge is not None:
         if models is not None:
             raise ConfigError("give the recipe either `models` or a `bridge` built on them, not both")
         if not isinstance(bridge, LayerBridge):
             raise ConfigError(f"`bridge` must be a LayerBridge (or a subclass), not {type(bridge).__name__}")
         differ = [name for name, value in cfg.bridge.to_dict().items()
-                  if name not in MODEL_FILLED and getattr(bridge.config, name) != value]
+                  if name not in RECORDS and getattr(bridge.config, name) != value]
         if differ:  # the run's record (train_config.json) and its set-up read cfg.bridge: they must agree
             raise ConfigError(f"the bridge given to the recipe was built from other settings than cfg.bridge: "
                               f"{', '.join(differ)}; build it from cfg.bridge")
@@ -266,6 +286,9 @@ def _setup_bridge(cfg: TrainConfig, models: tuple | None, bridge: LayerBridge | 
             models = load_models(cfg.bridge, cache_dir=cfg.cache_dir, dtype=precision.frozen_dtype(cfg.mixed_precision))
         set_seed(cfg.seed)
         bridge = LayerBridge(cfg.bridge, *models)
+    bridge.config.init_from = cfg.bridge.init_from
+    if stage is not None:
+        load_stage_one(bridge, stage)
     if cfg.gradient_checkpointing:
         bridge.checkpoint_llm_layers()
     return bridge
@@ -274,7 +297,13 @@ def _setup_bridge(cfg: TrainConfig, models: tuple | None, bridge: LayerBridge | 
 def _setup_closed_form_starts(cfg: TrainConfig, accelerator: Accelerator, bridge: LayerBridge,
                               train_examples: list) -> dict | None:
     """What is fitted before any step, on English training texts: the English mean state (every
-    input language is moved onto it) and the lexical projector start; the latter's fit report."""
+    input language is moved onto it) and the lexical projector start; the latter's fit report. A run
+    from a stage-1 bridge (init_from) keeps the stage-1 bridge's instead."""
+    if cfg.init_from is not None:
+        if cfg.bridge.projector_init != "default":
+            accelerator.print(f"projector_init={cfg.bridge.projector_init} is not applied: the run starts from "
+                              f"the projector of the stage-1 bridge {cfg.init_from}")
+        return None
     english = [e.text for e in train_examples[:LEXICAL_TEXTS]]
     if cfg.bridge.center_languages:
         with accelerator.autocast():
