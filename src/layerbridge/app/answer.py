@@ -84,7 +84,8 @@ class Answerer:
             raise ConfigError(f"mode must be one of {MODES}, not {mode!r}")
         folder = check_bridge_folder(folder)
         bridge = LayerBridge.from_pretrained(folder, cache_dir=cache_dir).to(inference_device())
-        return cls(bridge, folder, get_task(task) if task else None, mode, decoding or Decoding())
+        decoding = decoding or bridge.generation_config or Decoding()  # given, else saved with it, else greedy
+        return cls(bridge, folder, get_task(task) if task else None, mode, decoding)
 
     @property
     def kind(self) -> str:

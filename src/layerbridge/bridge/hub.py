@@ -10,6 +10,7 @@ from pathlib import Path
 
 from layerbridge.bridge.config import CONFIG_NAME
 from layerbridge.bridge.saving import WEIGHTS_NAME
+from layerbridge.decoding import GENERATION_CONFIG_NAME
 from layerbridge.errors import ConfigError
 
 CARD_NAME = "README.md"
@@ -50,6 +51,10 @@ def bridge_folder(name: str | Path, *, revision: str | None = None) -> Path:
         raise ConfigError(f"{name}: not a local folder, and the Hub repo {name!r} could not be read "
                           f"({type(err).__name__}: {first}). A saved bridge is a folder holding {CONFIG_NAME} and "
                           f"{WEIGHTS_NAME}.") from err
+    try:  # the decoding settings it was tuned with, when it was saved with them: beside the config
+        hf_hub_download(str(name), GENERATION_CONFIG_NAME, revision=revision)
+    except Exception:  # noqa: BLE001  (no such file: a bridge saved without them, the defaults apply)
+        pass
     return Path(files[0]).parent
 
 
@@ -102,8 +107,8 @@ def model_card(bridge, run_dir: Path | None) -> str:
 
 def push_bridge(bridge, repo_id: str, *, private: bool = False, revision: str | None = None,
                 run_dir: str | Path | None = None, token: str | None = None) -> str:
-    """Upload bridge.safetensors, bridge_config.json and README.md to `repo_id` (created if needed;
-    `revision`: a branch, created if needed). Nothing of the frozen models is uploaded."""
+    """Upload bridge.safetensors, bridge_config.json (generation_config.json, when saved) and README.md
+    to `repo_id` (created if needed; `revision`: a branch, created if needed). Nothing of the frozen models is uploaded."""
     from huggingface_hub import HfApi
 
     if not REPO_ID.match(repo_id):
@@ -118,7 +123,7 @@ def push_bridge(bridge, repo_id: str, *, private: bool = False, revision: str | 
         (folder / CARD_NAME).write_text(model_card(bridge, Path(run_dir) if run_dir else None)
                                         .replace("REPO_ID", repo_id), encoding="utf-8")
         info = api.upload_folder(repo_id=repo_id, folder_path=str(folder), revision=revision,
-                                 allow_patterns=[WEIGHTS_NAME, CONFIG_NAME, CARD_NAME],
+                                 allow_patterns=[WEIGHTS_NAME, CONFIG_NAME, GENERATION_CONFIG_NAME, CARD_NAME],
                                  commit_message=f"layerbridge: {bridge.config.fusion} bridge {bridge.config.encoder} -> "
                                                 f"{bridge.config.llm}")
     return str(getattr(info, "commit_url", info))

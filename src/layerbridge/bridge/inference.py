@@ -20,6 +20,12 @@ from layerbridge.bridge.parts import inference
 from layerbridge.errors import ConfigError
 
 
+# What `generate` does for a setting neither given nor saved with the bridge (as before bridges kept theirs).
+GENERATE_DEFAULTS = {"max_new_tokens": 32, "stop_at_newline": True, "stop_strings": None, "num_beams": 1,
+                     "do_sample": False, "temperature": 1.0, "top_p": 1.0, "seed": None, "repetition_penalty": 1.0,
+                     "no_repeat_ngram_size": 0, "stop_after_text": True}
+
+
 class BridgeInference:
     @inference
     def score(self, texts: list[str], candidates: list[str], shared_prefix: bool = True) -> torch.Tensor:
@@ -90,18 +96,37 @@ class BridgeInference:
         return log_prob, greedy
 
     @inference
-    def generate(self, texts: list[str], max_new_tokens: int = 32, stop_at_newline: bool = True, *,
-                 stop_strings: list[str] | None = None, num_beams: int = 1, do_sample: bool = False,
-                 temperature: float = 1.0, top_p: float = 1.0, seed: int | None = None,
-                 repetition_penalty: float = 1.0, no_repeat_ngram_size: int = 0,
-                 stop_after_text: bool = True) -> list[str]:
+    def generate(self, texts: list[str], max_new_tokens: int | None = None, stop_at_newline: bool | None = None, *,
+                 stop_strings: list[str] | None = None, num_beams: int | None = None, do_sample: bool | None = None,
+                 temperature: float | None = None, top_p: float | None = None, seed: int | None = None,
+                 repetition_penalty: float | None = None, no_repeat_ngram_size: int | None = None,
+                 stop_after_text: bool | None = None) -> list[str]:
         """Generate for a batch with `transformers`' `generate` over the assembled input embeddings (KV
         cache, left padding): greedy by default, beam search (`num_beams`) or sampling (`do_sample`,
         `temperature`, `top_p`, `seed`); `repetition_penalty` and `no_repeat_ngram_size` fight the loops
         a small LLM falls into. Each row stops at EOS or at a stop string (a newline too with
         `stop_at_newline`); the text is cut before the first stop string and stripped. With
         `stop_after_text` a stop string counts only once the row has written something other than
-        whitespace (an LLM that opens with a newline is not cut to an empty answer)."""
+        whitespace (an LLM that opens with a newline is not cut to an empty answer).
+        A setting not given is the bridge's saved one (`generation_config`, saved beside it as
+        generation_config.json), else greedy, 32 new tokens, stopping at a newline (GENERATE_DEFAULTS)."""
+        given = {"max_new_tokens": max_new_tokens, "stop_at_newline": stop_at_newline, "stop_strings": stop_strings,
+                 "num_beams": num_beams, "do_sample": do_sample, "temperature": temperature, "top_p": top_p,
+                 "seed": seed, "repetition_penalty": repetition_penalty,
+                 "no_repeat_ngram_size": no_repeat_ngram_size, "stop_after_text": stop_after_text}
+        return self._generate(texts, **self.generation_settings(given))
+
+    def generation_settings(self, given: dict | None = None) -> dict:
+        """`generate`'s keyword arguments: those `given` (not None), else the bridge's saved decoding
+        settings, else GENERATE_DEFAULTS (a bridge saved without generation_config.json)."""
+        saved = getattr(self, "generation_config", None)
+        settings = dict(GENERATE_DEFAULTS if saved is None else saved.generate_kwargs())
+        settings.update({k: v for k, v in (given or {}).items() if v is not None})
+        return settings
+
+    def _generate(self, texts: list[str], *, max_new_tokens: int, stop_at_newline: bool, stop_strings, num_beams: int,
+                  do_sample: bool, temperature: float, top_p: float, seed: int | None, repetition_penalty: float,
+                  no_repeat_ngram_size: int, stop_after_text: bool) -> list[str]:
         from transformers import GenerationConfig, StoppingCriteriaList  # only where a bridge generates
 
         from layerbridge.bridge.stopping import StopAfterText

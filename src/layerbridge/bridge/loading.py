@@ -11,6 +11,7 @@ import torch
 from layerbridge.bridge.config import BridgeConfig
 from layerbridge.bridge.hub import bridge_folder, push_bridge
 from layerbridge.bridge.saving import load_trained_weights, read_weights, save_bridge
+from layerbridge.decoding import load_generation_config
 
 
 def load_models(config: BridgeConfig, *, cache_dir=None, dtype: torch.dtype = torch.float32) -> tuple:
@@ -48,10 +49,12 @@ class PretrainedBridge:
         bridge = cls(config, *models, strict_base_models=strict_base_models)
         load_trained_weights(bridge, state, f"{weights_path} (the bridge described by {folder / 'bridge_config.json'}, "
                                             f"fusion={config.fusion}, projector={config.projector})")
+        bridge.generation_config = load_generation_config(folder)  # None: saved before there was one
         return bridge
 
     def save_pretrained(self, folder: str | Path) -> Path:
-        """bridge.safetensors (the trained weights only) and bridge_config.json into `folder`."""
+        """bridge.safetensors (the trained weights only) and bridge_config.json into `folder`, and
+        generation_config.json when the bridge has decoding settings (`generation_config`)."""
         return save_bridge(self, folder)
 
     def push_to_hub(self, repo_id: str, *, private: bool = False, revision: str | None = None,

@@ -64,6 +64,7 @@ class LayerBridge(BridgeParts, BridgeText, BridgeInference, PretrainedBridge, nn
         super().__init__()
         # a filled-in copy (sizes, base-model fingerprints); the caller's config is left as it was
         self.config = config = filled_config(config, encoder, llm, strict=strict_base_models)
+        self.generation_config = None  # layerbridge.decoding.Decoding it was tuned with (saved beside it), or None
         D, H = config.encoder_hidden_size, config.llm_hidden_size
         self.encoder, self.encoder_tokenizer = encoder, encoder_tokenizer
         self.llm, self.llm_tokenizer = llm, llm_tokenizer

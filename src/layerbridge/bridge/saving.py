@@ -11,6 +11,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from layerbridge.version import __version__
+from layerbridge.decoding import save_generation_config
 from layerbridge.errors import ConfigError
 from layerbridge.io import atomic_path
 
@@ -20,7 +21,8 @@ RENAMED = {"source_mean": "centring.source_mean"}  # keys of bridges saved by ea
 
 def save_bridge(bridge, folder: str | Path, state: dict[str, torch.Tensor] | None = None) -> Path:
     """Write the bridge's trained weights (`state`: already gathered ones, e.g. by the training
-    checkpointer; default: the bridge's own) and its config."""
+    checkpointer; default: the bridge's own), its config and the decoding settings it was tuned with
+    (generation_config.json, when it has them)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = bridge.trainable_state_dict() if state is None else state
@@ -28,6 +30,7 @@ def save_bridge(bridge, folder: str | Path, state: dict[str, torch.Tensor] | Non
     with atomic_path(folder / WEIGHTS_NAME) as tmp:
         save_file(state, str(tmp), metadata={"format": "pt", "layerbridge": __version__})
     bridge.config.save(folder)
+    save_generation_config(getattr(bridge, "generation_config", None), folder)
     return folder
 
 

@@ -47,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port {args.port}: give a port from 1 to 65535, or 0 for any free one")
     answerer = Answerer.load(folder, task=args.task or default_task(Path(folder)), cache_dir=args.cache_dir,
-                             mode=args.mode, decoding=decoding_from_args(args))
+                             mode=args.mode)
+    answerer.decoding = decoding_from_args(args, answerer.bridge.generation_config)  # flags over the saved settings
     try:
         server = make_server(answerer, args.host, args.port, verbose=args.verbose)
     except OSError as err:

@@ -132,13 +132,24 @@ def load_config_file(path: Path) -> dict[str, Any]:
     return values
 
 
+# Decoding fields whose option differs: (key, value) as the option takes it
+DECODING_OPTIONS = {
+    "do_sample": lambda v: ("generation.sample", v),
+    "stop_after_text": lambda v: ("generation.stop_before_text", v if not isinstance(v, bool) else not v),
+}
+
+
 def flat_items(values: dict[str, Any], keys: dict[str, Target]) -> list[tuple[str, Any]]:
     """(key as written, value); a nested `bridge:` dict (a saved train_config.json's) is read as its
-    settings, named `bridge.KEY`, where `bridge` is not itself an option."""
+    settings, named `bridge.KEY`, where `bridge` is not itself an option; a nested `generation:` dict
+    (its decoding settings, layerbridge.decoding.Decoding fields) as the decoding options."""
     items = []
     for key, value in values.items():
         if norm(key) == "bridge" and isinstance(value, dict) and "bridge" not in keys:
             items += [(f"bridge.{inner}", inner_value) for inner, inner_value in value.items()]
+        elif norm(key) == "generation" and isinstance(value, dict) and "num-beams" in keys:
+            items += [DECODING_OPTIONS.get(inner, lambda v, k=inner: (f"generation.{k}", v))(inner_value)
+                      for inner, inner_value in value.items()]
         else:
             items.append((str(key), value))
     return items

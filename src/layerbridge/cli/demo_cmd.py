@@ -36,7 +36,7 @@ FP32_EVAL_LIMIT = 100
 # does not say otherwise. key: (demo value, the option's own default, which means "not given").
 GENERATION_DEMO = {"lr": (1e-3, None), "fusion_lr": (1e-6, None), "max_steps": (200, None),
                    "layers": ("upper_half", None), "projector_init": ("lexical", "default"),
-                   "no_repeat_ngram_size": (3, 0), "dev_limit": (32, 200)}
+                   "no_repeat_ngram_size": (3, None), "dev_limit": (32, 200)}
 GENERATION_EVAL_LIMIT = {"bf16": 16, "no": 8}  # test sentences per language (of 204)
 EXAMPLES_SHOWN = 2
 

@@ -2,7 +2,9 @@
 
 Classification tasks: accuracy, macro-F1, invalid answers, confusion matrices. Generation tasks:
 chrF++, BLEU and exact match per language, with every output beside its reference in
-predictions/<lang>.jsonl (decoding: greedy by default; --num-beams, --sample)."""
+predictions/<lang>.jsonl (decoding: the settings the bridge was saved with, generation_config.json,
+else greedy; a flag overrides one: --num-beams, --sample, --no-repeat-ngram-size, ...; results.json
+records the settings used)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import sys
 from pathlib import Path
 
 from layerbridge.evaluation.predict import MODES
-from layerbridge.cli.options import add_decoding_options, decoding_from_args
+from layerbridge.cli.options import add_decoding_options, decoding_from_args, decoding_record
 from layerbridge.cli.output import console as make_console
 
 from layerbridge.bridge import LayerBridge
@@ -67,14 +69,14 @@ def run(args: argparse.Namespace) -> int:
 
     bridge = LayerBridge.from_pretrained(bridge_dir, cache_dir=args.cache_dir, dtype=frozen_dtype(args.mixed_precision))
     bridge.to(inference_device())
-    decoding = decoding_from_args(args) if task.is_generation else None
+    decoding = decoding_from_args(args, bridge.generation_config) if task.is_generation else None
     results = evaluate(bridge, task, languages, mode=args.mode, limit=args.limit, data_dir=args.data_dir,
                        source=args.source, batch_size=args.batch_size, seed=args.seed,
                        mixed_precision=args.mixed_precision, decoding=decoding)
     mode = task.evaluation_mode(args.mode)
     out = Path(args.output_dir or bridge_dir / f"eval-{task.name}-{mode}")
     meta = {"bridge": str(bridge_dir), "mode": mode, "mixed_precision": args.mixed_precision, "limit": args.limit, "seed": args.seed,
-            "bridge_config": bridge.config.to_dict(), **({"decoding": vars(decoding)} if decoding else {})}
+            "bridge_config": bridge.config.to_dict(), **(decoding_record(args, bridge, decoding) if decoding else {})}
     summary = write_evaluation(out, results, task=task, meta=meta)
     console = make_console()
     from layerbridge.evaluation.recipe import truncation_warning

@@ -4,7 +4,8 @@
 
 The encoder reads each request's context, the LLM scores or writes the answer
 (`layerbridge.integrations.lm_eval`, docs/lm-eval.md). Writes OUT/results.json (the harness's
-results, with "layerbridge": {..., "truncated": per task, contexts cut}), OUT/results.md (its table) and
+results, with "layerbridge": {..., "truncated": per task, contexts cut, "generation": the decoding
+generate_until used, the bridge's generation_config.json else greedy}), OUT/results.md (its table) and
 OUT/samples_<task>.jsonl (every request and response). A context longer than the encoder reads
 keeps its end (--truncation-side left): a few-shot prompt puts its question last.
 Needs the optional extra: pip install -e ".[lm-eval]".
@@ -74,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     samples = results.pop("samples", {})
     results["layerbridge"] = {"bridge": str(args.bridge), "add_eos": not args.no_eos,
-                              "mixed_precision": resolve(args.mixed_precision), "truncated": model.truncation_report()}
+                              "mixed_precision": resolve(args.mixed_precision), "truncated": model.truncation_report(),
+                              "generation": model.generation_record()}
     atomic_write_text(out / "results.json", json.dumps(results, indent=2, default=handle_non_serializable) + "\n")
     for task, rows in samples.items():
         atomic_write_text(out / f"samples_{task}.jsonl", "".join(

@@ -150,27 +150,51 @@ def bridge_config_from_args(args: argparse.Namespace, fusion: str | None = None)
     return BridgeConfig.for_task(getattr(args, "task", None), **settings)
 
 
-def add_decoding_options(parser: argparse.ArgumentParser, *, max_new_tokens: int = 128) -> None:
-    g = parser.add_argument_group("decoding (generation tasks; greedy by default)")
-    g.add_argument("--max-new-tokens", type=int, default=max_new_tokens, help="(default: %(default)s)")
-    g.add_argument("--num-beams", type=int, default=1, help="beam search with this many beams (default: greedy)")
-    g.add_argument("--sample", action="store_true", help="sample instead of greedy decoding (seeded by --seed)")
-    g.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
-    g.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling threshold")
-    g.add_argument("--repetition-penalty", type=float, default=1.0, help="> 1 discourages repeated tokens")
-    g.add_argument("--no-repeat-ngram-size", type=int, default=0, help="never repeat an n-gram of this size (0: off)")
+def add_decoding_options(parser: argparse.ArgumentParser, *, max_new_tokens: int | None = None) -> None:
+    """Decoding flags; each one not given is None: the saved bridge's setting (generation_config.json)
+    applies, else Decoding's default (`decoding_from_args`). `max_new_tokens`: a default of the command's own."""
+    g = parser.add_argument_group("decoding (generation tasks; a flag not given: the bridge's saved settings "
+                                  "(generation_config.json), else greedy)")
+    g.add_argument("--max-new-tokens", type=int, default=max_new_tokens, help="(default: the bridge's, else 128)")
+    g.add_argument("--num-beams", type=int, default=None, help="beam search with this many beams (default: greedy)")
+    g.add_argument("--sample", action="store_true", default=None,
+                   help="sample instead of greedy decoding (seeded by --seed)")
+    g.add_argument("--temperature", type=float, default=None, help="sampling temperature (default: 1.0)")
+    g.add_argument("--top-p", type=float, default=None, help="nucleus sampling threshold (default: 1.0)")
+    g.add_argument("--repetition-penalty", type=float, default=None, help="> 1 discourages repeated tokens")
+    g.add_argument("--no-repeat-ngram-size", type=int, default=None,
+                   help="never repeat an n-gram of this size (0: off)")
     g.add_argument("--stop", action="append", default=None, metavar="TEXT",
                    help="stop string (repeatable; default: a newline); the output is cut before it")
-    g.add_argument("--stop-before-text", action="store_true",
+    g.add_argument("--stop-before-text", action="store_true", default=None,
                    help="let a stop string end an answer before any text (transformers' stop_strings; by default "
                         "a leading newline does not empty an answer)")
 
 
-def decoding_from_args(args: argparse.Namespace):
+def decoding_overrides(args: argparse.Namespace) -> dict:
+    """The decoding settings the command line gave (Decoding field -> value); the others are absent."""
+    stops = tuple(s.encode().decode("unicode_escape") for s in args.stop) if getattr(args, "stop", None) else None
+    before_text = getattr(args, "stop_before_text", None)
+    given = {"max_new_tokens": args.max_new_tokens, "num_beams": args.num_beams, "do_sample": args.sample,
+             "temperature": args.temperature, "top_p": args.top_p, "stop": stops,
+             "repetition_penalty": args.repetition_penalty, "no_repeat_ngram_size": args.no_repeat_ngram_size,
+             "stop_after_text": None if before_text is None else not before_text}
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def decoding_record(args: argparse.Namespace, bridge, decoding) -> dict:
+    """What a result records about its decoding: the settings used, and where they came from (the
+    bridge's generation_config.json, else the defaults; the flags given over them)."""
+    return {"decoding": decoding.to_dict(),
+            "decoding_source": "generation_config.json" if getattr(bridge, "generation_config", None) else "defaults",
+            "decoding_flags": sorted(decoding_overrides(args))}
+
+
+def decoding_from_args(args: argparse.Namespace, saved=None):
+    """The decoding the command asks for: its flags over `saved` (a bridge's generation_config, or
+    None: Decoding's defaults); seeded by --seed."""
     from layerbridge.evaluation.generation import Decoding
 
-    stops = tuple(s.encode().decode("unicode_escape") for s in args.stop) if args.stop else ("\n",)
-    return Decoding(max_new_tokens=args.max_new_tokens, num_beams=args.num_beams, do_sample=args.sample,
-                    temperature=args.temperature, top_p=args.top_p, stop=stops, seed=getattr(args, "seed", 0),
-                    repetition_penalty=args.repetition_penalty, no_repeat_ngram_size=args.no_repeat_ngram_size,
-                    stop_after_text=not args.stop_before_text)
+    base = saved if saved is not None else Decoding()
+    seed = getattr(args, "seed", None)
+    return base.updated({**decoding_overrides(args), "seed": seed}, "the command line")

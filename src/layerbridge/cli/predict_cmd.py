@@ -3,7 +3,8 @@
 Texts come from the command line, from stdin (one per line), or from a file (`-i`: JSONL, CSV or
 TSV, with a "text" column or the columns of the task's prompt). The text is wrapped in the prompt
 of the bridge's task unless --raw is given. Output: one JSON object per input line on stdout.
-A bridge trained on a generation task (e.g. flores_en) writes free text ("output"); a
+A bridge trained on a generation task (e.g. flores_en) writes free text ("output"), decoded with
+the settings it was saved with (generation_config.json; a decoding flag overrides one); a
 classification bridge answers with a label.
 """
 
@@ -86,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
     if task is None or task.is_generation:  # free text: a generation task, or no label set known
         from layerbridge.evaluation.generation import generate_texts
 
-        outputs = generate_texts(bridge, texts, decoding_from_args(args), batch_size=args.batch_size)
+        outputs = generate_texts(bridge, texts, decoding_from_args(args, bridge.generation_config),
+                                 batch_size=args.batch_size)
         for row, output in zip(rows, outputs):
             print(json.dumps({**row, "output": output}, ensure_ascii=False))
         return 0

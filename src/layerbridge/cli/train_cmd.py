@@ -7,8 +7,10 @@ Single process by default; `accelerate launch -m layerbridge.cli.main train ...`
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
-from layerbridge.cli.options import add_bridge_options, add_paper_flag, apply_paper_flag, bridge_config_from_args
+from layerbridge.cli.options import (add_bridge_options, add_decoding_options, add_paper_flag, apply_paper_flag,
+                                     bridge_config_from_args, decoding_overrides)
 from layerbridge.training.config import PRESETS, TrainConfig, apply_preset
 
 # option -> TrainConfig field, for the optimisation settings a preset may change
@@ -102,6 +104,7 @@ def register(sub) -> None:
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     add_bridge_options(parser)
     add_train_options(parser)
+    add_decoding_options(parser)  # saved with the bridge (generation_config.json), over the task's own settings
     add_paper_flag(parser, "the token_softmax fusion")
     parser.set_defaults(func=run)
 
@@ -112,6 +115,8 @@ def run(args: argparse.Namespace) -> int:
 
     apply_paper_flag(args, fusion_dest="fusion")
     cfg = train_config_from_args(args, output_dir=args.output_dir)
+    # decoding flags given at training: saved with the bridge over the task's own (generation_config.json)
+    cfg = dataclasses.replace(cfg, generation=decoding_overrides(args))
     out = train(cfg, overwrite=args.overwrite, resume=args.resume)
     if processes().is_main_process:
         print(f"bridge saved to {out}")

@@ -10,9 +10,11 @@ What each side sees, for every request:
 `loglikelihood` scores the continuation as layerbridge's rank scoring does: with the EOS the
 bridge was trained to end its answers with (`add_eos=True`; pass `add_eos=False` for the plain
 harness semantics), so its choice among multiple-choice options equals `layerbridge evaluate
---mode rank` on the same rows. `generate_until` decodes greedily through `LayerBridge.generate`,
-honouring `until` and `max_gen_toks`. `loglikelihood_rolling` (perplexity of a whole text) is
-refused: a bridge conditions the LLM on an encoded input, it is no language model of the text.
+--mode rank` on the same rows. `generate_until` decodes through `LayerBridge.generate`,
+honouring `until` and `max_gen_toks`, with the decoding settings the bridge was saved with
+(generation_config.json; `generation_record()` says which, lm-eval's results.json keeps them).
+`loglikelihood_rolling` (perplexity of a whole text) is refused: a bridge conditions the LLM on
+an encoded input, it is no language model of the text.
 With `center_languages`, each task's contexts are one language: one mean per task, fitted on that
 task's contexts alone, however many tasks the harness sends in one call.
 
@@ -36,7 +38,7 @@ from layerbridge.errors import ConfigError
 @register_model("layerbridge")
 class LayerBridgeLM(LM):
     def __init__(self, bridge="", batch_size: int | str = 16, mixed_precision: str = "no", add_eos: bool | str = True,
-                 max_gen_toks: int | str = 256, cache_dir: str | None = None, device: str | None = None,
+                 max_gen_toks: int | str | None = None, cache_dir: str | None = None, device: str | None = None,
                  truncation_side: str = "left", max_encoder_length: int | str | None = None, **_ignored):
         super().__init__()
         from layerbridge.bridge import LayerBridge
@@ -53,7 +55,9 @@ class LayerBridgeLM(LM):
         self.batch_size = int(batch_size) if str(batch_size).isdigit() else 16  # "auto" is not supported: 16
         self.mixed_precision = mixed_precision
         self.add_eos = add_eos if isinstance(add_eos, bool) else str(add_eos).lower() in ("1", "true", "yes")
-        self.max_gen_toks = int(max_gen_toks)
+        saved = getattr(self.bridge, "generation_config", None)  # the decoding it was tuned with, if saved
+        self.max_gen_toks = int(max_gen_toks) if max_gen_toks not in (None, "") else (
+            saved.max_new_tokens if saved is not None else 256)
         if truncation_side not in TRUNCATION_SIDES:
             raise ConfigError(f"truncation_side must be one of {TRUNCATION_SIDES}, got {truncation_side!r}")
         self.encoder_settings = {"truncation_side": truncation_side}
@@ -130,8 +134,18 @@ class LayerBridgeLM(LM):
             "conditioned on the encoder's reading of an input and scores an answer to it, it does not model the "
             "input text itself; use multiple_choice or generate_until tasks")
 
+    def generation_record(self) -> dict:
+        """The decoding `generate_until` uses, for the results: the bridge's saved settings (else greedy),
+        each request's `until` as its stop strings and its `max_gen_toks` (else this model's) as its budget."""
+        saved = getattr(self.bridge, "generation_config", None)
+        settings = self.bridge.generation_settings({"max_new_tokens": self.max_gen_toks, "stop_at_newline": False})
+        settings = {k: v for k, v in settings.items() if k != "stop_strings"}
+        return {**settings, "stop_strings": "each request's until",
+                "source": "generation_config.json" if saved is not None else "defaults"}
+
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
-        """Greedy continuations, cut at the first of `until`, at most `max_gen_toks` tokens."""
+        """Continuations decoded as the bridge was saved to (generation_config.json: beams, no repeated
+        n-grams, ...; else greedy), cut at the first of `until`, at most `max_gen_toks` tokens."""
         outputs: list[str | None] = [None] * len(requests)
         contexts = [r.args[0] for r in requests]
         with tqdm(total=len(requests), disable=disable_tqdm, desc="generate_until (layerbridge)") as bar:

@@ -100,6 +100,9 @@ class Task:
     target: str | None = None  # template over columns, e.g. "{answer}"
     max_target_length: int | None = None  # LLM tokens of a training target; longer ones are cut (and counted)
     reference_lang: str | None = None  # the target is the row with the same id in this language (parallel data)
+    # how its outputs are decoded by default (layerbridge.decoding.Decoding fields, e.g. no_repeat_ngram_size);
+    # saved with a bridge trained on it (generation_config.json), so evaluate / predict / generate use them
+    decoding: dict[str, Any] = field(default_factory=dict)
     train_corpora: list[TextCorpus] = field(default_factory=list)  # English text whose target is itself
     # --- rows and splits (column names are those of the local data format and of user task files) ---
     id_field: str | None = None

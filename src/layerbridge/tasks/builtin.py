@@ -152,6 +152,7 @@ def flores_tasks() -> list[Task]:
         target="{text}",
         instruction="Translate into English: ",
         max_target_length=FLORES_EN_MAX_TARGET,
+        decoding=dict(FLORES_EN_DECODING),
         id_field="index_id",
         reference_lang="eng_Latn",
         train_lang="eng_Latn",
@@ -174,3 +175,6 @@ FLORES_EN_TRAIN_TEXT = (
         columns={"sentence": "text"})),
 )
 FLORES_EN_MAX_TARGET = 96  # LLM tokens; FLORES sentences are 20-40 tokens, the news rows up to ~90
+# flores_en's decoding, chosen in docs/generation.md (studies/flores_en_settings.sh): greedy, no repeated
+# 3-grams (a small LLM loops without it), at most 80 new tokens; saved with every bridge trained on it
+FLORES_EN_DECODING = {"max_new_tokens": 80, "no_repeat_ngram_size": 3}

@@ -140,6 +140,18 @@ def _check_generation(task: Task, fail) -> None:
         raise fail("max_target_length", f"must be a positive number of LLM tokens, got {length!r}")
     if task.train_corpora and task.text_fields != ("text",):
         raise fail("prompt", "a task trained on text corpora reads one column, {text}, in its prompt")
+    _decoding(task, fail)
+
+
+def _decoding(task: Task, fail) -> None:
+    from layerbridge.decoding import Decoding
+
+    if not isinstance(task.decoding, dict):
+        raise fail("decoding", f"must be a mapping of decoding settings, got {task.decoding!r}")
+    try:
+        Decoding.from_dict(task.decoding)
+    except (ConfigError, TypeError) as err:
+        raise fail("decoding", str(err)) from None
 
 
 # ------------------------------------------------------------------ languages, columns, splits

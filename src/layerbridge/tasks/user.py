@@ -35,6 +35,7 @@ OPTIONAL = (
     "train_split",
     "low_resource",
     "on_empty_text",
+    "decoding",
 )
 # A task file's field -> Task's argument, where the names differ ("target_field: answer" is "target: '{answer}'").
 TASK_ARGUMENT = {"train_language": "train_lang", "reference_language": "reference_lang", "target_field": "target"}

@@ -67,6 +67,9 @@ class TrainConfig:
     # experiment trackers (training/tracking.py): tensorboard, wandb, mlflow; none by default
     report_to: list[str] = field(default_factory=list)
     run_name: str | None = None  # the tracker run's name (None: the output folder's name; compare: the run's name)
+    # decoding settings given at training (layerbridge.decoding.Decoding fields), over the task's own; the
+    # bridge is saved with them (generation_config.json): evaluate / predict / lm-eval / generate use them
+    generation: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.bridge is None:  # what the LLM reads follows the task (flores_en: its instruction)
@@ -75,6 +78,9 @@ class TrainConfig:
             self.bridge = BridgeConfig.from_dict(self.bridge)
         self.betas = tuple(self.betas)
         self.report_to = parse_report_to(self.report_to)
+        from layerbridge.decoding import tuned_decoding
+
+        tuned_decoding(None, self.generation)  # unknown or invalid decoding settings are refused here
         checks = {
             "learning_rate": self.learning_rate > 0,
             "fusion_learning_rate": self.fusion_learning_rate is None or self.fusion_learning_rate > 0,

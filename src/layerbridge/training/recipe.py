@@ -37,6 +37,7 @@ from layerbridge import precision
 from layerbridge.bridge import LayerBridge
 from layerbridge.bridge.config import RECORDS
 from layerbridge.bridge.loading import load_models
+from layerbridge.decoding import tuned_decoding
 from layerbridge.encoder_cache import EncoderStateCache, bytes_per_token
 from layerbridge.errors import ConfigError
 from layerbridge.evaluation.recipe import truncation_warning
@@ -129,6 +130,7 @@ def setup(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False, mo
         return None
     task, train_examples, dev_examples = _setup_data(cfg, data)
     bridge = _setup_bridge(cfg, models, bridge, stage)
+    bridge.generation_config = tuned_decoding(task, cfg.generation)  # saved with it: generation_config.json
     lexical = _setup_closed_form_starts(cfg, accelerator, bridge, train_examples)
     targets_of, truncated, max_target = _setup_targets(cfg, accelerator, bridge, task, train_examples)
     inputs_truncated = _setup_input_lengths(accelerator, bridge, train_examples)

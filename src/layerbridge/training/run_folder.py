@@ -17,7 +17,8 @@ from layerbridge.training.config import TRAIN_CONFIG_NAME, TrainConfig
 # other setting changes the trained weights (or what the logged scores mean), and a resume refuses it.
 # The training data itself is checked on resume by its fingerprint (`data_fingerprint`), not its folder.
 RESUME_MAY_CHANGE = {"output_dir", "data_dir", "cache_dir", "encoder_cache_dir", "encoder_cache_gb",
-                     "gradient_checkpointing", "log_every", "checkpoint_every", "report_to", "run_name"}
+                     "gradient_checkpointing", "log_every", "checkpoint_every", "report_to", "run_name",
+                     "generation"}  # decoding settings saved with the bridge: no trained weight depends on them
 # ... and eval_every too when neither run keeps its best dev weights: it then decides only which
 # steps are scored on English dev (dev scoring draws no randomness the steps use: each micro-batch
 # seeds its own dropout), not the weights
