@@ -186,3 +186,20 @@ def test_lm_eval_generate_until_uses_the_saved_settings_and_records_them(models,
     assert record["source"] == "generation_config.json" and record["num_beams"] == 2 and record["max_new_tokens"] == 7
     explicit = harness_model()(str(tmp_path / "b"), batch_size=4, max_gen_toks=4)
     assert explicit.generation_record()["max_new_tokens"] == 4
+
+
+def test_compare_evaluates_with_the_settings_its_bridges_are_saved_with():
+    """compare on flores_en without decoding flags decodes as its trained bridges will be saved to
+    decode (the task's tuned settings), not with the bare greedy defaults; a flag still wins."""
+    from layerbridge.cli.compare_cmd import build_compare_config
+    from layerbridge.cli.main import parse_args
+    from layerbridge.decoding import tuned_decoding
+    from layerbridge.tasks import get_task
+
+    args = parse_args(["compare", "--task", "flores_en", "-o", "runs/x"])
+    cfg = build_compare_config(args, languages=["eng_Latn"])
+    saved = tuned_decoding(get_task("flores_en"), cfg.train.generation)
+    assert cfg.decoding.max_new_tokens == saved.max_new_tokens == 80
+    assert cfg.decoding.no_repeat_ngram_size == saved.no_repeat_ngram_size == 3
+    args = parse_args(["compare", "--task", "flores_en", "-o", "runs/x", "--max-new-tokens", "40"])
+    assert build_compare_config(args, languages=["eng_Latn"]).decoding.max_new_tokens == 40

@@ -20,6 +20,7 @@ from layerbridge.cli.options import (add_bridge_options, add_decoding_options, a
                                      decoding_from_args, parse_key_values, parse_option_value)
 from layerbridge.cli.output import console as make_console
 from layerbridge.cli.train_cmd import add_train_options, train_config_from_args
+from layerbridge.decoding import tuned_decoding
 from layerbridge.errors import ConfigError
 from layerbridge.evaluation.predict import MODES
 from layerbridge.evaluation.probe import PROBE_MAX_EXAMPLES
@@ -100,7 +101,7 @@ def build_compare_config(args, *, languages: list[str], title: str = ""):
     return CompareConfig(train=base, runs=variant_bridges(variants, fusion_options, base.bridge),
                          languages=languages, mode=args.mode, eval_limit=args.eval_limit,
                          eval_batch_size=args.eval_batch_size, title=title, references=references,
-                         decoding=decoding_from_args(args) if task.is_generation else None,
+                         decoding=decoding_from_args(args, saved=tuned_decoding(task, base.generation)) if task.is_generation else None,
                          lr_grid=parse_lr_grid(args.lr_grid), probe_max_examples=args.probe_max_examples)
 
 
