@@ -209,3 +209,22 @@ def save_screenshot(driver, path: Path) -> Path:
         shutil.copy(path, Path(artifacts) / path.name)
         print(f"app screenshot copied to: {Path(artifacts) / path.name}")
     return path
+
+
+def test_a_negative_or_bad_content_length_is_a_clear_400(served):
+    """A negative length would make the server read until the client closes (a hung thread)."""
+    import http.client
+    from urllib.parse import urlparse
+
+    url, _ = served
+    address = urlparse(url)
+    for length in ("-1", "ten"):
+        connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
+        connection.putrequest("POST", "/api/answer")
+        connection.putheader("Content-Type", "application/json")
+        connection.putheader("Content-Length", length)
+        connection.endheaders()
+        response = connection.getresponse()
+        assert response.status == 400, (length, response.status)
+        assert "error" in json.loads(response.read())
+        connection.close()

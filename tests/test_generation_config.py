@@ -203,3 +203,14 @@ def test_compare_evaluates_with_the_settings_its_bridges_are_saved_with():
     assert cfg.decoding.no_repeat_ngram_size == saved.no_repeat_ngram_size == 3
     args = parse_args(["compare", "--task", "flores_en", "-o", "runs/x", "--max-new-tokens", "40"])
     assert build_compare_config(args, languages=["eng_Latn"]).decoding.max_new_tokens == 40
+
+
+def test_saved_sampling_can_be_turned_off_from_the_command_line():
+    """--no-sample: greedy whatever the bridge was saved with (a saved do_sample would otherwise stick)."""
+    from layerbridge.cli.options import decoding_from_args
+
+    saved = Decoding(do_sample=True, temperature=1.5)
+    args = parse_args(["evaluate", "runs/b", "--no-sample", "--num-beams", "4"])
+    decoding = decoding_from_args(args, saved=saved)
+    assert decoding.do_sample is False and decoding.num_beams == 4
+    assert decoding_from_args(parse_args(["evaluate", "runs/b"]), saved=saved).do_sample is True

@@ -168,3 +168,14 @@ def test_a_resumed_stage_two_continues_from_its_checkpoint_and_refuses_a_changed
     save_file({k: v + 0.01 for k, v in weights.items()}, source / "bridge.safetensors")
     with pytest.raises(ConfigError, match="bridge.init_from"):
         train(config(tmp_path / "again"), resume=True)
+
+
+def test_equivalent_projector_options_fit_the_stage_one_bridge():
+    """Options compare as the projector reads them (defaults filled in): {} and {"pooled": 0} are one design."""
+    from layerbridge.training.init_from import design_mismatches
+
+    stage = BridgeConfig(encoder="e", llm="l", fusion="global_softmax")
+    assert design_mismatches(stage, BridgeConfig(encoder="e", llm="l", fusion="global_softmax",
+                                                 projector_options={"pooled": 0})) == []
+    assert design_mismatches(stage, BridgeConfig(encoder="e", llm="l", fusion="global_softmax",
+                                                 projector_options={"pooled": 1}))

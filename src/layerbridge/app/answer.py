@@ -69,7 +69,7 @@ class Answerer:
     folder: Path
     task: Any = None  # a Task, or None: free text from the raw input
     mode: str = "rank"
-    decoding: Any = None  # layerbridge.evaluation.generation.Decoding for free text
+    decoding: Any = None  # layerbridge.decoding.Decoding for free text
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod

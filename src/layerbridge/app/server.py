@@ -55,8 +55,11 @@ class AppHandler(BaseHTTPRequestHandler):
         """The "text" of the request's JSON body; a DataError says what is wrong with it."""
         from layerbridge.errors import DataError
 
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY_BYTES:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError as err:
+            raise DataError(f"the request's Content-Length is not a number: {err}") from err
+        if not 0 <= length <= MAX_BODY_BYTES:
             raise DataError(f"the request is {length} bytes; the app takes at most {MAX_BODY_BYTES}")
         try:
             body = json.loads(self.rfile.read(length).decode("utf-8") or "null")

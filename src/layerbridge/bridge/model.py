@@ -6,7 +6,8 @@
     LLM input: [BOS] + soft tokens + [end boundary] + [LLM prompt] + target tokens, left-padded
           ──LLM (frozen)────> logits only where a target token is predicted  (N, V)
 
-S' = S (one soft token per encoder token), or K with the perceiver projector. The LLM prompt
+S' = S (one soft token per encoder token), K with the perceiver projector, k + S with pooled=k
+(k pooled sentence tokens first), k with the pooled projector alone. The LLM prompt
 (config.llm_input) is optional: an instruction and/or the raw text, read through the LLM's own
 tokenizer and embeddings, never a target (bridge.text). An injection (config.injection) other than
 `input` also reaches inside the LLM while it runs: hooks attached for the call only

@@ -157,8 +157,8 @@ def add_decoding_options(parser: argparse.ArgumentParser, *, max_new_tokens: int
                                   "(generation_config.json), else greedy)")
     g.add_argument("--max-new-tokens", type=int, default=max_new_tokens, help="(default: the bridge's, else 128)")
     g.add_argument("--num-beams", type=int, default=None, help="beam search with this many beams (default: greedy)")
-    g.add_argument("--sample", action="store_true", default=None,
-                   help="sample instead of greedy decoding (seeded by --seed)")
+    g.add_argument("--sample", action=argparse.BooleanOptionalAction, default=None,
+                   help="sample instead of greedy decoding (seeded by --seed); --no-sample: greedy whatever was saved")
     g.add_argument("--temperature", type=float, default=None, help="sampling temperature (default: 1.0)")
     g.add_argument("--top-p", type=float, default=None, help="nucleus sampling threshold (default: 1.0)")
     g.add_argument("--repetition-penalty", type=float, default=None, help="> 1 discourages repeated tokens")
@@ -166,9 +166,10 @@ def add_decoding_options(parser: argparse.ArgumentParser, *, max_new_tokens: int
                    help="never repeat an n-gram of this size (0: off)")
     g.add_argument("--stop", action="append", default=None, metavar="TEXT",
                    help="stop string (repeatable; default: a newline); the output is cut before it")
-    g.add_argument("--stop-before-text", action="store_true", default=None,
+    g.add_argument("--stop-before-text", action=argparse.BooleanOptionalAction, default=None,
                    help="let a stop string end an answer before any text (transformers' stop_strings; by default "
-                        "a leading newline does not empty an answer)")
+                        "a leading newline does not empty an answer); --no-stop-before-text: the default whatever "
+                        "was saved")
 
 
 def decoding_overrides(args: argparse.Namespace) -> dict:

@@ -23,7 +23,7 @@ class CompareConfig:
     eval_batch_size: int = 16
     title: str = ""
     references: list[str] = dataclasses.field(default_factory=lambda: ["llm_alone", "probe"])  # reference rows
-    decoding: object | None = None  # generation tasks: evaluation.generation.Decoding (None: greedy defaults)
+    decoding: object | None = None  # generation tasks: layerbridge.decoding.Decoding (None: each bridge's saved settings, else greedy)
     lr_grid: list[float] = dataclasses.field(default_factory=list)  # each run keeps its best lr on English dev
     probe_max_examples: int | None = PROBE_MAX_EXAMPLES  # the probe's training texts at most (N x L x D floats)
 

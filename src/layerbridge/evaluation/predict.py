@@ -45,7 +45,10 @@ def predict(bridge, texts: list[str], label_words: list[str], mode: str = "rank"
             best = scores.argmax(-1).tolist()
             outs = [label_words[b] for b in best]
         else:
-            outs = bridge.generate(batch, max_new_tokens=max_new)
+            # the paper's protocol: greedy, stopped at a newline, whatever decoding the bridge was saved with
+            outs = bridge.generate(batch, max_new_tokens=max_new, stop_at_newline=True, num_beams=1, do_sample=False,
+                                   no_repeat_ngram_size=0, repetition_penalty=1.0, stop_strings=[],
+                                   stop_after_text=True)
         for i, out in zip(idx, outs):
             answers[i] = out
             labels[i] = lookup.get(out.strip(), INVALID)

@@ -18,6 +18,7 @@ from layerbridge.bridge.saving import WEIGHTS_NAME, load_trained_weights, read_w
 from layerbridge.errors import ConfigError
 from layerbridge.fusion import fusion_config
 from layerbridge.injection import injection_config
+from layerbridge.projector import projector_config
 
 # The bridge settings that decide what the trained weights are (their shapes, or what they compute)
 DESIGN = ("fusion", "fusion_options", "projector", "projector_options", "injection", "injection_options",
@@ -63,6 +64,8 @@ def _design_value(config: BridgeConfig, name: str):
             value = dataclasses.asdict(fusion_config(config.fusion, value))
         elif name == "injection_options":
             value = dataclasses.asdict(injection_config(config.injection, value))
+        else:
+            value = dataclasses.asdict(projector_config(config.projector, value))
         value = {k: v for k, v in value.items() if k not in START_OR_TRAINING_ONLY}
     return value
 
