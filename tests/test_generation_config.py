@@ -214,3 +214,15 @@ def test_saved_sampling_can_be_turned_off_from_the_command_line():
     decoding = decoding_from_args(args, saved=saved)
     assert decoding.do_sample is False and decoding.num_beams == 4
     assert decoding_from_args(parse_args(["evaluate", "runs/b"]), saved=saved).do_sample is True
+
+
+def test_compare_saves_the_decoding_it_evaluates_with_and_stops_keep_their_characters():
+    """compare's decoding flags are recorded for its bridges (TrainConfig.generation), as train's are;
+    a non-ASCII stop string stays itself, an escaped newline is a newline."""
+    from layerbridge.cli.compare_cmd import build_compare_config
+
+    args = parse_args(["compare", "--task", "flores_en", "-o", "runs/x", "--max-new-tokens", "40",
+                       "--stop", "。", "--stop", "\\n"])
+    cfg = build_compare_config(args, languages=["eng_Latn"])
+    assert cfg.train.generation == {"max_new_tokens": 40, "stop": ("。", "\n")}
+    assert cfg.decoding.max_new_tokens == 40 and cfg.decoding.stop == ("。", "\n")

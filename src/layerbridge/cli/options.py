@@ -174,7 +174,9 @@ def add_decoding_options(parser: argparse.ArgumentParser, *, max_new_tokens: int
 
 def decoding_overrides(args: argparse.Namespace) -> dict:
     """The decoding settings the command line gave (Decoding field -> value); the others are absent."""
-    stops = tuple(s.encode().decode("unicode_escape") for s in args.stop) if getattr(args, "stop", None) else None
+    # "\\n" typed on a command line is a newline; any other character, non-ASCII included, stays itself
+    stops = (tuple(s.encode("latin-1", "backslashreplace").decode("unicode_escape") for s in args.stop)
+             if getattr(args, "stop", None) else None)
     before_text = getattr(args, "stop_before_text", None)
     given = {"max_new_tokens": args.max_new_tokens, "num_beams": args.num_beams, "do_sample": args.sample,
              "temperature": args.temperature, "top_p": args.top_p, "stop": stops,

@@ -7,7 +7,6 @@ Single process by default; `accelerate launch -m layerbridge.cli.main train ...`
 from __future__ import annotations
 
 import argparse
-import dataclasses
 
 from layerbridge.cli.options import (add_bridge_options, add_decoding_options, add_paper_flag, apply_paper_flag,
                                      bridge_config_from_args, decoding_overrides)
@@ -95,6 +94,8 @@ def train_config_from_args(args: argparse.Namespace, *, output_dir: str, fusion:
         bucket_by_length=args.bucket_by_length, gradient_checkpointing=args.gradient_checkpointing,
         checkpoint_every=args.checkpoint_every, report_to=args.report_to or [],
         run_name=args.run_name, init_from=args.init_from,
+        # decoding flags given where a bridge trains (train, compare, demo): saved with it over the task's own
+        generation=decoding_overrides(args) if hasattr(args, "max_new_tokens") else {},
         cache_dir=args.cache_dir, **settings,
     )
 
@@ -115,8 +116,6 @@ def run(args: argparse.Namespace) -> int:
 
     apply_paper_flag(args, fusion_dest="fusion")
     cfg = train_config_from_args(args, output_dir=args.output_dir)
-    # decoding flags given at training: saved with the bridge over the task's own (generation_config.json)
-    cfg = dataclasses.replace(cfg, generation=decoding_overrides(args))
     out = train(cfg, overwrite=args.overwrite, resume=args.resume)
     if processes().is_main_process:
         print(f"bridge saved to {out}")
