@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from layerbridge.cli.compare_cmd import build_compare_config
 from layerbridge.cli.demo_cmd import apply_generation_demo
 from layerbridge.cli.main import main, parse_args
-from layerbridge.cli.options import apply_paper_flag
+from layerbridge.cli.options import apply_paper_flag, decoding_overrides
 from layerbridge.cli.train_cmd import train_config_from_args
 from layerbridge.errors import ConfigError
 from layerbridge.training.config import TrainConfig
@@ -173,3 +173,51 @@ def test_doc_examples_flores_en_are_the_generative_demo():
     from layerbridge.cli.demo_cmd import DEMO_LANGUAGES
 
     assert args.languages.split(",") == DEMO_LANGUAGES
+
+
+def test_a_flag_replaces_a_files_list_and_merges_over_its_key_values(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("task: flores_en\noutput-dir: runs/x\nreport-to: [tensorboard]\nstop: ['\\n', '###']\n"
+                    "fusion: token_softmax\nfusion-option: {init: last, gate_dropout: 0.1}\n", encoding="utf-8")
+    args = parse_args(["train", "--config", str(path)])  # no flag: the file's lists
+    assert (args.report_to, args.stop) == (["tensorboard"], ["\\n", "###"])  # as --stop '\n' gives it
+    args = parse_args(["train", "--config", str(path), "--report-to", "none", "--stop", ".", "--stop", "!"])
+    assert (args.report_to, args.stop) == (["none"], [".", "!"])  # replaced, not added to
+    cfg = train_config(["train", "--config", str(path), "--report-to", "none", "--fusion-option", "init=random"])
+    assert cfg.report_to == []  # not "'none' cannot be combined with trackers"
+    assert cfg.bridge.fusion_options == {"init": "random", "gate_dropout": 0.1}  # per key, the flag's wins
+    assert train_config(["train", "--config", str(path), "--report-to", "wandb"]).report_to == ["wandb"]
+    # compare and evaluate alike
+    (tmp_path / "eval.yaml").write_text("bridge: runs/b\nstop: ['###']\n", encoding="utf-8")
+    assert parse_args(["evaluate", "--config", str(tmp_path / "eval.yaml"), "--stop", "."]).stop == ["."]
+    (tmp_path / "cmp.yaml").write_text("task: sib200\noutput-dir: runs/c\nreport-to: tensorboard\n", encoding="utf-8")
+    assert parse_args(["compare", "--config", str(tmp_path / "cmp.yaml"), "--report-to", "none"]).report_to == ["none"]
+
+
+def test_a_generation_block_takes_decoding_options_only(tmp_path, capsys):
+    path = tmp_path / "gen.yaml"
+    path.write_text("task: flores_en\noutput-dir: runs/x\nseed: 3\ngeneration: {num_beams: 4, seed: 7}\n",
+                    encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"'generation\.seed' in .*gen\.yaml: not a decoding option"):
+        parse_args(["train", "--config", str(path)])  # not the training seed, silently
+    path.write_text("bridge: runs/b\ngeneration: {seed: 7}\n", encoding="utf-8")  # was: evaluate's --seed 7
+    assert main(["evaluate", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "'generation.seed' in " + str(path) in err and "no option sets a decoding seed" in err
+    path.write_text("generation: {max_steps: 5}\n", encoding="utf-8")  # a training option, not decoding
+    with pytest.raises(ConfigError, match=r"'generation\.max_steps' .*: not a decoding option .*num-beams"):
+        parse_args(["train", "--config", str(path), "-o", "runs/x"])
+
+
+def test_a_generation_block_and_on_off_switches_set_the_decoding(tmp_path):
+    path = tmp_path / "gen.yaml"  # a saved train_config.json's generation dict: Decoding field names
+    path.write_text("task: flores_en\noutput-dir: runs/x\nseed: 3\n"
+                    "generation: {num_beams: 4, no_repeat_ngram_size: 3, do_sample: false, stop_after_text: true}\n",
+                    encoding="utf-8")
+    args = parse_args(["train", "--config", str(path)])
+    assert args.seed == 3 and decoding_overrides(args) == {"num_beams": 4, "no_repeat_ngram_size": 3,
+                                                           "do_sample": False, "stop_after_text": True}
+    path.write_text("bridge: runs/b\nno-sample: true\nstop-before-text: true\n", encoding="utf-8")
+    args = parse_args(["evaluate", "--config", str(path)])
+    assert (args.sample, args.stop_before_text) == (False, True)  # --no-sample, --stop-before-text
+    assert parse_args(["evaluate", "--config", str(path), "--sample"]).sample is True

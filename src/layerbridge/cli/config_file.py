@@ -54,7 +54,13 @@ class Target:
 
 
 def is_switch(action: argparse.Action) -> bool:
-    return action.nargs == 0 and isinstance(action.const, bool)
+    return action.nargs == 0 and (isinstance(action.const, bool) or isinstance(action, argparse.BooleanOptionalAction))
+
+
+def flips(action: argparse.Action, option: str) -> bool:
+    """Whether `option: true` stores False: a store_false flag, or the --no- half of a --X/--no-X pair."""
+    return isinstance(action, argparse._StoreFalseAction) or (
+        isinstance(action, argparse.BooleanOptionalAction) and option.startswith("--no-"))
 
 
 def command_keys(parser: argparse.ArgumentParser) -> dict[str, Target]:
@@ -66,7 +72,7 @@ def command_keys(parser: argparse.ArgumentParser) -> dict[str, Target]:
     for action in actions:
         for option in action.option_strings:
             if option.startswith("--"):
-                keys[norm(option)] = Target(action, flip=isinstance(action, argparse._StoreFalseAction))
+                keys[norm(option)] = Target(action, flip=flips(action, option))
     by_dest = {a.dest: a for a in actions}
     for dest, action in by_dest.items():
         keys.setdefault(norm(dest), Target(action))
@@ -174,6 +180,8 @@ def config_defaults(parser: argparse.ArgumentParser, values: dict[str, Any], sou
         name = norm(key.rpartition(".")[2])
         if key.startswith("bridge.") and key[len("bridge."):] in RECORDS:
             continue  # a saved run's record (bridge.init_from beside the init_from option), filled in again
+        if key.startswith("generation."):
+            check_decoding_key(key, name, decoding_keys(parser, keys), source, command)
         if name not in keys and name in fixed:
             check_fixed(key, value, fixed[name], source, command)
             continue
@@ -184,6 +192,26 @@ def config_defaults(parser: argparse.ArgumentParser, values: dict[str, Any], sou
             raise ConfigError(f"{source}: {named[target.action]!r} and {key!r} set the same option; keep one")
         chosen[target.action], named[target.action] = stored_value(target, value, where), key
     return chosen
+
+
+def decoding_keys(parser: argparse.ArgumentParser, keys: dict[str, Target]) -> dict[str, Target]:
+    """The keys of the decoding options (add_decoding_options' group): all a `generation:` block may set."""
+    group = [g for g in parser._action_groups if str(g.title).startswith("decoding")]
+    actions = {id(a) for g in group for a in g._group_actions}
+    return {key: target for key, target in keys.items() if id(target.action) in actions}
+
+
+def check_decoding_key(key: str, name: str, decoding: dict[str, Target], source: str, command: str) -> None:
+    """A `generation:` block's key names a decoding option, or is refused: `generation.seed` is not the
+    training `seed` (no flag sets a decoding seed; decoding is seeded by the command's --seed)."""
+    if name in decoding:
+        return
+    options = ", ".join(sorted({t.action.option_strings[0].lstrip("-") for t in decoding.values()}))
+    close = difflib.get_close_matches(name, sorted(decoding), n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    seed = " (no option sets a decoding seed; a top-level `seed` is the command's --seed)" if name == "seed" else ""
+    raise ConfigError(f"{key!r} in {source}: not a decoding option of `layerbridge {command}`; a `generation:` "
+                      f"block takes only the decoding options ({options}){seed}{hint}")
 
 
 def check_fixed(key: str, value: Any, fixed: Any, source: str, command: str) -> None:
@@ -278,6 +306,23 @@ def apply_config_file(parser: argparse.ArgumentParser, argv: list[str]) -> str |
         action.required = False  # given by the file (an --output-dir, evaluate's bridge folder)
         if not action.option_strings:
             action.nargs = "?"
+        if isinstance(action, argparse._AppendAction) and "KEY=VALUE" not in str(action.metavar):
+            action.__class__, value = ReplacedAppend, FileItems(value)  # a flag given replaces the file's list
         action.default = value
         sub.set_defaults(**{action.dest: value})
     return command
+
+
+class FileItems(list):
+    """A repeatable option's items from the file: the option's default, until the command line gives it."""
+
+
+class ReplacedAppend(argparse._AppendAction):
+    """An `append` option whose items from a config file the first command-line item replaces (`--report-to
+    none` over a file's `report-to: [tensorboard]`, `--stop .` over its stops) rather than adds to. A KEY=VALUE
+    option keeps appending: the file's items, then the flags', the last one given for a key winning."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if isinstance(getattr(namespace, self.dest, None), FileItems):
+            setattr(namespace, self.dest, None)
+        super().__call__(parser, namespace, values, option_string)
