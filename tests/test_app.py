@@ -22,17 +22,8 @@ from layerbridge.app import Answerer, address, make_server
 from layerbridge.app.page import PAGE
 from layerbridge.cli.main import main
 
-from tiny_models import save_tiny_models
+from tiny_models import LABELS, save_tiny_models, save_tiny_news
 
-LABELS = ["Sports", "Political", "Science"]
-EN = [
-    ("The match ended with a late goal and the fans cheered.", "Sports"),
-    ("The team won the cup after extra time.", "Sports"),
-    ("Parliament passed the new budget after a long debate.", "Political"),
-    ("The president met party leaders about the election.", "Political"),
-    ("A new phone with a faster chip was released today.", "Science"),
-    ("Scientists measured the speed of the new chip.", "Science"),
-]
 SINHALA = "ශ්‍රී ලංකා ක්‍රිකට් කණ්ඩායම ජයග්‍රහණය කළේය."
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 REPO = Path(__file__).resolve().parents[1]
@@ -43,13 +34,7 @@ def trained(tmp_path_factory):
     """A token_softmax bridge trained 2 steps on a tiny English task: (root, run folder)."""
     root = tmp_path_factory.mktemp("app")
     enc, llm = save_tiny_models(root)
-    for split, rows in (("train", EN * 2), ("test", EN)):
-        (root / f"en_{split}.jsonl").write_text(
-            "".join(json.dumps({"text": t, "label": l}) + "\n" for t, l in rows), encoding="utf-8")
-    task = root / "news.yaml"
-    task.write_text("name: tiny_news\nprompt: 'News: {text} Category: '\n"
-                    f"label_words: {json.dumps(LABELS)}\ntrain_language: en\nlanguages: [en]\n"
-                    "files:\n  en: {train: en_train.jsonl, test: en_test.jsonl}\n", encoding="utf-8")
+    task = save_tiny_news(root, sinhala=False, train_repeats=2)
     run = root / "run"
     assert main(["train", "--encoder", str(enc), "--llm", str(llm), "--task", str(task), "--dev-size", "3",
                  "-o", str(run), "--fusion", "token_softmax", "--max-steps", "2", "--batch-size", "4"]) == 0

@@ -16,42 +16,14 @@ from layerbridge.cli.main import main
 from layerbridge.training.config import TrainConfig
 from layerbridge.bridge import BridgeConfig
 
-from tiny_models import save_tiny_models
-
-LABELS = ["Sports", "Political", "Science"]
-EN = [
-    ("The match ended with a late goal and the fans cheered.", "Sports"),
-    ("The team won the cup after extra time.", "Sports"),
-    ("Parliament passed the new budget after a long debate.", "Political"),
-    ("The president met party leaders about the election.", "Political"),
-    ("A new phone with a faster chip was released today.", "Science"),
-    ("Scientists measured the speed of the new chip.", "Science"),
-]
-XX = [("ශ්‍රී ලංකා ක්‍රිකට් කණ්ඩායම ජයග්‍රහණය කළේය.", "Sports"), ("ජනාධිපති පක්ෂ නායකයින් හමුවිය.", "Political"),
-      ("නව දුරකථනය අද නිකුත් විය.", "Science")]
-
-
-def write_jsonl(path: Path, rows):
-    path.write_text("".join(json.dumps({"text": t, "label": l}, ensure_ascii=False) + "\n" for t, l in rows),
-                    encoding="utf-8")
+from tiny_models import EN, LABELS, save_tiny_models, save_tiny_news
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
     enc, llm = save_tiny_models(root)
-    data = root / "data"
-    data.mkdir()
-    write_jsonl(data / "en_train.jsonl", EN * 4)
-    write_jsonl(data / "en_test.jsonl", EN)
-    write_jsonl(data / "xx_test.jsonl", XX)
-    task = root / "news.yaml"
-    task.write_text(
-        "name: tiny_news\nprompt: 'News: {text} Category: '\n"
-        f"label_words: {json.dumps(LABELS)}\ntrain_language: en\nlanguages: [en, xx]\nlow_resource: [xx]\n"
-        "files:\n  en: {train: data/en_train.jsonl, test: data/en_test.jsonl}\n  xx: {test: data/xx_test.jsonl}\n",
-        encoding="utf-8",
-    )
+    task = save_tiny_news(root)
     common = ["--encoder", str(enc), "--llm", str(llm), "--task", str(task), "--dev-size", "3"]
     return root, common, task
 

@@ -21,8 +21,8 @@ from layerbridge.bridge import BridgeConfig, LayerBridge
 from layerbridge.cli.main import main
 from layerbridge.encoder_cache import EncoderStateCache
 
-from test_cli import EN, LABELS, launch_two, write_jsonl
-from tiny_models import save_tiny_models
+from test_cli import launch_two
+from tiny_models import save_tiny_models, save_tiny_news
 
 TESTS = Path(__file__).parent
 TEXTS = ["The match ended with a late goal.", "Parliament passed the budget after a long debate.",
@@ -33,14 +33,8 @@ TEXTS = ["The match ended with a late goal.", "Parliament passed the budget afte
 def task(tmp_path_factory):
     root = tmp_path_factory.mktemp("cache-cli")
     enc, llm = save_tiny_models(root)
-    (root / "data").mkdir()
-    write_jsonl(root / "data" / "en_train.jsonl", EN * 4)
-    write_jsonl(root / "data" / "en_test.jsonl", EN)
-    (root / "news.yaml").write_text(
-        "name: tiny_news\nprompt: 'News: {text} Category: '\n"
-        f"label_words: {json.dumps(LABELS)}\ntrain_language: en\nlanguages: [en]\n"
-        "files:\n  en: {train: data/en_train.jsonl, test: data/en_test.jsonl}\n", encoding="utf-8")
-    return root, ["train", "--encoder", str(enc), "--llm", str(llm), "--task", str(root / "news.yaml"),
+    task = save_tiny_news(root, sinhala=False)
+    return root, ["train", "--encoder", str(enc), "--llm", str(llm), "--task", str(task),
                   "--dev-size", "3", "--fusion", "global_softmax", "--batch-size", "4"]
 
 

@@ -14,8 +14,7 @@ from layerbridge.cli.main import main
 from layerbridge.compare.reuse import file_sha256
 from layerbridge.training.config import TrainConfig
 
-from test_cli import EN, LABELS, XX, write_jsonl
-from tiny_models import save_tiny_models, tiny_encoder, tiny_tokenizer
+from tiny_models import EN, LABELS, XX, save_tiny_models, save_tiny_news, tiny_encoder, tiny_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -23,17 +22,7 @@ def stage1(tmp_path_factory):
     """Tiny models, a tiny classification task, and a stage-1 bridge trained 3 steps on it."""
     root = tmp_path_factory.mktemp("init_from")
     enc, llm = save_tiny_models(root)
-    data = root / "data"
-    data.mkdir()
-    write_jsonl(data / "en_train.jsonl", EN * 4)
-    write_jsonl(data / "en_test.jsonl", EN)
-    write_jsonl(data / "xx_test.jsonl", XX)
-    task = root / "news.yaml"
-    task.write_text(
-        "name: tiny_news\nprompt: 'News: {text} Category: '\n"
-        f"label_words: {json.dumps(LABELS)}\ntrain_language: en\nlanguages: [en, xx]\nlow_resource: [xx]\n"
-        "files:\n  en: {train: data/en_train.jsonl, test: data/en_test.jsonl}\n  xx: {test: data/xx_test.jsonl}\n",
-        encoding="utf-8")
+    task = save_tiny_news(root)
     common = ["--encoder", str(enc), "--llm", str(llm), "--task", str(task), "--dev-size", "3", "--batch-size", "4"]
     first = root / "stage1"
     assert main(["train", *common, "-o", str(first), "--fusion", "global_softmax", "--max-steps", "3",

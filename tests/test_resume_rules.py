@@ -14,25 +14,14 @@ from layerbridge.bridge import BridgeConfig
 from layerbridge.errors import ConfigError
 from layerbridge.training.config import TrainConfig
 
-from test_cli import EN, LABELS, XX, write_jsonl
-from tiny_models import save_tiny_models
+from tiny_models import save_tiny_models, save_tiny_news
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     root = tmp_path_factory.mktemp("resume")
     enc, llm = save_tiny_models(root)
-    data = root / "data"
-    data.mkdir()
-    write_jsonl(data / "en_train.jsonl", EN * 4)
-    write_jsonl(data / "en_test.jsonl", EN)
-    write_jsonl(data / "xx_test.jsonl", XX)
-    task = root / "news.yaml"
-    task.write_text(
-        "name: tiny_news\nprompt: 'News: {text} Category: '\n"
-        f"label_words: {json.dumps(LABELS)}\ntrain_language: en\nlanguages: [en, xx]\n"
-        "files:\n  en: {train: data/en_train.jsonl, test: data/en_test.jsonl}\n  xx: {test: data/xx_test.jsonl}\n",
-        encoding="utf-8")
+    task = save_tiny_news(root)
     return root, enc, llm, task
 
 

@@ -12,8 +12,8 @@ from transformers import MT5EncoderModel, UMT5EncoderModel
 from layerbridge.bridge import LayerBridge
 from layerbridge.cli.main import main
 
-from test_cli import LABELS, XX, setup  # noqa: F401  (setup: test_cli's tiny LLM and task, a fixture)
-from tiny_models import save_tiny_t5
+from test_cli import setup  # noqa: F401  (setup: test_cli's tiny LLM and task, a fixture)
+from tiny_models import LABELS, XX, save_tiny_t5
 
 
 def bf16_usable() -> bool:

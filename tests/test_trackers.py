@@ -17,35 +17,17 @@ from layerbridge.training.config import TrainConfig
 from layerbridge.training.recipe import fit, setup
 from layerbridge.training.tracking import hyperparameters, parse_report_to
 
-from tiny_models import save_tiny_models
+from tiny_models import save_tiny_models, save_tiny_news
 
 pytest.importorskip("tensorboard")
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 from tensorboard.plugins.hparams import plugin_data_pb2  # noqa: E402
 
-LABELS = ["Sports", "Political", "Science"]
-EN = [
-    ("The match ended with a late goal and the fans cheered.", "Sports"),
-    ("The team won the cup after extra time.", "Sports"),
-    ("Parliament passed the new budget after a long debate.", "Political"),
-    ("The president met party leaders about the election.", "Political"),
-    ("A new phone with a faster chip was released today.", "Science"),
-    ("Scientists measured the speed of the new chip.", "Science"),
-]
-
-
 @pytest.fixture(scope="module")
 def common(tmp_path_factory):
     root = tmp_path_factory.mktemp("trackers")
     enc, llm = save_tiny_models(root)
-    data = root / "data"
-    data.mkdir()
-    (data / "en_train.jsonl").write_text("".join(json.dumps({"text": t, "label": l}) + "\n" for t, l in EN * 4))
-    (data / "en_test.jsonl").write_text("".join(json.dumps({"text": t, "label": l}) + "\n" for t, l in EN))
-    task = root / "news.yaml"
-    task.write_text("name: tiny_news\nprompt: 'News: {text} Category: '\n"
-                    f"label_words: {json.dumps(LABELS)}\ntrain_language: en\nlanguages: [en]\n"
-                    "files:\n  en: {train: data/en_train.jsonl, test: data/en_test.jsonl}\n", encoding="utf-8")
+    task = save_tiny_news(root, sinhala=False)
     return ["--encoder", str(enc), "--llm", str(llm), "--task", str(task), "--dev-size", "3",
             "--fusion", "global_softmax", "--max-steps", "4", "--batch-size", "4", "--lr", "1e-2",
             "--eval-every", "1", "--checkpoint-every", "2"]

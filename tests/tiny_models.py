@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -68,6 +69,43 @@ def save_tiny_models(root: Path) -> tuple[Path, Path]:
     tiny_llm().save_pretrained(llm_dir)
     tiny_tokenizer("llm").save_pretrained(llm_dir)
     return enc_dir, llm_dir
+
+
+# A tiny news-topic task: English training and test rows, a few Sinhala test rows.
+LABELS = ["Sports", "Political", "Science"]
+EN = [
+    ("The match ended with a late goal and the fans cheered.", "Sports"),
+    ("The team won the cup after extra time.", "Sports"),
+    ("Parliament passed the new budget after a long debate.", "Political"),
+    ("The president met party leaders about the election.", "Political"),
+    ("A new phone with a faster chip was released today.", "Science"),
+    ("Scientists measured the speed of the new chip.", "Science"),
+]
+XX = [("ශ්‍රී ලංකා ක්‍රිකට් කණ්ඩායම ජයග්‍රහණය කළේය.", "Sports"), ("ජනාධිපති පක්ෂ නායකයින් හමුවිය.", "Political"),
+      ("නව දුරකථනය අද නිකුත් විය.", "Science")]
+
+
+def write_jsonl(path: Path, rows):
+    path.write_text("".join(json.dumps({"text": t, "label": l}, ensure_ascii=False) + "\n" for t, l in rows),
+                    encoding="utf-8")
+
+
+def save_tiny_news(root: Path, *, sinhala: bool = True, train_repeats: int = 4) -> Path:
+    """Write the tiny news task under `root` (data/ and news.yaml): English train (EN x train_repeats)
+    and test, and with `sinhala` a low-resource Sinhala test split (xx). Returns the task file."""
+    data = root / "data"
+    data.mkdir(exist_ok=True)
+    write_jsonl(data / "en_train.jsonl", EN * train_repeats)
+    write_jsonl(data / "en_test.jsonl", EN)
+    languages, files = "[en]", "files:\n  en: {train: data/en_train.jsonl, test: data/en_test.jsonl}\n"
+    if sinhala:
+        write_jsonl(data / "xx_test.jsonl", XX)
+        languages, files = "[en, xx]\nlow_resource: [xx]", files + "  xx: {test: data/xx_test.jsonl}\n"
+    task = root / "news.yaml"
+    task.write_text("name: tiny_news\nprompt: 'News: {text} Category: '\n"
+                    f"label_words: {json.dumps(LABELS)}\ntrain_language: en\nlanguages: {languages}\n" + files,
+                    encoding="utf-8")
+    return task
 
 
 def tiny_t5_tokenizer() -> PreTrainedTokenizerFast:
