@@ -94,6 +94,12 @@ def load_generation_config(folder: str | Path) -> Decoding | None:
     return Decoding.from_dict(values, str(path))
 
 
+def decoding_for(bridge, decoding: Decoding | None = None) -> Decoding:
+    """How `bridge` decodes: `decoding` when given, else the settings it was saved with
+    (generation_config.json), else Decoding's defaults (greedy)."""
+    return decoding or getattr(bridge, "generation_config", None) or Decoding()
+
+
 def tuned_decoding(task: Any = None, given: dict[str, Any] | None = None) -> Decoding | None:
     """The settings a bridge trained on `task` is saved with: the task's own (`Task.decoding`, e.g.
     flores_en's chosen ones) with the ones `given` at training over them; None when neither says any."""

@@ -76,7 +76,7 @@ class Answerer:
     def load(cls, folder: str | Path, *, task: str | None = None, cache_dir: str | None = None,
              mode: str = "rank", decoding=None) -> "Answerer":
         from layerbridge.bridge import LayerBridge
-        from layerbridge.evaluation.generation import Decoding
+        from layerbridge.decoding import decoding_for
         from layerbridge.machine import inference_device
         from layerbridge.tasks import get_task
 
@@ -84,8 +84,7 @@ class Answerer:
             raise ConfigError(f"mode must be one of {MODES}, not {mode!r}")
         folder = check_bridge_folder(folder)
         bridge = LayerBridge.from_pretrained(folder, cache_dir=cache_dir).to(inference_device())
-        decoding = decoding or bridge.generation_config or Decoding()  # given, else saved with it, else greedy
-        return cls(bridge, folder, get_task(task) if task else None, mode, decoding)
+        return cls(bridge, folder, get_task(task) if task else None, mode, decoding_for(bridge, decoding))
 
     @property
     def kind(self) -> str:

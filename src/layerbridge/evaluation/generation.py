@@ -8,7 +8,7 @@ import time
 import torch
 from tqdm.auto import tqdm
 
-from layerbridge.decoding import Decoding  # noqa: F401  (where it was defined before; callers import it here)
+from layerbridge.decoding import Decoding, decoding_for  # noqa: F401  (where it was defined before; callers import it here)
 from layerbridge.evaluation.predict import length_sorted_batches
 from layerbridge.evaluation.text_metrics import score_all
 
@@ -18,7 +18,7 @@ def generate_texts(bridge, texts: list[str], decoding: Decoding | None = None, *
                    progress=None) -> list[str]:
     """Outputs in input order, batched by length (less padding; each batch sampled with its own seed);
     decoded as `decoding` says, else as the bridge was saved to (generation_config.json), else greedily."""
-    decoding = decoding or getattr(bridge, "generation_config", None) or Decoding()
+    decoding = decoding_for(bridge, decoding)
     outputs = [""] * len(texts)
     for number, idx in enumerate(length_sorted_batches(texts, batch_size)):
         settings = decoding.generate_kwargs()
@@ -36,7 +36,6 @@ def evaluate_generation(bridge, examples, metrics: tuple[str, ...], *, decoding:
     """Metrics and predictions ({id, input, output, reference}) for one language's examples."""
     from contextlib import nullcontext
 
-    decoding = decoding or getattr(bridge, "generation_config", None) or Decoding()
     texts = [e.text for e in examples]
     started = time.perf_counter()
     with tqdm(total=len(texts), desc=desc, unit="ex", leave=False) as bar, (autocast or nullcontext()):
