@@ -54,6 +54,21 @@ def test_a_run_that_goes_back_to_the_plain_design_drops_the_base_designs_options
                                                                                  "projector_options": {}}}
 
 
+def test_a_run_may_center_languages_and_compare_json_says_so():
+    base = BridgeConfig()
+    runs = runs_of("global_softmax,global_softmax[center_languages=true],"
+                   "global_softmax[projector=linear;projector.pooled=1;center_languages=true]", base)
+    assert not runs["global_softmax"].center_languages
+    centred = runs["global_softmax[center_languages=true]"]
+    assert centred.center_languages is True and centred.projector_options == {}
+    both = runs["global_softmax[projector=linear;projector.pooled=1;center_languages=true]"]
+    assert both.center_languages is True and both.projector_options == {"pooled": 1}
+    settings = run_settings(SimpleNamespace(train=SimpleNamespace(bridge=base), runs=runs))
+    assert settings["bridge_overrides"]["global_softmax[center_languages=true]"] == {"center_languages": True}
+    with pytest.raises(ConfigError, match="center_languages must be true or false, got 'yes'"):
+        runs_of("global_softmax[center_languages=yes]", base)
+
+
 @pytest.mark.parametrize("text", ["last[projector.latents=4]", "last,last[injection=cross_atention]", "nope", "last,last"])
 def test_a_bad_run_is_refused_before_anything_trains(text):
     with pytest.raises(ConfigError):

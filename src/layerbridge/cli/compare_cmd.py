@@ -4,7 +4,9 @@ and write one report (report.md / report.html with plots) into the output folder
 The runs come from `--fusions`, a comma list of run names: a fusion (`last`), or a variant with
 options in brackets, `token_softmax[init=last;gate_ffn_size=1024]`. A variant may also change how
 the encoder reaches the LLM: `global_softmax[injection=cross_attention]`,
-`global_softmax[projector=perceiver;projector.latents=32]`, `...[projector_init=default]`. Each run
+`global_softmax[projector=perceiver;projector.latents=32]`, `...[projector_init=default]`,
+`...[center_languages=true]` (language centring, transductive: a language's mean is fitted on the
+texts evaluated). Each run
 name becomes one complete BridgeConfig (the command line's bridge plus the variant's settings) in
 CompareConfig.runs, and trains into <output>/<slug(name)>."""
 
@@ -107,7 +109,16 @@ def build_compare_config(args, *, languages: list[str], title: str = ""):
 
 # The --fusions mini-language (see the module's docstring)
 BRIDGE_KEYS = ("injection", "projector")  # designs a variant may change (with their options) beside its fusion's
-PLAIN_KEYS = ("projector_init",)  # further bridge settings a variant may set
+PLAIN_KEYS = ("projector_init", "center_languages")  # further bridge settings a variant may set
+
+
+def plain_value(key: str, value, spec: str):
+    """A variant's plain bridge setting, typed as BridgeConfig holds it (center_languages: true/false)."""
+    if key == "center_languages":
+        if not isinstance(value, bool):
+            raise ConfigError(f"--fusions {spec}: center_languages must be true or false, got {value!r}")
+        return value
+    return str(value)
 
 
 def parse_fusions(text: str) -> dict[str, tuple[str, dict]]:
@@ -132,13 +143,13 @@ def parse_fusions(text: str) -> dict[str, tuple[str, dict]]:
 
 def bridge_overrides(options: dict, spec: str) -> dict:
     """Pop a variant's bridge settings out of its options: `injection=cross_attention`,
-    `projector=perceiver`, their options as `injection.KEY=VALUE` / `projector.KEY=VALUE`, and
-    `projector_init=default`."""
+    `projector=perceiver`, their options as `injection.KEY=VALUE` / `projector.KEY=VALUE`,
+    `projector_init=default` and `center_languages=true`."""
     overrides: dict = {}
     for key in list(options):
         head, dot, option = key.partition(".")
         if key in PLAIN_KEYS:
-            overrides[key] = str(options.pop(key))
+            overrides[key] = plain_value(key, options.pop(key), spec)
         elif head in BRIDGE_KEYS and not dot:
             overrides[head] = str(options.pop(key))
         elif head in BRIDGE_KEYS:

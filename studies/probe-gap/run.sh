@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Issue 32's study: what closes the gap between the bridge and the linear probe on the same encoder?
+# The transfer-side designs, each at its own learning rate chosen on English dev from the
+# fair-budget grid {3e-4, 1e-3, 3e-3}, with the fair-budget study's settings (small-data preset,
+# bf16 where the CPU has it, normalize none; SIB-200: every local language, all 204 test sentences;
+# Sinhala news: 400 English training rows, all 3325 test rows), so that its `last`, default, probe
+# and LLM-alone rows of the same seed stand beside these:
+#   pooled           the default plus one pooled sentence token (the mask-aware mean of the fused states)
+#   pooled alone     the LLM reads only the pooled token of the last layer (E5's sentence embedding)
+#   centred          the default with language centring (transductive: each language's mean encoder
+#                    state, fitted on its unlabelled test texts, moved onto English's)
+#   centred + pooled both
+# DESIGNS (a comma list of the names above, spaces as '-', e.g. pooled,centred) narrows the runs.
+# `compare` reuses finished runs and resumes killed ones: re-run the same line after a stop.
+# Usage: LAYERBRIDGE_DATA_DIR=../shared/data bash studies/probe-gap/run.sh [OUT] [TASKS] [SEEDS...]
+set -euo pipefail
+OUT=${1:-results/probe-gap}
+TASKS=${2:-sib200,sinhala_news}
+shift 2 || shift $# || true
+SEEDS=${*:-0 1 2}
+declare -A RUN=(
+  [pooled]="global_softmax[projector=linear;projector.pooled=1]"
+  [pooled-alone]="last[projector=pooled]"
+  [centred]="global_softmax[center_languages=true]"
+  [centred-pooled]="global_softmax[projector=linear;projector.pooled=1;center_languages=true]"
+)
+DESIGNS=${DESIGNS:-pooled,pooled-alone,centred,centred-pooled}
+FUSIONS=""
+for name in ${DESIGNS//,/ }; do
+  [ -n "${RUN[$name]:-}" ] || { echo "DESIGNS: unknown design $name (one of: ${!RUN[*]})" >&2; exit 2; }
+  FUSIONS+="${FUSIONS:+,}${RUN[$name]}"
+done
+COMMON=(--fusions "$FUSIONS" --references "" --lr-grid 3e-4,1e-3,3e-3
+        --preset small-data --mixed-precision auto --normalize none)
+for seed in $SEEDS; do
+  for task in ${TASKS//,/ }; do
+    case $task in
+      sib200) layerbridge compare --task sib200 "${COMMON[@]}" --seed "$seed" -o "$OUT/sib200/seed$seed" ;;
+      sinhala_news) layerbridge compare --task sinhala_news "${COMMON[@]}" --train-limit 400 --seed "$seed" \
+                      -o "$OUT/sinhala-news/seed$seed" ;;
+      *) echo "TASKS: unknown task $task (sib200, sinhala_news)" >&2; exit 2 ;;
+    esac
+  done
+done
