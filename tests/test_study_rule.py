@@ -1,6 +1,6 @@
-"""The default-choosing rule of the fair-budget study (tools/results_report.py)."""
+"""The default-choosing rule of the fair-budget study (tools/default_rule.py)."""
 
-from tools.results_report import apply_rule
+from tools.default_rule import apply_rule
 
 COST = {"last": 0, "global_softmax": 1, "token_softmax": 2}
 

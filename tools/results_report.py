@@ -18,7 +18,8 @@ import statistics
 import sys
 from pathlib import Path
 
-from tools import seeds
+from tools import probe_gap_report, seeds
+from tools.default_rule import DESIGN_COST, RULE_MARGIN, apply_rule
 from tools.blocks import block_names, fill_blocks
 
 # task -> its compare folders (one per seed) under the results folder
@@ -43,10 +44,6 @@ STUDIES = {
     "fair-sinhala-news": "fair-budget/sinhala-news/seed*",
 }
 FAIR = {"SIB-200": "fair-sib200", "Sinhala news": "fair-sinhala-news"}
-# issue 16's rule (docs/fusion-study.md): the best English dev over seeds and both tasks wins; a
-# cheaper design within RULE_MARGIN points of it wins instead. Cost rank of each design:
-DESIGN_COST = {"last": 0, "global_softmax": 1, "global_softmax[parameterisation=plain]": 1, "token_softmax": 2}
-RULE_MARGIN = 1.0
 # options against the token gate's collapse and the probe gap (studies/fair-budget/options.sh):
 # block name -> (its runs, what the option is (None: the run's own name says it), the fair-budget
 # study it varies), each run against the fair-budget design of the same seed that it varies
@@ -60,6 +57,7 @@ FAIR_OPTIONS = {"fair-keep-best": ("fair-budget/sib200-keep-best-4-epochs/seed*"
                 "fair-all-english": ("fair-budget/sinhala-news-all-english/seed*",
                                      "all 2003 English training rows (not 400)", "fair-sinhala-news")}
 STUDIES |= {key: pattern for key, (pattern, _, _) in FAIR_OPTIONS.items()}
+STUDIES |= probe_gap_report.STUDIES  # issue 32: the pooled token and centring beside the fair-budget rows
 # the architectures study (studies/architectures/run.sh): per task, its fair-budget runs (the
 # soft tokens and the probe, same settings) and one folder per design
 ARCH_DESIGNS = ("cross-attention", "perceiver-32")
@@ -209,15 +207,6 @@ def fair_budget_grid(all_docs: dict[str, list[dict]]) -> list[str]:
                 lines.append(f"| {task} | {name} | {doc['train_config']['seed']} | {' / '.join(cells)} | {chosen:g} | "
                              f"{mean_entropy} |")
     return lines if len(lines) > 2 else ["(no runs yet: bash studies/fair-budget/run.sh)"]
-
-
-def apply_rule(dev: dict[str, float], cost: dict[str, int] = DESIGN_COST, margin: float = RULE_MARGIN
-               ) -> tuple[str, list[str], str]:
-    """(best design by dev, cheaper designs within `margin` of it, the winner: the best of those cheaper
-    designs if any, else the best)."""
-    best = max(dev, key=dev.get)
-    cheaper = [d for d in dev if cost[d] < cost[best] and dev[d] >= dev[best] - margin]
-    return best, cheaper, (max(cheaper, key=dev.get) if cheaper else best)
 
 
 def fair_budget_rule(all_docs: dict[str, list[dict]]) -> list[str]:
@@ -428,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     blocks = {"headline": headline(tasks), "fair-budget-grid": fair_budget_grid(all_docs),
               "fair-budget-rule": fair_budget_rule(all_docs), "fair-options": fair_options(all_docs),
               "fair-options-seeds": fair_options_over_seeds(all_docs),
-              "fair-headline": fair_headline(all_docs),
+              "fair-headline": fair_headline(all_docs), **probe_gap_report.blocks(all_docs),
               "arch-designs": architecture_designs(all_docs), "arch-languages": architecture_languages(all_docs), "llm-gemma": llm_comparison(args.results), "deltas": deltas(tasks), "token-gate": token_gate(args.results / TOKEN_GATE),
               **{f"options-{task}": options(all_docs, studies) for task, studies in OPTIONS.items()},
               **{f"bf16-{task}": options(all_docs, studies) for task, studies in STABLE.items()}}

@@ -1,0 +1,71 @@
+"""The probe-gap study's tables (tools/probe_gap_report.py): the designs beside the fair-budget rows of
+the SAME seeds, their gap to that seed's probe, and the default rule over English dev."""
+
+from tools.probe_gap_report import blocks
+
+LANGS = ["eng_Latn", "sin_Sinh", "tam_Taml"]
+POOLED = "global_softmax[projector=linear;projector.pooled=1]"
+CENTRED = "global_softmax[center_languages=true]"
+
+
+def run(dev: float, scores: list[float], lr: float = 3e-3) -> dict:
+    return {"results": {lang: {"accuracy": s} for lang, s in zip(LANGS, scores)}, "train": {"dev_accuracy": dev},
+            "chosen_lr": lr}
+
+
+def document(seed: int, runs: dict, references: dict | None = None, languages=LANGS, low=LANGS[1:]) -> dict:
+    return {"metric": "accuracy", "languages": languages, "low_resource": low, "train_config": {"seed": seed},
+            "runs": runs, "references": references or {}}
+
+
+def probe(dev: float, scores: list[float]) -> dict:
+    return {"dev_accuracy": dev, "accuracy": dict(zip(LANGS, scores))}
+
+
+def fair(seed: int, default_dev: float, probe_low: float) -> dict:
+    return document(seed, {"last": run(0.80, [0.8, 0.5, 0.5]), "global_softmax": run(default_dev, [0.9, 0.6, 0.7])},
+                    {"probe: last layer": probe(0.9, [0.9, probe_low, probe_low])})
+
+
+def all_docs(pooled_dev: float) -> dict:
+    fair_runs = [fair(0, 0.86, 0.70), fair(1, 0.86, 0.74), fair(2, 0.86, 0.99)]  # seed 2: no design ran on it
+    gap = [document(s, {POOLED: run(pooled_dev, [0.9, 0.72 + s / 100, 0.76 + s / 100], lr=1e-3),
+                        CENTRED: run(0.86, [0.9, 0.70, 0.70])}) for s in (0, 1)]
+    return {"fair-sib200": fair_runs, "probe-gap-sib200": gap,
+            "fair-sinhala-news": [fair(s, 0.60, 0.6) for s in (0, 1)],
+            "probe-gap-sinhala-news": [document(s, {POOLED: run(pooled_dev - 0.26, [0.7, 0.65, 0.65]),
+                                                    CENTRED: run(0.60, [0.6, 0.6, 0.6])}) for s in (0, 1)]}
+
+
+def row(lines: list[str], task: str, label: str) -> list[str]:
+    hits = [line for line in lines if line.startswith(f"| {task} | {label} |")]
+    assert len(hits) == 1, (label, lines)
+    return [cell.strip() for cell in hits[0].strip("|").split("|")]
+
+
+def test_designs_stand_beside_the_fair_budget_rows_of_the_same_seeds():
+    lines = blocks(all_docs(0.88))["probe-gap"]
+    pooled = row(lines, "SIB-200", "default + pooled token")
+    # seeds 0, 1; lr; dev 88; low-resource (0.72 + 0.76) / 2 at seed 0, (0.73 + 0.77) / 2 at seed 1
+    assert pooled[2:6] == ["0, 1", "0.001, 0.001", "88.0 ± 0.0", "74.5 ± 0.5"]
+    # minus the probe of the same seed (0.70, 0.74): +4.0 and +1.0; seed 2's probe (0.99) plays no part
+    assert pooled[6] == "2.5 ± 1.5"
+    probe_row = row(lines, "SIB-200", "probe: last layer")
+    assert probe_row[2] == "0, 1" and probe_row[5] == "72.0 ± 2.0"
+    assert row(lines, "SIB-200", "default, centred †")[6] == "-2.0 ± 2.0"
+
+
+def test_the_rule_keeps_the_default_unless_a_design_wins_by_more_than_the_margin():
+    close = blocks(all_docs(0.86 + 0.005))["probe-gap-rule"]  # within 1 point: the cheaper default wins
+    assert "By the rule the default is **default (global_softmax)**" in close[-1]
+    ahead = blocks(all_docs(0.86 + 0.03))["probe-gap-rule"]  # 3 points ahead on both tasks' mean
+    assert "By the rule the default is **default + pooled token**" in ahead[-1]
+
+
+def test_languages_table_has_every_row_mean_over_the_design_seeds():
+    lines = blocks(all_docs(0.88))["probe-gap-languages"]
+    header = next(line for line in lines if line.startswith("| language |"))
+    assert "default + pooled token" in header and "probe: last layer" in header
+    sin = next(line for line in lines if line.startswith("| sin_Sinh (low) |"))
+    assert "72.5" in sin  # the pooled design: (0.72 + 0.73) / 2
+    assert blocks({})["probe-gap"][0].startswith("(no runs yet")

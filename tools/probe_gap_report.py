@@ -1,0 +1,123 @@
+"""The probe-gap study's tables (studies/probe-gap/, issue 32): the transfer-side designs (a pooled
+sentence token, language centring) beside the fair-budget study's `last`, default, probe and LLM
+alone of the same seeds and settings, with English fit (English dev) and transfer (the low-resource
+average) apart, and the default rule applied to them. Called by tools/results_report.py, which
+loads the documents; the blocks land in docs/fusion-study.md and docs/results.md."""
+
+from __future__ import annotations
+
+import statistics
+
+from tools import seeds
+from tools.default_rule import DESIGN_COST, RULE_MARGIN, apply_rule
+
+# block-name keys of the loaded documents -> their compare folders under results/
+STUDIES = {"probe-gap-sib200": "probe-gap/sib200/seed*", "probe-gap-sinhala-news": "probe-gap/sinhala-news/seed*"}
+# task -> (its fair-budget documents, its probe-gap documents)
+TASKS = {"SIB-200": ("fair-sib200", "probe-gap-sib200"), "Sinhala news": ("fair-sinhala-news", "probe-gap-sinhala-news")}
+PROBE, LLM_ALONE = "probe: last layer", "LLM alone"
+FAIR_ROWS = ("last", "global_softmax", PROBE, LLM_ALONE)  # read from the fair-budget run of the same seed
+TRANSDUCTIVE = "†"  # centring fits each language's mean on its unlabelled test texts
+DESIGNS = {  # run name in compare.json -> what the tables call it
+    "global_softmax[projector=linear;projector.pooled=1]": "default + pooled token",
+    "last[projector=pooled]": "pooled token alone (last layer)",
+    "global_softmax[center_languages=true]": f"default, centred {TRANSDUCTIVE}",
+    "global_softmax[projector=linear;projector.pooled=1;center_languages=true]": f"default + pooled token, centred {TRANSDUCTIVE}",
+}
+LABELS = {"last": "last", "global_softmax": "default (global_softmax)", PROBE: PROBE, LLM_ALONE: LLM_ALONE, **DESIGNS}
+# the rule's cost rank: the pooled token adds a Linear and a token; centring a pass over each language
+COST = {**DESIGN_COST, "last[projector=pooled]": 0, "global_softmax[projector=linear;projector.pooled=1]": 2,
+        "global_softmax[center_languages=true]": 2,
+        "global_softmax[projector=linear;projector.pooled=1;center_languages=true]": 3}
+NO_RUNS = ["(no runs yet: bash studies/probe-gap/run.sh)"]
+
+
+def task_rows(all_docs: dict[str, list[dict]], fair_key: str, gap_key: str) -> dict[str, list[tuple[dict, str]]]:
+    """Row name -> [(the compare document holding it, its name there)] over the seeds the designs ran
+    on: the fair-budget rows from the same seed's fair-budget document, the designs from their own."""
+    gap_docs = all_docs.get(gap_key, [])
+    fair_by_seed = {doc["train_config"]["seed"]: doc for doc in all_docs.get(fair_key, [])}
+    rows: dict[str, list[tuple[dict, str]]] = {}
+    for doc in gap_docs:
+        fair = fair_by_seed.get(doc["train_config"]["seed"])
+        for name in FAIR_ROWS:
+            if fair is not None and name in seeds.columns(fair):
+                rows.setdefault(name, []).append((fair, name))
+    for doc in gap_docs:
+        for name in DESIGNS:
+            if name in doc["runs"]:
+                rows.setdefault(name, []).append((doc, name))
+    return rows
+
+
+def low_resource(doc: dict, name: str) -> float:
+    column = seeds.columns(doc)[name]
+    return statistics.mean(column[lang] for lang in doc["low_resource"])
+
+
+def probe_gap(all_docs: dict[str, list[dict]]) -> list[str]:
+    """Per task and row: seeds, the chosen learning rate per seed, English dev (English fit), the
+    low-resource average (transfer) and its difference from the probe of the same seed."""
+    lines = ["| task | design | seeds | lr per seed | English dev | low-resource average | "
+             "low-resource − probe (same seeds) |", "|---|---|---|---|---:|---:|---:|"]
+    for task, (fair_key, gap_key) in TASKS.items():
+        rows = task_rows(all_docs, fair_key, gap_key)
+        probe_by_seed = {doc["train_config"]["seed"]: low_resource(doc, name) for doc, name in rows.get(PROBE, [])}
+        for name, held in rows.items():
+            seed_list = [doc["train_config"]["seed"] for doc, _ in held]
+            lrs = [doc["runs"][n].get("chosen_lr") if n in doc["runs"] else None for doc, n in held]
+            low = [low_resource(doc, n) for doc, n in held]
+            gaps = [v - probe_by_seed[s] for v, s in zip(low, seed_list) if s in probe_by_seed]
+            gap = "—" if name == PROBE or not gaps else seeds.spread(gaps)
+            lines.append(f"| {task} | {LABELS[name]} | {', '.join(map(str, seed_list))} | "
+                         f"{', '.join(f'{lr:g}' for lr in lrs) if all(lrs) else '—'} | "
+                         f"{seeds.spread([seeds.dev_accuracy(doc, n) for doc, n in held])} | {seeds.spread(low)} | {gap} |")
+    return lines if len(lines) > 2 else NO_RUNS
+
+
+def probe_gap_languages(all_docs: dict[str, list[dict]]) -> list[str]:
+    """Per task and test language: every row's score, mean over the seeds the designs ran on."""
+    lines = []
+    for task, (fair_key, gap_key) in TASKS.items():
+        rows = task_rows(all_docs, fair_key, gap_key)
+        if not any(name in DESIGNS for name in rows):
+            continue
+        first = next(iter(rows.values()))[0][0]
+        low = set(first["low_resource"])
+        seed_list = sorted({doc["train_config"]["seed"] for name in DESIGNS for doc, _ in rows.get(name, [])})
+        lines += [f"{task} (accuracy %, mean over seeds {', '.join(map(str, seed_list))})",
+                  "", "| language | " + " | ".join(LABELS[name] for name in rows) + " |", "|---|" + "---:|" * len(rows)]
+        for lang in first["languages"]:
+            cells = [f"{100 * statistics.mean(seeds.columns(doc)[n][lang] for doc, n in held):.1f}"
+                     for held in rows.values()]
+            lines.append(f"| {lang}{' (low)' if lang in low else ''} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines[:-1] if lines else NO_RUNS
+
+
+def probe_gap_rule(all_docs: dict[str, list[dict]]) -> list[str]:
+    """The default rule over the default and the designs that ran on both tasks: English dev, mean
+    over seeds per task, then over the tasks."""
+    tasks = {task: task_rows(all_docs, *keys) for task, keys in TASKS.items()}
+    candidates = ["global_softmax", *DESIGNS]
+    means = {}
+    lines = ["| design | " + " | ".join(f"{task} English dev (seeds)" for task in tasks) + " | mean of the tasks |",
+             "|---" + "|---:" * (len(tasks) + 1) + "|"]
+    for name in candidates:
+        devs = [[seeds.dev_accuracy(doc, n) for doc, n in rows.get(name, [])] for rows in tasks.values()]
+        if not all(devs):
+            continue
+        means[name] = statistics.mean(100 * statistics.mean(v) for v in devs)
+        lines.append(f"| {LABELS[name]} | " + " | ".join(f"{seeds.spread(v)} ({len(v)})" for v in devs)
+                     + f" | {means[name]:.1f} |")
+    if len(means) < 2:
+        return ["(the rule needs the default and a design on both tasks: bash studies/probe-gap/run.sh)"]
+    best, cheaper, winner = apply_rule(means, COST, RULE_MARGIN)
+    return lines + ["", f"Best English dev: {LABELS[best]} ({means[best]:.1f}). Cheaper designs within "
+                    f"{RULE_MARGIN:g} point: {', '.join(LABELS[d] for d in cheaper) or 'none'}. "
+                    f"By the rule the default is **{LABELS[winner]}**."]
+
+
+def blocks(all_docs: dict[str, list[dict]]) -> dict[str, list[str]]:
+    return {"probe-gap": probe_gap(all_docs), "probe-gap-languages": probe_gap_languages(all_docs),
+            "probe-gap-rule": probe_gap_rule(all_docs)}
