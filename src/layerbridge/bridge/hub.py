@@ -92,7 +92,7 @@ def model_card(bridge, run_dir: Path | None) -> str:
         lines += ["", "## Training", "",
                   f"Task `{summary.get('task')}` (English only), {summary.get('train_examples')} training examples, "
                   f"{summary.get('steps')} steps, precision {summary.get('mixed_precision')}, "
-                  f"{summary.get('trainable_parameters'):,} trainable parameters."]
+                  f"{summary.get('trainable_parameters'):,} trainable parameters.{_objective_line(summary)}"]
     if cfg.init_from:  # two-stage training (training/init_from.py)
         lines += ["", "## Two-stage training", "", f"Trained from the weights of the bridge `{cfg.init_from['bridge']}` "
                   f"(its bridge.safetensors sha256 `{cfg.init_from['sha256']}`), not from scratch."]
@@ -127,6 +127,18 @@ def push_bridge(bridge, repo_id: str, *, private: bool = False, revision: str | 
                                  commit_message=f"layerbridge: {bridge.config.fusion} bridge {bridge.config.encoder} -> "
                                                 f"{bridge.config.llm}")
     return str(getattr(info, "commit_url", info))
+
+
+def _objective_line(summary: dict) -> str:
+    """The English-only objective and token dropout it trained with, when not plain restating."""
+    said = []
+    if summary.get("objective", "restate") != "restate":
+        said.append(f"objective `{summary['objective']}` ({summary.get('continuation_split')} training texts cut in "
+                    f"two: the encoder read the first part, the LLM wrote the rest; "
+                    f"{summary.get('continuation_restated')} too short, restated)")
+    if summary.get("encoder_token_dropout"):
+        said.append(f"encoder token dropout {summary['encoder_token_dropout']:g} (training only)")
+    return " Trained with " + " and ".join(said) + "." if said else ""
 
 
 def _read_json(path: Path) -> dict | None:

@@ -223,26 +223,30 @@ class LayerBridge(BridgeParts, BridgeText, BridgeInference, PretrainedBridge, nn
         encoder_states: torch.Tensor | None = None,
         prompt_ids: list[list[int]] | None = None,
         label_smoothing: float = 0.0,
+        read_mask: torch.Tensor | None = None,
     ) -> BridgeOutput:
         """Loss on the target tokens only. Give the encoder inputs, or precomputed
         `encoder_states` (B, S, L, D) with their `attention_mask`; `prompt_ids` is the LLM prompt of
         each example (`prompt_ids(texts)`), required when the config's llm_input has one.
         `label_smoothing` > 0: each target token's cross-entropy against a target smoothed over the
-        vocabulary (training only; scores stay plain log-probabilities)."""
+        vocabulary (training only; scores stay plain log-probabilities). `read_mask` (B, S): the encoder
+        positions the LLM reads, a subset of `attention_mask`'s (the recipe's encoder token dropout,
+        training/objectives.py); the encoder itself still reads every token. None: all of them."""
         if (prompt_ids is None) != (self.config.llm_input == "soft"):
             raise ConfigError(f"llm_input={self.config.llm_input!r}: pass prompt_ids=bridge.prompt_ids(texts)"
                               if prompt_ids is None else "llm_input='soft' reads no prompt_ids")
         soft, soft_mask, weights = None, None, None
+        read_mask = attention_mask if read_mask is None else read_mask  # (B, S)
         if self.reads_soft_tokens:
             if encoder_states is None:
                 with record_function("layerbridge: encoder"):
                     encoder_states = self.encoder_states(input_ids, attention_mask)
             with record_function("layerbridge: fusion + projector"):
-                soft, soft_mask, weights = self.soft_tokens(encoder_states, attention_mask)
+                soft, soft_mask, weights = self.soft_tokens(encoder_states, read_mask)
         with record_function("layerbridge: assemble LLM input"):
             inputs = self.llm_inputs(soft, soft_mask, target_ids, prompt_ids)
         with record_function("layerbridge: LLM forward + target logits"), \
-                self.injection.attached(self.llm, encoder_states, attention_mask):  # phases for torch.profiler
+                self.injection.attached(self.llm, encoder_states, read_mask):  # phases for torch.profiler
             if label_smoothing:
                 nll = F.cross_entropy(self.target_logits(inputs), inputs.target_ids, reduction="none",
                                       label_smoothing=label_smoothing)  # (N,)
@@ -253,7 +257,7 @@ class LayerBridge(BridgeParts, BridgeText, BridgeInference, PretrainedBridge, nn
         counts = torch.tensor([len(t) for t in target_ids], device=nll.device, dtype=nll.dtype)
         entropy = penalty = None
         if weights is not None:
-            entropy = weight_entropy(weights, attention_mask)  # (B,)
+            entropy = weight_entropy(weights, read_mask)  # (B,)
             penalty = self.fusion.penalty(entropy)
         return BridgeOutput(loss=nll.mean(), example_loss=sums / counts, layer_weights=weights,
                             weight_entropy=entropy, example_penalty=penalty)

@@ -11,6 +11,7 @@ import argparse
 from layerbridge.cli.options import (add_bridge_options, add_decoding_options, add_paper_flag, apply_paper_flag,
                                      bridge_config_from_args, decoding_overrides)
 from layerbridge.training.config import PRESETS, TrainConfig, apply_preset
+from layerbridge.training.objectives import OBJECTIVES
 
 # option -> TrainConfig field, for the optimisation settings a preset may change
 OPTIMISATION = {
@@ -45,6 +46,7 @@ def add_train_options(parser: argparse.ArgumentParser, *, with_output: bool = Tr
     o.add_argument("--label-smoothing", type=float, default=0.0,
                    help="smoothed targets in the training loss, e.g. 0.1 (not in the paper; default: off; the logged "
                         "loss is then the smoothed one)")
+    add_objective_options(parser)
     sp = parser.add_argument_group("speed (on by default; switches for ablations)")
     sp.add_argument("--no-encoder-cache", dest="encoder_cache", action="store_false",
                     help="recompute the frozen encoder every step instead of caching its states")
@@ -80,6 +82,17 @@ def add_train_options(parser: argparse.ArgumentParser, *, with_output: bool = Tr
                                                     "compare names each tracker run by its compared run)")
 
 
+def add_objective_options(parser: argparse.ArgumentParser) -> None:
+    """The English-only objectives beyond restating (training/objectives.py), measured against it."""
+    ob = parser.add_argument_group("English-only objective (docs/generation.md)")
+    ob.add_argument("--objective", default="restate", choices=list(OBJECTIVES),
+                    help="restate: the LLM writes the text the encoder reads; continuation (a generation task whose "
+                         "target restates its input, e.g. flores_en): the encoder reads the first 30-70%% of each "
+                         "English training text's words, the LLM writes the rest (default: %(default)s)")
+    ob.add_argument("--encoder-token-dropout", type=float, default=0.0, metavar="P",
+                    help="in training only, leave each encoder token out of what the LLM reads with probability P "
+                         "(at least one kept per text; any task; default: off)")
+
 def train_config_from_args(args: argparse.Namespace, *, output_dir: str, fusion: str | None = None) -> TrainConfig:
     explicit = {field: getattr(args, opt) for opt, field in OPTIMISATION.items() if getattr(args, opt) is not None}
     settings = apply_preset(args.preset, explicit)
@@ -89,6 +102,7 @@ def train_config_from_args(args: argparse.Namespace, *, output_dir: str, fusion:
         max_target_length=args.max_target_length,
         micro_batch_size=args.micro_batch_size, max_steps=args.max_steps, mixed_precision=args.mixed_precision,
         seed=args.seed, label_smoothing=args.label_smoothing, keep_best=args.keep_best,
+        objective=args.objective, encoder_token_dropout=args.encoder_token_dropout,
         eval_every=args.eval_every, dev_limit=args.dev_limit, encoder_cache=args.encoder_cache,
         encoder_cache_gb=args.encoder_cache_gb, encoder_cache_dir=args.encoder_cache_dir,
         bucket_by_length=args.bucket_by_length, gradient_checkpointing=args.gradient_checkpointing,

@@ -16,6 +16,7 @@ from typing import Any
 from layerbridge.bridge import BridgeConfig
 from layerbridge.errors import ConfigError
 from layerbridge.registry import unknown_fields
+from layerbridge.training.objectives import OBJECTIVES
 from layerbridge.training.tracking import parse_report_to
 
 TRAIN_CONFIG_NAME = "train_config.json"
@@ -47,6 +48,10 @@ class TrainConfig:
     micro_batch_size: int | None = None  # per forward pass on one process (default: as large as possible)
     max_grad_norm: float = 1.0
     label_smoothing: float = 0.0  # > 0: smoothed targets in the training loss (not in the paper)
+    # English-only objectives beyond restating (training/objectives.py): what the encoder reads and the LLM
+    # writes (restate | continuation), and a bottleneck on what the LLM reads of the encoder in training
+    objective: str = "restate"
+    encoder_token_dropout: float = 0.0  # each real encoder position left out with this probability (training only)
     keep_best: bool = False  # with eval_every: save the weights of the best English dev score, not the last
     mixed_precision: str = "no"  # no | bf16 | auto (bf16 where the hardware has it natively)
     seed: int = 0
@@ -89,6 +94,8 @@ class TrainConfig:
             "warmup_ratio": 0 <= self.warmup_ratio < 1,
             "max_grad_norm": self.max_grad_norm > 0,
             "label_smoothing": 0 <= self.label_smoothing < 1,
+            "objective": self.objective in OBJECTIVES,
+            "encoder_token_dropout": 0 <= self.encoder_token_dropout < 1,
             "keep_best": not self.keep_best or self.eval_every > 0,
             "mixed_precision": self.mixed_precision in ("no", "bf16", "auto"),
             "source": self.source in ("auto", "local", "hub"),

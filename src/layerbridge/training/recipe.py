@@ -47,6 +47,7 @@ from layerbridge.training.checkpointer import Checkpointer
 from layerbridge.training.config import TrainConfig
 from layerbridge.training.dev import dev_score
 from layerbridge.training.init_from import StageOne, check_design, load_stage_one, stage_one
+from layerbridge.training.objectives import MIN_SPLIT_WORDS, check_objective, objective_examples, token_dropout_mask
 from layerbridge.training.refusals import refuse_sharded, refuse_sharded_launch, refuse_untrainable
 from layerbridge.training.run_folder import data_fingerprint, prepare_output_dir
 from layerbridge.training.tracking import accelerator_kwargs, end_tracking, log_entry, start_tracking
@@ -79,6 +80,7 @@ class Run:
     per_epoch: int
     micro: int  # examples per forward pass
     lexical: dict | None
+    objective: dict = field(default_factory=dict)  # the continuation objective's counts (training/objectives.py)
     # ---- the loop's progress: a resumed run starts at its checkpoint's step, with its log
     start: int = 0
     log: list[dict] = field(default_factory=list)
@@ -131,7 +133,8 @@ def setup(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False, mo
     task, train_examples, dev_examples = _setup_data(cfg, data)
     bridge = _setup_bridge(cfg, models, bridge, stage)
     bridge.generation_config = tuned_decoding(task, cfg.generation)  # saved with it: generation_config.json
-    lexical = _setup_closed_form_starts(cfg, accelerator, bridge, train_examples)
+    lexical = _setup_closed_form_starts(cfg, accelerator, bridge, train_examples)  # on the whole English texts
+    train_examples, objective = _setup_objective(cfg, accelerator, task, train_examples)
     targets_of, truncated, max_target = _setup_targets(cfg, accelerator, bridge, task, train_examples)
     inputs_truncated = _setup_input_lengths(accelerator, bridge, train_examples)
     total_steps, per_epoch = _setup_length(cfg, len(train_examples))
@@ -147,7 +150,7 @@ def setup(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False, mo
               cache=cache, targets_of=targets_of, truncated=truncated, inputs_truncated=inputs_truncated,
               max_target=max_target,
               lengths=token_lengths if cfg.bucket_by_length else None, total_steps=total_steps, per_epoch=per_epoch,
-              micro=micro, lexical=lexical)
+              micro=micro, lexical=lexical, objective=objective)
     # what a resume must find again: the micro-batch size (it decides the dropout and the sums) and the data
     run.checkpointer.meta = {"micro_batch_size": micro, "data": data_fingerprint(train_examples, dev_examples)}
     if resume:
@@ -251,7 +254,20 @@ def _setup_data(cfg: TrainConfig, data: tuple[list, list] | None) -> tuple[objec
     train_examples, dev_examples = data
     if not train_examples:
         raise ConfigError(f"task {task.name}: no training examples")
+    check_objective(cfg.objective, task, train_examples)  # before any model is loaded
     return task, train_examples, dev_examples
+
+
+def _setup_objective(cfg: TrainConfig, accelerator: Accelerator, task, train_examples: list) -> tuple[list, dict]:
+    """The examples the steps train on: with objective=continuation each English text cut in two, the
+    encoder reading the first part and the LLM writing the rest (training/objectives.py); how many
+    texts were too short to cut (they keep restating) is said. The dev set is left restating."""
+    examples, counts = objective_examples(cfg.objective, task, train_examples, cfg.seed)
+    if counts:
+        accelerator.print(f"objective continuation: {counts['continuation_split']} of {len(train_examples)} training "
+                          f"texts cut into what the encoder reads and what the LLM writes; "
+                          f"{counts['continuation_restated']} shorter than {MIN_SPLIT_WORDS} words keep restating")
+    return examples, counts
 
 
 def _setup_init_from(cfg: TrainConfig) -> tuple[TrainConfig, StageOne | None]:
@@ -459,7 +475,7 @@ def train_step(run: Run, step: int) -> tuple[float, float | None, int, float]:
 
     The global batch is cut into micro-batches of `run.micro` examples, dealt round-robin to the
     processes; each example's loss is weighted so the update equals the one-process update."""
-    cfg, accelerator, model, bridge = run.cfg, run.accelerator, run.model, run.bridge
+    cfg, accelerator, model = run.cfg, run.accelerator, run.model
     rank, world = accelerator.process_index, accelerator.num_processes
     batch = global_batch(run.train_examples, step, cfg.batch_size, cfg.seed, run.lengths)
     parts = list(enumerate(chunks(batch, run.micro)))
@@ -471,17 +487,7 @@ def train_step(run: Run, step: int) -> tuple[float, float | None, int, float]:
     for i, (index, part) in enumerate(mine):
         torch.manual_seed(dropout_seed(cfg.seed, step, index))
         with accelerator.no_sync(model) if i < len(mine) - 1 else nullcontext():
-            targets = [run.targets_of[e.id] for e in part]
-            texts = [e.text for e in part]
-            prompts = bridge.prompt_ids(texts)
-            if run.cache is not None:
-                with record_function("layerbridge: encoder cache"):
-                    states, mask = run.cache.states(texts)
-                out = model(targets, attention_mask=mask, encoder_states=states, prompt_ids=prompts,
-                            label_smoothing=cfg.label_smoothing)
-            else:
-                encoded = bridge.tokenize(texts) if bridge.reads_soft_tokens else {}
-                out = model(targets, prompt_ids=prompts, label_smoothing=cfg.label_smoothing, **encoded)
+            out = micro_batch_output(run, step, part)
             objective = out.example_loss if out.example_penalty is None else out.example_loss + out.example_penalty
             with record_function("layerbridge: backward"):
                 accelerator.backward(objective.sum() * weight)
@@ -497,6 +503,26 @@ def train_step(run: Run, step: int) -> tuple[float, float | None, int, float]:
     mean_loss = accelerator.reduce(step_loss, reduction="sum").item() / len(batch)
     entropy = accelerator.reduce(step_entropy, reduction="sum").item() / len(batch)
     return mean_loss, None if grad_norm is None else float(grad_norm), len(batch), entropy
+
+
+def micro_batch_output(run: Run, step: int, part: list):
+    """The model's output (BridgeOutput) on one micro-batch of step `step`: the encoder's states from
+    the cache or the encoder; with encoder_token_dropout, the encoder positions the LLM reads drawn for
+    this step and these examples (training/objectives.py), whichever path the states came by."""
+    cfg, bridge = run.cfg, run.bridge
+    targets = [run.targets_of[e.id] for e in part]
+    texts = [e.text for e in part]
+    prompts = bridge.prompt_ids(texts)
+    if run.cache is not None:
+        with record_function("layerbridge: encoder cache"):
+            states, mask = run.cache.states(texts)  # (B, S, L, D), (B, S)
+        encoded = {"attention_mask": mask, "encoder_states": states}
+    else:
+        encoded = dict(bridge.tokenize(texts)) if bridge.reads_soft_tokens else {}
+    if cfg.encoder_token_dropout and encoded:
+        encoded["read_mask"] = token_dropout_mask(encoded["attention_mask"], [e.id for e in part],
+                                                  cfg.encoder_token_dropout, cfg.seed, step)  # (B, S)
+    return run.model(targets, prompt_ids=prompts, label_smoothing=cfg.label_smoothing, **encoded)
 
 
 def step_entry(run: Run, done: int, mean_loss: float, grad_norm: float | None, entropy: float) -> dict:

@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from layerbridge.io import atomic_write_text
+from layerbridge.training.objectives import objective_summary
 
 LOG_NAME = "train_log.jsonl"
 SUMMARY_NAME = "train_summary.json"
@@ -92,7 +93,7 @@ def write_summary(run) -> None:
         "processes": run.accelerator.num_processes, "mixed_precision": run.accelerator.mixed_precision,
         "seconds": round(run.seconds, 2), "examples_per_second": round(run.seen / run.seconds, 3) if run.seconds > 0 else None,
         "final_loss": log[-1]["loss"] if log else None, "dev_accuracy": last("dev_accuracy"),
-        "inputs_truncated": run.inputs_truncated,
+        "inputs_truncated": run.inputs_truncated, **objective_summary(cfg, run.objective),
         **({"dev_chrf": last("dev_chrf"), "max_target_length": run.max_target, "targets_truncated": run.truncated}
            if task.is_generation else {}),
         "trainable_parameters": bridge.parameter_counts()["trainable"], **fusion_snapshot(bridge), **use,
