@@ -23,9 +23,10 @@ NORMALIZATIONS = ("none", "layernorm", "scale")
 # The settings filled in from the loaded models (bridge.base_models.filled_config), never chosen by a
 # user: no flags, not a run's override, cleared when a config is moved onto other models.
 MODEL_FILLED = ("encoder_weights", "llm_weights", "encoder_num_layers", "encoder_hidden_size", "llm_hidden_size")
-# Records, not choices: MODEL_FILLED and where the trained weights started (init_from, filled in by the
-# training recipe from TrainConfig.init_from). No flags, not a run's override, skipped in a config file.
-RECORDS = (*MODEL_FILLED, "init_from")
+# Records, not choices: MODEL_FILLED, where the trained weights started (init_from, filled in by the
+# training recipe from TrainConfig.init_from) and the tasks they were trained on (trained_on, from the
+# task and init_from: bridge/lineage.py). No flags, not a run's override, skipped in a config file.
+RECORDS = (*MODEL_FILLED, "init_from", "trained_on")
 LLM_INPUTS = ("soft", "soft+instruction", "soft+instruction+text", "instruction+text")
 LAYER_SETS = ("all", "all+embeddings", "upper_half")
 TRUNCATION_SIDES = ("right", "left")  # which end of an input longer than max_encoder_length is cut
@@ -161,6 +162,10 @@ class BridgeConfig:
     # Hub id, "sha256": of its bridge.safetensors}; filled in by the training recipe from
     # TrainConfig.init_from (training/init_from.py), None for a bridge trained from scratch. No flag.
     init_from: dict[str, str] | None = None
+    # The tasks its weights were trained on, the stage-1 bridges' first (each with "bridge": that bridge),
+    # this run's last: {"task", "task_file", "derived_from"} (bridge/lineage.py); evaluation refuses a task
+    # named in a derived_from. Filled in by the training recipe; None for a bridge saved before the record.
+    trained_on: list[dict[str, Any]] | None = None
 
     def __post_init__(self):
         check_projector(self.projector, self.projector_options)

@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 from layerbridge.bridge.config import CONFIG_NAME
+from layerbridge.bridge.lineage import card_lines
 from layerbridge.bridge.saving import WEIGHTS_NAME
 from layerbridge.decoding import GENERATION_CONFIG_NAME
 from layerbridge.errors import ConfigError
@@ -96,6 +97,7 @@ def model_card(bridge, run_dir: Path | None) -> str:
     if cfg.init_from:  # two-stage training (training/init_from.py)
         lines += ["", "## Two-stage training", "", f"Trained from the weights of the bridge `{cfg.init_from['bridge']}` "
                   f"(its bridge.safetensors sha256 `{cfg.init_from['sha256']}`), not from scratch."]
+    lines += card_lines(cfg)  # the tasks whose data it saw (bridge/lineage.py)
     if results:
         metric, per_lang = results
         lines += ["", f"## Results ({metric}, zero-shot per language)", "", "| language | " + metric + " |", "|---|---:|"]

@@ -18,6 +18,7 @@ from layerbridge.cli.options import add_decoding_options, decoding_from_args, de
 from layerbridge.cli.output import console as make_console
 
 from layerbridge.bridge import LayerBridge
+from layerbridge.bridge.lineage import refuse_seen
 from layerbridge.errors import ConfigError
 
 
@@ -68,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     from layerbridge.precision import frozen_dtype
 
     bridge = LayerBridge.from_pretrained(bridge_dir, cache_dir=args.cache_dir, dtype=frozen_dtype(args.mixed_precision))
+    refuse_seen(bridge.config, task.name, bridge=str(bridge_dir))  # its training saw the task's rows (docs/tasks.md)
     bridge.to(inference_device())
     decoding = decoding_from_args(args, bridge.generation_config) if task.is_generation else None
     results = evaluate(bridge, task, languages, mode=args.mode, limit=args.limit, data_dir=args.data_dir,

@@ -21,12 +21,16 @@ from layerbridge.training.summary import SUMMARY_NAME, summary_dev_score
 
 def check_stage_one(cfg, models) -> None:
     """--init-from: every compared run starts from the stage-1 bridge, so each run's design and the
-    loaded base models must fit its weights; refused here, before any run trains."""
+    loaded base models must fit its weights, and the task must not be one whose data the stage-1 bridge's
+    training saw (it is evaluated on it); refused here, before any run trains."""
     if cfg.train.init_from is None:
         return
     from layerbridge.bridge.base_models import filled_config
+    from layerbridge.bridge.lineage import refuse_seen
+    from layerbridge.tasks import get_task
 
     stage = stage_one(cfg.train.init_from)
+    refuse_seen(stage.config, get_task(cfg.train.task).name, bridge=f"a bridge started from {stage.source}")
     for name, bridge_cfg in cfg.runs.items():
         check_design(stage, bridge_cfg, run=f"the compared run {name!r}")
     check_base_models(stage, filled_config(cfg.train.bridge, models[0], models[2]))

@@ -77,9 +77,12 @@ def truncation_warning(truncated: int, total: int, config) -> str | None:
 
 def evaluate(bridge, task, languages, *, mode="rank", limit=None, data_dir=None, source="auto",
              batch_size=16, seed=0, mixed_precision="no", decoding=None) -> dict[str, dict]:
-    """Per language: the metrics of `evaluate_task_examples` on the task's evaluation split."""
+    """Per language: the metrics of `evaluate_task_examples` on the task's evaluation split. Refused for a
+    task whose data the bridge's training saw (bridge/lineage.py: e.g. bitext written from its rows)."""
+    from layerbridge.bridge.lineage import refuse_seen
     from layerbridge.tasks import load_examples
 
+    refuse_seen(bridge.config, task.name)
     bridge.eval()
     results = {}
     for lang in languages:

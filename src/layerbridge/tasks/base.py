@@ -104,6 +104,10 @@ class Task:
     # saved with a bridge trained on it (generation_config.json), so evaluate / predict / generate use them
     decoding: dict[str, Any] = field(default_factory=dict)
     train_corpora: list[TextCorpus] = field(default_factory=list)  # English text whose target is itself
+    # --- where its rows come from ---
+    # evaluation tasks whose rows (or translations of them) this task's data holds, e.g. ["xnli"] for bitext
+    # made of XNLI's premises: a bridge trained on it (or started from one that was) is never evaluated on them
+    derived_from: list[str] = field(default_factory=list)
     # --- rows and splits (column names are those of the local data format and of user task files) ---
     id_field: str | None = None
     eval_split: str = "test"

@@ -161,6 +161,9 @@ def _check_common(task: Task, fail) -> None:
     _names(fail, "languages", task.languages)
     _text(fail, "train_lang", task.train_lang)
     _names(fail, "low_resource", task.low_resource, required=False)
+    _names(fail, "derived_from", task.derived_from, required=False)
+    if task.name in task.derived_from:
+        raise fail("derived_from", f"names the task itself ({task.name!r}): list the evaluation tasks its rows come from")
     for lang in task.low_resource:
         if lang not in task.languages:
             raise fail("low_resource", f"{lang!r} is not in languages {task.languages}")

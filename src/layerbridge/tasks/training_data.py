@@ -24,6 +24,21 @@ log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
 
 
+# ISO 639-2's "multiple languages": the train language of a training file whose inputs are in many
+# languages, e.g. bitext (docs/tasks.md, "Bitext"); its rows' targets are the English side
+MULTILINGUAL = "mul"
+
+
+def english_texts(task: Task | str, examples: list[Example]) -> list[str]:
+    """The English texts a run's closed-form starts (the lexical projector, the English mean state) are
+    fitted on: the encoder inputs, which are English training text, except for a generation task whose
+    inputs are in many languages (train language `mul`: bitext), where the English side is the target."""
+    task = get_task(task)
+    if task.is_generation and train_task(task).train_lang == MULTILINGUAL:
+        return [e.target for e in examples]
+    return [e.text for e in examples]
+
+
 class TrainFallbackWarning(UserWarning):
     """The English training split was missing locally; a documented substitute split is used."""
 

@@ -36,6 +36,7 @@ OPTIONAL = (
     "low_resource",
     "on_empty_text",
     "decoding",
+    "derived_from",
 )
 # A task file's field -> Task's argument, where the names differ ("target_field: answer" is "target: '{answer}'").
 TASK_ARGUMENT = {"train_language": "train_lang", "reference_language": "reference_lang", "target_field": "target"}

@@ -4,7 +4,8 @@ it) instead of fresh ones; its optimizer, schedule and step start fresh (a resum
 wins over them). What decides the weights' shapes and meaning must be the stage-1 bridge's (DESIGN, the
 sizes) and so must the base models (their fingerprints, bridge/base_models.py); what the LLM reads
 (instruction, prompt) may change between the stages. The source and the sha256 of its weights are
-recorded as `BridgeConfig.init_from` (bridge_config.json, train_config.json, the model card)."""
+recorded as `BridgeConfig.init_from` (bridge_config.json, train_config.json, the model card), and the
+stage-1 bridge's record of what it was trained on is carried into the new one's (`trained_on`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from layerbridge.bridge.config import BridgeConfig
 from layerbridge.bridge.hub import bridge_folder
+from layerbridge.bridge.lineage import trained_on
 from layerbridge.bridge.saving import WEIGHTS_NAME, load_trained_weights, read_weights
 from layerbridge.errors import ConfigError
 from layerbridge.fusion import fusion_config
@@ -106,6 +108,15 @@ def check_base_models(stage: StageOne, built: BridgeConfig) -> None:
                  and getattr(before, name) != getattr(built, name)]
     if problems:
         raise ConfigError(f"--init-from {stage.source}: another base model: {'; '.join(problems)}")
+
+
+def trained_on_record(task: str, stage: StageOne | None) -> list[dict]:
+    """What the weights of a run on `task` (a task name or file) were trained on, the stage-1 bridge's
+    tasks first (BridgeConfig.trained_on, saved in bridge_config.json; bridge/lineage.py: evaluation
+    refuses a task their data came from)."""
+    from layerbridge.tasks import get_task
+
+    return trained_on(get_task(task), *((stage.config, stage.source) if stage is not None else ()))
 
 
 def load_stage_one(bridge, stage: StageOne) -> None:

@@ -46,7 +46,9 @@ from layerbridge.training.batches import chunks, dropout_seed, epoch_batches, gl
 from layerbridge.training.checkpointer import Checkpointer
 from layerbridge.training.config import TrainConfig
 from layerbridge.training.dev import dev_score
+from layerbridge.tasks.training_data import english_texts
 from layerbridge.training.init_from import StageOne, check_design, load_stage_one, stage_one
+from layerbridge.training.init_from import trained_on_record
 from layerbridge.training.objectives import MIN_SPLIT_WORDS, check_objective, objective_examples, token_dropout_mask
 from layerbridge.training.refusals import refuse_sharded, refuse_sharded_launch, refuse_untrainable
 from layerbridge.training.run_folder import data_fingerprint, prepare_output_dir
@@ -305,6 +307,7 @@ def _setup_bridge(cfg: TrainConfig, models: tuple | None, bridge: LayerBridge | 
         set_seed(cfg.seed)
         bridge = LayerBridge(cfg.bridge, *models)
     bridge.config.init_from = cfg.bridge.init_from
+    bridge.config.trained_on = trained_on_record(cfg.task, stage)  # the stage-1 bridge's tasks, then this run's
     if stage is not None:
         load_stage_one(bridge, stage)
     if cfg.gradient_checkpointing:
@@ -322,7 +325,7 @@ def _setup_closed_form_starts(cfg: TrainConfig, accelerator: Accelerator, bridge
             accelerator.print(f"projector_init={cfg.bridge.projector_init} is not applied: the run starts from "
                               f"the projector of the stage-1 bridge {cfg.init_from}")
         return None
-    english = [e.text for e in train_examples[:LEXICAL_TEXTS]]
+    english = english_texts(cfg.task, train_examples[:LEXICAL_TEXTS])  # bitext (train language mul): its targets
     if cfg.bridge.center_languages:
         with accelerator.autocast():
             bridge.fit_source_mean(english)

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The peers' recipe beside English only (issue 30): MindMerger and LayAlign first train the bridge on
+# X -> English bitext, then on the task from the aligned bridge. Stage 1 here: XNLI's validation premises in
+# its 14 translated languages paired with their English rows (studies/generation/xnli_bitext.py; never a
+# FLORES sentence); stage 2: flores_en from the stage-1 bridge (--init-from); beside it the English-only
+# flores_en bridge, trained the same way from scratch. Both are evaluated on flores_en's low-resource
+# languages that XNLI does not have (stage 1 saw none of them; English is the copy ceiling), the stage-1
+# bridge on its held-out premises. Every run uses the flores_en settings (studies/flores_en_settings.sh);
+# stage 2 trains as many steps again as the English-only run, so the two-stage bridge has had both budgets.
+# Usage: LAYERBRIDGE_DATA_DIR=../shared/data bash studies/generation/bitext.sh BITEXT_DIR [OUT] [SEED]
+#   BITEXT_DIR: outside the repository (the XNLI licence keeps its rows out); OUT: default results/bitext.
+#   STAGE1_STEPS (default: the flores_en steps) and EVAL_LIMIT (default: flores_en's sentences per language)
+#   from the environment. A finished step is kept: a rerun continues where it stopped (a killed training resumes).
+# Then: python -m tools.run_record folds each run into its run.json (done at the end).
+set -euo pipefail
+BITEXT=${1:?usage: bitext.sh BITEXT_DIR [OUT] [SEED] (BITEXT_DIR outside the repository)}
+OUT=${2:-results/bitext}
+SEED=${3:-0}
+DATA=${LAYERBRIDGE_DATA_DIR:?set LAYERBRIDGE_DATA_DIR to the local data folder}
+. "$(dirname "$0")/../flores_en_settings.sh"  # FLORES_EN: the settings of docs/generation.md
+
+# train's flags from FLORES_EN: without its task and compare's --eval-limit (kept for evaluate)
+TRAIN=()
+EVAL_LIMIT=${EVAL_LIMIT:-}
+for ((i = 0; i < ${#FLORES_EN[@]}; i++)); do
+  case "${FLORES_EN[i]}" in
+    --task) i=$((i + 1)) ;;
+    --eval-limit) EVAL_LIMIT=${EVAL_LIMIT:-${FLORES_EN[i + 1]}}; i=$((i + 1)) ;;
+    *) TRAIN+=("${FLORES_EN[i]}") ;;
+  esac
+done
+TRAIN+=(--fusion global_softmax --seed "$SEED")
+STAGE1=()
+[ -n "${STAGE1_STEPS:-}" ] && STAGE1=(--max-steps "$STAGE1_STEPS")
+
+train_run() {  # train_run DIR FLAGS...: train into DIR unless finished; a killed run resumes
+  local dir=$1; shift
+  if [ -f "$dir/train_summary.json" ]; then echo "bitext.sh: $dir trained, kept"; return; fi
+  local resume=(); [ -d "$dir" ] && resume=(--resume)
+  layerbridge train "$@" -o "$dir" "${resume[@]}"
+}
+
+evaluate_run() {  # evaluate_run DIR NAME FLAGS...: evaluate into DIR/NAME unless done
+  local dir=$1 name=$2; shift 2
+  if [ -f "$dir/$name/results.json" ]; then echo "bitext.sh: $dir/$name evaluated, kept"; return; fi
+  layerbridge evaluate "$dir" --mixed-precision auto "$@" -o "$dir/$name"
+}
+
+# 1. the bitext (outside the repository; the writer refuses a folder inside it)
+[ -f "$BITEXT/bitext.yaml" ] || python -m studies.generation.xnli_bitext --data-dir "$DATA" -o "$BITEXT"
+LANGS=eng_Latn,$(python -m studies.generation.xnli_bitext --data-dir "$DATA" --languages-not-in-xnli)
+echo "bitext.sh: flores_en evaluated on $LANGS"
+
+# 2. stage 1 on the bitext (no dev set carved from it: every pair's English is also another language's
+#    target; the held-out premises are its evaluation split), evaluated on them
+train_run "$OUT/stage1" --task "$BITEXT/bitext.yaml" "${TRAIN[@]}" "${STAGE1[@]}" --dev-size 0
+evaluate_run "$OUT/stage1" eval-heldout
+
+# 3. stage 2: flores_en from the stage-1 bridge; 4. the English-only bridge, the same from scratch
+train_run "$OUT/stage2" --task flores_en "${TRAIN[@]}" --init-from "$OUT/stage1"
+train_run "$OUT/english-only" --task flores_en "${TRAIN[@]}"
+for run in stage2 english-only; do
+  evaluate_run "$OUT/$run" eval-not-in-xnli --task flores_en --languages "$LANGS" ${EVAL_LIMIT:+--limit "$EVAL_LIMIT"}
+done
+python -m tools.run_record "$OUT/stage1" "$OUT/stage2" "$OUT/english-only"
