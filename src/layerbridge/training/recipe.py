@@ -42,13 +42,12 @@ from layerbridge.encoder_cache import EncoderStateCache, bytes_per_token
 from layerbridge.errors import ConfigError
 from layerbridge.evaluation.recipe import truncation_warning
 from layerbridge.processes import has_accelerator_device, main_decides
+from layerbridge.tasks.training_data import english_texts
 from layerbridge.training.batches import chunks, dropout_seed, epoch_batches, global_batch, steps_per_epoch
 from layerbridge.training.checkpointer import Checkpointer
 from layerbridge.training.config import TrainConfig
 from layerbridge.training.dev import dev_score
-from layerbridge.tasks.training_data import english_texts
-from layerbridge.training.init_from import StageOne, check_design, load_stage_one, stage_one
-from layerbridge.training.init_from import trained_on_record
+from layerbridge.training.init_from import StageOne, check_design, load_stage_one, stage_one, trained_on_record
 from layerbridge.training.objectives import MIN_SPLIT_WORDS, check_objective, objective_examples, token_dropout_mask
 from layerbridge.training.refusals import refuse_sharded, refuse_sharded_launch, refuse_untrainable
 from layerbridge.training.run_folder import data_fingerprint, prepare_output_dir
