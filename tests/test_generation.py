@@ -274,6 +274,8 @@ def test_train_evaluate_predict_compare_generation(tmp_path, task_dir, capsys):
     assert result["languages"]["xx"]["chrf"] == pytest.approx(text_metrics.chrf([r["output"] for r in rows],
                                                                                 [r["reference"] for r in rows]))
     assert "chrF++" in (out / "results.md").read_text() and "reference:" in (out / "examples.md").read_text()
+    low, high = result["languages"]["xx"]["chrf_ci95"]  # the bootstrap interval over the sentences
+    assert low <= result["languages"]["xx"]["chrf"] <= high and result["languages"]["xx"]["bootstrap"]["resamples"] == 1000
 
     capsys.readouterr()
     inputs = write_rows(tmp_path / "in.jsonl", [{"question": "What won?"}, {"question": XX[0]}])
@@ -288,6 +290,10 @@ def test_train_evaluate_predict_compare_generation(tmp_path, task_dir, capsys):
     document = json.loads((compare / "compare.json").read_text())
     assert document["metric"] == "chrf" and document["mode"] == "generation"
     assert set(document["references"]) == {"LLM alone", "LLM alone, zero-shot"}
+    run = document["runs"]["last"]
+    assert "chrf_ci95" in run["results"]["xx"] and len(run["low_resource_chrf_ci95"]) == 2
+    assert run["average_intervals"]["low_resource"]["joint"] and run["average_intervals"]["low_resource"]["languages"] == ["xx"]
+    assert all("xx" in row["chrf_ci95"] and "low_resource_chrf_ci95" in row for row in document["references"].values())
     zero = json.loads((compare / "llm_zero_shot" / "eval-generation" / "results.json").read_text())
     assert zero["bridge_config"]["llm_input"] == "instruction+text"
     assert "chrF++ per language" in (compare / "report.md").read_text()

@@ -5,8 +5,9 @@
 Blocks between `<!-- generated: NAME -->` and `<!-- end generated -->` are rewritten; the prose
 stays. `study`: every variant of studies/generation/variants.sh (quick evaluation, six languages);
 `flores-en`: the per-language chrF++ table over seeds of studies/generation/flores_en.sh, with the
-LLM-alone and copy rows; `flores-en-targets`: the issue's targets, measured; `flores-en-examples`:
-outputs for a few sentences in several languages.
+LLM-alone and copy rows and, where compare.json has them, 95% bootstrap intervals;
+`flores-en-targets`: the issue's targets, measured; `flores-en-examples`: outputs for a few
+sentences in several languages.
 """
 
 from __future__ import annotations
@@ -66,22 +67,59 @@ def final_docs(root: Path) -> list[dict]:
     return docs
 
 
+def interval_of(doc: dict, name: str, key: str) -> list[float] | None:
+    """A row's 95% bootstrap interval in one seed's compare.json: `key` a language, or "average" /
+    "low_resource" for its averages; None where the document has none (runs written before them)."""
+    metric = doc.get("metric", "chrf")
+    row = doc["runs"].get(name) or seeds.references(doc).get(name) or {}
+    if key in ("average", "low_resource"):
+        return row.get(f"{key}_{metric}_ci95")
+    if name in doc["runs"]:
+        return row["results"].get(key, {}).get(f"{metric}_ci95")
+    return row.get(f"{metric}_ci95", {}).get(key)
+
+
+def bounds(docs: list[dict], name: str, key: str) -> str:
+    """' [low, high]': the 95% bootstrap bounds, averaged over the seeds when there are several; '' unless
+    every seed that has the row has them (the committed runs before intervals render as they did)."""
+    found = [interval_of(d, name, key) for d in seeds.having(docs, name)]
+    if not found or not all(found):
+        return ""
+    return f" [{statistics.mean(f[0] for f in found):.1f}, {statistics.mean(f[1] for f in found):.1f}]"
+
+
+def interval_note(docs: list[dict]) -> str:
+    """The caption's sentence on the intervals ('' when no row has one): how they were drawn."""
+    drawn = [record for d in docs for row in [*d["runs"].values(), *seeds.references(d).values()]
+             for record in row.get("average_intervals", {}).values()]
+    if not drawn:
+        return ""
+    joint = all(record["joint"] for record in drawn)
+    return (f" In brackets: the 95% bootstrap interval over the test sentences ({drawn[0]['resamples']} resamples, "
+            "percentiles; the averages' " + ("resample the same sentence ids in every language" if joint else
+                                             "resample each language on its own where their ids differ")
+            + ")" + (", its bounds averaged over the seeds." if len(docs) > 1 else "."))
+
+
 def final_block(docs: list[dict], plot_dir: Path, doc_dir: Path) -> list[str]:
-    """chrF++ per language, mean ± half-range over seeds; reference rows from the seeds that have them."""
+    """chrF++ per language, mean ± half-range over seeds, with the 95% bootstrap interval where the runs
+    have one; reference rows from the seeds that have them."""
     if not docs:
         return ["(no finished run under results/flores-en yet)"]
     names = seeds.names(docs)
     low = set(docs[0]["low_resource"])
     spread = lambda vs: seeds.spread(vs, scale=1)  # noqa: E731
-    cell = lambda name, lang: spread([seeds.columns(d)[name][lang] for d in seeds.having(docs, name)])  # noqa: E731
+    cell = lambda name, lang: (spread([seeds.columns(d)[name][lang] for d in seeds.having(docs, name)])  # noqa: E731
+                               + bounds(docs, name, lang))
     lines = [f"Seeds {[d['train_config']['seed'] for d in docs]}, {docs[0]['eval_limit'] or 'all'} test sentences per "
-             "language (the same ids in every language), chrF++ (mean ± half-range over seeds).", "",
-             "| language | " + " | ".join(names) + " |", "|---" + "|---:" * len(names) + "|"]
+             "language (the same ids in every language), chrF++ (mean ± half-range over seeds)." + interval_note(docs),
+             "", "| language | " + " | ".join(names) + " |", "|---" + "|---:" * len(names) + "|"]
     for lang in docs[0]["languages"]:
         lines.append(f"| {lang}{' (low)' if lang in low else ''} | " + " | ".join(cell(n, lang) for n in names) + " |")
-    for label, langs in (("average", docs[0]["languages"]), ("low-resource average", sorted(low))):
+    for label, key, langs in (("average", "average", docs[0]["languages"]),
+                              ("low-resource average", "low_resource", sorted(low))):
         values = [spread([statistics.mean(seeds.columns(d)[n][l] for l in langs) for d in seeds.having(docs, n)])
-                  for n in names]
+                  + bounds(docs, n, key) for n in names]
         lines.append(f"| **{label}** | " + " | ".join(f"**{v}**" for v in values) + " |")
     table = {n: {l: statistics.mean(seeds.columns(d)[n][l] for d in seeds.having(docs, n))
                  for l in docs[0]["languages"]} for n in names}
@@ -105,7 +143,9 @@ def targets_block(docs: list[dict]) -> list[str]:
         for name in d["runs"]:
             col = seeds.columns(d)[name]
             low_avg = statistics.mean(col[l] for l in low)
-            parts = [f"{low_avg:.1f}", f"{col[ref]:.1f}", f"{100 * low_avg / col[ref]:.0f}%"]
+            ci = interval_of(d, name, "low_resource")  # None for the runs before intervals
+            parts = [f"{low_avg:.1f}" + (f" [{ci[0]:.1f}, {ci[1]:.1f}]" if ci else ""), f"{col[ref]:.1f}",
+                     f"{100 * low_avg / col[ref]:.0f}%"]
             for reference in (trained, zero):
                 if reference:
                     base = statistics.mean(reference[l] for l in low)

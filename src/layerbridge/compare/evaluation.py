@@ -14,12 +14,17 @@ from layerbridge.processes import gather_dicts, main_decides, my_share, processe
 from layerbridge.reporting.tables import write_evaluation
 
 
+def eval_folder(cfg, run_dir: Path) -> Path:
+    """Where a run's evaluation lives: results.json, predictions/<lang>.jsonl."""
+    return run_dir / f"eval-{cfg.eval_mode}"
+
+
 def evaluate_run(cfg, run_dir: Path, bridge, evaluation: dict[str, list], task, *, overwrite: bool):
     """Per-language results and summary of one bridge (main process; (None, None) elsewhere),
     reusing a finished evaluation of the same bridge, settings and examples. The languages are
     shared out among the processes; the results go to run_dir/eval-<mode>."""
     meta = evaluation_meta(cfg, run_dir, bridge, evaluation)
-    eval_dir = run_dir / f"eval-{cfg.eval_mode}"
+    eval_dir = eval_folder(cfg, run_dir)
     main = processes().is_main_process
     earlier = earlier_evaluation(eval_dir, meta, evaluation) if main and not overwrite else None
     if main_decides(earlier is not None):

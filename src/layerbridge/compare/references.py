@@ -8,7 +8,8 @@ from pathlib import Path
 
 from layerbridge.bridge import BridgeConfig, LayerBridge
 from layerbridge.bridge.config import MODEL_FILLED
-from layerbridge.compare.evaluation import evaluate_run
+from layerbridge.compare.evaluation import eval_folder, evaluate_run
+from layerbridge.compare.intervals import with_intervals
 from layerbridge.compare.run import Inputs, train_and_evaluate
 from layerbridge.errors import ConfigError
 from layerbridge.processes import processes
@@ -71,21 +72,31 @@ def llm_alone(cfg, inputs: Inputs, *, overwrite: bool) -> dict:
     if run is None:
         return {}
     metric = inputs.task.headline_metric
+    averages = {k: v for k, v in run.items() if k.endswith("_ci95") or k == "average_intervals"}
     return {"LLM alone": {metric: {lang: r[metric] for lang, r in run["results"].items()}, "train": run["train"],
-                          **{k: run[k] for k in ("lr_grid", "chosen_lr") if k in run}}}
+                          **{k: run[k] for k in ("lr_grid", "chosen_lr") if k in run},
+                          **interval_keys(run["results"], metric, averages)}}
 
 
 def llm_zero_shot(cfg, inputs: Inputs, *, overwrite: bool) -> dict:
     """Evaluated only, in <output>/llm_zero_shot."""
     instruction = cfg.train.bridge.instruction or inputs.task.instruction
     zero = LayerBridge(zero_shot_config(cfg.train.bridge, instruction), *inputs.models)  # nothing of it is trained
-    results, _ = evaluate_run(cfg, Path(cfg.train.output_dir) / "llm_zero_shot", zero, inputs.evaluation, inputs.task,
-                              overwrite=overwrite)
+    run_dir = Path(cfg.train.output_dir) / "llm_zero_shot"
+    results, _ = evaluate_run(cfg, run_dir, zero, inputs.evaluation, inputs.task, overwrite=overwrite)
     if results is None:
         return {}
+    results, averages = with_intervals(eval_folder(cfg, run_dir), results, inputs.task)
     metric = inputs.task.headline_metric
     return {"LLM alone, zero-shot": {metric: {lang: r[metric] for lang, r in results.items()},
-                                     "instruction": instruction}}
+                                     "instruction": instruction, **interval_keys(results, metric, averages)}}
+
+
+def interval_keys(results: dict, metric: str, averages: dict) -> dict:
+    """A reference row's bootstrap intervals, where its evaluation has them: `<metric>_ci95` per language
+    and those of its averages (compare.intervals), as a compared run keeps them."""
+    per_language = {lang: r[f"{metric}_ci95"] for lang, r in results.items() if f"{metric}_ci95" in r}
+    return {**({f"{metric}_ci95": per_language} if per_language else {}), **averages}
 
 
 def probe(cfg, inputs: Inputs, *, overwrite: bool) -> dict:

@@ -1,5 +1,6 @@
 """Evaluation of generation tasks: decode every example's output, then score it against its reference
-(chrF++, BLEU, exact match, numeric answer; `text_metrics`). Predictions keep input, output, reference."""
+(chrF++, BLEU, exact match, numeric answer; `text_metrics`), with a 95% bootstrap interval over the
+sentences for chrF++ and BLEU (`bootstrap`). Predictions keep input, output, reference."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import torch
 from tqdm.auto import tqdm
 
 from layerbridge.decoding import Decoding, decoding_for  # noqa: F401  (where it was defined before; callers import it here)
+from layerbridge.evaluation.bootstrap import intervals
 from layerbridge.evaluation.predict import length_sorted_batches
 from layerbridge.evaluation.text_metrics import score_all
 
@@ -33,7 +35,8 @@ def generate_texts(bridge, texts: list[str], decoding: Decoding | None = None, *
 
 def evaluate_generation(bridge, examples, metrics: tuple[str, ...], *, decoding: Decoding | None = None,
                         batch_size: int = 16, desc: str | None = None, autocast=None) -> dict:
-    """Metrics and predictions ({id, input, output, reference}) for one language's examples."""
+    """Metrics, their bootstrap intervals (`chrf_ci95`, `bleu_ci95`: a corpus score from 16-64 sentences moves
+by points) and predictions ({id, input, output, reference}) for one language's examples."""
     from contextlib import nullcontext
 
     texts = [e.text for e in examples]
@@ -44,6 +47,7 @@ def evaluate_generation(bridge, examples, metrics: tuple[str, ...], *, decoding:
     return {
         "n": len(examples),
         **score_all(metrics, outputs, references),
+        **intervals(metrics, outputs, references),
         "empty_outputs": sum(not o.strip() for o in outputs),
         "seconds": round(time.perf_counter() - started, 3),
         "predictions": [{"id": e.id, "input": e.text, "output": o, "reference": e.target}

@@ -20,7 +20,7 @@ from .hub import DOCS_HINT, hub_name, hub_records
 from .local import expected_file, has_local_task, resolve_data_dir, split_file
 from .readers import iter_records
 from .registry import get_task
-from .sampling import stratified_sample
+from .sampling import same_rows, stratified_sample
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())  # warnings.warn prints; logging only where the app configures it
@@ -64,7 +64,8 @@ def load_examples(
     """Examples of one language and split (default: the task's eval split).
 
     limit: a per-class stratified, seed-deterministic subset (with the same seed, parallel data
-    such as XNLI or SIB-200 gives the same rows in every language).
+    such as XNLI or SIB-200 gives the same rows in every language; a generation task with a reference
+    language draws on that language's rows and keeps the same ids in every language).
     on_empty: "skip" (default for every task; the count is printed) or "error" for empty texts.
     """
     task = get_task(task)
@@ -99,6 +100,9 @@ def load_examples(
     if paired is not None:  # the targets: the rows of the same ids in the reference language
         references = load_examples(task, paired, split, data_dir=data_dir, source=source, on_empty=on_empty)
         examples = pair_targets(task, examples, references, where=f"{task.name} {lang}/{split}")
+        if limit is not None:  # the reference language's draw, by id: the same sentences in every language
+            chosen = stratified_sample(references, limit, seed=seed, salt="eval")
+            return same_rows(examples, chosen, where=f"{task.name} {lang}/{split}")
     return stratified_sample(examples, limit, seed=seed, salt="eval")
 
 

@@ -1,4 +1,5 @@
-"""Deterministic, per-class stratified sampling: train_limit, the dev carve-out, eval_limit.
+"""Deterministic, per-class stratified sampling: train_limit, the dev carve-out, eval_limit (for a
+parallel generation task, drawn once on the reference language and kept by row id: `same_rows`).
 
 Quotas are proportional to the class counts (largest-remainder rounding, ties to the lower
 label index); inside each class the rows are drawn by a `random.Random` seeded from a string
@@ -9,12 +10,14 @@ from __future__ import annotations
 
 import math
 import random
+import warnings
 from collections import defaultdict
 from typing import Sequence, TypeVar
 
 from layerbridge.errors import ConfigError
 
 from .base import Example
+from .convert import SkippedRowsWarning
 
 E = TypeVar("E", bound=Example)
 
@@ -57,6 +60,19 @@ def stratified_sample(examples: Sequence[E], k: int | None, *, seed: int = 0, sa
         raise ConfigError(f"a sample size must be >= 0, not {k}")
     chosen = _pick(examples, k, seed, salt)
     return [ex for i, ex in enumerate(examples) if i in chosen]
+
+
+def same_rows(examples: Sequence[E], chosen: Sequence[Example], *, where: str) -> list[E]:
+    """The examples whose row ids are those `chosen` (the reference language's own sample): a parallel
+    test set then keeps the same sentences in every language even where a language's file is in
+    another order or lacks rows, which would move a positional draw onto other sentences. Input
+    order kept; chosen ids the language lacks are left out, with a warning."""
+    wanted = {e.row_id for e in chosen}
+    kept = [e for e in examples if e.row_id in wanted]
+    if len(kept) < len(wanted):
+        warnings.warn(f"{where}: {len(wanted) - len(kept)} of the {len(wanted)} sampled ids are not in this "
+                      "language; it is evaluated on the others", SkippedRowsWarning, stacklevel=3)
+    return kept
 
 
 def dev_count(n: int, dev_size: int | float | str | None) -> int:
