@@ -142,6 +142,8 @@ def test_a_stage_two_bridge_is_refused_for_what_its_stage_one_saw(stages, capsys
         evaluate(bridge, get_task("xnli"), ["sw"])  # the Python path: before any data is read
     refuse_seen(bridge.config, "flores_en")  # what it did not see is allowed
     refuse_seen(bridge.config, "indicxnli")  # this file names xnli only
+    with pytest.raises(ConfigError, match="may not be evaluated on xnli_sw"):
+        refuse_seen(bridge.config, "xnli_sw")  # an lm-evaluation-harness task of the xnli family (lm-eval)
     assert main(["evaluate", str(stage2), "--task", str(news), "-o", str(root / "news-eval")]) == 0
     from layerbridge.bridge.hub import model_card
 
@@ -241,3 +243,13 @@ def test_the_languages_not_in_xnli_are_flores_low_resource_ones(tmp_path):
     for lang in ("eng_Latn", "swh_Latn", "urd_Arab", "hin_Deva", "sin_Sinh", "tam_Taml", "yor_Latn"):
         write_rows(tmp_path / "sib200" / lang / "test.jsonl", [{"index_id": 1, "category": "travel", "text": "x"}])
     assert xnli_bitext.languages_not_in_xnli(tmp_path) == ["sin_Sinh", "tam_Taml", "yor_Latn"]
+
+
+def test_lm_eval_refuses_a_harness_task_of_what_the_stages_saw(stages, capsys):
+    pytest.importorskip("lm_eval")
+    root, _, _, _, _, stage2, _ = stages
+    capsys.readouterr()
+    assert main(["lm-eval", str(stage2), "--tasks", "xnli_sw", "-o", str(root / "lm-eval")]) == 2
+    err = capsys.readouterr().err
+    assert "may not be evaluated on xnli_sw" in err, err
+    assert not (root / "lm-eval").exists()  # refused before any request or output

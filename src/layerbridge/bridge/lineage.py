@@ -33,10 +33,11 @@ def trained_on(task, stage_config=None, stage_source: str | None = None) -> list
 
 
 def seen_by(config, task_name: str) -> list[dict[str, Any]]:
-    """The entries of a bridge's record whose data comes from the task `task_name` (case-insensitive)."""
+    """The entries of a bridge's record whose data comes from the task `task_name` (case-insensitive).
+    A harness task counts as its family's: `xnli_sw` (lm-evaluation-harness) is `xnli`'s data."""
     name = task_name.lower()
     return [entry for entry in config.trained_on or []
-            if name in (str(d).lower() for d in entry.get("derived_from") or [])]
+            if any(name == d or name.startswith(f"{d}_") for d in (str(d).lower() for d in entry.get("derived_from") or []))]
 
 
 def describe(entry: dict[str, Any]) -> str:

@@ -62,11 +62,14 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         raise ConfigError(f"--tasks: unknown harness task(s) {unknown}" +
                           ("" if args.include_path else "; your own YAML tasks need --include-path DIR"))
+    from layerbridge.bridge.lineage import refuse_seen
     from layerbridge.precision import resolve
 
     model = LayerBridgeLM(args.bridge, batch_size=args.batch_size, mixed_precision=resolve(args.mixed_precision),
                           add_eos=not args.no_eos, cache_dir=args.cache_dir, truncation_side=args.truncation_side,
                           max_encoder_length=args.max_encoder_length)
+    for task in tasks:  # its training saw the task's rows (docs/tasks.md, "Bitext"): refused before any request
+        refuse_seen(model.bridge.config, task, bridge=str(args.bridge))
     results = lm_eval.simple_evaluate(model=model, tasks=tasks, task_manager=manager, limit=args.limit,
                                       num_fewshot=args.num_fewshot, log_samples=True, random_seed=args.seed,
                                       numpy_random_seed=args.seed, torch_random_seed=args.seed,
