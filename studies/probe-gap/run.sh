@@ -10,7 +10,11 @@
 #   centred          the default with language centring (transductive: each language's mean encoder
 #                    state, fitted on its unlabelled test texts, moved onto English's)
 #   centred + pooled both
-# DESIGNS (a comma list of the names above, spaces as '-', e.g. pooled,centred) narrows the runs.
+# DESIGNS (a comma list of the names above, spaces as '-', e.g. pooled,centred) narrows the runs;
+# `default` (global_softmax, the fair-budget run's) can be added where the grid differs.
+# GRID (a comma list of learning rates; default the fair-budget grid) widens or moves the grid: every
+# design chose the grid's top (3e-3) in the fair-budget runs, so a grid above it asks whether the
+# budget, not the design, holds a design back. Use another OUT for another grid.
 # `compare` reuses finished runs and resumes killed ones: re-run the same line after a stop.
 # Usage: LAYERBRIDGE_DATA_DIR=../shared/data bash studies/probe-gap/run.sh [OUT] [TASKS] [SEEDS...]
 set -euo pipefail
@@ -19,6 +23,7 @@ TASKS=${2:-sib200,sinhala_news}
 shift 2 || shift $# || true
 SEEDS=${*:-0 1 2}
 declare -A RUN=(
+  [default]="global_softmax"
   [pooled]="global_softmax[projector=linear;projector.pooled=1]"
   [pooled-alone]="last[projector=pooled]"
   [centred]="global_softmax[center_languages=true]"
@@ -30,7 +35,7 @@ for name in ${DESIGNS//,/ }; do
   [ -n "${RUN[$name]:-}" ] || { echo "DESIGNS: unknown design $name (one of: ${!RUN[*]})" >&2; exit 2; }
   FUSIONS+="${FUSIONS:+,}${RUN[$name]}"
 done
-COMMON=(--fusions "$FUSIONS" --references "" --lr-grid 3e-4,1e-3,3e-3
+COMMON=(--fusions "$FUSIONS" --references "" --lr-grid "${GRID:-3e-4,1e-3,3e-3}"
         --preset small-data --mixed-precision auto --normalize none)
 for seed in $SEEDS; do
   for task in ${TASKS//,/ }; do
