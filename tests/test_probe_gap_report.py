@@ -69,3 +69,13 @@ def test_languages_table_has_every_row_mean_over_the_design_seeds():
     sin = next(line for line in lines if line.startswith("| sin_Sinh (low) |"))
     assert "72.5" in sin  # the pooled design: (0.72 + 0.73) / 2
     assert blocks({})["probe-gap"][0].startswith("(no runs yet")
+
+
+def test_grids_show_every_learning_rate_and_bold_the_chosen_one():
+    docs = all_docs(0.88)
+    wide = document(0, {"last[projector=pooled]": {**run(0.9, [0.86, 0.8, 0.78], lr=1e-2),
+                                                  "lr_grid": {"0.003": 0.7, "0.01": 0.9, "0.03": 0.8}}})
+    lines = blocks({**docs, "probe-gap-wide-sib200": [wide]})["probe-gap-grids"]
+    row = next(line for line in lines if "pooled token alone" in line)
+    # English dev at each lr, the chosen in bold; the chosen run's English test (eng_Latn) and low-resource average
+    assert "| 0.003: 70.0 / **0.01: 90.0** / 0.03: 80.0 | 86.0 | 79.0 |" in row, row

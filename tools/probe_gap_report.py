@@ -12,7 +12,12 @@ from tools import seeds
 from tools.default_rule import DESIGN_COST, RULE_MARGIN, apply_rule
 
 # block-name keys of the loaded documents -> their compare folders under results/
-STUDIES = {"probe-gap-sib200": "probe-gap/sib200/seed*", "probe-gap-sinhala-news": "probe-gap/sinhala-news/seed*"}
+STUDIES = {"probe-gap-sib200": "probe-gap/sib200/seed*", "probe-gap-sinhala-news": "probe-gap/sinhala-news/seed*",
+           # every design chose the grid's top: the same designs on a grid above it (GRID=... run.sh)
+           "probe-gap-wide-sib200": "probe-gap-wide-grid/sib200/seed*",
+           "probe-gap-wide-sinhala-news": "probe-gap-wide-grid/sinhala-news/seed*"}
+GRIDS = {"SIB-200": ("probe-gap-sib200", "probe-gap-wide-sib200"),
+         "Sinhala news": ("probe-gap-sinhala-news", "probe-gap-wide-sinhala-news")}
 # task -> (its fair-budget documents, its probe-gap documents)
 TASKS = {"SIB-200": ("fair-sib200", "probe-gap-sib200"), "Sinhala news": ("fair-sinhala-news", "probe-gap-sinhala-news")}
 PROBE, LLM_ALONE = "probe: last layer", "LLM alone"
@@ -118,6 +123,23 @@ def probe_gap_rule(all_docs: dict[str, list[dict]]) -> list[str]:
                     f"By the rule the default is **{LABELS[winner]}**."]
 
 
+def probe_gap_grids(all_docs: dict[str, list[dict]]) -> list[str]:
+    """Per task, design, seed and grid: English dev at every learning rate (the chosen one in bold),
+    and the chosen run's English test (where the task has one) and low-resource average."""
+    lines = ["| task | design | seed | English dev per learning rate | English test | low-resource average |",
+             "|---|---|---:|---|---:|---:|"]
+    for task, keys in GRIDS.items():
+        for doc in (doc for key in keys for doc in all_docs.get(key, [])):
+            for name, run in doc["runs"].items():
+                grid, chosen = run.get("lr_grid") or {}, run.get("chosen_lr")
+                cells = [f"**{float(lr):g}: {100 * v:.1f}**" if float(lr) == chosen else f"{float(lr):g}: {100 * v:.1f}"
+                         for lr, v in grid.items()]
+                english = seeds.columns(doc)[name].get(doc.get("reference_lang") or "eng_Latn")
+                lines.append(f"| {task} | {LABELS.get(name, name)} | {doc['train_config']['seed']} | {' / '.join(cells)} | "
+                             f"{'—' if english is None else f'{100 * english:.1f}'} | {100 * low_resource(doc, name):.1f} |")
+    return lines if len(lines) > 2 else NO_RUNS
+
+
 def blocks(all_docs: dict[str, list[dict]]) -> dict[str, list[str]]:
     return {"probe-gap": probe_gap(all_docs), "probe-gap-languages": probe_gap_languages(all_docs),
-            "probe-gap-rule": probe_gap_rule(all_docs)}
+            "probe-gap-rule": probe_gap_rule(all_docs), "probe-gap-grids": probe_gap_grids(all_docs)}
