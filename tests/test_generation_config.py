@@ -226,3 +226,21 @@ def test_compare_saves_the_decoding_it_evaluates_with_and_stops_keep_their_chara
     cfg = build_compare_config(args, languages=["eng_Latn"])
     assert cfg.train.generation == {"max_new_tokens": 40, "stop": ("。", "\n")}
     assert cfg.decoding.max_new_tokens == 40 and cfg.decoding.stop == ("。", "\n")
+
+
+def test_the_dev_score_during_training_decodes_as_evaluation_will(models, tmp_path):
+    from layerbridge.tasks import Example
+    from layerbridge.training.dev import dev_score
+
+    bridge = saved_bridge(models, tmp_path / "b", TUNED)
+    dev = [Example(id=f"tiny/en/dev/{i}", text=t, label=-1, lang="en", target=t) for i, t in enumerate(EN[:2])]
+    task = get_task(str(task_file(tmp_path)))
+    seen = spy_generate(bridge)
+    key, _ = dev_score(bridge, task, dev, None, max_new_tokens=5)
+    assert key == "dev_chrf"
+    # the saved settings (beams, no repeated 2-grams, 7 tokens), not greedy with the target length
+    assert {(c.num_beams, c.no_repeat_ngram_size, c.max_new_tokens) for c in seen} == {(2, 2, 7)}
+    bridge.generation_config = None  # a bridge saved with none: greedy up to the given length
+    seen.clear()
+    dev_score(bridge, task, dev, None, max_new_tokens=5)
+    assert {(c.num_beams, c.no_repeat_ngram_size, c.max_new_tokens) for c in seen} == {(1, 0, 5)}

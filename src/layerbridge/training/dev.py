@@ -11,15 +11,18 @@ from layerbridge.processes import my_share, processes
 
 
 def dev_score(bridge, task, dev, limit, max_new_tokens: int) -> tuple[str, float]:
-    """("dev_accuracy", rank accuracy) for classification; ("dev_chrf", greedy chrF++) for generation.
-    The same value on every process."""
+    """("dev_accuracy", rank accuracy) for classification; ("dev_chrf", chrF++) for generation, decoded
+    as the bridge will be evaluated (the settings it is saved with, generation_config.json: e.g.
+    flores_en's no repeated 3-grams), else greedily up to `max_new_tokens`, so that `--keep-best`
+    keeps what evaluation will score best. The same value on every process."""
     rows = dev[:limit] if limit else dev
     world = processes().num_processes
     texts = [e.text for e in my_share(rows)]
     if task.is_generation:
         from layerbridge.evaluation.generation import Decoding, generate_texts
 
-        outputs = generate_texts(bridge, texts, Decoding(max_new_tokens=max_new_tokens)) if texts else []
+        decoding = getattr(bridge, "generation_config", None) or Decoding(max_new_tokens=max_new_tokens)
+        outputs = generate_texts(bridge, texts, decoding) if texts else []
     else:
         outputs = predict(bridge, texts, task.label_words, mode="rank")[0] if texts else []
     if world > 1:
