@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# A real budget for flores_en (issue 30, deliverable 4): the best English-only designs and the
+# bitext-stage design trained ten times longer than docs/generation.md's 200 steps, keeping the
+# checkpoint with the best English dev chrF++ (scored every 100 steps, decoded as evaluation decodes):
+#   soft-tokens       global_softmax with the lexical start (studies/flores_en_settings.sh)
+#   cross-attention   LayAlign's layer-wise cross-attention, the same settings
+#   bitext-stage      the soft tokens from the bitext stage-1 bridge of studies/generation/bitext.sh
+#                     (--init-from), evaluated on English and the low-resource languages XNLI lacks
+# One 200-step flores_en training takes 12-20 min on 2 CPU cores, so each run here is 2-3.5 hours:
+# run it in the background (nohup); a killed run resumes from its last checkpoint when the same line
+# is run again, and a finished one is kept.
+# Usage: LAYERBRIDGE_DATA_DIR=../shared/data bash studies/generation/budget.sh [OUT] [SEED] [DESIGNS]
+#   DESIGNS: a comma list (default soft-tokens,cross-attention,bitext-stage); bitext-stage needs
+#   STAGE1 (default results/bitext/stage1, from studies/generation/bitext.sh) and its bitext's
+#   languages (python -m studies.generation.xnli_bitext --languages-not-in-xnli).
+set -euo pipefail
+OUT=${1:-results/flores-en-budget}
+SEED=${2:-0}
+DESIGNS=${3:-soft-tokens,cross-attention,bitext-stage}
+STEPS=${STEPS:-2000}
+. "$(dirname "$0")/../flores_en_settings.sh"  # FLORES_EN: the settings of docs/generation.md
+. "$(dirname "$0")/../finished.sh"
+BUDGET=(--max-steps "$STEPS" --eval-every 100 --keep-best --references "" --seed "$SEED")
+set -f  # the designs' brackets are not file patterns
+run() {  # run FOLDER compare-args...
+  local out=$1; shift
+  finished "$out" && return
+  layerbridge compare "${FLORES_EN[@]}" "${BUDGET[@]}" "$@" -o "$out"
+}
+for design in ${DESIGNS//,/ }; do
+  case $design in
+    soft-tokens) run "$OUT/soft-tokens/seed$SEED" --fusions global_softmax ;;
+    cross-attention) run "$OUT/cross-attention/seed$SEED" --fusions "global_softmax[injection=cross_attention]" ;;
+    bitext-stage)
+      STAGE1=${STAGE1:-results/bitext/stage1}
+      [ -f "$STAGE1/bridge_config.json" ] || { echo "budget.sh: no stage-1 bridge at $STAGE1 (run studies/generation/bitext.sh first)" >&2; exit 2; }
+      langs=eng_Latn,$(python -m studies.generation.xnli_bitext --data-dir "${LAYERBRIDGE_DATA_DIR:?}" --languages-not-in-xnli)
+      run "$OUT/bitext-stage/seed$SEED" --fusions global_softmax --init-from "$STAGE1" --languages "$langs" ;;
+    *) echo "budget.sh: unknown design $design (soft-tokens, cross-attention, bitext-stage)" >&2; exit 2 ;;
+  esac
+done
