@@ -17,12 +17,7 @@ SEEDS=${*:-0 1 2}
 FUSIONS="last,global_softmax,global_softmax[parameterisation=plain],token_softmax"
 COMMON=(--fusions "$FUSIONS" --references "${REFERENCES:-llm_alone,probe}" --lr-grid 3e-4,1e-3,3e-3
         --preset small-data --mixed-precision auto --normalize none)
+. "$(dirname "$0")/../classification_tasks.sh"  # compare_task: the fair-budget settings per task
 for seed in $SEEDS; do
-  for task in ${TASKS//,/ }; do
-    case $task in
-      sib200) layerbridge compare --task sib200 "${COMMON[@]}" --seed "$seed" -o "$OUT/sib200/seed$seed" ;;
-      sinhala_news) layerbridge compare --task sinhala_news "${COMMON[@]}" --train-limit 400 --seed "$seed" \
-                      -o "$OUT/sinhala-news/seed$seed" ;;
-    esac
-  done
+  for task in ${TASKS//,/ }; do compare_task "$task" "$seed" "$OUT" "${COMMON[@]}"; done
 done
