@@ -79,3 +79,14 @@ def test_grids_show_every_learning_rate_and_bold_the_chosen_one():
     row = next(line for line in lines if "pooled token alone" in line)
     # English dev at each lr, the chosen in bold; the chosen run's English test (eng_Latn) and low-resource average
     assert "| 0.003: 70.0 / **0.01: 90.0** / 0.03: 80.0 | 86.0 | 79.0 |" in row, row
+
+
+def test_a_wider_grid_row_is_shown_beside_the_designs_but_never_enters_the_rule():
+    docs = all_docs(0.86 + 0.005)
+    wide = document(0, {"last[projector=pooled]": run(0.99, [0.9, 0.85, 0.85], lr=3e-2)})
+    out = blocks({**docs, "probe-gap-wide-sib200": [wide]})
+    lines = out["probe-gap"]
+    cells = row(lines, "SIB-200", "pooled token alone (last layer), wider lr grid")
+    assert cells[2:6] == ["0", "0.03", "99.0", "85.0"] and cells[6] == "15.0"  # minus seed 0's probe, 0.70
+    assert "By the rule the default is **default (global_softmax)**" in out["probe-gap-rule"][-1]
+    assert not any("wider" in line for line in out["probe-gap-rule"])

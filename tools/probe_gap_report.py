@@ -16,10 +16,10 @@ STUDIES = {"probe-gap-sib200": "probe-gap/sib200/seed*", "probe-gap-sinhala-news
            # every design chose the grid's top: the same designs on a grid above it (GRID=... run.sh)
            "probe-gap-wide-sib200": "probe-gap-wide-grid/sib200/seed*",
            "probe-gap-wide-sinhala-news": "probe-gap-wide-grid/sinhala-news/seed*"}
-GRIDS = {"SIB-200": ("probe-gap-sib200", "probe-gap-wide-sib200"),
-         "Sinhala news": ("probe-gap-sinhala-news", "probe-gap-wide-sinhala-news")}
 # task -> (its fair-budget documents, its probe-gap documents)
-TASKS = {"SIB-200": ("fair-sib200", "probe-gap-sib200"), "Sinhala news": ("fair-sinhala-news", "probe-gap-sinhala-news")}
+TASKS = {"SIB-200": ("fair-sib200", "probe-gap-sib200", "probe-gap-wide-sib200"),
+         "Sinhala news": ("fair-sinhala-news", "probe-gap-sinhala-news", "probe-gap-wide-sinhala-news")}
+WIDE = " (wider lr grid)"  # a design's row from the grid above the fair-budget one: shown, never in the rule
 PROBE, LLM_ALONE = "probe: last layer", "LLM alone"
 FAIR_ROWS = ("last", "global_softmax", PROBE, LLM_ALONE)  # read from the fair-budget run of the same seed
 TRANSDUCTIVE = "†"  # centring fits each language's mean on its unlabelled test texts
@@ -37,9 +37,11 @@ COST = {**DESIGN_COST, "last[projector=pooled]": 0, "global_softmax[projector=li
 NO_RUNS = ["(no runs yet: bash studies/probe-gap/run.sh)"]
 
 
-def task_rows(all_docs: dict[str, list[dict]], fair_key: str, gap_key: str) -> dict[str, list[tuple[dict, str]]]:
+def task_rows(all_docs: dict[str, list[dict]], fair_key: str, gap_key: str, wide_key: str = ""
+              ) -> dict[str, list[tuple[dict, str]]]:
     """Row name -> [(the compare document holding it, its name there)] over the seeds the designs ran
-    on: the fair-budget rows from the same seed's fair-budget document, the designs from their own."""
+    on: the fair-budget rows from the same seed's fair-budget document, the designs from their own,
+    then the designs on the wider grid (row name + WIDE)."""
     gap_docs = all_docs.get(gap_key, [])
     fair_by_seed = {doc["train_config"]["seed"]: doc for doc in all_docs.get(fair_key, [])}
     rows: dict[str, list[tuple[dict, str]]] = {}
@@ -52,7 +54,16 @@ def task_rows(all_docs: dict[str, list[dict]], fair_key: str, gap_key: str) -> d
         for name in DESIGNS:
             if name in doc["runs"]:
                 rows.setdefault(name, []).append((doc, name))
+    for doc in all_docs.get(wide_key, []):
+        for name in doc["runs"]:
+            rows.setdefault(name + WIDE, []).append((doc, name))
     return rows
+
+
+def label(name: str) -> str:
+    """What the tables call a row (a wider-grid row: its design's label, said so)."""
+    base = name.removesuffix(WIDE)
+    return LABELS.get(base, base) + (", wider lr grid" if name.endswith(WIDE) else "")
 
 
 def low_resource(doc: dict, name: str) -> float:
@@ -65,8 +76,8 @@ def probe_gap(all_docs: dict[str, list[dict]]) -> list[str]:
     low-resource average (transfer) and its difference from the probe of the same seed."""
     lines = ["| task | design | seeds | lr per seed | English dev | low-resource average | "
              "low-resource − probe (same seeds) |", "|---|---|---|---|---:|---:|---:|"]
-    for task, (fair_key, gap_key) in TASKS.items():
-        rows = task_rows(all_docs, fair_key, gap_key)
+    for task, keys in TASKS.items():
+        rows = task_rows(all_docs, *keys)
         probe_by_seed = {doc["train_config"]["seed"]: low_resource(doc, name) for doc, name in rows.get(PROBE, [])}
         for name, held in rows.items():
             seed_list = [doc["train_config"]["seed"] for doc, _ in held]
@@ -74,7 +85,7 @@ def probe_gap(all_docs: dict[str, list[dict]]) -> list[str]:
             low = [low_resource(doc, n) for doc, n in held]
             gaps = [v - probe_by_seed[s] for v, s in zip(low, seed_list) if s in probe_by_seed]
             gap = "—" if name == PROBE or not gaps else seeds.spread(gaps)
-            lines.append(f"| {task} | {LABELS[name]} | {', '.join(map(str, seed_list))} | "
+            lines.append(f"| {task} | {label(name)} | {', '.join(map(str, seed_list))} | "
                          f"{', '.join(f'{lr:g}' for lr in lrs) if all(lrs) else '—'} | "
                          f"{seeds.spread([seeds.dev_accuracy(doc, n) for doc, n in held])} | {seeds.spread(low)} | {gap} |")
     return lines if len(lines) > 2 else NO_RUNS
@@ -83,15 +94,15 @@ def probe_gap(all_docs: dict[str, list[dict]]) -> list[str]:
 def probe_gap_languages(all_docs: dict[str, list[dict]]) -> list[str]:
     """Per task and test language: every row's score, mean over the seeds the designs ran on."""
     lines = []
-    for task, (fair_key, gap_key) in TASKS.items():
-        rows = task_rows(all_docs, fair_key, gap_key)
+    for task, keys in TASKS.items():
+        rows = task_rows(all_docs, *keys)
         if not any(name in DESIGNS for name in rows):
             continue
         first = next(iter(rows.values()))[0][0]
         low = set(first["low_resource"])
         seed_list = sorted({doc["train_config"]["seed"] for name in DESIGNS for doc, _ in rows.get(name, [])})
         lines += [f"{task} (accuracy %, mean over seeds {', '.join(map(str, seed_list))})",
-                  "", "| language | " + " | ".join(LABELS[name] for name in rows) + " |", "|---|" + "---:|" * len(rows)]
+                  "", "| language | " + " | ".join(label(name) for name in rows) + " |", "|---|" + "---:|" * len(rows)]
         for lang in first["languages"]:
             cells = [f"{100 * statistics.mean(seeds.columns(doc)[n][lang] for doc, n in held):.1f}"
                      for held in rows.values()]
@@ -128,8 +139,8 @@ def probe_gap_grids(all_docs: dict[str, list[dict]]) -> list[str]:
     and the chosen run's English test (where the task has one) and low-resource average."""
     lines = ["| task | design | seed | English dev per learning rate | English test | low-resource average |",
              "|---|---|---:|---|---:|---:|"]
-    for task, keys in GRIDS.items():
-        for doc in (doc for key in keys for doc in all_docs.get(key, [])):
+    for task, (_, gap_key, wide_key) in TASKS.items():
+        for doc in (doc for key in (gap_key, wide_key) for doc in all_docs.get(key, [])):
             for name, run in doc["runs"].items():
                 grid, chosen = run.get("lr_grid") or {}, run.get("chosen_lr")
                 cells = [f"**{float(lr):g}: {100 * v:.1f}**" if float(lr) == chosen else f"{float(lr):g}: {100 * v:.1f}"
