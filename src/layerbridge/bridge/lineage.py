@@ -36,8 +36,12 @@ def seen_by(config, task_name: str) -> list[dict[str, Any]]:
     """The entries of a bridge's record whose data comes from the task `task_name` (case-insensitive).
     A harness task counts as its family's: `xnli_sw` (lm-evaluation-harness) is `xnli`'s data."""
     name = task_name.lower()
-    return [entry for entry in config.trained_on or []
-            if any(name == d or name.startswith(f"{d}_") for d in (str(d).lower() for d in entry.get("derived_from") or []))]
+
+    def derives(entry: dict[str, Any]) -> bool:
+        sources = [str(source).lower() for source in entry.get("derived_from") or []]
+        return any(name == source or name.startswith(f"{source}_") for source in sources)
+
+    return [entry for entry in config.trained_on or [] if derives(entry)]
 
 
 def describe(entry: dict[str, Any]) -> str:
