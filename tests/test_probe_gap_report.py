@@ -90,3 +90,15 @@ def test_a_wider_grid_row_is_shown_beside_the_designs_but_never_enters_the_rule(
     assert cells[2:6] == ["0", "0.03", "99.0", "85.0"] and cells[6] == "15.0"  # minus seed 0's probe, 0.70
     assert "By the rule the default is **default (global_softmax)**" in out["probe-gap-rule"][-1]
     assert not any("wider" in line for line in out["probe-gap-rule"])
+
+
+def test_a_wider_grid_seed_brings_its_own_seeds_probe_and_default():
+    docs = all_docs(0.88)  # designs on seeds 0 and 1; the fair-budget runs have seeds 0, 1, 2
+    wide = [document(seed, {"last[projector=pooled]": run(0.8, [0.9, 0.85, 0.85], lr=3e-2)}) for seed in (0, 2)]
+    out = blocks({**docs, "probe-gap-wide-sib200": wide})
+    cells = row(out["probe-gap"], "SIB-200", "pooled token alone (last layer), wider lr grid")
+    # minus the probe of the same seed: 85.0 - 70.0 at seed 0, 85.0 - 99.0 at seed 2
+    assert cells[2] == "0, 2" and cells[6] == "0.5 ± 14.5", cells
+    assert row(out["probe-gap"], "SIB-200", "probe: last layer")[2] == "0, 1, 2"
+    header = next(line for line in out["probe-gap-languages"] if line.startswith("| language |"))
+    assert "default + pooled token (seed 0, 1)" in header and "probe: last layer |" in header

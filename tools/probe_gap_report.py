@@ -39,22 +39,22 @@ NO_RUNS = ["(no runs yet: bash studies/probe-gap/run.sh)"]
 
 def task_rows(all_docs: dict[str, list[dict]], fair_key: str, gap_key: str, wide_key: str = ""
               ) -> dict[str, list[tuple[dict, str]]]:
-    """Row name -> [(the compare document holding it, its name there)] over the seeds the designs ran
-    on: the fair-budget rows from the same seed's fair-budget document, the designs from their own,
+    """Row name -> [(the compare document holding it, its name there)] over the seeds any design ran
+    on (on either grid): the fair-budget rows from the same seed's fair-budget document, the designs from their own,
     then the designs on the wider grid (row name + WIDE)."""
-    gap_docs = all_docs.get(gap_key, [])
+    gap_docs, wide_docs = all_docs.get(gap_key, []), all_docs.get(wide_key, [])
     fair_by_seed = {doc["train_config"]["seed"]: doc for doc in all_docs.get(fair_key, [])}
+    design_seeds = sorted({doc["train_config"]["seed"] for doc in gap_docs + wide_docs})
     rows: dict[str, list[tuple[dict, str]]] = {}
-    for doc in gap_docs:
-        fair = fair_by_seed.get(doc["train_config"]["seed"])
+    for fair in (fair_by_seed[seed] for seed in design_seeds if seed in fair_by_seed):
         for name in FAIR_ROWS:
-            if fair is not None and name in seeds.columns(fair):
+            if name in seeds.columns(fair):
                 rows.setdefault(name, []).append((fair, name))
     for doc in gap_docs:
         for name in DESIGNS:
             if name in doc["runs"]:
                 rows.setdefault(name, []).append((doc, name))
-    for doc in all_docs.get(wide_key, []):
+    for doc in wide_docs:
         for name in doc["runs"]:
             rows.setdefault(name + WIDE, []).append((doc, name))
     return rows
@@ -67,8 +67,7 @@ def label(name: str) -> str:
 
 
 def low_resource(doc: dict, name: str) -> float:
-    column = seeds.columns(doc)[name]
-    return statistics.mean(column[lang] for lang in doc["low_resource"])
+    return seeds.language_mean(doc, name)
 
 
 def probe_gap(all_docs: dict[str, list[dict]]) -> list[str]:
@@ -92,7 +91,8 @@ def probe_gap(all_docs: dict[str, list[dict]]) -> list[str]:
 
 
 def probe_gap_languages(all_docs: dict[str, list[dict]]) -> list[str]:
-    """Per task and test language: every row's score, mean over the seeds the designs ran on."""
+    """Per task and test language: every row's score, mean over the seeds it ran on (named in its
+    column head where they are fewer than the most any row has)."""
     lines = []
     for task, keys in TASKS.items():
         rows = task_rows(all_docs, *keys)
@@ -100,9 +100,12 @@ def probe_gap_languages(all_docs: dict[str, list[dict]]) -> list[str]:
             continue
         first = next(iter(rows.values()))[0][0]
         low = set(first["low_resource"])
-        seed_list = sorted({doc["train_config"]["seed"] for name in DESIGNS for doc, _ in rows.get(name, [])})
-        lines += [f"{task} (accuracy %, mean over seeds {', '.join(map(str, seed_list))})",
-                  "", "| language | " + " | ".join(label(name) for name in rows) + " |", "|---|" + "---:|" * len(rows)]
+        seeds_of = {name: [doc["train_config"]["seed"] for doc, _ in held] for name, held in rows.items()}
+        most = max(seeds_of.values(), key=len)
+        heads = [label(name) + ("" if seeds_of[name] == most else f" (seed {', '.join(map(str, seeds_of[name]))})")
+                 for name in rows]
+        lines += [f"{task} (accuracy %, mean over seeds {', '.join(map(str, most))} unless a column says otherwise)",
+                  "", "| language | " + " | ".join(heads) + " |", "|---|" + "---:|" * len(rows)]
         for lang in first["languages"]:
             cells = [f"{100 * statistics.mean(seeds.columns(doc)[n][lang] for doc, n in held):.1f}"
                      for held in rows.values()]

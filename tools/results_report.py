@@ -253,15 +253,6 @@ def fair_headline(all_docs: dict[str, list[dict]]) -> list[str]:
     return lines if len(lines) > 2 else ["(no runs yet: bash studies/fair-budget/run.sh)"]
 
 
-def low_average(doc: dict, name: str, languages: list[str]) -> float | None:
-    """Row `name`'s mean score over `languages` in one compare document (None: no such row, or a
-    language it was not tested on)."""
-    column = seeds.columns(doc).get(name)
-    if column is None or not languages or not all(lang in column for lang in languages):
-        return None
-    return statistics.mean(column[lang] for lang in languages)
-
-
 def option_runs(all_docs: dict[str, list[dict]]):
     """Per option run of studies/fair-budget/options.sh: (task, option label, the run's name, the
     fair-budget design it varies, [(the option's document, the fair-budget document of the same seed
@@ -281,11 +272,11 @@ def option_cells(name: str, design: str, pairs: list[tuple[dict, dict | None]]) 
     def spread(values):
         return seeds.spread(values) if values and None not in values else "—"
 
-    low = [low_average(doc, name, doc["low_resource"]) for doc, _ in pairs]
+    low = [seeds.language_mean(doc, name, doc["low_resource"]) for doc, _ in pairs]
     bases = [(doc["low_resource"], base) for doc, base in pairs if base is not None]
     base_dev = [seeds.dev_accuracy(base, design) if design in base["runs"] else None for _, base in bases]
-    base_low = [low_average(base, design, langs) for langs, base in bases]
-    probe_low = [low_average(base, "probe: last layer", langs) for langs, base in bases]
+    base_low = [seeds.language_mean(base, design, langs) for langs, base in bases]
+    probe_low = [seeds.language_mean(base, "probe: last layer", langs) for langs, base in bases]
     return [spread([seeds.dev_accuracy(doc, name) for doc, _ in pairs]), spread(low),
             f"{spread(base_dev)} / {spread(base_low)}" if bases else "—", spread(probe_low) if bases else "—"]
 

@@ -89,11 +89,21 @@ def spread(values: list[float | None], scale: float = 100) -> str:
     return f"{statistics.mean(values):.1f} ± {(max(values) - min(values)) / 2:.1f}"
 
 
+def language_mean(doc: dict, name: str, languages: list[str] | None = None) -> float | None:
+    """Row `name`'s mean score over `languages` (default: the document's low-resource ones) in one
+    compare document; None where it has no such row or misses one of the languages."""
+    languages = doc["low_resource"] if languages is None else languages
+    column = columns(doc).get(name)
+    if column is None or not languages or not all(lang in column for lang in languages):
+        return None
+    return statistics.mean(column[lang] for lang in languages)
+
+
 def averages(docs: list[dict], name: str) -> tuple[list[float], list[float]]:
     """Per seed that has the row: the average over all languages and over the low-resource ones ([] if none)."""
     low, docs = docs[0]["low_resource"], having(docs, name)
     avg = [statistics.mean(columns(d)[name].values()) for d in docs]
-    low_avg = [statistics.mean(columns(d)[name][lang] for lang in low) for d in docs] if low else []
+    low_avg = [language_mean(d, name, low) for d in docs] if low else []
     return avg, low_avg
 
 
