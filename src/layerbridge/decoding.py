@@ -94,10 +94,10 @@ def load_generation_config(folder: str | Path) -> Decoding | None:
     return Decoding.from_dict(values, str(path))
 
 
-def decoding_for(bridge, decoding: Decoding | None = None) -> Decoding:
+def decoding_for(bridge, decoding: Decoding | None = None, fallback: Decoding | None = None) -> Decoding:
     """How `bridge` decodes: `decoding` when given, else the settings it was saved with
-    (generation_config.json), else Decoding's defaults (greedy)."""
-    return decoding or getattr(bridge, "generation_config", None) or Decoding()
+    (generation_config.json), else `fallback`, else Decoding's defaults (greedy)."""
+    return decoding or getattr(bridge, "generation_config", None) or fallback or Decoding()
 
 
 def tuned_decoding(task: Any = None, given: dict[str, Any] | None = None) -> Decoding | None:

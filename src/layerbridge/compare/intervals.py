@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 from layerbridge.evaluation.bootstrap import BOOTSTRAPPED, intervals, mean_interval
+from layerbridge.tasks.base import row_id_of
 
 
 def predictions(eval_dir: Path, result: dict, lang: str) -> list[dict] | None:
@@ -23,9 +24,8 @@ def predictions(eval_dir: Path, result: dict, lang: str) -> list[dict] | None:
 
 
 def by_sentence(rows: list[dict]) -> dict[str, tuple[str, str]]:
-    """{row id: (output, reference)}; the row id is the example id's part after "<task>/<lang>/<split>/"
-    (Example.row_id), which parallel test sets share across languages."""
-    return {r["id"].split("/", 3)[-1]: (r["output"], r["reference"]) for r in rows}
+    """{row id: (output, reference)}, by the row id parallel test sets share across languages."""
+    return {row_id_of(r["id"]): (r["output"], r["reference"]) for r in rows}
 
 
 def language_intervals(result: dict, rows: list[dict] | None, metrics) -> dict:

@@ -41,7 +41,13 @@ class Example:
 
     @property
     def row_id(self) -> str:
-        return self.id.split("/", 3)[3]
+        return row_id_of(self.id)
+
+
+def row_id_of(example_id: str) -> str:
+    """The row id in an example id "<task>/<lang>/<split>/<row id>" (what parallel test sets share
+    across languages; predictions files keep the whole example id)."""
+    return example_id.split("/", 3)[3]
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,10 @@ def dev_score(bridge, task, dev, limit, max_new_tokens: int) -> tuple[str, float
     world = processes().num_processes
     texts = [e.text for e in my_share(rows)]
     if task.is_generation:
-        from layerbridge.evaluation.generation import Decoding, generate_texts
+        from layerbridge.decoding import Decoding, decoding_for
+        from layerbridge.evaluation.generation import generate_texts
 
-        decoding = getattr(bridge, "generation_config", None) or Decoding(max_new_tokens=max_new_tokens)
+        decoding = decoding_for(bridge, fallback=Decoding(max_new_tokens=max_new_tokens))
         outputs = generate_texts(bridge, texts, decoding) if texts else []
     else:
         outputs = predict(bridge, texts, task.label_words, mode="rank")[0] if texts else []
