@@ -213,3 +213,51 @@ def test_a_negative_or_bad_content_length_is_a_clear_400(served):
         assert response.status == 400, (length, response.status)
         assert "error" in json.loads(response.read())
         connection.close()
+
+
+def raw_request(url: str, method: str, path: str, headers: dict, body: bytes = b"") -> tuple[int, dict | str]:
+    import http.client
+    from urllib.parse import urlparse
+
+    where = urlparse(url)
+    connection = http.client.HTTPConnection(where.hostname, where.port, timeout=60)
+    connection.putrequest(method, path, skip_host="Host" in headers)
+    for key, value in {**headers, "Content-Length": str(len(body))}.items():
+        connection.putheader(key, value)
+    connection.endheaders(body)
+    response = connection.getresponse()
+    status, text = response.status, response.read().decode("utf-8")
+    connection.close()
+    return status, (json.loads(text) if text.startswith("{") else text)
+
+
+def test_on_loopback_only_requests_to_a_loopback_name_are_answered(served):
+    """DNS rebinding: a page at evil.example whose name now points to 127.0.0.1 must get nothing."""
+    url, _ = served
+    port = url.rsplit(":", 1)[1].strip("/")
+    status, body = raw_request(url, "GET", "/api/info", {"Host": f"evil.example:{port}"})
+    assert status == 403 and "localhost only" in body["error"] and "evil.example" in body["error"]
+    status, _ = raw_request(url, "POST", "/api/answer", {"Host": "evil.example", "Content-Type": "application/json"},
+                            json.dumps({"text": "hello"}).encode())
+    assert status == 403
+    for host in (f"localhost:{port}", f"127.0.0.1:{port}", "localhost"):
+        status, page = raw_request(url, "GET", "/", {"Host": host})
+        assert status == 200 and "<html" in page.lower(), host
+
+
+def test_an_answer_is_asked_for_in_json_only(served):
+    """A cross-site form or a text/plain fetch (sent by browsers without asking) is refused."""
+    url, _ = served
+    body = json.dumps({"text": "The team won the cricket match."}).encode()
+    for content_type in ("text/plain", "application/x-www-form-urlencoded"):
+        status, answer = raw_request(url, "POST", "/api/answer", {"Content-Type": content_type}, body)
+        assert status == 400 and "application/json" in answer["error"], content_type
+    status, answer = raw_request(url, "POST", "/api/answer", {"Content-Type": "application/json; charset=utf-8"}, body)
+    assert status == 200 and "error" not in answer
+
+
+def test_the_host_header_name_drops_its_port():
+    from layerbridge.app.server import host_name
+
+    assert host_name("[::1]:8000") == "::1" and host_name("LocalHost:80") == "localhost"
+    assert host_name("127.0.0.1") == "127.0.0.1" and host_name("::1") == "::1"

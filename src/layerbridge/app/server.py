@@ -4,6 +4,10 @@
     GET  /api/info     what the bridge is: task, labels, models, fused layers
     POST /api/answer   {"text": "..."} -> the answer and the heat map as JSON (Answerer.answer);
                        a problem with the text is a 400 with {"error": "..."}
+
+Served on a loopback address (the default), it answers only requests addressed to a loopback name
+(Host header), so a web page elsewhere cannot reach it through DNS rebinding; and it takes only JSON
+bodies (Content-Type application/json), which a browser never sends across sites without asking.
 """
 
 from __future__ import annotations
@@ -20,6 +24,15 @@ from layerbridge.app.page import PAGE
 from layerbridge.errors import LayerbridgeError
 
 MAX_BODY_BYTES = 1 << 20
+LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
+
+
+def host_name(host_header: str) -> str:
+    """The name in a Host header, without its port: "[::1]:8000" -> "::1", "localhost:80" -> "localhost"."""
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 class AppHandler(BaseHTTPRequestHandler):
@@ -27,7 +40,22 @@ class AppHandler(BaseHTTPRequestHandler):
 
     server_version = "layerbridge-app"
 
+    def refused(self) -> bool:
+        """Answers 403 (and True) for a request this server must not serve: on a loopback address, one
+        addressed to another name (a rebound DNS name of somebody's page)."""
+        bound = self.server.server_address[0]
+        if bound not in LOOPBACK_NAMES and not bound.startswith("127."):
+            return False  # the user chose to serve other hosts (--host 0.0.0.0 or a name)
+        name = host_name(self.headers.get("Host") or "")
+        if name in LOOPBACK_NAMES or name.startswith("127."):
+            return False
+        self.send_json(HTTPStatus.FORBIDDEN, {"error": f"the app on {bound} answers requests to localhost only, "
+                                                       f"not to Host {self.headers.get('Host')!r}"})
+        return True
+
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        if self.refused():
+            return
         path = self.path.split("?", 1)[0]
         if path in ("/", "/index.html"):
             self.send_body(HTTPStatus.OK, PAGE.encode("utf-8"), "text/html; charset=utf-8")
@@ -37,6 +65,8 @@ class AppHandler(BaseHTTPRequestHandler):
             self.send_json(HTTPStatus.NOT_FOUND, {"error": f"no page {path!r}: the app serves / and /api/"})
 
     def do_POST(self) -> None:  # noqa: N802
+        if self.refused():
+            return
         if self.path.split("?", 1)[0] != "/api/answer":
             self.send_json(HTTPStatus.NOT_FOUND, {"error": "POST {\"text\": ...} to /api/answer"})
             return
@@ -55,6 +85,9 @@ class AppHandler(BaseHTTPRequestHandler):
         """The "text" of the request's JSON body; a DataError says what is wrong with it."""
         from layerbridge.errors import DataError
 
+        content_type = (self.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+        if content_type != "application/json":
+            raise DataError(f"send the request as JSON (Content-Type: application/json), not {content_type or 'untyped'}")
         try:
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError as err:

@@ -2,8 +2,8 @@
 see the bridge's answer (each label's probability for a classification bridge, the generated English
 for a generation bridge) and a heat map of each encoder token's weight over the encoder's layers.
 
-It serves on this machine only (127.0.0.1) unless --host says otherwise, prints its address, and
-stops with Ctrl+C. Standard library server: no extra to install."""
+It serves on this machine only (127.0.0.1, answering requests to localhost names only) unless --host
+says otherwise, prints its address, and stops with Ctrl+C. Standard library server: no extra to install."""
 
 from __future__ import annotations
 
