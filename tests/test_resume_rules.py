@@ -92,6 +92,25 @@ def test_resume_refuses_what_changes_the_weights_naming_each_setting(tiny, tmp_p
         train(config(tiny, tmp_path / "run"), resume=True, data=(train_examples[1:], dev))
 
 
+def test_resume_refuses_other_base_weights_under_the_same_name(tiny, tmp_path):
+    """The LLM folder now holds other weights (a re-downloaded revision): the checkpoint's trained
+    weights are bound to the old ones, so --resume says which base model changed."""
+    from layerbridge.training.recipe import train
+    from tiny_models import tiny_llm
+
+    root, enc, llm, task = tiny
+    own_llm = tmp_path / "llm"
+    shutil.copytree(llm, own_llm)
+    cfg = TrainConfig(task=str(task), output_dir=str(tmp_path / "run"), dev_size=3, batch_size=4, learning_rate=1e-2,
+                      max_steps=5, checkpoint_every=2, bridge=BridgeConfig(encoder=str(enc), llm=str(own_llm)))
+    crash_after(cfg, 3)
+    state = json.loads(next((tmp_path / "run").glob("checkpoint*/trainer_state.json")).read_text())
+    assert state["base_weights"]["llm"] and state["base_weights"]["encoder"]
+    tiny_llm(seed=7).save_pretrained(own_llm)  # same shapes, other weights
+    with pytest.raises(ConfigError, match=r"other base weights \(llm: "):
+        train(cfg, resume=True)
+
+
 def test_a_checkpoint_of_two_processes_resumes_on_one_with_its_micro_batches(tiny, tmp_path):
     """The default micro-batch is batch / processes: a run killed on 2 processes (micro-batches of
     2) and resumed on 1 keeps micro-batches of 2, so its dropout and global batches are those of the

@@ -152,8 +152,10 @@ def setup(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False, mo
               max_target=max_target,
               lengths=token_lengths if cfg.bucket_by_length else None, total_steps=total_steps, per_epoch=per_epoch,
               micro=micro, lexical=lexical, objective=objective)
-    # what a resume must find again: the micro-batch size (it decides the dropout and the sums) and the data
-    run.checkpointer.meta = {"micro_batch_size": micro, "data": data_fingerprint(train_examples, dev_examples)}
+    # what a resume must find again: the micro-batch size (it decides the dropout and the sums), the data
+    # and the base models' weights (the same names may hold other weights: a re-downloaded revision)
+    run.checkpointer.meta = {"micro_batch_size": micro, "data": data_fingerprint(train_examples, dev_examples),
+                             "base_weights": {"encoder": bridge.config.encoder_weights, "llm": bridge.config.llm_weights}}
     if resume:
         _setup_resume(run)
     start_tracking(run)  # the experiment trackers (report_to), from the step it starts at
@@ -431,6 +433,7 @@ def _setup_resume(run: Run) -> None:
     if saved_data is not None and saved_data != run.checkpointer.meta["data"]:
         raise ConfigError(f"--resume: the training data are not those the checkpoint in {run.out} was trained on "
                           "(another data folder, source or task file?); resume on the same data, or start a new run")
+    _check_resumed_base_weights(run, state.get("base_weights") or {})
     before = state.get("processes", 1)
     run.micro = cfg.micro_batch_size or state.get("micro_batch_size") or math.ceil(cfg.batch_size / before)
     run.checkpointer.meta["micro_batch_size"] = run.micro
@@ -441,6 +444,18 @@ def _setup_resume(run: Run) -> None:
                           f"micro-batches of {run.micro} examples as before, so the same global batches and dropout")
     accelerator.print(f"resuming {run.out} at step {step}/{run.total_steps}")
     run.start, run.log = step, [e for e in read_log(run.out) if e["step"] <= step]
+
+
+def _check_resumed_base_weights(run: Run, saved: dict) -> None:
+    """Refuse to resume on base weights other than the checkpoint's: the trained weights are bound to
+    them (a name may now hold another revision). Unknown fingerprints (None) on either side pass."""
+    now = run.checkpointer.meta["base_weights"]
+    changed = [f"{role}: {saved[role]} -> {now[role]}" for role in ("encoder", "llm")
+               if saved.get(role) and now.get(role) and saved[role] != now[role]]
+    if changed:
+        raise ConfigError(f"--resume: the checkpoint in {run.out} was trained on other base weights "
+                          f"({'; '.join(changed)}): the same model names now load other weights. Resume with "
+                          "the weights it was trained on, or start a new run")
 
 
 # ------------------------------------------------------------------------------ helpers
