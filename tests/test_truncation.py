@@ -44,6 +44,10 @@ def test_left_truncation_keeps_the_end_the_prefix_and_special_tokens(models):
         assert torch.equal(left[key], right[key][1])
     assert bridge.truncated([LONG, SHORT[0]]) == [True, False]
     assert bridge.token_lengths([LONG, SHORT[0]])[0] == 16
+    # the lengths, counted from one untruncated tokenization, are what tokenize() reads, on either side
+    for side in ("left", "right"):
+        bridge.config.truncation_side = side
+        assert bridge.token_lengths([LONG, *SHORT]) == bridge.tokenize([LONG, *SHORT])["attention_mask"].sum(1).tolist()
 
 
 def test_max_encoder_length_up_to_the_encoders_positions(models):

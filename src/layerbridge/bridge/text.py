@@ -52,20 +52,26 @@ class BridgeText:
         return {"input_ids": torch.tensor(padded, dtype=torch.long, device=self.device),
                 "attention_mask": torch.tensor(mask, dtype=torch.long, device=self.device)}
 
-    def token_lengths(self, texts: list[str]) -> list[int]:
-        """Encoder tokens per text after truncation (for bucketing and cache sizing; either side)."""
-        self.check_encoder_length()
-        ids = self.encoder_tokenizer([self.config.encoder_prefix + t for t in texts], truncation=True,
-                                     max_length=self.config.max_encoder_length)["input_ids"]
+    def full_token_lengths(self, texts: list[str]) -> list[int]:
+        """Encoder tokens per text before truncation (special tokens included)."""
+        ids = self.encoder_tokenizer([self.config.encoder_prefix + t for t in texts])["input_ids"]
         return [len(x) for x in ids]
 
-    def truncated(self, texts: list[str]) -> list[bool]:
+    def token_lengths(self, texts: list[str], full: list[int] | None = None) -> list[int]:
+        """Encoder tokens per text after truncation (for bucketing and cache sizing; either side);
+        from `full` (full_token_lengths of the same texts) without tokenizing again when given."""
+        self.check_encoder_length()
+        full = self.full_token_lengths(texts) if full is None else full
+        return [min(n, self.config.max_encoder_length) for n in full]
+
+    def truncated(self, texts: list[str], full: list[int] | None = None) -> list[bool]:
         """Which texts are longer than max_encoder_length encoder tokens (and so are cut by `tokenize`);
-        all False when the bridge reads no soft tokens (the encoder reads nothing)."""
+        all False when the bridge reads no soft tokens (the encoder reads nothing). `full`: as in
+        token_lengths."""
         if not getattr(self, "reads_soft_tokens", True):
             return [False] * len(texts)
-        ids = self.encoder_tokenizer([self.config.encoder_prefix + t for t in texts])["input_ids"]
-        return [len(x) > self.config.max_encoder_length for x in ids]
+        full = self.full_token_lengths(texts) if full is None else full
+        return [n > self.config.max_encoder_length for n in full]
 
     def encoder_positions(self) -> int | None:
         """How many positions the encoder can read: its learned absolute position table (BERT, E5,

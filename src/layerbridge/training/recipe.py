@@ -137,12 +137,13 @@ def setup(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False, mo
     lexical = _setup_closed_form_starts(cfg, accelerator, bridge, train_examples)  # on the whole English texts
     train_examples, objective = _setup_objective(cfg, accelerator, task, train_examples)
     targets_of, truncated, max_target = _setup_targets(cfg, accelerator, bridge, task, train_examples)
-    inputs_truncated = _setup_input_lengths(accelerator, bridge, train_examples)
+    full_lengths = bridge.full_token_lengths([e.text for e in train_examples])  # tokenized once, for both below
+    inputs_truncated = _setup_input_lengths(accelerator, bridge, train_examples, full_lengths)
     total_steps, per_epoch = _setup_length(cfg, len(train_examples))
     optimizer, scheduler = _setup_optimizer(cfg, bridge, total_steps)
     model, optimizer = accelerator.prepare(bridge, optimizer)  # DDP on several processes; the scheduler is stepped by hand
     bridge = accelerator.unwrap_model(model)
-    cache, token_lengths = _setup_encoder_cache(cfg, accelerator, bridge, train_examples)
+    cache, token_lengths = _setup_encoder_cache(cfg, accelerator, bridge, train_examples, full_lengths)
     micro = cfg.micro_batch_size or math.ceil(cfg.batch_size / accelerator.num_processes)
     run = Run(cfg=cfg, accelerator=accelerator, out=Path(cfg.output_dir), task=task, train_examples=train_examples,
               dev_examples=dev_examples, bridge=bridge, model=model, optimizer=optimizer, scheduler=scheduler,
@@ -353,11 +354,12 @@ def _setup_targets(cfg: TrainConfig, accelerator: Accelerator, bridge: LayerBrid
     return targets_of, truncated, max_target
 
 
-def _setup_input_lengths(accelerator: Accelerator, bridge: LayerBridge, train_examples: list) -> int:
+def _setup_input_lengths(accelerator: Accelerator, bridge: LayerBridge, train_examples: list,
+                         full_lengths: list[int]) -> int:
     """How many training texts the encoder reads cut (longer than max_encoder_length), said up front:
     a cut is silent otherwise. Refuses a max_encoder_length beyond the encoder's own positions."""
     bridge.check_encoder_length()
-    cut = sum(bridge.truncated([e.text for e in train_examples]))
+    cut = sum(bridge.truncated([e.text for e in train_examples], full_lengths))
     warning = truncation_warning(cut, len(train_examples), bridge.config)
     if warning:
         accelerator.print(warning.replace("inputs", "training texts", 1))
@@ -387,11 +389,11 @@ def _setup_optimizer(cfg: TrainConfig, bridge: LayerBridge, total_steps: int) ->
     return optimizer, scheduler
 
 
-def _setup_encoder_cache(cfg: TrainConfig, accelerator: Accelerator, bridge: LayerBridge,
-                         train_examples: list) -> tuple[EncoderStateCache | None, list[int]]:
+def _setup_encoder_cache(cfg: TrainConfig, accelerator: Accelerator, bridge: LayerBridge, train_examples: list,
+                         full_lengths: list[int]) -> tuple[EncoderStateCache | None, list[int]]:
     """Speed: the frozen encoder's states kept after their first computation (in RAM, or in a file
     when large), planned for the training texts; and their token lengths (for length buckets)."""
-    token_lengths = bridge.token_lengths([e.text for e in train_examples])
+    token_lengths = bridge.token_lengths([e.text for e in train_examples], full_lengths)
     if not (cfg.encoder_cache and cfg.bridge.freeze_encoder and bridge.reads_soft_tokens):
         return None, token_lengths
     dtype, texts = precision.cache_dtype(accelerator.mixed_precision), [e.text for e in train_examples]
