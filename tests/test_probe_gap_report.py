@@ -102,3 +102,16 @@ def test_a_wider_grid_seed_brings_its_own_seeds_probe_and_default():
     assert row(out["probe-gap"], "SIB-200", "probe: last layer")[2] == "0, 1, 2"
     header = next(line for line in out["probe-gap-languages"] if line.startswith("| language |"))
     assert "default + pooled token (seed 0, 1)" in header and "probe: last layer |" in header
+
+
+def test_the_longer_budget_variant_is_labelled_in_every_table_and_kept_out_of_the_rule():
+    docs = all_docs(0.86)
+    longer = document(0, {"last[projector=pooled]": {**run(0.99, [0.9, 0.8, 0.8], lr=3e-2),
+                                                     "lr_grid": {"0.01": 0.9, "0.03": 0.99}}})
+    out = blocks({**docs, "probe-gap-4-epochs-sib200": [longer]})
+    said = "pooled token alone (last layer), wider lr grid, 4 epochs (best English dev kept)"
+    cells = row(out["probe-gap"], "SIB-200", said)
+    assert cells[3] == "0.03" and cells[5] == "80.0" and cells[6] == "10.0"  # minus seed 0's probe, 0.70
+    assert any(said in line and "**0.03: 99.0**" in line for line in out["probe-gap-grids"])
+    assert said in next(line for line in out["probe-gap-languages"] if line.startswith("| language |"))
+    assert not any("4 epochs" in line for line in out["probe-gap-rule"])

@@ -12,14 +12,20 @@ from tools import seeds
 from tools.default_rule import DESIGN_COST, RULE_MARGIN, apply_rule
 
 # block-name keys of the loaded documents -> their compare folders under results/
-STUDIES = {"probe-gap-sib200": "probe-gap/sib200/seed*", "probe-gap-sinhala-news": "probe-gap/sinhala-news/seed*",
-           # every design chose the grid's top: the same designs on a grid above it (GRID=... run.sh)
-           "probe-gap-wide-sib200": "probe-gap-wide-grid/sib200/seed*",
-           "probe-gap-wide-sinhala-news": "probe-gap-wide-grid/sinhala-news/seed*"}
-# task -> (its fair-budget documents, its probe-gap documents)
-TASKS = {"SIB-200": ("fair-sib200", "probe-gap-sib200", "probe-gap-wide-sib200"),
-         "Sinhala news": ("fair-sinhala-news", "probe-gap-sinhala-news", "probe-gap-wide-sinhala-news")}
-WIDE = " (wider lr grid)"  # a design's row from the grid above the fair-budget one: shown, never in the rule
+# Variants beyond the fair budget (run.sh's GRID and EXTRA): their rows are shown, never in the rule.
+# Every design chose the fair grid's top, so a grid above it; then, on that grid, twice the epochs
+# with the best English-dev weights kept (EXTRA="--epochs 4 --keep-best --eval-every 40").
+VARIANTS = {"wide": ("probe-gap-wide-grid", ", wider lr grid"),
+            "4-epochs": ("probe-gap-4-epochs", ", wider lr grid, 4 epochs (best English dev kept)")}
+FOLDERS = {"sib200": "SIB-200", "sinhala-news": "Sinhala news"}
+# block-name keys of the loaded documents -> their compare folders under results/
+STUDIES = {f"probe-gap-{folder}": f"probe-gap/{folder}/seed*" for folder in FOLDERS} | {
+    f"probe-gap-{variant}-{folder}": f"{out}/{folder}/seed*" for variant, (out, _) in VARIANTS.items() for folder in FOLDERS}
+# task -> (its fair-budget documents, its probe-gap documents, {its variants' documents: row-name suffix})
+TASKS = {task: (f"fair-{folder}", f"probe-gap-{folder}",
+                {f"probe-gap-{variant}-{folder}": f" ({variant})" for variant in VARIANTS})
+         for folder, task in FOLDERS.items()}
+SUFFIXES = {f" ({variant})": said for variant, (_, said) in VARIANTS.items()}
 PROBE, LLM_ALONE = "probe: last layer", "LLM alone"
 FAIR_ROWS = ("last", "global_softmax", PROBE, LLM_ALONE)  # read from the fair-budget run of the same seed
 TRANSDUCTIVE = "†"  # centring fits each language's mean on its unlabelled test texts
@@ -37,14 +43,16 @@ COST = {**DESIGN_COST, "last[projector=pooled]": 0, "global_softmax[projector=li
 NO_RUNS = ["(no runs yet: bash studies/probe-gap/run.sh)"]
 
 
-def task_rows(all_docs: dict[str, list[dict]], fair_key: str, gap_key: str, wide_key: str = ""
+def task_rows(all_docs: dict[str, list[dict]], fair_key: str, gap_key: str, variants: dict[str, str] | None = None
               ) -> dict[str, list[tuple[dict, str]]]:
     """Row name -> [(the compare document holding it, its name there)] over the seeds any design ran
-    on (on either grid): the fair-budget rows from the same seed's fair-budget document, the designs from their own,
-    then the designs on the wider grid (row name + WIDE)."""
-    gap_docs, wide_docs = all_docs.get(gap_key, []), all_docs.get(wide_key, [])
+    on (in any variant): the fair-budget rows from the same seed's fair-budget document, the designs from
+    their own, then the variants' designs (row name + the variant's suffix)."""
+    variants = variants or {}
+    gap_docs = all_docs.get(gap_key, [])
+    variant_docs = [(doc, suffix) for key, suffix in variants.items() for doc in all_docs.get(key, [])]
     fair_by_seed = {doc["train_config"]["seed"]: doc for doc in all_docs.get(fair_key, [])}
-    design_seeds = sorted({doc["train_config"]["seed"] for doc in gap_docs + wide_docs})
+    design_seeds = sorted({doc["train_config"]["seed"] for doc in gap_docs + [d for d, _ in variant_docs]})
     rows: dict[str, list[tuple[dict, str]]] = {}
     for fair in (fair_by_seed[seed] for seed in design_seeds if seed in fair_by_seed):
         for name in FAIR_ROWS:
@@ -54,16 +62,19 @@ def task_rows(all_docs: dict[str, list[dict]], fair_key: str, gap_key: str, wide
         for name in DESIGNS:
             if name in doc["runs"]:
                 rows.setdefault(name, []).append((doc, name))
-    for doc in wide_docs:
+    for doc, suffix in variant_docs:
         for name in doc["runs"]:
-            rows.setdefault(name + WIDE, []).append((doc, name))
+            rows.setdefault(name + suffix, []).append((doc, name))
     return rows
 
 
 def label(name: str) -> str:
-    """What the tables call a row (a wider-grid row: its design's label, said so)."""
-    base = name.removesuffix(WIDE)
-    return LABELS.get(base, base) + (", wider lr grid" if name.endswith(WIDE) else "")
+    """What the tables call a row (a variant's row: its design's label, and the variant said)."""
+    for suffix, said in SUFFIXES.items():
+        if name.endswith(suffix):
+            base = name.removesuffix(suffix)
+            return LABELS.get(base, base) + said
+    return LABELS.get(name, name)
 
 
 def low_resource(doc: dict, name: str) -> float:
@@ -142,14 +153,14 @@ def probe_gap_grids(all_docs: dict[str, list[dict]]) -> list[str]:
     and the chosen run's English test (where the task has one) and low-resource average."""
     lines = ["| task | design | seed | English dev per learning rate | English test | low-resource average |",
              "|---|---|---:|---|---:|---:|"]
-    for task, (_, gap_key, wide_key) in TASKS.items():
-        for doc in (doc for key in (gap_key, wide_key) for doc in all_docs.get(key, [])):
-            for name, run in doc["runs"].items():
+    for task, (_, gap_key, variants) in TASKS.items():
+        for key, suffix in {gap_key: "", **variants}.items():
+            for doc, (name, run) in ((doc, item) for doc in all_docs.get(key, []) for item in doc["runs"].items()):
                 grid, chosen = run.get("lr_grid") or {}, run.get("chosen_lr")
                 cells = [f"**{float(lr):g}: {100 * v:.1f}**" if float(lr) == chosen else f"{float(lr):g}: {100 * v:.1f}"
                          for lr, v in grid.items()]
                 english = seeds.columns(doc)[name].get(doc.get("reference_lang") or "eng_Latn")
-                lines.append(f"| {task} | {LABELS.get(name, name)} | {doc['train_config']['seed']} | {' / '.join(cells)} | "
+                lines.append(f"| {task} | {label(name + suffix)} | {doc['train_config']['seed']} | {' / '.join(cells)} | "
                              f"{'—' if english is None else f'{100 * english:.1f}'} | {100 * low_resource(doc, name):.1f} |")
     return lines if len(lines) > 2 else NO_RUNS
 

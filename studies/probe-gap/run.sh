@@ -15,6 +15,8 @@
 # GRID (a comma list of learning rates; default the fair-budget grid) widens or moves the grid: every
 # design chose the grid's top (3e-3) in the fair-budget runs, so a grid above it asks whether the
 # budget, not the design, holds a design back. Use another OUT for another grid.
+# EXTRA (more compare flags, e.g. "--epochs 4 --keep-best --eval-every 40": a longer budget with the best
+# English-dev weights kept) asks whether English fit holds a design back; again into an OUT of its own.
 # `compare` reuses finished runs and resumes killed ones: re-run the same line after a stop.
 # Usage: LAYERBRIDGE_DATA_DIR=../shared/data bash studies/probe-gap/run.sh [OUT] [TASKS] [SEEDS...]
 set -euo pipefail
@@ -36,7 +38,7 @@ for name in ${DESIGNS//,/ }; do
   FUSIONS+="${FUSIONS:+,}${RUN[$name]}"
 done
 COMMON=(--fusions "$FUSIONS" --references "" --lr-grid "${GRID:-3e-4,1e-3,3e-3}"
-        --preset small-data --mixed-precision auto --normalize none)
+        --preset small-data --mixed-precision auto --normalize none ${EXTRA:-})
 . "$(dirname "$0")/../classification_tasks.sh"  # compare_task: the fair-budget settings per task
 for seed in $SEEDS; do
   for task in ${TASKS//,/ }; do compare_task "$task" "$seed" "$OUT" "${COMMON[@]}"; done
