@@ -261,3 +261,14 @@ def test_the_host_header_name_drops_its_port():
 
     assert host_name("[::1]:8000") == "::1" and host_name("LocalHost:80") == "localhost"
     assert host_name("127.0.0.1") == "127.0.0.1" and host_name("::1") == "::1"
+
+
+def test_a_name_that_only_starts_like_a_loopback_address_is_not_one(served):
+    from layerbridge.app.server import is_loopback
+
+    assert is_loopback("127.0.0.5") and is_loopback("::1") and is_loopback("LocalHost")
+    assert not is_loopback("127.0.0.1.evil.example") and not is_loopback("localhost.evil.example")
+    url, _ = served
+    for host in ("127.0.0.1.evil.example:80", ""):
+        status, _ = raw_request(url, "GET", "/api/info", {"Host": host})
+        assert status == 403, host

@@ -115,3 +115,11 @@ def test_the_longer_budget_variant_is_labelled_in_every_table_and_kept_out_of_th
     assert any(said in line and "**0.03: 99.0**" in line for line in out["probe-gap-grids"])
     assert said in next(line for line in out["probe-gap-languages"] if line.startswith("| language |"))
     assert not any("4 epochs" in line for line in out["probe-gap-rule"])
+
+
+def test_a_variant_seed_leaves_the_rule_as_it_was():
+    """A variant run on a seed no design ran on brings that seed's fair rows to the tables, not to the rule."""
+    docs = all_docs(0.88)
+    before = blocks(docs)["probe-gap-rule"]
+    extra = document(2, {"last[projector=pooled]": run(0.5, [0.9, 0.85, 0.85], lr=3e-2)})
+    assert blocks({**docs, "probe-gap-wide-sib200": [extra]})["probe-gap-rule"] == before

@@ -11,7 +11,6 @@ import statistics
 from tools import seeds
 from tools.default_rule import DESIGN_COST, RULE_MARGIN, apply_rule
 
-# block-name keys of the loaded documents -> their compare folders under results/
 # Variants beyond the fair budget (run.sh's GRID and EXTRA): their rows are shown, never in the rule.
 # Every design chose the fair grid's top, so a grid above it; then, on that grid, twice the epochs
 # with the best English-dev weights kept (EXTRA="--epochs 4 --keep-best --eval-every 40").
@@ -78,7 +77,7 @@ def label(name: str) -> str:
 
 
 def low_resource(doc: dict, name: str) -> float:
-    return seeds.language_mean(doc, name)
+    return seeds.low_resource_mean(doc, name)
 
 
 def probe_gap(all_docs: dict[str, list[dict]]) -> list[str]:
@@ -111,7 +110,7 @@ def probe_gap_languages(all_docs: dict[str, list[dict]]) -> list[str]:
             continue
         first = next(iter(rows.values()))[0][0]
         low = set(first["low_resource"])
-        seeds_of = {name: [doc["train_config"]["seed"] for doc, _ in held] for name, held in rows.items()}
+        seeds_of = {name: sorted(doc["train_config"]["seed"] for doc, _ in held) for name, held in rows.items()}
         most = max(seeds_of.values(), key=len)
         heads = [label(name) + ("" if seeds_of[name] == most else f" (seed {', '.join(map(str, seeds_of[name]))})")
                  for name in rows]
@@ -128,7 +127,7 @@ def probe_gap_languages(all_docs: dict[str, list[dict]]) -> list[str]:
 def probe_gap_rule(all_docs: dict[str, list[dict]]) -> list[str]:
     """The default rule over the default and the designs that ran on both tasks: English dev, mean
     over seeds per task, then over the tasks."""
-    tasks = {task: task_rows(all_docs, *keys) for task, keys in TASKS.items()}
+    tasks = {task: task_rows(all_docs, fair, gap) for task, (fair, gap, _) in TASKS.items()}  # no variant
     candidates = ["global_softmax", *DESIGNS]
     means = {}
     lines = ["| design | " + " | ".join(f"{task} English dev (seeds)" for task in tasks) + " | mean of the tasks |",

@@ -99,11 +99,21 @@ def language_mean(doc: dict, name: str, languages: list[str] | None = None) -> f
     return statistics.mean(column[lang] for lang in languages)
 
 
+def low_resource_mean(doc: dict, name: str) -> float:
+    """language_mean over the low-resource languages, where the row must have them all."""
+    value = language_mean(doc, name)
+    if value is None:
+        missing = [lang for lang in doc["low_resource"] if lang not in columns(doc).get(name, {})]
+        raise DataError(f"row {name!r} of a compare document (seed {doc.get('train_config', {}).get('seed')}) "
+                        f"has no score for the low-resource language(s) {', '.join(missing)}")
+    return value
+
+
 def averages(docs: list[dict], name: str) -> tuple[list[float], list[float]]:
     """Per seed that has the row: the average over all languages and over the low-resource ones ([] if none)."""
     low, docs = docs[0]["low_resource"], having(docs, name)
     avg = [statistics.mean(columns(d)[name].values()) for d in docs]
-    low_avg = [language_mean(d, name, low) for d in docs] if low else []
+    low_avg = [low_resource_mean(d, name) for d in docs] if low else []
     return avg, low_avg
 
 

@@ -12,6 +12,7 @@ bodies (Content-Type application/json), which a browser never sends across sites
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import socket
 import sys
@@ -24,7 +25,14 @@ from layerbridge.app.page import PAGE
 from layerbridge.errors import LayerbridgeError
 
 MAX_BODY_BYTES = 1 << 20
-LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
+
+
+def is_loopback(host: str) -> bool:
+    """A loopback address (127.0.0.0/8, ::1) or "localhost"; not a name that merely starts like one."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host.lower() == "localhost"
 
 
 def host_name(host_header: str) -> str:
@@ -44,10 +52,10 @@ class AppHandler(BaseHTTPRequestHandler):
         """Answers 403 (and True) for a request this server must not serve: on a loopback address, one
         addressed to another name (a rebound DNS name of somebody's page)."""
         bound = self.server.server_address[0]
-        if bound not in LOOPBACK_NAMES and not bound.startswith("127."):
+        if not is_loopback(bound):
             return False  # the user chose to serve other hosts (--host 0.0.0.0 or a name)
         name = host_name(self.headers.get("Host") or "")
-        if name in LOOPBACK_NAMES or name.startswith("127."):
+        if is_loopback(name):
             return False
         self.send_json(HTTPStatus.FORBIDDEN, {"error": f"the app on {bound} answers requests to localhost only, "
                                                        f"not to Host {self.headers.get('Host')!r}"})

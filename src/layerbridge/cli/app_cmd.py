@@ -8,7 +8,6 @@ says otherwise, prints its address, and stops with Ctrl+C. Standard library serv
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import sys
 from pathlib import Path
 
@@ -32,15 +31,10 @@ def register(sub) -> None:
     parser.set_defaults(func=run)
 
 
-def is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
-
 
 def run(args: argparse.Namespace) -> int:
     from layerbridge.app import Answerer, address, check_bridge_folder, make_server
+    from layerbridge.app.server import is_loopback
     from layerbridge.cli.evaluate_cmd import default_task
 
     folder = check_bridge_folder(args.bridge)  # before any model loads
@@ -54,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
     except OSError as err:
         raise ConfigError(f"cannot listen on {args.host} port {args.port}: {err.strerror or err}") from err
     if not is_loopback(args.host):
-        print(f"warning: --host {args.host}: other machines can reach this page", file=sys.stderr)
+        print(f"warning: --host {args.host}: other machines can reach this page (and it answers any Host name)",
+              file=sys.stderr)
     print(f"layerbridge app: {folder} is served at {address(server)} (Ctrl+C stops it)", flush=True)
     try:
         server.serve_forever()

@@ -137,6 +137,7 @@ def setup(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False, mo
     lexical = _setup_closed_form_starts(cfg, accelerator, bridge, train_examples)  # on the whole English texts
     train_examples, objective = _setup_objective(cfg, accelerator, task, train_examples)
     targets_of, truncated, max_target = _setup_targets(cfg, accelerator, bridge, task, train_examples)
+    bridge.check_encoder_length()  # before the pass over the texts
     full_lengths = bridge.full_token_lengths([e.text for e in train_examples])  # tokenized once, for both below
     inputs_truncated = _setup_input_lengths(accelerator, bridge, train_examples, full_lengths)
     total_steps, per_epoch = _setup_length(cfg, len(train_examples))
