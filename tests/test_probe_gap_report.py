@@ -1,6 +1,8 @@
 """The probe-gap study's tables (tools/probe_gap_report.py): the designs beside the fair-budget rows of
 the SAME seeds, their gap to that seed's probe, and the default rule over English dev."""
 
+import pytest
+
 from tools.probe_gap_report import blocks
 
 LANGS = ["eng_Latn", "sin_Sinh", "tam_Taml"]
@@ -13,8 +15,8 @@ def run(dev: float, scores: list[float], lr: float = 3e-3) -> dict:
             "chosen_lr": lr}
 
 
-def document(seed: int, runs: dict, references: dict | None = None, languages=LANGS, low=LANGS[1:]) -> dict:
-    return {"metric": "accuracy", "languages": languages, "low_resource": low, "train_config": {"seed": seed},
+def document(seed: int, runs: dict, references: dict | None = None, languages=LANGS, low=LANGS[1:], **trained) -> dict:
+    return {"metric": "accuracy", "languages": languages, "low_resource": low, "train_config": {"seed": seed, **trained},
             "runs": runs, "references": references or {}}
 
 
@@ -74,7 +76,7 @@ def test_languages_table_has_every_row_mean_over_the_design_seeds():
 def test_grids_show_every_learning_rate_and_bold_the_chosen_one():
     docs = all_docs(0.88)
     wide = document(0, {"last[projector=pooled]": {**run(0.9, [0.86, 0.8, 0.78], lr=1e-2),
-                                                  "lr_grid": {"0.003": 0.7, "0.01": 0.9, "0.03": 0.8}}})
+                                                  "lr_grid": {"0.003": 0.7, "0.01": 0.9, "0.03": 0.8}}}, keep_best=False)
     lines = blocks({**docs, "probe-gap-wide-sib200": [wide]})["probe-gap-grids"]
     row = next(line for line in lines if "pooled token alone" in line)
     # English dev at each lr, the chosen in bold; the chosen run's English test (eng_Latn) and low-resource average
@@ -83,7 +85,7 @@ def test_grids_show_every_learning_rate_and_bold_the_chosen_one():
 
 def test_a_wider_grid_row_is_shown_beside_the_designs_but_never_enters_the_rule():
     docs = all_docs(0.86 + 0.005)
-    wide = document(0, {"last[projector=pooled]": run(0.99, [0.9, 0.85, 0.85], lr=3e-2)})
+    wide = document(0, {"last[projector=pooled]": run(0.99, [0.9, 0.85, 0.85], lr=3e-2)}, keep_best=False)
     out = blocks({**docs, "probe-gap-wide-sib200": [wide]})
     lines = out["probe-gap"]
     cells = row(lines, "SIB-200", "pooled token alone (last layer), wider lr grid")
@@ -94,7 +96,8 @@ def test_a_wider_grid_row_is_shown_beside_the_designs_but_never_enters_the_rule(
 
 def test_a_wider_grid_seed_brings_its_own_seeds_probe_and_default():
     docs = all_docs(0.88)  # designs on seeds 0 and 1; the fair-budget runs have seeds 0, 1, 2
-    wide = [document(seed, {"last[projector=pooled]": run(0.8, [0.9, 0.85, 0.85], lr=3e-2)}) for seed in (0, 2)]
+    wide = [document(seed, {"last[projector=pooled]": run(0.8, [0.9, 0.85, 0.85], lr=3e-2)}, keep_best=False)
+            for seed in (0, 2)]
     out = blocks({**docs, "probe-gap-wide-sib200": wide})
     cells = row(out["probe-gap"], "SIB-200", "pooled token alone (last layer), wider lr grid")
     # minus the probe of the same seed: 85.0 - 70.0 at seed 0, 85.0 - 99.0 at seed 2
@@ -107,7 +110,7 @@ def test_a_wider_grid_seed_brings_its_own_seeds_probe_and_default():
 def test_the_longer_budget_variant_is_labelled_in_every_table_and_kept_out_of_the_rule():
     docs = all_docs(0.86)
     longer = document(0, {"last[projector=pooled]": {**run(0.99, [0.9, 0.8, 0.8], lr=3e-2),
-                                                     "lr_grid": {"0.01": 0.9, "0.03": 0.99}}})
+                                                     "lr_grid": {"0.01": 0.9, "0.03": 0.99}}}, epochs=4.0, keep_best=True)
     out = blocks({**docs, "probe-gap-4-epochs-sib200": [longer]})
     said = "pooled token alone (last layer), wider lr grid, 4 epochs (best English dev kept)"
     cells = row(out["probe-gap"], "SIB-200", said)
@@ -121,5 +124,14 @@ def test_a_variant_seed_leaves_the_rule_as_it_was():
     """A variant run on a seed no design ran on brings that seed's fair rows to the tables, not to the rule."""
     docs = all_docs(0.88)
     before = blocks(docs)["probe-gap-rule"]
-    extra = document(2, {"last[projector=pooled]": run(0.5, [0.9, 0.85, 0.85], lr=3e-2)})
+    extra = document(2, {"last[projector=pooled]": run(0.5, [0.9, 0.85, 0.85], lr=3e-2)}, keep_best=False)
     assert blocks({**docs, "probe-gap-wide-sib200": [extra]})["probe-gap-rule"] == before
+
+
+def test_a_variant_folder_holding_runs_trained_otherwise_is_refused():
+    """Rows labelled "4 epochs (best English dev kept)" must have been trained so."""
+    from layerbridge.errors import DataError
+
+    other = document(0, {"last[projector=pooled]": run(0.9, [0.9, 0.8, 0.8], lr=3e-2)}, epochs=2.0, keep_best=True)
+    with pytest.raises(DataError, match=r"probe-gap-4-epochs \(seed 0\).*'epochs': 2.0"):
+        blocks({**all_docs(0.86), "probe-gap-4-epochs-sib200": [other]})

@@ -8,23 +8,26 @@ from __future__ import annotations
 
 import statistics
 
+from layerbridge.errors import DataError
 from tools import seeds
 from tools.default_rule import DESIGN_COST, RULE_MARGIN, apply_rule
 
 # Variants beyond the fair budget (run.sh's GRID and EXTRA): their rows are shown, never in the rule.
 # Every design chose the fair grid's top, so a grid above it; then, on that grid, twice the epochs
 # with the best English-dev weights kept (EXTRA="--epochs 4 --keep-best --eval-every 40").
-VARIANTS = {"wide": ("probe-gap-wide-grid", ", wider lr grid"),
-            "4-epochs": ("probe-gap-4-epochs", ", wider lr grid, 4 epochs (best English dev kept)")}
+# variant -> (its results folder, what its rows say, the training settings its runs must have had)
+VARIANTS = {"wide": ("probe-gap-wide-grid", ", wider lr grid", {"keep_best": False}),
+            "4-epochs": ("probe-gap-4-epochs", ", wider lr grid, 4 epochs (best English dev kept)",
+                         {"epochs": 4, "keep_best": True})}
 FOLDERS = {"sib200": "SIB-200", "sinhala-news": "Sinhala news"}
 # block-name keys of the loaded documents -> their compare folders under results/
 STUDIES = {f"probe-gap-{folder}": f"probe-gap/{folder}/seed*" for folder in FOLDERS} | {
-    f"probe-gap-{variant}-{folder}": f"{out}/{folder}/seed*" for variant, (out, _) in VARIANTS.items() for folder in FOLDERS}
+    f"probe-gap-{variant}-{folder}": f"{out}/{folder}/seed*" for variant, (out, *_) in VARIANTS.items() for folder in FOLDERS}
 # task -> (its fair-budget documents, its probe-gap documents, {its variants' documents: row-name suffix})
 TASKS = {task: (f"fair-{folder}", f"probe-gap-{folder}",
                 {f"probe-gap-{variant}-{folder}": f" ({variant})" for variant in VARIANTS})
          for folder, task in FOLDERS.items()}
-SUFFIXES = {f" ({variant})": said for variant, (_, said) in VARIANTS.items()}
+SUFFIXES = {f" ({variant})": said for variant, (_, said, _) in VARIANTS.items()}
 PROBE, LLM_ALONE = "probe: last layer", "LLM alone"
 FAIR_ROWS = ("last", "global_softmax", PROBE, LLM_ALONE)  # read from the fair-budget run of the same seed
 TRANSDUCTIVE = "†"  # centring fits each language's mean on its unlabelled test texts
@@ -62,9 +65,22 @@ def task_rows(all_docs: dict[str, list[dict]], fair_key: str, gap_key: str, vari
             if name in doc["runs"]:
                 rows.setdefault(name, []).append((doc, name))
     for doc, suffix in variant_docs:
+        check_variant(doc, suffix)
         for name in doc["runs"]:
             rows.setdefault(name + suffix, []).append((doc, name))
     return rows
+
+
+def check_variant(doc: dict, suffix: str) -> None:
+    """A variant's rows say how they were trained: refuse a document whose runs were trained otherwise
+    (e.g. other EXTRA flags into the variant's folder)."""
+    variant = suffix.strip(" ()")
+    folder, _, wanted = VARIANTS[variant]
+    trained = doc["train_config"]
+    wrong = {k: trained.get(k) for k, v in wanted.items() if trained.get(k) != v}
+    if wrong:
+        raise DataError(f"results/{folder} (seed {trained.get('seed')}) holds runs trained with {wrong}, "
+                        f"but its rows are labelled as trained with {wanted}: move them to a folder of their own")
 
 
 def label(name: str) -> str:
