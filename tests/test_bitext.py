@@ -253,3 +253,40 @@ def test_lm_eval_refuses_a_harness_task_of_what_the_stages_saw(stages, capsys):
     err = capsys.readouterr().err
     assert "may not be evaluated on xnli_sw" in err, err
     assert not (root / "lm-eval").exists()  # refused before any request or output
+
+
+def fake_bitext_seed(folder, seed: int, english: dict, staged: dict) -> None:
+    """The run.json files bitext.sh leaves in one seed's folder (per-language chrF++ with an interval)."""
+    from tools import run_record
+
+    def evaluation(scores: dict) -> dict:
+        low = [lang for lang in scores if lang != "eng_Latn"]
+        mean = sum(scores[lang] for lang in low) / len(low)
+        return {"limit": 64, "languages": {lang: {"chrf": s, "chrf_ci95": [s - 2, s + 2]} for lang, s in scores.items()},
+                "summary": {"low_resource_languages": low, "low_resource_chrf": mean,
+                            "low_resource_chrf_ci95": [mean - 1, mean + 1]}}
+
+    runs = {"stage1": {"train_config": {"seed": seed, "max_steps": 200}, "train": {"steps": 200, "train_examples": 11032},
+                       "evaluations": {"eval-heldout": {"summary": {"average_chrf": 40.0 + seed}}}}}
+    for name, scores in (("english-only", english), ("stage2", staged)):
+        runs[name] = {"train_config": {"seed": seed, "max_steps": 200}, "train": {"steps": 200},
+                      "evaluations": {"eval-not-in-xnli": evaluation(scores)}}
+    for name, record in runs.items():
+        (folder / name).mkdir(parents=True)
+        (folder / name / run_record.RECORD).write_text(json.dumps(record))
+
+
+def test_the_bitext_report_sets_the_two_stage_bridge_beside_english_only(tmp_path):
+    from tools import generation_report
+
+    assert generation_report.bitext_block(tmp_path)[0].startswith("(no finished run yet")
+    fake_bitext_seed(tmp_path / "bitext" / "seed0", 0, {"eng_Latn": 70.0, "sin_Sinh": 15.0, "yor_Latn": 11.0},
+                     {"eng_Latn": 68.0, "sin_Sinh": 21.0, "yor_Latn": 13.0})
+    fake_bitext_seed(tmp_path / "bitext" / "seed1", 1, {"eng_Latn": 72.0, "sin_Sinh": 17.0, "yor_Latn": 11.0},
+                     {"eng_Latn": 70.0, "sin_Sinh": 23.0, "yor_Latn": 15.0})
+    (tmp_path / "bitext" / "seed2" / "stage1").mkdir(parents=True)  # an unfinished seed is left out
+    lines = generation_report.bitext_block(tmp_path)
+    assert lines[0].startswith("Seeds [0, 1]; 64 test sentences") and "held-out premises 40.5 ± 0.5" in lines[0]
+    assert "| sin_Sinh (low) | 16.0 ± 1.0 [14.0, 18.0] | 22.0 ± 1.0 [20.0, 24.0] | +6.0 |" in lines
+    assert "| eng_Latn | 71.0 ± 1.0 [69.0, 73.0] | 69.0 ± 1.0 [67.0, 71.0] | -2.0 |" in lines
+    assert lines[-1] == "| **low-resource average** | **13.5 ± 0.5 [12.5, 14.5]** | **18.0 ± 1.0 [17.0, 19.0]** | **+4.5** |"

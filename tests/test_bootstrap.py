@@ -128,6 +128,26 @@ def test_compare_fills_reused_evaluations_and_draws_the_averages(tmp_path):
     assert interval_keys(results, "chrf", record)["chrf_ci95"]["yor_Latn"] == results["yor_Latn"]["chrf_ci95"]
 
 
+def test_evaluate_writes_the_same_average_intervals_as_compare(tmp_path):
+    """`layerbridge evaluate`'s results.json (write_generation_evaluation) carries the averages' joint
+    intervals that compare draws for the same predictions."""
+    from layerbridge.reporting.tables import write_generation_evaluation
+
+    task = get_task("flores_en")
+    langs = {"eng_Latn": [True] * 24, "yor_Latn": MIXED, "hau_Latn": [not q for q in MIXED]}
+    _, record = with_intervals(tmp_path / "compared", fake_evaluation(tmp_path / "compared", langs), task)
+    results = fake_evaluation(tmp_path / "compared", langs)
+    for lang in results:
+        rows = (tmp_path / "compared" / "predictions" / f"{lang}.jsonl").read_text().splitlines()
+        results[lang] |= {"predictions": [json.loads(row) for row in rows], "empty_outputs": 0,
+                          "exact_match": 0.0}
+    summary = write_generation_evaluation(tmp_path / "evaluated", results, task=task, meta={})
+    assert summary["low_resource_chrf_ci95"] == record["low_resource_chrf_ci95"]
+    assert summary["average_intervals"]["low_resource"]["languages"] == ["yor_Latn", "hau_Latn"]
+    written = json.loads((tmp_path / "evaluated" / "results.json").read_text())["summary"]
+    assert written["average_chrf_ci95"] == record["average_chrf_ci95"]
+
+
 def test_compare_keeps_intervals_it_has_and_leaves_classification_alone(tmp_path):
     results = fake_evaluation(tmp_path, {"yor_Latn": MIXED})
     results["yor_Latn"]["chrf_ci95"] = [1.0, 2.0]

@@ -7,7 +7,8 @@ stays. `study`: every variant of studies/generation/variants.sh (quick evaluatio
 `flores-en`: the per-language chrF++ table over seeds of studies/generation/flores_en.sh, with the
 LLM-alone and copy rows and, where compare.json has them, 95% bootstrap intervals;
 `flores-en-targets`: the issue's targets, measured; `flores-en-examples`: outputs for a few
-sentences in several languages.
+sentences in several languages; `bitext`: studies/generation/bitext.sh, the English-only bridge
+beside the bitext-stage one on the languages the bitext does not have.
 """
 
 from __future__ import annotations
@@ -156,6 +157,68 @@ def targets_block(docs: list[dict]) -> list[str]:
     return lines
 
 
+BITEXT = "bitext/seed*"  # studies/generation/bitext.sh: stage1, stage2 (from stage1) and english-only per seed
+BITEXT_RUNS = {"english-only": "English only", "stage2": "bitext stage, then flores_en"}
+BITEXT_EVAL = "eval-not-in-xnli"  # flores_en on the languages the bitext does not have
+
+
+def bitext_docs(root: Path) -> list[dict]:
+    """Per finished seed of bitext.sh: {"seed", "stage1", "stage2", "english-only"} run.json documents."""
+    found = []
+    for folder in sorted(root.glob(BITEXT)):
+        runs = ("stage1", *BITEXT_RUNS)
+        if all((folder / run / run_record.RECORD).is_file() for run in runs):
+            docs = {run: run_record.load(folder / run) for run in runs}
+            found.append({"seed": docs["english-only"]["train_config"]["seed"], **docs})
+    return found
+
+
+def low_cell(values: list[dict], key: str, metric: str = "chrf") -> str:
+    """A summary value over seeds (mean ± half-range) and its 95% interval's bounds averaged over them."""
+    cell = seeds.spread([v[f"{key}_{metric}"] for v in values], scale=1)
+    found = [v.get(f"{key}_{metric}_ci95") for v in values]
+    return cell + (f" [{statistics.mean(f[0] for f in found):.1f}, {statistics.mean(f[1] for f in found):.1f}]"
+                   if found and all(found) else "")
+
+
+def bitext_block(root: Path) -> list[str]:
+    """The English-only bridge beside the same design trained on the bitext first, on flores_en's
+    languages outside the bitext: per language (mean ± half-range over seeds, 95% interval), the
+    low-resource average and the copy ceiling; stage 1's own score on its held-out premises."""
+    docs = bitext_docs(root)
+    if not docs:
+        return ["(no finished run yet: bash studies/generation/bitext.sh)"]
+    evals = {run: [d[run]["evaluations"][BITEXT_EVAL] for d in docs] for run in BITEXT_RUNS}
+    first = evals["english-only"][0]
+    langs, low = list(first["languages"]), set(first["summary"]["low_resource_languages"])
+    cfg, stage1 = docs[0]["english-only"]["train_config"], [d["stage1"] for d in docs]
+    lines = [f"Seeds {[d['seed'] for d in docs]}; {first['limit'] or 'all'} test sentences per language (the same ids "
+             "in every language); chrF++, mean ± half-range over seeds, in brackets the 95% bootstrap interval "
+             f"(its bounds averaged over seeds). Each flores_en run: {cfg['max_steps']} steps; stage 1: "
+             f"{stage1[0]['train']['steps']} steps on {stage1[0]['train']['train_examples']} bitext pairs, "
+             "chrF++ on its held-out premises "
+             + seeds.spread([s["evaluations"]["eval-heldout"]["summary"]["average_chrf"] for s in stage1], scale=1)
+             + ".", "", "| language | " + " | ".join(BITEXT_RUNS.values()) + " | difference |", "|---|---:|---:|---:|"]
+    for lang in langs:
+        cells = [seeds.spread([e["languages"][lang]["chrf"] for e in evals[run]], scale=1) + bounds_of(evals[run], lang)
+                 for run in BITEXT_RUNS]
+        diff = statistics.mean(e["languages"][lang]["chrf"] for e in evals["stage2"]) - statistics.mean(
+            e["languages"][lang]["chrf"] for e in evals["english-only"])
+        lines.append(f"| {lang}{' (low)' if lang in low else ''} | " + " | ".join(cells) + f" | {diff:+.1f} |")
+    summaries = {run: [e["summary"] for e in evals[run]] for run in BITEXT_RUNS}
+    diff = statistics.mean(s["low_resource_chrf"] for s in summaries["stage2"]) - statistics.mean(
+        s["low_resource_chrf"] for s in summaries["english-only"])
+    lines.append("| **low-resource average** | " + " | ".join(f"**{low_cell(summaries[run], 'low_resource')}**"
+                                                          for run in BITEXT_RUNS) + f" | **{diff:+.1f}** |")
+    return lines
+
+
+def bounds_of(evaluations: list[dict], lang: str) -> str:
+    found = [e["languages"][lang].get("chrf_ci95") for e in evaluations]
+    return (f" [{statistics.mean(f[0] for f in found):.1f}, {statistics.mean(f[1] for f in found):.1f}]"
+            if all(found) else "")
+
+
 EXAMPLE_LANGS = ["hin_Deva", "swh_Latn", "tam_Taml", "sin_Sinh", "amh_Ethi", "yor_Latn"]
 EXAMPLE_IDS = 3
 # What each example sentence says, in our own words (the sentences themselves are third-party data).
@@ -205,7 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     root, doc = Path(args.results), Path(args.doc)
     docs = final_docs(root)
     blocks = {"study": study_block(root), "flores-en": final_block(docs, root / "plots", doc),
-              "flores-en-targets": targets_block(docs), "flores-en-examples": examples_block(root)}
+              "flores-en-targets": targets_block(docs), "flores-en-examples": examples_block(root),
+              "bitext": bitext_block(root)}
     print(f"rewrote {fill_blocks(doc, blocks)} generated blocks in {doc}")
     return 0
 

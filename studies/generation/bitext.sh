@@ -8,14 +8,14 @@
 # bridge on its held-out premises. Every run uses the flores_en settings (studies/flores_en_settings.sh);
 # stage 2 trains as many steps again as the English-only run, so the two-stage bridge has had both budgets.
 # Usage: LAYERBRIDGE_DATA_DIR=../shared/data bash studies/generation/bitext.sh BITEXT_DIR [OUT] [SEED]
-#   BITEXT_DIR: outside the repository (the XNLI licence keeps its rows out); OUT: default results/bitext.
+#   BITEXT_DIR: outside the repository (the XNLI licence keeps its rows out); OUT: default results/bitext/seedSEED.
 #   STAGE1_STEPS (default: the flores_en steps) and EVAL_LIMIT (default: flores_en's sentences per language)
 #   from the environment. A finished step is kept: a rerun continues where it stopped (a killed training resumes).
 # Then: python -m tools.run_record folds each run into its run.json (done at the end).
 set -euo pipefail
 BITEXT=${1:?usage: bitext.sh BITEXT_DIR [OUT] [SEED] (BITEXT_DIR outside the repository)}
-OUT=${2:-results/bitext}
 SEED=${3:-0}
+OUT=${2:-results/bitext/seed$SEED}
 DATA=${LAYERBRIDGE_DATA_DIR:?set LAYERBRIDGE_DATA_DIR to the local data folder}
 . "$(dirname "$0")/../flores_en_settings.sh"  # FLORES_EN: the settings of docs/generation.md
 

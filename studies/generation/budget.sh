@@ -11,7 +11,7 @@
 # is run again, and a finished one is kept.
 # Usage: LAYERBRIDGE_DATA_DIR=../shared/data bash studies/generation/budget.sh [OUT] [SEED] [DESIGNS]
 #   DESIGNS: a comma list (default soft-tokens,cross-attention,bitext-stage); bitext-stage needs
-#   STAGE1 (default results/bitext/stage1, from studies/generation/bitext.sh) and its bitext's
+#   STAGE1 (default results/bitext/seed0/stage1, from studies/generation/bitext.sh) and its bitext's
 #   languages (python -m studies.generation.xnli_bitext --languages-not-in-xnli).
 set -euo pipefail
 OUT=${1:-results/flores-en-budget}
@@ -32,7 +32,7 @@ for design in ${DESIGNS//,/ }; do
     soft-tokens) run "$OUT/soft-tokens/seed$SEED" --fusions global_softmax ;;
     cross-attention) run "$OUT/cross-attention/seed$SEED" --fusions "global_softmax[injection=cross_attention]" ;;
     bitext-stage)
-      STAGE1=${STAGE1:-results/bitext/stage1}
+      STAGE1=${STAGE1:-results/bitext/seed0/stage1}
       [ -f "$STAGE1/bridge_config.json" ] || { echo "budget.sh: no stage-1 bridge at $STAGE1 (run studies/generation/bitext.sh first)" >&2; exit 2; }
       langs=eng_Latn,$(python -m studies.generation.xnli_bitext --data-dir "${LAYERBRIDGE_DATA_DIR:?}" --languages-not-in-xnli)
       run "$OUT/bitext-stage/seed$SEED" --fusions global_softmax --init-from "$STAGE1" --languages "$langs" ;;

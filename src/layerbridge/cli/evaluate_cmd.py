@@ -95,8 +95,10 @@ def run(args: argparse.Namespace) -> int:
                           + f"  (n={r['n']})")
         head = task.metrics[0]
         low = summary[f"low_resource_{head}"]
-        console.print(f"average {head} {show(summary[f'average_{head}'], head)}"
-                      + (f", low-resource {show(low, head)}" if low is not None else "") + f"; results in {out}/results.md")
+        interval = lambda key: (f" (95% interval {summary[key][0]:.1f}-{summary[key][1]:.1f})" if key in summary else "")  # noqa: E731
+        console.print(f"average {head} {show(summary[f'average_{head}'], head)}{interval(f'average_{head}_ci95')}"
+                      + (f", low-resource {show(low, head)}{interval(f'low_resource_{head}_ci95')}" if low is not None else "")
+                      + f"; results in {out}/results.md")
         return 0
     for lang, r in results.items():
         console.print(f"{lang:>10}  acc {pct(r['accuracy']):>5}  macro-F1 {pct(r['macro_f1']):>5}  "

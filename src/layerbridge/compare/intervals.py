@@ -8,8 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from layerbridge.evaluation.bootstrap import BOOTSTRAPPED, intervals, mean_interval
-from layerbridge.tasks.base import row_id_of
+from layerbridge.evaluation.bootstrap import BOOTSTRAPPED, average_intervals, intervals
 
 
 def predictions(eval_dir: Path, result: dict, lang: str) -> list[dict] | None:
@@ -21,11 +20,6 @@ def predictions(eval_dir: Path, result: dict, lang: str) -> list[dict] | None:
     if not path.is_file():
         return None
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def by_sentence(rows: list[dict]) -> dict[str, tuple[str, str]]:
-    """{row id: (output, reference)}, by the row id parallel test sets share across languages."""
-    return {row_id_of(r["id"]): (r["output"], r["reference"]) for r in rows}
 
 
 def language_intervals(result: dict, rows: list[dict] | None, metrics) -> dict:
@@ -46,11 +40,4 @@ def with_intervals(eval_dir: Path, results: dict[str, dict], task) -> tuple[dict
     results = {lang: language_intervals(r, rows[lang], task.metrics) for lang, r in results.items()}
     if any(found is None for found in rows.values()):
         return results, {}
-    low = [lang for lang in results if lang in set(task.low_resource)]
-    record, drawn = {}, {}
-    for label, langs in (("average", list(results)), ("low_resource", low)):
-        found = mean_interval(metric, {lang: by_sentence(rows[lang]) for lang in langs})
-        if found is not None:
-            record[f"{label}_{metric}_ci95"] = found.pop("ci95")
-            drawn[label] = found
-    return results, ({**record, "average_intervals": drawn} if record else {})
+    return results, average_intervals(metric, rows, task.low_resource)

@@ -8,6 +8,7 @@ import json
 import math
 from pathlib import Path
 
+from layerbridge.evaluation.bootstrap import BOOTSTRAPPED, average_intervals
 from layerbridge.io import atomic_write_text
 
 
@@ -92,6 +93,9 @@ def write_generation_evaluation(folder: Path, results: dict[str, dict], *, task,
     for m in metrics:
         summary[f"average_{m}"] = mean(r[m] for r in results.values())
         summary[f"low_resource_{m}"] = mean(results[lang][m] for lang in low) if low else None
+    if metrics[0] in BOOTSTRAPPED:  # the averages' 95% intervals, resampled jointly on a parallel test set
+        summary.update(average_intervals(metrics[0], {lang: r["predictions"] for lang, r in results.items()},
+                                         task.low_resource))
     per_lang = {lang: {k: v for k, v in r.items() if k != "predictions"} for lang, r in results.items()}
     document = {**meta, "task": task.name, "kind": "generation", "metrics": metrics, "languages": per_lang,
                 "summary": summary}
