@@ -135,3 +135,22 @@ def test_a_variant_folder_holding_runs_trained_otherwise_is_refused():
     other = document(0, {"last[projector=pooled]": run(0.9, [0.9, 0.8, 0.8], lr=3e-2)}, epochs=2.0, keep_best=True)
     with pytest.raises(DataError, match=r"probe-gap-4-epochs \(seed 0\).*'epochs': 2.0"):
         blocks({**all_docs(0.86), "probe-gap-4-epochs-sib200": [other]})
+
+
+def test_the_rule_applies_within_a_variant_where_the_default_ran_too():
+    docs = all_docs(0.86 + 0.005)  # the fair rule keeps the default
+    alone = "last[projector=pooled]"
+    for folder, base_dev in (("sib200", 0.86), ("sinhala-news", 0.60)):
+        docs[f"probe-gap-wide-{folder}"] = [document(s, {alone: run(base_dev - 0.005, [0.9, 0.8, 0.8], lr=3e-2),
+                                                         "global_softmax": run(base_dev, [0.9, 0.6, 0.7], lr=1e-2)},
+                                                     keep_best=False) for s in (0, 1)]
+    rule = blocks(docs)["probe-gap-rule"]
+    fair_verdict = next(i for i, line in enumerate(rule) if "By the rule" in line)
+    assert "**default (global_softmax)**" in rule[fair_verdict]  # the fair rule: no variant row in it
+    assert not any("wider" in line for line in rule[:fair_verdict])
+    assert rule[fair_verdict + 2].startswith("Within the variant (wider lr grid;")
+    assert "| pooled token alone (last layer), wider lr grid | 85.5 ± 0.0 (2) | 59.5 ± 0.0 (2) | 72.5 |" in rule
+    # half a point below the default on the same grid, and cheaper: within the margin, so it wins there
+    assert rule[-1].endswith("By the rule the default is **pooled token alone (last layer), wider lr grid**.")
+    docs["probe-gap-wide-sinhala-news"] = [document(0, {alone: run(0.5, [0.9, 0.8, 0.8])}, keep_best=False)]
+    assert not any(line.startswith("Within") for line in blocks(docs)["probe-gap-rule"])  # no default there

@@ -141,26 +141,49 @@ def probe_gap_languages(all_docs: dict[str, list[dict]]) -> list[str]:
 
 
 def probe_gap_rule(all_docs: dict[str, list[dict]]) -> list[str]:
-    """The default rule over the default and the designs that ran on both tasks: English dev, mean
-    over seeds per task, then over the tasks."""
-    tasks = {task: task_rows(all_docs, fair, gap) for task, (fair, gap, _) in TASKS.items()}  # no variant
-    candidates = ["global_softmax", *DESIGNS]
-    means = {}
-    lines = ["| design | " + " | ".join(f"{task} English dev (seeds)" for task in tasks) + " | mean of the tasks |",
-             "|---" + "|---:" * (len(tasks) + 1) + "|"]
+    """The default rule over the default and the designs that ran on both tasks at the fair budget;
+    then, for each variant in which the default ran too, the same rule within it (every design on that
+    variant's grid and budget, so the comparison is fair there as well)."""
+    fair = {task: task_rows(all_docs, fair, gap) for task, (fair, gap, _) in TASKS.items()}  # no variant
+    lines = rule_lines(fair, ["global_softmax", *DESIGNS])
+    if lines is None:
+        return ["(the rule needs the default and a design on both tasks: bash studies/probe-gap/run.sh)"]
+    for variant, (_, said, _) in VARIANTS.items():
+        suffix = f" ({variant})"
+        within = {task: task_rows(all_docs, fair_key, "", {key: suffix for key, v in variants.items() if v == suffix})
+                  for task, (fair_key, _, variants) in TASKS.items()}
+        found = rule_lines(within, [name + suffix for name in ("global_softmax", *DESIGNS)])
+        if found is not None:
+            lines += ["", f"Within the variant ({said.removeprefix(', ')}; the default and the designs on the same "
+                      "grid and budget):", "", *found]
+    return lines
+
+
+def rule_lines(tasks: dict[str, dict], candidates: list[str]) -> list[str] | None:
+    """English dev of each candidate that ran on every task (mean over its seeds per task, then over the
+    tasks) and the rule's verdict; None unless the default and at least one design qualify."""
+    means, lines = {}, ["| design | " + " | ".join(f"{task} English dev (seeds)" for task in tasks)
+                        + " | mean of the tasks |", "|---" + "|---:" * (len(tasks) + 1) + "|"]
     for name in candidates:
         devs = [[seeds.dev_accuracy(doc, n) for doc, n in rows.get(name, [])] for rows in tasks.values()]
         if not all(devs):
             continue
         means[name] = statistics.mean(100 * statistics.mean(v) for v in devs)
-        lines.append(f"| {LABELS[name]} | " + " | ".join(f"{seeds.spread(v)} ({len(v)})" for v in devs)
+        lines.append(f"| {label(name)} | " + " | ".join(f"{seeds.spread(v)} ({len(v)})" for v in devs)
                      + f" | {means[name]:.1f} |")
-    if len(means) < 2:
-        return ["(the rule needs the default and a design on both tasks: bash studies/probe-gap/run.sh)"]
-    best, cheaper, winner = apply_rule(means, COST, RULE_MARGIN)
-    return lines + ["", f"Best English dev: {LABELS[best]} ({means[best]:.1f}). Cheaper designs within "
-                    f"{RULE_MARGIN:g} point: {', '.join(LABELS[d] for d in cheaper) or 'none'}. "
-                    f"By the rule the default is **{LABELS[winner]}**."]
+    if len(means) < 2 or candidates[0] not in means:
+        return None
+    best, cheaper, winner = apply_rule(means, {name: COST[base(name)] for name in means}, RULE_MARGIN)
+    return lines + ["", f"Best English dev: {label(best)} ({means[best]:.1f}). Cheaper designs within "
+                    f"{RULE_MARGIN:g} point: {', '.join(label(d) for d in cheaper) or 'none'}. "
+                    f"By the rule the default is **{label(winner)}**."]
+
+
+def base(name: str) -> str:
+    """A row's design without its variant's suffix."""
+    for suffix in SUFFIXES:
+        name = name.removesuffix(suffix)
+    return name
 
 
 def probe_gap_grids(all_docs: dict[str, list[dict]]) -> list[str]:
