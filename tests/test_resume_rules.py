@@ -111,6 +111,22 @@ def test_resume_refuses_other_base_weights_under_the_same_name(tiny, tmp_path):
         train(cfg, resume=True)
 
 
+def test_a_checkpoint_without_fingerprints_resumes_and_says_it_could_not_check(tiny, tmp_path, capsys):
+    """A checkpoint written before fingerprints were recorded resumes (nothing to refuse it on), and
+    the resume says which base models it could not check."""
+    from layerbridge.training.recipe import train
+
+    cfg = config(tiny, tmp_path / "run")
+    crash_after(cfg, 3)
+    for path in (tmp_path / "run").glob("checkpoint*/trainer_state.json"):
+        state = json.loads(path.read_text())
+        state.pop("base_weights")
+        path.write_text(json.dumps(state))
+    capsys.readouterr()
+    train(cfg, resume=True)
+    assert "the base weights of the encoder and the llm could not be checked" in capsys.readouterr().out
+
+
 def test_a_checkpoint_of_two_processes_resumes_on_one_with_its_micro_batches(tiny, tmp_path):
     """The default micro-batch is batch / processes: a run killed on 2 processes (micro-batches of
     2) and resumed on 1 keeps micro-batches of 2, so its dropout and global batches are those of the

@@ -436,7 +436,10 @@ def _setup_resume(run: Run) -> None:
     if saved_data is not None and saved_data != run.checkpointer.meta["data"]:
         raise ConfigError(f"--resume: the training data are not those the checkpoint in {run.out} was trained on "
                           "(another data folder, source or task file?); resume on the same data, or start a new run")
-    _check_resumed_base_weights(run, state.get("base_weights") or {})
+    unchecked = _check_resumed_base_weights(run, state.get("base_weights") or {})
+    if unchecked:
+        accelerator.print(f"resuming {run.out}: the base weights of the {' and the '.join(unchecked)} could not be checked "
+                          "against the checkpoint's (no fingerprint on one side)")
     before = state.get("processes", 1)
     run.micro = cfg.micro_batch_size or state.get("micro_batch_size") or math.ceil(cfg.batch_size / before)
     run.checkpointer.meta["micro_batch_size"] = run.micro
@@ -449,9 +452,10 @@ def _setup_resume(run: Run) -> None:
     run.start, run.log = step, [e for e in read_log(run.out) if e["step"] <= step]
 
 
-def _check_resumed_base_weights(run: Run, saved: dict) -> None:
+def _check_resumed_base_weights(run: Run, saved: dict) -> list[str]:
     """Refuse to resume on base weights other than the checkpoint's: the trained weights are bound to
-    them (a name may now hold another revision). Unknown fingerprints (None) on either side pass."""
+    them (a name may now hold another revision). Unknown fingerprints (None) on either side pass; the
+    roles that could not be checked are returned, so that the resume says so."""
     now = run.checkpointer.meta["base_weights"]
     changed = [f"{role}: {saved[role]} -> {now[role]}" for role in ("encoder", "llm")
                if saved.get(role) and now.get(role) and saved[role] != now[role]]
@@ -459,6 +463,7 @@ def _check_resumed_base_weights(run: Run, saved: dict) -> None:
         raise ConfigError(f"--resume: the checkpoint in {run.out} was trained on other base weights "
                           f"({'; '.join(changed)}): the same model names now load other weights. Resume with "
                           "the weights it was trained on, or start a new run")
+    return [role for role in ("encoder", "llm") if not (saved.get(role) and now.get(role))]
 
 
 # ------------------------------------------------------------------------------ helpers
