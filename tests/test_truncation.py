@@ -63,6 +63,14 @@ def test_max_encoder_length_up_to_the_encoders_positions(models):
             call([long])
 
 
+def test_max_encoder_length_must_leave_room_for_text_beside_the_special_tokens(models):
+    root, enc, llm = models  # the tiny encoder's tokenizer adds <s> and </s>
+    with pytest.raises(ConfigError, match=r"max_encoder_length=2 leaves no room for text: .* adds 2 special"):
+        LayerBridge.from_config(BridgeConfig(encoder=str(enc), llm=str(llm), max_encoder_length=2))
+    bridge = LayerBridge.from_config(BridgeConfig(encoder=str(enc), llm=str(llm), max_encoder_length=3))
+    assert bridge.tokenize([LONG])["input_ids"].shape[1] == 3  # one token of text between the two
+
+
 def test_evaluate_and_predict_report_truncated_inputs(models, capsys):
     root, enc, llm = models
     torch.manual_seed(0)
