@@ -116,6 +116,22 @@ def test_derived_from_is_checked(tmp_path):
 
 
 # ------------------------------------------------------------------ the guard
+def test_a_bitext_task_named_after_its_source_family_is_still_evaluated_on_itself():
+    """`xnli_bitext` (studies/generation/xnli_bitext.py) looks like a harness task of the xnli family by
+    its name; the bridge trained on it (and the stage 2 from it) may still be evaluated on its held-out
+    premises, never on xnli or a harness xnli task."""
+    from types import SimpleNamespace
+
+    stage1 = [{"task": "xnli_bitext", "task_file": "/b/bitext.yaml", "derived_from": ["xnli", "indicxnli"]}]
+    for trained_on in (stage1, [*stage1, {"task": "flores_en", "task_file": None, "derived_from": []}]):
+        config = SimpleNamespace(trained_on=trained_on)
+        refuse_seen(config, "xnli_bitext")
+        refuse_seen(config, "flores_en")
+        for seen in ("xnli", "xnli_sw", "indicxnli"):
+            with pytest.raises(ConfigError, match=f"may not be evaluated on {seen}: .*'xnli_bitext'"):
+                refuse_seen(config, seen)
+
+
 def test_evaluate_refuses_a_task_the_bridge_saw(stages, capsys):
     root, _, bitext, _, stage1, _, _ = stages
     capsys.readouterr()
