@@ -130,6 +130,10 @@ def test_a_bitext_task_named_after_its_source_family_is_still_evaluated_on_itsel
         for seen in ("xnli", "xnli_sw", "indicxnli"):
             with pytest.raises(ConfigError, match=f"may not be evaluated on {seen}: .*'xnli_bitext'"):
                 refuse_seen(config, seen)
+    # a stage 2 trained on xnli itself from the xnli bitext: its own entry does not excuse the stage 1's
+    config = SimpleNamespace(trained_on=[*stage1, {"task": "xnli", "task_file": None, "derived_from": []}])
+    with pytest.raises(ConfigError, match="may not be evaluated on xnli: .*'xnli_bitext'"):
+        refuse_seen(config, "xnli")
 
 
 def test_evaluate_refuses_a_task_the_bridge_saw(stages, capsys):

@@ -294,6 +294,7 @@ def test_train_evaluate_predict_compare_generation(tmp_path, task_dir, capsys):
     assert "chrf_ci95" in run["results"]["xx"] and len(run["low_resource_chrf_ci95"]) == 2
     assert run["average_intervals"]["low_resource"]["joint"] and run["average_intervals"]["low_resource"]["languages"] == ["xx"]
     assert all("xx" in row["chrf_ci95"] and "low_resource_chrf_ci95" in row for row in document["references"].values())
+    assert not any(k.endswith("_ci95") or k == "average_intervals" for k in run["summary"])  # kept once, beside it
     zero = json.loads((compare / "llm_zero_shot" / "eval-generation" / "results.json").read_text())
     assert zero["bridge_config"]["llm_input"] == "instruction+text"
     assert "chrF++ per language" in (compare / "report.md").read_text()

@@ -134,6 +134,9 @@ def test_five_shot_context_keeps_its_question_and_counts_truncations(setup, caps
     assert main(["lm-eval", str(root / "bridge"), "--tasks", "tiny_fewshot", "--include-path", str(tasks),
                  "-o", str(root / "x"), "--max-encoder-length", "300"]) == 2  # the tiny encoder has 256 positions
     assert "max_encoder_length=300" in capsys.readouterr().err
+    assert main(["lm-eval", str(root / "bridge"), "--tasks", "tiny_fewshot", "--include-path", str(tasks),
+                 "-o", str(root / "x"), "--max-encoder-length", "2"]) == 2  # <s> and </s>: no room for the context
+    assert "max_encoder_length=2 leaves no room for text" in capsys.readouterr().err
 
 
 def test_center_languages_fits_one_mean_per_task(setup):

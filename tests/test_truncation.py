@@ -69,6 +69,9 @@ def test_max_encoder_length_must_leave_room_for_text_beside_the_special_tokens(m
         LayerBridge.from_config(BridgeConfig(encoder=str(enc), llm=str(llm), max_encoder_length=2))
     bridge = LayerBridge.from_config(BridgeConfig(encoder=str(enc), llm=str(llm), max_encoder_length=3))
     assert bridge.tokenize([LONG])["input_ids"].shape[1] == 3  # one token of text between the two
+    bridge.config.encoder_prefix = "query: "  # the prefix is kept too: no room left for the text
+    with pytest.raises(ConfigError, match=r"encoder prefix takes \d+; set max_encoder_length \(--max-encoder-length\)"):
+        bridge.tokenize([LONG])
 
 
 def test_evaluate_and_predict_report_truncated_inputs(models, capsys):

@@ -20,6 +20,7 @@ import statistics
 import sys
 from pathlib import Path
 
+from layerbridge.errors import DataError
 from layerbridge.io import atomic_write_text
 from layerbridge.reporting import plots
 from tools import run_record, seeds
@@ -83,7 +84,11 @@ def interval_of(doc: dict, name: str, key: str) -> list[float] | None:
 def bounds(docs: list[dict], name: str, key: str) -> str:
     """' [low, high]': the 95% bootstrap bounds, averaged over the seeds when there are several; '' unless
     every seed that has the row has them (the committed runs before intervals render as they did)."""
-    found = [interval_of(d, name, key) for d in seeds.having(docs, name)]
+    return mean_bounds([interval_of(d, name, key) for d in seeds.having(docs, name)])
+
+
+def mean_bounds(found: list[list[float] | None]) -> str:
+    """' [low, high]': intervals' bounds averaged over seeds; '' unless every seed has one."""
     if not found or not all(found):
         return ""
     return f" [{statistics.mean(f[0] for f in found):.1f}, {statistics.mean(f[1] for f in found):.1f}]"
@@ -170,15 +175,7 @@ def bitext_docs(root: Path) -> list[dict]:
         if all((folder / run / run_record.RECORD).is_file() for run in runs):
             docs = {run: run_record.load(folder / run) for run in runs}
             found.append({"seed": docs["english-only"]["train_config"]["seed"], **docs})
-    return found
-
-
-def low_cell(values: list[dict], key: str, metric: str = "chrf") -> str:
-    """A summary value over seeds (mean ± half-range) and its 95% interval's bounds averaged over them."""
-    cell = seeds.spread([v[f"{key}_{metric}"] for v in values], scale=1)
-    found = [v.get(f"{key}_{metric}_ci95") for v in values]
-    return cell + (f" [{statistics.mean(f[0] for f in found):.1f}, {statistics.mean(f[1] for f in found):.1f}]"
-                   if found and all(found) else "")
+    return sorted(found, key=lambda d: d["seed"])
 
 
 def bitext_block(root: Path) -> list[str]:
@@ -190,6 +187,11 @@ def bitext_block(root: Path) -> list[str]:
         return ["(no finished run yet: bash studies/generation/bitext.sh)"]
     evals = {run: [d[run]["evaluations"][BITEXT_EVAL] for d in docs] for run in BITEXT_RUNS}
     first = evals["english-only"][0]
+    differ = [f"{run} seed {d['seed']}" for run in BITEXT_RUNS for d, e in zip(docs, evals[run])
+              if list(e["languages"]) != list(first["languages"])]
+    if differ:
+        raise DataError(f"results/{BITEXT}: {', '.join(differ)} evaluated other languages than english-only seed "
+                        f"{docs[0]['seed']} ({', '.join(first['languages'])}); evaluate every run on the same ones")
     langs, low = list(first["languages"]), set(first["summary"]["low_resource_languages"])
     cfg, stage1 = docs[0]["english-only"]["train_config"], [d["stage1"] for d in docs]
     lines = [f"Seeds {[d['seed'] for d in docs]}; {first['limit'] or 'all'} test sentences per language (the same ids "
@@ -200,23 +202,18 @@ def bitext_block(root: Path) -> list[str]:
              + seeds.spread([s["evaluations"]["eval-heldout"]["summary"]["average_chrf"] for s in stage1], scale=1)
              + ".", "", "| language | " + " | ".join(BITEXT_RUNS.values()) + " | difference |", "|---|---:|---:|---:|"]
     for lang in langs:
-        cells = [seeds.spread([e["languages"][lang]["chrf"] for e in evals[run]], scale=1) + bounds_of(evals[run], lang)
-                 for run in BITEXT_RUNS]
+        cells = [seeds.spread([e["languages"][lang]["chrf"] for e in evals[run]], scale=1)
+                 + mean_bounds([e["languages"][lang].get("chrf_ci95") for e in evals[run]]) for run in BITEXT_RUNS]
         diff = statistics.mean(e["languages"][lang]["chrf"] for e in evals["stage2"]) - statistics.mean(
             e["languages"][lang]["chrf"] for e in evals["english-only"])
         lines.append(f"| {lang}{' (low)' if lang in low else ''} | " + " | ".join(cells) + f" | {diff:+.1f} |")
     summaries = {run: [e["summary"] for e in evals[run]] for run in BITEXT_RUNS}
     diff = statistics.mean(s["low_resource_chrf"] for s in summaries["stage2"]) - statistics.mean(
         s["low_resource_chrf"] for s in summaries["english-only"])
-    lines.append("| **low-resource average** | " + " | ".join(f"**{low_cell(summaries[run], 'low_resource')}**"
-                                                          for run in BITEXT_RUNS) + f" | **{diff:+.1f}** |")
+    cells = [seeds.spread([v["low_resource_chrf"] for v in summaries[run]], scale=1)
+             + mean_bounds([v.get("low_resource_chrf_ci95") for v in summaries[run]]) for run in BITEXT_RUNS]
+    lines.append("| **low-resource average** | " + " | ".join(f"**{c}**" for c in cells) + f" | **{diff:+.1f}** |")
     return lines
-
-
-def bounds_of(evaluations: list[dict], lang: str) -> str:
-    found = [e["languages"][lang].get("chrf_ci95") for e in evaluations]
-    return (f" [{statistics.mean(f[0] for f in found):.1f}, {statistics.mean(f[1] for f in found):.1f}]"
-            if all(found) else "")
 
 
 EXAMPLE_LANGS = ["hin_Deva", "swh_Latn", "tam_Taml", "sin_Sinh", "amh_Ethi", "yor_Latn"]

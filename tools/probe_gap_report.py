@@ -12,7 +12,8 @@ from layerbridge.errors import DataError
 from tools import seeds
 from tools.default_rule import DESIGN_COST, RULE_MARGIN, apply_rule
 
-# Variants beyond the fair budget (run.sh's GRID and EXTRA): their rows are shown, never in the rule.
+# Variants beyond the fair budget (run.sh's GRID and EXTRA): their rows are shown, never in the fair
+# rule; where the default ran in a variant too, the rule is applied within that variant on its own.
 # Every design chose the fair grid's top, so a grid above it; then, on that grid, twice the epochs
 # with the best English-dev weights kept (EXTRA="--epochs 4 --keep-best --eval-every 40").
 # variant -> (its results folder, what its rows say, the training settings its runs must have had)
@@ -85,11 +86,8 @@ def check_variant(doc: dict, suffix: str) -> None:
 
 def label(name: str) -> str:
     """What the tables call a row (a variant's row: its design's label, and the variant said)."""
-    for suffix, said in SUFFIXES.items():
-        if name.endswith(suffix):
-            base = name.removesuffix(suffix)
-            return LABELS.get(base, base) + said
-    return LABELS.get(name, name)
+    said = next((said for suffix, said in SUFFIXES.items() if name.endswith(suffix)), "")
+    return LABELS.get(base(name), base(name)) + said
 
 
 def low_resource(doc: dict, name: str) -> float:

@@ -34,18 +34,19 @@ def trained_on(task, stage_config=None, stage_source: str | None = None) -> list
 
 def seen_by(config, task_name: str) -> list[dict[str, Any]]:
     """The entries of a bridge's record whose data comes from the task `task_name` (case-insensitive).
-    A harness task counts as its family's: `xnli_sw` (lm-evaluation-harness) is `xnli`'s data. A task
-    the bridge (or a stage of it) trained on is not refused by its own name: its test split is held out
-    from its training rows (the bitext task `xnli_bitext` on its held-out premises), and what it was
-    derived from is still refused."""
+    A harness task counts as its family's: `xnli_sw` (lm-evaluation-harness) is `xnli`'s data. The task a
+    stage trained on is not refused by that stage's entry: its test split is held out from its training
+    rows (the bitext task `xnli_bitext` on its held-out premises); another stage's entry derived from it
+    still refuses it (a stage 2 trained on xnli from an xnli bitext stage 1 is refused xnli)."""
     name = task_name.lower()
-    own = {str(entry.get("task") or "").lower() for entry in config.trained_on or []}
 
     def derives(entry: dict[str, Any]) -> bool:
+        if str(entry.get("task") or "").lower() == name:  # the entry's own task: its test split was held out
+            return False
         sources = [str(source).lower() for source in entry.get("derived_from") or []]
         return any(name == source or name.startswith(f"{source}_") for source in sources)
 
-    return [] if name in own else [entry for entry in config.trained_on or [] if derives(entry)]
+    return [entry for entry in config.trained_on or [] if derives(entry)]
 
 
 def describe(entry: dict[str, Any]) -> str:

@@ -68,10 +68,8 @@ class LayerBridge(BridgeParts, BridgeText, BridgeInference, PretrainedBridge, nn
         self.generation_config = None  # layerbridge.decoding.Decoding it was tuned with (saved beside it), or None
         D, H = config.encoder_hidden_size, config.llm_hidden_size
         self.encoder, self.encoder_tokenizer = encoder, encoder_tokenizer
-        specials = encoder_tokenizer.num_special_tokens_to_add() if encoder_tokenizer is not None else 0
-        if config.max_encoder_length <= specials:  # the tokenizer could keep no token of the text itself
-            raise ConfigError(f"max_encoder_length={config.max_encoder_length} leaves no room for text: the "
-                              f"{config.encoder!r} tokenizer adds {specials} special token(s); give at least {specials + 1}")
+        if encoder_tokenizer is not None:
+            self.check_encoder_length()  # refused when built, not at the first batch
         self.llm, self.llm_tokenizer = llm, llm_tokenizer
         self.layer_indices = config.layer_indices(config.encoder_num_layers)
         if not self.layer_indices:

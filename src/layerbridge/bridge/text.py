@@ -32,8 +32,7 @@ class BridgeText:
         that fits is tokenized exactly as with right truncation."""
         tok, limit = self.encoder_tokenizer, self.config.max_encoder_length
         batch = tok([self.config.encoder_prefix + t for t in texts], return_special_tokens_mask=True)
-        prefix = len(tok(self.config.encoder_prefix, add_special_tokens=False)["input_ids"]) \
-            if self.config.encoder_prefix else 0
+        prefix = self.prefix_length()
         rows = []
         for ids, special in zip(batch["input_ids"], batch["special_tokens_mask"]):
             if len(ids) > limit:
@@ -83,17 +82,29 @@ class BridgeText:
         offset = table.padding_idx + 1 if table.padding_idx is not None else 0
         return table.num_embeddings - offset
 
+    def prefix_length(self) -> int:
+        """Encoder tokens of the encoder prefix (kept whatever is cut)."""
+        prefix = self.config.encoder_prefix
+        return len(self.encoder_tokenizer(prefix, add_special_tokens=False)["input_ids"]) if prefix else 0
+
     def check_encoder_length(self) -> None:
-        """max_encoder_length may be raised up to the encoder's own limit, not beyond it."""
+        """max_encoder_length may be raised up to the encoder's own limit, not beyond it, and must leave
+        a token of text beside the special tokens and the encoder prefix (both kept whatever is cut)."""
         length = self.config.max_encoder_length
-        if getattr(self, "_checked_encoder_length", None) == length:
+        if getattr(self, "_checked_encoder_length", None) == (length, self.config.encoder_prefix):
             return
+        kept = self.encoder_tokenizer.num_special_tokens_to_add() + self.prefix_length()
+        if length <= kept:
+            raise ConfigError(f"max_encoder_length={length} leaves no room for text: the {self.config.encoder!r} tokenizer "
+                              f"adds {self.encoder_tokenizer.num_special_tokens_to_add()} special token(s) and the "
+                              f"encoder prefix takes {self.prefix_length()}; set max_encoder_length "
+                              f"(--max-encoder-length) to at least {kept + 1}")
         limit = self.encoder_positions()
         if limit is not None and length > limit:
             raise ConfigError(f"max_encoder_length={length} is more than the encoder {self.config.encoder!r} can read: "
                               f"it has {limit} positions; set max_encoder_length (--max-encoder-length) to at most "
                               f"{limit}")
-        self._checked_encoder_length = length
+        self._checked_encoder_length = (length, self.config.encoder_prefix)
 
     def prompt_texts(self, texts: list[str]) -> list[str] | None:
         """What the LLM reads through its own tokenizer after the soft tokens (None: nothing)."""

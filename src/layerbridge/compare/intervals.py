@@ -29,15 +29,19 @@ def language_intervals(result: dict, rows: list[dict] | None, metrics) -> dict:
     return {**result, **intervals(metrics, [r["output"] for r in rows], [r["reference"] for r in rows])}
 
 
-def with_intervals(eval_dir: Path, results: dict[str, dict], task) -> tuple[dict[str, dict], dict]:
+def with_intervals(eval_dir: Path, results: dict[str, dict], task, summary: dict | None = None
+                   ) -> tuple[dict[str, dict], dict]:
     """(per-language results with their intervals, the run's record of the averages' intervals:
-    `average_<metric>_ci95`, `low_resource_<metric>_ci95` and how they were drawn in `average_intervals`).
+    `average_<metric>_ci95`, `low_resource_<metric>_ci95` and how they were drawn in `average_intervals`),
+    taken from the evaluation's `summary` where it drew them (evaluations since they are written there).
     Classification tasks, and runs whose predictions are gone, come back as they were."""
     metric = task.headline_metric
     if not task.is_generation or metric not in BOOTSTRAPPED:
         return results, {}
     rows = {lang: predictions(eval_dir, r, lang) for lang, r in results.items()}
     results = {lang: language_intervals(r, rows[lang], task.metrics) for lang, r in results.items()}
+    if summary and "average_intervals" in summary:
+        return results, {k: v for k, v in summary.items() if k.endswith(f"_{metric}_ci95") or k == "average_intervals"}
     if any(found is None for found in rows.values()):
         return results, {}
     return results, average_intervals(metric, rows, task.low_resource)

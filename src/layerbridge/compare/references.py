@@ -83,10 +83,10 @@ def llm_zero_shot(cfg, inputs: Inputs, *, overwrite: bool) -> dict:
     instruction = cfg.train.bridge.instruction or inputs.task.instruction
     zero = LayerBridge(zero_shot_config(cfg.train.bridge, instruction), *inputs.models)  # nothing of it is trained
     run_dir = Path(cfg.train.output_dir) / "llm_zero_shot"
-    results, _ = evaluate_run(cfg, run_dir, zero, inputs.evaluation, inputs.task, overwrite=overwrite)
+    results, summary = evaluate_run(cfg, run_dir, zero, inputs.evaluation, inputs.task, overwrite=overwrite)
     if results is None:
         return {}
-    results, averages = with_intervals(eval_folder(cfg, run_dir), results, inputs.task)
+    results, averages = with_intervals(eval_folder(cfg, run_dir), results, inputs.task, summary)
     metric = inputs.task.headline_metric
     return {"LLM alone, zero-shot": {metric: {lang: r[metric] for lang, r in results.items()},
                                      "instruction": instruction, **interval_keys(results, metric, averages)}}

@@ -37,5 +37,6 @@ def train_and_evaluate(cfg, run_dir: Path, bridge_cfg: BridgeConfig, inputs: Inp
     results, summary = evaluate_run(cfg, chosen_dir, bridge, inputs.evaluation, inputs.task, overwrite=overwrite)
     if not processes().is_main_process:
         return bridge, None
-    results, averages = with_intervals(eval_folder(cfg, chosen_dir), results, inputs.task)
+    results, averages = with_intervals(eval_folder(cfg, chosen_dir), results, inputs.task, summary)
+    summary = {k: v for k, v in summary.items() if k not in averages}  # kept once, beside the run's results
     return bridge, {**run_entry(chosen_dir, bridge, results, summary, grid_scores, chosen), **averages}
