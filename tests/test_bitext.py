@@ -310,3 +310,7 @@ def test_the_bitext_report_sets_the_two_stage_bridge_beside_english_only(tmp_pat
     assert "| sin_Sinh (low) | 16.0 ± 1.0 [14.0, 18.0] | 22.0 ± 1.0 [20.0, 24.0] | +6.0 |" in lines
     assert "| eng_Latn | 71.0 ± 1.0 [69.0, 73.0] | 69.0 ± 1.0 [67.0, 71.0] | -2.0 |" in lines
     assert lines[-1] == "| **low-resource average** | **13.5 ± 0.5 [12.5, 14.5]** | **18.0 ± 1.0 [17.0, 19.0]** | **+4.5** |"
+    for seed, ci in ((0, [3.0, 6.0]), (1, [4.0, 7.0])):  # tools/paired_bootstrap.py's summary.json per seed
+        (tmp_path / "bitext" / f"seed{seed}" / "summary.json").write_text(json.dumps({"low_resource": {"ci95": ci}}))
+    lines = generation_report.bitext_block(tmp_path)
+    assert lines[-3].endswith("| **+4.5 [3.5, 6.5]** |") and lines[-1].startswith("The difference's interval is paired")

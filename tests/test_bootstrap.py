@@ -233,3 +233,32 @@ def test_eval_subsample_keeps_the_same_ids_in_every_language(tmp_path):
     assert len(swh) == 59 and {e.row_id for e in swh} <= set(map(str, ids))
     yor = load_examples("flores_en", "yor_Latn", limit=16, data_dir=tmp_path, seed=3)
     assert all(e.target == f"sentence {e.row_id} in eng_Latn" for e in yor)
+
+
+def test_the_paired_difference_interval_cancels_what_both_share(tmp_path):
+    """Two evaluations of the same sentences: the same outputs differ by 0 exactly; a system right on
+    more sentences is ahead with an interval above 0, narrower than the unpaired intervals suggest;
+    other ids are refused. The tool reads two evaluation folders and writes the document."""
+    from tools import paired_bootstrap
+
+    worse, better = [i % 2 == 0 for i in range(24)], [i % 4 != 3 for i in range(24)]
+    same = bootstrap.difference_interval("chrf", {"yor_Latn": rows(worse)}, {"yor_Latn": rows(worse)})
+    assert same["difference"] == 0 and same["ci95"] == [0.0, 0.0]
+    ahead = bootstrap.difference_interval("chrf", {"a": rows(worse), "b": rows(worse)},
+                                          {"a": rows(better), "b": rows(better)})
+    assert ahead["ci95"][0] > 0 and ahead["ci95"][0] < ahead["difference"] < ahead["ci95"][1]
+    apart = [bootstrap.interval("chrf", *outputs(q)) for q in (worse, better)]
+    assert width(ahead["ci95"]) < width(apart[0]) + width(apart[1])
+    with pytest.raises(ValueError, match="same sentence ids"):
+        bootstrap.difference_interval("chrf", {"a": rows(worse)}, {"a": rows(better, prefix="other-")})
+    folders = []
+    for name, quality in (("first", worse), ("second", better)):
+        folder = tmp_path / name
+        results = fake_evaluation(folder, {"eng_Latn": [True] * 24, "yor_Latn": quality})
+        (folder / "results.json").write_text(json.dumps({"languages": results, "summary": {
+            "metric": "chrf", "low_resource_languages": ["yor_Latn"]}}))
+        folders.append(folder)
+    assert paired_bootstrap.main([str(folders[0]), str(folders[1]), "-o", str(tmp_path / "summary.json")]) == 0
+    document = json.loads((tmp_path / "summary.json").read_text())
+    assert document["low_resource"]["languages"] == ["yor_Latn"] and document["low_resource"]["difference"] > 0
+    assert document["average"]["languages"] == ["eng_Latn", "yor_Latn"]

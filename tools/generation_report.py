@@ -168,12 +168,15 @@ BITEXT_EVAL = "eval-not-in-xnli"  # flores_en on the languages the bitext does n
 
 
 def bitext_docs(root: Path) -> list[dict]:
-    """Per finished seed of bitext.sh: {"seed", "stage1", "stage2", "english-only"} run.json documents."""
+    """Per finished seed of bitext.sh: {"seed", "stage1", "stage2", "english-only"} run.json documents and
+    "paired" (its summary.json: the paired interval of the difference; None before it was written)."""
     found = []
     for folder in sorted(root.glob(BITEXT)):
         runs = ("stage1", *BITEXT_RUNS)
         if all((folder / run / run_record.RECORD).is_file() for run in runs):
             docs = {run: run_record.load(folder / run) for run in runs}
+            paired = folder / "summary.json"  # tools/paired_bootstrap.py: stage2 - english-only, paired
+            docs["paired"] = json.loads(paired.read_text(encoding="utf-8")) if paired.is_file() else None
             found.append({"seed": docs["english-only"]["train_config"]["seed"], **docs})
     return sorted(found, key=lambda d: d["seed"])
 
@@ -212,7 +215,12 @@ def bitext_block(root: Path) -> list[str]:
         s["low_resource_chrf"] for s in summaries["english-only"])
     cells = [seeds.spread([v["low_resource_chrf"] for v in summaries[run]], scale=1)
              + mean_bounds([v.get("low_resource_chrf_ci95") for v in summaries[run]]) for run in BITEXT_RUNS]
-    lines.append("| **low-resource average** | " + " | ".join(f"**{c}**" for c in cells) + f" | **{diff:+.1f}** |")
+    paired = [d["paired"]["low_resource"]["ci95"] if d["paired"] else None for d in docs]
+    lines.append("| **low-resource average** | " + " | ".join(f"**{c}**" for c in cells)
+                 + f" | **{diff:+.1f}{mean_bounds(paired)}** |")
+    if all(paired):
+        lines += ["", "The difference's interval is paired: the same resampled sentence ids for both bridges and every "
+                  "language each round (tools/paired_bootstrap.py), so what is hard for both cancels."]
     return lines
 
 

@@ -11,7 +11,8 @@
 #   BITEXT_DIR: outside the repository (the XNLI licence keeps its rows out); OUT: default results/bitext/seedSEED.
 #   STAGE1_STEPS (default: the flores_en steps) and EVAL_LIMIT (default: flores_en's sentences per language)
 #   from the environment. A finished step is kept: a rerun continues where it stopped (a killed training resumes).
-# Then: python -m tools.run_record folds each run into its run.json (done at the end).
+# At the end: python -m tools.run_record folds each run into its run.json, and tools/paired_bootstrap.py
+# writes the paired interval of the difference into OUT/summary.json.
 set -euo pipefail
 BITEXT=${1:?usage: bitext.sh BITEXT_DIR [OUT] [SEED] (BITEXT_DIR outside the repository)}
 SEED=${3:-0}
@@ -63,3 +64,5 @@ for run in stage2 english-only; do
   evaluate_run "$OUT/$run" eval-not-in-xnli --task flores_en --languages "$LANGS" ${EVAL_LIMIT:+--limit "$EVAL_LIMIT"}
 done
 python -m tools.run_record "$OUT/stage1" "$OUT/stage2" "$OUT/english-only"
+# the bitext stage minus English only, paired over the same sentences (summary.json, which the report reads)
+python -m tools.paired_bootstrap "$OUT/english-only/eval-not-in-xnli" "$OUT/stage2/eval-not-in-xnli" -o "$OUT/summary.json"

@@ -114,6 +114,32 @@ def mean_interval(name: str, languages: dict[str, dict[str, tuple[str, str]]], *
             "sentences": sentences[0] if len(sentences) == 1 else sentences, **settings(resamples, seed)}
 
 
+def difference_interval(name: str, first: dict[str, dict[str, tuple[str, str]]],
+                        second: dict[str, dict[str, tuple[str, str]]], *, resamples: int = RESAMPLES,
+                        seed: int = SEED) -> dict:
+    """The 95% interval of (second's mean over languages) - (first's), paired: every round draws one
+    multiset of sentence ids and applies it to both systems and every language, so what the two share
+    (a sentence hard for both) cancels. Both must hold the same ids in every language (a parallel test
+    set evaluated the same way); {"difference", "ci95", "languages", "sentences", **settings}."""
+    if list(first) != list(second) or not first:
+        raise ValueError(f"the two evaluations cover other languages: {list(first)} vs {list(second)}")
+    ids = sorted(next(iter(first.values())))
+    if any(sorted(rows) != ids for rows in [*first.values(), *second.values()]):
+        raise ValueError("the two evaluations do not hold the same sentence ids in every language")
+    counts = resample_counts(len(ids), resamples=resamples, seed=seed)
+    full = np.ones((1, len(ids)))
+
+    def means(system: dict, draw: np.ndarray) -> np.ndarray:
+        return np.mean([resampled_scores(name, sentence_statistics(name, [rows[i][0] for i in ids],
+                                                                   [rows[i][1] for i in ids]), draw)
+                        for rows in system.values()], axis=0)
+
+    return {"difference": round(float(means(second, full)[0] - means(first, full)[0]), 4),
+            "ci95": percentile_interval(means(second, counts) - means(first, counts)), "languages": list(first),
+            "sentences": len(ids), "resampling": "paired: the same resampled sentence ids for both and in every language",
+            **settings(resamples, seed)}
+
+
 def average_intervals(name: str, rows: dict[str, list[dict]], low_resource) -> dict:
     """The record of the averages' intervals of one evaluation: `average_<name>_ci95` over every
     language, `low_resource_<name>_ci95` over those in `low_resource`, and how each was drawn in
