@@ -63,6 +63,9 @@ def test_load_refuses_mixed_tasks_or_runs(tmp_path):
         seeds.load([a, b])
     with pytest.raises(DataError, match="runs"):
         seeds.load([a, c])
+    assert len(seeds.load([a, c], same_runs=False)) == 2  # a study whose designs differ by seed
+    with pytest.raises(DataError, match="task"):
+        seeds.load([a, b], same_runs=False)
     with pytest.raises(DataError, match="compare.json is missing"):
         seeds.load([tmp_path / "nowhere"])
 

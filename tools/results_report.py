@@ -401,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"results_report: left out unfinished runs {[str(f) for f in unfinished]}", file=sys.stderr)
         folders = [f for f in folders if f not in unfinished]
         if folders:
-            all_docs[task] = seeds.load(folders)
+            all_docs[task] = seeds.load(folders, same_runs=task not in probe_gap_report.STUDIES)  # designs differ by seed
         else:
             print(f"results_report: no runs for {task} ({args.results / pattern})", file=sys.stderr)
     tasks = {task: docs for task, docs in all_docs.items() if task in TASKS}

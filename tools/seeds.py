@@ -17,9 +17,10 @@ from layerbridge.reporting import plots
 BEST_MIX = "probe: best mix (dev-selected)"
 
 
-def load(folders: list[str | Path]) -> list[dict]:
-    """The compare.json of each folder; all must be the same task, languages and bridges (a reference
-    row may be missing from some seeds: it is reported over the seeds that have it, and says so)."""
+def load(folders: list[str | Path], same_runs: bool = True) -> list[dict]:
+    """The compare.json of each folder; all must be the same task, languages and (unless `same_runs` is
+    False: a study whose report reads every run per seed, as tools/probe_gap_report.py does) bridges (a
+    reference row may be missing from some seeds: it is reported over the seeds that have it, and says so)."""
     docs = []
     for folder in folders:
         path = Path(folder) / "compare.json"
@@ -33,7 +34,7 @@ def load(folders: list[str | Path]) -> list[dict]:
         for key in ("task", "languages"):
             if doc[key] != first[key]:
                 raise DataError(f"{folder}: {key} {doc[key]!r} differs from {folders[0]}'s {first[key]!r}")
-        if list(doc["runs"]) != list(first["runs"]):
+        if same_runs and list(doc["runs"]) != list(first["runs"]):
             raise DataError(f"{folder}: runs {list(doc['runs'])} differ from {folders[0]}'s {list(first['runs'])}")
     return docs
 
