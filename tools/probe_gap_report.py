@@ -142,7 +142,7 @@ def probe_gap_rule(all_docs: dict[str, list[dict]]) -> list[str]:
     """The default rule over the default and the designs that ran on both tasks at the fair budget;
     then, for each variant in which the default ran too, the same rule within it (every design on that
     variant's grid and budget, so the comparison is fair there as well)."""
-    fair = {task: task_rows(all_docs, fair, gap) for task, (fair, gap, _) in TASKS.items()}  # no variant
+    fair = {task: task_rows(all_docs, fair_key, gap_key) for task, (fair_key, gap_key, _) in TASKS.items()}  # no variant
     lines = rule_lines(fair, ["global_softmax", *DESIGNS])
     if lines is None:
         return ["(the rule needs the default and a design on both tasks: bash studies/probe-gap/run.sh)"]
