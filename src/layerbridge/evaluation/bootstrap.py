@@ -126,16 +126,17 @@ def difference_interval(name: str, first: dict[str, dict[str, tuple[str, str]]],
     ids = sorted(next(iter(first.values())))
     if any(sorted(rows) != ids for rows in [*first.values(), *second.values()]):
         raise ValueError("the two evaluations do not hold the same sentence ids in every language")
-    counts = resample_counts(len(ids), resamples=resamples, seed=seed)
-    full = np.ones((1, len(ids)))
+    # one draw per round, first row the whole corpus once (the point estimate), each language's statistics once
+    counts = np.vstack([np.ones((1, len(ids))), resample_counts(len(ids), resamples=resamples, seed=seed)])
 
-    def means(system: dict, draw: np.ndarray) -> np.ndarray:
+    def means(system: dict) -> np.ndarray:
         return np.mean([resampled_scores(name, sentence_statistics(name, [rows[i][0] for i in ids],
-                                                                   [rows[i][1] for i in ids]), draw)
+                                                                   [rows[i][1] for i in ids]), counts)
                         for rows in system.values()], axis=0)
 
-    return {"difference": round(float(means(second, full)[0] - means(first, full)[0]), 4),
-            "ci95": percentile_interval(means(second, counts) - means(first, counts)), "languages": list(first),
+    difference = means(second) - means(first)
+    return {"difference": round(float(difference[0]), 4),
+            "ci95": percentile_interval(difference[1:]), "languages": list(first),
             "sentences": len(ids), "resampling": "paired: the same resampled sentence ids for both and in every language",
             **settings(resamples, seed)}
 
