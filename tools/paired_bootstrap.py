@@ -14,10 +14,10 @@ import json
 import sys
 from pathlib import Path
 
+from layerbridge.compare.intervals import predictions
 from layerbridge.errors import DataError
-from layerbridge.evaluation.bootstrap import difference_interval
+from layerbridge.evaluation.bootstrap import by_sentence, difference_interval
 from layerbridge.io import atomic_write_text
-from layerbridge.tasks.base import row_id_of
 
 
 def sentences(eval_dir: Path) -> tuple[dict, dict[str, dict[str, tuple[str, str]]]]:
@@ -25,11 +25,11 @@ def sentences(eval_dir: Path) -> tuple[dict, dict[str, dict[str, tuple[str, str]
     results = json.loads((eval_dir / "results.json").read_text(encoding="utf-8"))
     rows = {}
     for lang in results["languages"]:
-        path = eval_dir / "predictions" / f"{lang}.jsonl"
-        if not path.is_file():
-            raise DataError(f"{path}: missing; the paired interval needs every language's predictions")
-        found = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        rows[lang] = {row_id_of(r["id"]): (r["output"], r["reference"]) for r in found}
+        found = predictions(eval_dir, {}, lang)
+        if found is None:
+            raise DataError(f"{eval_dir / 'predictions' / f'{lang}.jsonl'}: missing; the paired interval needs every "
+                            "language's predictions")
+        rows[lang] = by_sentence(found)
     return results, rows
 
 

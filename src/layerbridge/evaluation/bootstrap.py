@@ -141,19 +141,24 @@ def difference_interval(name: str, first: dict[str, dict[str, tuple[str, str]]],
             **settings(resamples, seed)}
 
 
+def by_sentence(rows: list[dict]) -> dict[str, tuple[str, str]]:
+    """{sentence id: (output, reference)} of one language's predictions, by the row id a parallel test
+    set shares across languages (tasks.base.row_id_of)."""
+    from layerbridge.tasks.base import row_id_of
+
+    return {row_id_of(r["id"]): (r["output"], r["reference"]) for r in rows}
+
+
 def average_intervals(name: str, rows: dict[str, list[dict]], low_resource) -> dict:
     """The record of the averages' intervals of one evaluation: `average_<name>_ci95` over every
     language, `low_resource_<name>_ci95` over those in `low_resource`, and how each was drawn in
     `average_intervals`. `rows`: language -> its predictions ({id, output, reference}); a parallel test
     set's row ids (tasks.base.row_id_of) pair the sentences across languages. {} without rows."""
-    from layerbridge.tasks.base import row_id_of
-
-    by_sentence = {lang: {row_id_of(r["id"]): (r["output"], r["reference"]) for r in found}
-                   for lang, found in rows.items()}
+    by_id = {lang: by_sentence(found) for lang, found in rows.items()}
     low = [lang for lang in rows if lang in set(low_resource)]
     record, drawn = {}, {}
     for label, langs in (("average", list(rows)), ("low_resource", low)):
-        found = mean_interval(name, {lang: by_sentence[lang] for lang in langs})
+        found = mean_interval(name, {lang: by_id[lang] for lang in langs})
         if found is not None:
             record[f"{label}_{name}_ci95"] = found.pop("ci95")
             drawn[label] = found
