@@ -8,7 +8,8 @@ stays. `study`: every variant of studies/generation/variants.sh (quick evaluatio
 LLM-alone and copy rows and, where compare.json has them, 95% bootstrap intervals;
 `flores-en-targets`: the issue's targets, measured; `flores-en-examples`: outputs for a few
 sentences in several languages; `bitext`: studies/generation/bitext.sh, the English-only bridge
-beside the bitext-stage one on the languages the bitext does not have.
+beside the bitext-stage one on the languages the bitext does not have; `bitext-budget`: the same
+per stage-1 budget, low-resource averages only.
 """
 
 from __future__ import annotations
@@ -163,21 +164,26 @@ def targets_block(docs: list[dict]) -> list[str]:
 
 
 BITEXT = "bitext/seed*"  # studies/generation/bitext.sh: stage1, stage2 (from stage1) and english-only per seed
+BITEXT_BUDGETS = "bitext*/seed*"  # the same with other stage-1 budgets (STAGE1_STEPS), one OUT each
 BITEXT_RUNS = {"english-only": "English only", "stage2": "bitext stage, then flores_en"}
 BITEXT_EVAL = "eval-not-in-xnli"  # flores_en on the languages the bitext does not have
 
 
-def bitext_docs(root: Path) -> list[dict]:
+def bitext_docs(root: Path, pattern: str = BITEXT) -> list[dict]:
     """Per finished seed of bitext.sh: {"seed", "stage1", "stage2", "english-only"} run.json documents and
-    "paired" (its summary.json: the paired interval of the difference; None before it was written)."""
+    "paired" (its summary.json: the paired interval of the difference; None before it was written). The
+    English-only run is the seed folder's own or, where bitext.sh reused another (ENGLISH_ONLY), the
+    one summary.json was paired against."""
     found = []
-    for folder in sorted(root.glob(BITEXT)):
-        runs = ("stage1", *BITEXT_RUNS)
-        if all((folder / run / run_record.RECORD).is_file() for run in runs):
-            docs = {run: run_record.load(folder / run) for run in runs}
-            paired = folder / "summary.json"  # tools/paired_bootstrap.py: stage2 - english-only, paired
-            docs["paired"] = json.loads(paired.read_text(encoding="utf-8")) if paired.is_file() else None
-            found.append({"seed": docs["english-only"]["train_config"]["seed"], **docs})
+    for folder in sorted(root.glob(pattern)):
+        paired = folder / "summary.json"  # tools/paired_bootstrap.py: stage2 - english-only, paired
+        paired = json.loads(paired.read_text(encoding="utf-8")) if paired.is_file() else None
+        runs = {"stage1": folder / "stage1", "stage2": folder / "stage2", "english-only": folder / "english-only"}
+        if paired and not runs["english-only"].is_dir():
+            runs["english-only"] = Path(paired["first"]).parent
+        if all((run / run_record.RECORD).is_file() for run in runs.values()):
+            docs = {name: run_record.load(run) for name, run in runs.items()}
+            found.append({"seed": docs["english-only"]["train_config"]["seed"], **docs, "paired": paired})
     return sorted(found, key=lambda d: d["seed"])
 
 
@@ -223,6 +229,34 @@ def bitext_block(root: Path) -> list[str]:
                   "language each round (tools/paired_bootstrap.py), so what is hard for both cancels."]
     return lines
 
+
+
+def bitext_budget_block(root: Path) -> list[str]:
+    """One row per stage-1 budget (each bitext.sh OUT): stage 1 on its held-out premises, then the
+    low-resource averages of English only and of the two-stage bridge, their paired difference, and
+    the copy ceiling (English) of both; mean ± half-range over seeds."""
+    groups: dict[int, list[dict]] = {}
+    for d in bitext_docs(root, BITEXT_BUDGETS):
+        groups.setdefault(d["stage1"]["train"]["steps"], []).append(d)
+    if not groups:
+        return ["(no finished run yet: bash studies/generation/bitext.sh)"]
+    lines = ["| stage 1 steps (epochs of its pairs) | seeds | stage 1 on its held-out premises | "
+             + " | ".join(BITEXT_RUNS.values()) + " | difference (paired) | English: "
+             + " / ".join(BITEXT_RUNS.values()) + " |", "|---:|---|---:|---:|---:|---:|---:|"]
+    for steps, docs in sorted(groups.items()):
+        stage1 = docs[0]["stage1"]
+        epochs = steps * stage1["train_config"]["batch_size"] / stage1["train"]["train_examples"]
+        evals = {run: [d[run]["evaluations"][BITEXT_EVAL] for d in docs] for run in BITEXT_RUNS}
+        low = {run: [e["summary"]["low_resource_chrf"] for e in evals[run]] for run in BITEXT_RUNS}
+        lows = [seeds.spread(low[run], scale=1) + mean_bounds([e["summary"].get("low_resource_chrf_ci95") for e in evals[run]])
+                for run in BITEXT_RUNS]
+        english = [seeds.spread([e["languages"]["eng_Latn"]["chrf"] for e in evals[run]], scale=1) for run in BITEXT_RUNS]
+        diff = statistics.mean(low["stage2"]) - statistics.mean(low["english-only"])
+        paired = [d["paired"]["low_resource"]["ci95"] if d["paired"] else None for d in docs]
+        heldout = seeds.spread([d["stage1"]["evaluations"]["eval-heldout"]["summary"]["average_chrf"] for d in docs], scale=1)
+        lines.append(f"| {steps} ({epochs:.2f}) | {', '.join(str(d['seed']) for d in docs)} | {heldout} | "
+                     + " | ".join(lows) + f" | {diff:+.1f}{mean_bounds(paired)} | {' / '.join(english)} |")
+    return lines
 
 EXAMPLE_LANGS = ["hin_Deva", "swh_Latn", "tam_Taml", "sin_Sinh", "amh_Ethi", "yor_Latn"]
 EXAMPLE_IDS = 3
@@ -274,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     docs = final_docs(root)
     blocks = {"study": study_block(root), "flores-en": final_block(docs, root / "plots", doc),
               "flores-en-targets": targets_block(docs), "flores-en-examples": examples_block(root),
-              "bitext": bitext_block(root)}
+              "bitext": bitext_block(root), "bitext-budget": bitext_budget_block(root)}
     print(f"rewrote {fill_blocks(doc, blocks)} generated blocks in {doc}")
     return 0
 

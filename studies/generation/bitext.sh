@@ -10,13 +10,16 @@
 # Usage: LAYERBRIDGE_DATA_DIR=../shared/data bash studies/generation/bitext.sh BITEXT_DIR [OUT] [SEED]
 #   BITEXT_DIR: outside the repository (the XNLI licence keeps its rows out); OUT: default results/bitext/seedSEED.
 #   STAGE1_STEPS (default: the flores_en steps) and EVAL_LIMIT (default: flores_en's sentences per language)
-#   from the environment. A finished step is kept: a rerun continues where it stopped (a killed training resumes).
+#   from the environment; ENGLISH_ONLY (default OUT/english-only): another OUT's English-only run of the same
+#   seed to compare against instead of training it again (it does not depend on stage 1), e.g. for a longer
+#   stage 1: STAGE1_STEPS=1000 ENGLISH_ONLY=results/bitext/seed0/english-only bash ... results/bitext-stage1-1000/seed0 0. A finished step is kept: a rerun continues where it stopped (a killed training resumes).
 # At the end: python -m tools.run_record folds each run into its run.json, and tools/paired_bootstrap.py
 # writes the paired interval of the difference into OUT/summary.json.
 set -euo pipefail
 BITEXT=${1:?usage: bitext.sh BITEXT_DIR [OUT] [SEED] (BITEXT_DIR outside the repository)}
 SEED=${3:-0}
 OUT=${2:-results/bitext/seed$SEED}
+ENGLISH_ONLY=${ENGLISH_ONLY:-$OUT/english-only}
 DATA=${LAYERBRIDGE_DATA_DIR:?set LAYERBRIDGE_DATA_DIR to the local data folder}
 . "$(dirname "$0")/../flores_en_settings.sh"  # FLORES_EN: the settings of docs/generation.md
 
@@ -59,10 +62,11 @@ evaluate_run "$OUT/stage1" eval-heldout
 
 # 3. stage 2: flores_en from the stage-1 bridge; 4. the English-only bridge, the same from scratch
 train_run "$OUT/stage2" --task flores_en "${TRAIN[@]}" --init-from "$OUT/stage1"
-train_run "$OUT/english-only" --task flores_en "${TRAIN[@]}"
-for run in stage2 english-only; do
-  evaluate_run "$OUT/$run" eval-not-in-xnli --task flores_en --languages "$LANGS" ${EVAL_LIMIT:+--limit "$EVAL_LIMIT"}
+train_run "$ENGLISH_ONLY" --task flores_en "${TRAIN[@]}"
+for run in "$OUT/stage2" "$ENGLISH_ONLY"; do
+  evaluate_run "$run" eval-not-in-xnli --task flores_en --languages "$LANGS" ${EVAL_LIMIT:+--limit "$EVAL_LIMIT"}
 done
-python -m tools.run_record "$OUT/stage1" "$OUT/stage2" "$OUT/english-only"
-# the bitext stage minus English only, paired over the same sentences (summary.json, which the report reads)
-python -m tools.paired_bootstrap "$OUT/english-only/eval-not-in-xnli" "$OUT/stage2/eval-not-in-xnli" -o "$OUT/summary.json"
+python -m tools.run_record "$OUT/stage1" "$OUT/stage2" "$ENGLISH_ONLY"
+# the bitext stage minus English only, paired over the same sentences (summary.json, which the report reads;
+# its "first" names the English-only evaluation)
+python -m tools.paired_bootstrap "$ENGLISH_ONLY/eval-not-in-xnli" "$OUT/stage2/eval-not-in-xnli" -o "$OUT/summary.json"
