@@ -311,22 +311,26 @@ def test_the_bitext_report_sets_the_two_stage_bridge_beside_english_only(tmp_pat
     assert "| eng_Latn | 71.0 ± 1.0 [69.0, 73.0] | 69.0 ± 1.0 [67.0, 71.0] | -2.0 |" in lines
     assert lines[-1] == "| **low-resource average** | **13.5 ± 0.5 [12.5, 14.5]** | **18.0 ± 1.0 [17.0, 19.0]** | **+4.5** |"
     for seed, ci in ((0, [3.0, 6.0]), (1, [4.0, 7.0])):  # tools/paired_bootstrap.py's summary.json per seed
-        (tmp_path / "bitext" / f"seed{seed}" / "summary.json").write_text(json.dumps({"low_resource": {"ci95": ci}}))
+        folder = tmp_path / "bitext" / f"seed{seed}"
+        (folder / "summary.json").write_text(json.dumps({"first": str(folder / "english-only" / "eval-not-in-xnli"),
+                                                          "low_resource": {"ci95": ci}}))
     lines = generation_report.bitext_block(tmp_path)
     assert lines[-3].endswith("| **+4.5 [3.5, 6.5]** |") and lines[-1].startswith("The difference's interval is paired")
 
 
 def test_the_stage1_budget_table_has_a_row_per_budget_and_reuses_the_english_only_run(tmp_path):
     """bitext.sh with STAGE1_STEPS into another OUT and ENGLISH_ONLY pointing at the first OUT's run:
-    the budget table pairs the longer stage with that run (named by its summary.json), not a copy."""
+    the budget table pairs the longer stage with that run (named by its summary.json, relative to the
+    repository that holds results/), not a copy; runs of another seed are refused."""
     import shutil
 
     from tools import generation_report, run_record
 
-    assert generation_report.bitext_budget_block(tmp_path)[0].startswith("(no finished run yet")
-    english = {"eng_Latn": 70.0, "sin_Sinh": 15.0, "yor_Latn": 11.0}
-    fake_bitext_seed(tmp_path / "bitext" / "seed0", 0, english, {"eng_Latn": 68.0, "sin_Sinh": 21.0, "yor_Latn": 13.0})
-    longer = tmp_path / "bitext-stage1-1000" / "seed0"
+    root = tmp_path / "results"
+    assert generation_report.bitext_budget_block(root)[0].startswith("(no finished run yet")
+    fake_bitext_seed(root / "bitext" / "seed0", 0, {"eng_Latn": 70.0, "sin_Sinh": 15.0, "yor_Latn": 11.0},
+                     {"eng_Latn": 68.0, "sin_Sinh": 21.0, "yor_Latn": 13.0})
+    longer = root / "bitext-stage1-1000" / "seed0"
     fake_bitext_seed(longer, 0, {"eng_Latn": 1.0, "sin_Sinh": 1.0, "yor_Latn": 1.0},
                      {"eng_Latn": 66.0, "sin_Sinh": 25.0, "yor_Latn": 17.0})
     shutil.rmtree(longer / "english-only")  # bitext.sh did not train it again
@@ -334,11 +338,19 @@ def test_the_stage1_budget_table_has_a_row_per_budget_and_reuses_the_english_onl
     record["train"]["steps"] = 1000
     record["evaluations"]["eval-heldout"]["summary"]["average_chrf"] = 30.0
     (longer / "stage1" / run_record.RECORD).write_text(json.dumps(record))
-    assert len(generation_report.bitext_budget_block(tmp_path)) == 3  # the 200-step row only: the longer one names no English-only run yet
-    first = tmp_path / "bitext" / "seed0" / "english-only" / "eval-not-in-xnli"
-    (longer / "summary.json").write_text(json.dumps({"first": str(first), "low_resource": {"ci95": [6.0, 10.0]}}))
-    header, _, short, long = generation_report.bitext_budget_block(tmp_path)
-    assert short.startswith("| 200 (0.15) | 0 | 40.0 | 13.0 [12.0, 14.0] | 17.0 [16.0, 18.0] | +4.0 | 70.0 / 68.0 |")
+    assert len(generation_report.bitext_budget_block(root)) == 3  # the 200-step row only: the longer one is unpaired
+    summary = {"first": "results/bitext/seed0/english-only/eval-not-in-xnli", "low_resource": {"ci95": [6.0, 10.0]}}
+    (longer / "summary.json").write_text(json.dumps(summary))
+    header, _, short, long = generation_report.bitext_budget_block(root)
+    assert short == "| 200 (0.15) | 0 | 40.0 | 13.0 [12.0, 14.0] | 17.0 [16.0, 18.0] | +4.0 | 70.0 / 68.0 |"
     assert long == "| 1000 (0.73) | 0 | 30.0 | 13.0 [12.0, 14.0] | 21.0 [20.0, 22.0] | +8.0 [6.0, 10.0] | 70.0 / 66.0 |"
     # the per-language table stays the bitext/ one
-    assert generation_report.bitext_block(tmp_path)[-1].startswith("| **low-resource average** | **13.0")
+    assert generation_report.bitext_block(root)[-1].startswith("| **low-resource average** | **13.0")
+    record["train_config"]["seed"] = 1
+    (longer / "stage1" / run_record.RECORD).write_text(json.dumps(record))
+    with pytest.raises(DataError, match="different seeds"):
+        generation_report.bitext_budget_block(root)
+    summary["first"] = "results/bitext/seed9/english-only/eval-not-in-xnli"
+    (longer / "summary.json").write_text(json.dumps(summary))
+    with pytest.raises(DataError, match="no run.json in .*seed9/english-only"):
+        generation_report.bitext_budget_block(root)

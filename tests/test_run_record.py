@@ -28,11 +28,14 @@ def test_fold_keeps_every_json_of_the_run_but_the_log(tmp_path):
     run = tmp_path / "upper_lex"
     fake_run(run)
     write(run / "layer_weights.json", {"mean_weights": [0.5, 0.5]})
+    write(run / "soft-token-reach" / "results.json", {"summary": {"low_resource_reach": 0.2}})
+    write(run / "checkpoint" / "results.json", {"not": "folded"})
     record = run_record.load(run_record.write(run).parent)
     assert record["train"] == json.loads((run / "train_summary.json").read_text())
     assert record["train_config"]["bridge"]["fusion"] == "global_softmax"
     assert sorted(record["evaluations"]) == ["eval-quick", "eval-quick-norepeat3"]
     assert record["layer_weights"] == {"mean_weights": [0.5, 0.5]}
+    assert record["diagnostics"] == {"soft-token-reach": {"summary": {"low_resource_reach": 0.2}}}  # named ones only
     assert "train_log" not in json.dumps(record)
 
 

@@ -9,7 +9,8 @@ LLM-alone and copy rows and, where compare.json has them, 95% bootstrap interval
 `flores-en-targets`: the issue's targets, measured; `flores-en-examples`: outputs for a few
 sentences in several languages; `bitext`: studies/generation/bitext.sh, the English-only bridge
 beside the bitext-stage one on the languages the bitext does not have; `bitext-budget`: the same
-per stage-1 budget, low-resource averages only.
+per stage-1 budget, low-resource averages only; `soft-token-reach`: those bridges' soft tokens read as
+words (studies/generation/soft_token_reach.py) beside their chrF++.
 """
 
 from __future__ import annotations
@@ -172,19 +173,40 @@ BITEXT_EVAL = "eval-not-in-xnli"  # flores_en on the languages the bitext does n
 def bitext_docs(root: Path, pattern: str = BITEXT) -> list[dict]:
     """Per finished seed of bitext.sh: {"seed", "stage1", "stage2", "english-only"} run.json documents and
     "paired" (its summary.json: the paired interval of the difference; None before it was written). The
-    English-only run is the seed folder's own or, where bitext.sh reused another (ENGLISH_ONLY), the
-    one summary.json was paired against."""
+    English-only run is the one summary.json was paired against (another OUT's where bitext.sh reused it:
+    ENGLISH_ONLY; its path relative to the repository, root's parent), else the seed folder's own."""
     found = []
     for folder in sorted(root.glob(pattern)):
-        paired = folder / "summary.json"  # tools/paired_bootstrap.py: stage2 - english-only, paired
-        paired = json.loads(paired.read_text(encoding="utf-8")) if paired.is_file() else None
-        runs = {"stage1": folder / "stage1", "stage2": folder / "stage2", "english-only": folder / "english-only"}
-        if paired and not runs["english-only"].is_dir():
-            runs["english-only"] = Path(paired["first"]).parent
-        if all((run / run_record.RECORD).is_file() for run in runs.values()):
-            docs = {name: run_record.load(run) for name, run in runs.items()}
-            found.append({"seed": docs["english-only"]["train_config"]["seed"], **docs, "paired": paired})
+        summary = folder / "summary.json"  # tools/paired_bootstrap.py: stage2 - english-only, paired
+        paired = json.loads(summary.read_text(encoding="utf-8")) if summary.is_file() else None
+        english = folder / "english-only"
+        if paired:
+            first = Path(paired["first"])  # the English-only run's evaluation
+            english = (first if first.is_absolute() else root.parent / first).parent
+        runs = {"stage1": folder / "stage1", "stage2": folder / "stage2", "english-only": english}
+        missing = [str(run) for run in runs.values() if not (run / run_record.RECORD).is_file()]
+        if missing and paired:
+            raise DataError(f"{summary}: no {run_record.RECORD} in {', '.join(missing)} (python -m tools.run_record RUN)")
+        if missing:
+            continue  # not finished
+        docs = {name: run_record.load(run) for name, run in runs.items()}
+        run_seeds = {name: doc["train_config"]["seed"] for name, doc in docs.items()}
+        if len(set(run_seeds.values())) > 1:
+            raise DataError(f"{folder}: its runs have different seeds ({run_seeds}); pair runs of one seed")
+        found.append({"seed": run_seeds["stage2"], **docs, "paired": paired})
     return sorted(found, key=lambda d: d["seed"])
+
+
+def low_resource_cells(docs: list[dict]) -> tuple[list[str], str]:
+    """Each BITEXT_RUNS run's low-resource average over the seeds (mean ± half-range, 95% interval), and
+    the difference stage2 - english-only with its paired interval where every seed has one."""
+    low = {run: [d[run]["evaluations"][BITEXT_EVAL]["summary"] for d in docs] for run in BITEXT_RUNS}
+    cells = [seeds.spread([s["low_resource_chrf"] for s in low[run]], scale=1)
+             + mean_bounds([s.get("low_resource_chrf_ci95") for s in low[run]]) for run in BITEXT_RUNS]
+    diff = statistics.mean(s["low_resource_chrf"] for s in low["stage2"]) - statistics.mean(
+        s["low_resource_chrf"] for s in low["english-only"])
+    paired = [d["paired"]["low_resource"]["ci95"] if d["paired"] else None for d in docs]
+    return cells, f"{diff:+.1f}{mean_bounds(paired)}"
 
 
 def bitext_block(root: Path) -> list[str]:
@@ -216,19 +238,12 @@ def bitext_block(root: Path) -> list[str]:
         diff = statistics.mean(e["languages"][lang]["chrf"] for e in evals["stage2"]) - statistics.mean(
             e["languages"][lang]["chrf"] for e in evals["english-only"])
         lines.append(f"| {lang}{' (low)' if lang in low else ''} | " + " | ".join(cells) + f" | {diff:+.1f} |")
-    summaries = {run: [e["summary"] for e in evals[run]] for run in BITEXT_RUNS}
-    diff = statistics.mean(s["low_resource_chrf"] for s in summaries["stage2"]) - statistics.mean(
-        s["low_resource_chrf"] for s in summaries["english-only"])
-    cells = [seeds.spread([v["low_resource_chrf"] for v in summaries[run]], scale=1)
-             + mean_bounds([v.get("low_resource_chrf_ci95") for v in summaries[run]]) for run in BITEXT_RUNS]
-    paired = [d["paired"]["low_resource"]["ci95"] if d["paired"] else None for d in docs]
-    lines.append("| **low-resource average** | " + " | ".join(f"**{c}**" for c in cells)
-                 + f" | **{diff:+.1f}{mean_bounds(paired)}** |")
-    if all(paired):
+    cells, diff = low_resource_cells(docs)
+    lines.append("| **low-resource average** | " + " | ".join(f"**{c}**" for c in cells) + f" | **{diff}** |")
+    if all(d["paired"] for d in docs):
         lines += ["", "The difference's interval is paired: the same resampled sentence ids for both bridges and every "
                   "language each round (tools/paired_bootstrap.py), so what is hard for both cancels."]
     return lines
-
 
 
 def bitext_budget_block(root: Path) -> list[str]:
@@ -246,17 +261,85 @@ def bitext_budget_block(root: Path) -> list[str]:
     for steps, docs in sorted(groups.items()):
         stage1 = docs[0]["stage1"]
         epochs = steps * stage1["train_config"]["batch_size"] / stage1["train"]["train_examples"]
-        evals = {run: [d[run]["evaluations"][BITEXT_EVAL] for d in docs] for run in BITEXT_RUNS}
-        low = {run: [e["summary"]["low_resource_chrf"] for e in evals[run]] for run in BITEXT_RUNS}
-        lows = [seeds.spread(low[run], scale=1) + mean_bounds([e["summary"].get("low_resource_chrf_ci95") for e in evals[run]])
-                for run in BITEXT_RUNS]
-        english = [seeds.spread([e["languages"]["eng_Latn"]["chrf"] for e in evals[run]], scale=1) for run in BITEXT_RUNS]
-        diff = statistics.mean(low["stage2"]) - statistics.mean(low["english-only"])
-        paired = [d["paired"]["low_resource"]["ci95"] if d["paired"] else None for d in docs]
+        cells, diff = low_resource_cells(docs)
+        english = [seeds.spread([d[run]["evaluations"][BITEXT_EVAL]["languages"]["eng_Latn"]["chrf"] for d in docs], scale=1)
+                   for run in BITEXT_RUNS]
         heldout = seeds.spread([d["stage1"]["evaluations"]["eval-heldout"]["summary"]["average_chrf"] for d in docs], scale=1)
         lines.append(f"| {steps} ({epochs:.2f}) | {', '.join(str(d['seed']) for d in docs)} | {heldout} | "
-                     + " | ".join(lows) + f" | {diff:+.1f}{mean_bounds(paired)} | {' / '.join(english)} |")
+                     + " | ".join(cells) + f" | {diff} | {' / '.join(english)} |")
     return lines
+
+
+REACH = "soft-token-reach"  # run.json's diagnostics: studies/generation/soft_token_reach.py
+
+
+def reach_columns(root: Path) -> dict[str, list[dict]]:
+    """The bitext study's bridges whose soft tokens were read as words: label -> run.json per seed (the
+    English-only run once, however many stage-1 budgets were paired with it)."""
+    columns: dict[str, dict[int, dict]] = {}
+    for d in bitext_docs(root, BITEXT_BUDGETS):
+        steps = d["stage1"]["train"]["steps"]
+        for run, label in (("english-only", BITEXT_RUNS["english-only"]), ("stage1", f"stage 1 ({steps} steps, bitext only)"),
+                           ("stage2", f"stage 2 (from the {steps}-step stage 1)")):
+            if REACH not in d[run].get("diagnostics", {}):
+                continue
+            column = columns.setdefault(label, {})
+            if column.get(d["seed"], d[run]) != d[run]:
+                raise DataError(f"results/{BITEXT_BUDGETS}: two runs for '{label}', seed {d['seed']}; one OUT per stage-1 budget")
+            column[d["seed"]] = d[run]
+    return {label: [runs[seed] for seed in sorted(runs)] for label, runs in columns.items()}
+
+
+def reach_cell(runs: list[dict], lang: str | None) -> str:
+    """'reach (other sentences' reach) · chrF++' of one bridge over its seeds, for a language (None: the
+    low-resource average); no chrF++ for a bridge not evaluated on flores_en (stage 1)."""
+    found = [r["diagnostics"][REACH] for r in runs]
+    own, other = ([s["summary"][f"low_resource_{k}"] if lang is None else s["languages"][lang][k] for s in found]
+                  for k in ("reach", "reach_other"))
+    scores = [r["evaluations"].get(BITEXT_EVAL) for r in runs]
+    chrf = "" if not all(scores) else " · " + seeds.spread(
+        [e["summary"]["low_resource_chrf"] if lang is None else e["languages"][lang]["chrf"] for e in scores], scale=1)
+    return f"{100 * statistics.mean(own):.0f}% ({100 * statistics.mean(other):.0f}%){chrf}"
+
+
+def reach_correlation(runs: list[dict], low: list[str]) -> str | None:
+    """Pearson's r of reach and chrF++ over the low-resource languages (seed means); None without chrF++
+    or variation."""
+    scores = [r["evaluations"].get(BITEXT_EVAL) for r in runs]
+    if not all(scores) or len(low) < 3:
+        return None
+    reach = [statistics.mean(r["diagnostics"][REACH]["languages"][lang]["reach"] for r in runs) for lang in low]
+    chrf = [statistics.mean(e["languages"][lang]["chrf"] for e in scores) for lang in low]
+    try:
+        return f"{statistics.correlation(reach, chrf):.2f}"
+    except statistics.StatisticsError:  # a constant column
+        return None
+
+
+def reach_block(root: Path) -> list[str]:
+    """Per language and bridge: the share of the English reference's words that its soft tokens land on
+    (in parentheses: of the other sentences' references, what shared words give for nothing) and its
+    flores_en chrF++; the low-resource average; the correlation of the two over the low-resource languages."""
+    columns = reach_columns(root)
+    if not columns:
+        return ["(not measured yet: python -m studies.generation.soft_token_reach RUN ...)"]
+    first = next(iter(columns.values()))[0]["diagnostics"][REACH]
+    langs, low = list(first["languages"]), first["summary"]["low_resource_languages"]
+    differ = [label for label, runs in columns.items() for r in runs if list(r["diagnostics"][REACH]["languages"]) != langs]
+    if differ:
+        raise DataError(f"soft-token reach of {', '.join(differ)}: other languages than {', '.join(langs)}; measure every bridge on the same ones")
+    lines = [f"Seeds {sorted({r['train_config']['seed'] for runs in columns.values() for r in runs})}; "
+             f"{first['limit']} flores_en test sentences per language (evaluate's ids). Each cell: reach "
+             "(the same soft tokens against the other sentences' references) · chrF++.", "",
+             "| language | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
+    lines += [f"| {lang}{' (low)' if lang in low else ''} | " + " | ".join(reach_cell(runs, lang) for runs in columns.values())
+              + " |" for lang in langs]
+    lines.append("| **low-resource average** | " + " | ".join(f"**{reach_cell(runs, None)}**" for runs in columns.values()) + " |")
+    correlations = [f"- {label}: r = {r}" for label, runs in columns.items() if (r := reach_correlation(runs, low))]
+    if correlations:
+        lines += ["", f"Reach against chrF++ over the {len(low)} low-resource languages (Pearson):", *correlations]
+    return lines
+
 
 EXAMPLE_LANGS = ["hin_Deva", "swh_Latn", "tam_Taml", "sin_Sinh", "amh_Ethi", "yor_Latn"]
 EXAMPLE_IDS = 3
@@ -308,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     docs = final_docs(root)
     blocks = {"study": study_block(root), "flores-en": final_block(docs, root / "plots", doc),
               "flores-en-targets": targets_block(docs), "flores-en-examples": examples_block(root),
-              "bitext": bitext_block(root), "bitext-budget": bitext_budget_block(root)}
+              "bitext": bitext_block(root), "bitext-budget": bitext_budget_block(root), "soft-token-reach": reach_block(root)}
     print(f"rewrote {fill_blocks(doc, blocks)} generated blocks in {doc}")
     return 0
 

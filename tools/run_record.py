@@ -6,7 +6,8 @@ compare`, whose compare.json already holds its runs).
 
 run.json holds `train_config` (train_config.json: every setting, the bridge's included), `train`
 (train_summary.json), `evaluations` (each eval-*/results.json by its folder name) and, where the run
-has one, `layer_weights` (layer_weights.json). train_log.jsonl and bridge_config.json (the bridge
+has them, `layer_weights` (layer_weights.json) and `diagnostics` (each DIAGNOSTICS folder's results.json:
+measurements of the bridge that are no evaluation of a task). train_log.jsonl and bridge_config.json (the bridge
 settings again, with the models' sizes) stay out, as do weights and predictions; .gitignore keeps
 the folded files out of the repository.
 """
@@ -20,6 +21,7 @@ from pathlib import Path
 from layerbridge.io import atomic_write_text
 
 RECORD = "run.json"
+DIAGNOSTICS = ("soft-token-reach",)  # studies/generation/soft_token_reach.py
 
 
 def fold(run: Path) -> dict:
@@ -30,6 +32,8 @@ def fold(run: Path) -> dict:
               "evaluations": {path.parent.name: read(path) for path in sorted(run.glob("eval-*/results.json"))}}
     if (run / "layer_weights.json").is_file():
         record["layer_weights"] = read(run / "layer_weights.json")
+    if found := {name: read(run / name / "results.json") for name in DIAGNOSTICS if (run / name / "results.json").is_file()}:
+        record["diagnostics"] = found
     return record
 
 
