@@ -19,6 +19,9 @@ set -euo pipefail
 BITEXT=${1:?usage: bitext.sh BITEXT_DIR [OUT] [SEED] (BITEXT_DIR outside the repository)}
 SEED=${3:-0}
 OUT=${2:-results/bitext/seed$SEED}
+if [ -n "${ENGLISH_ONLY:-}" ] && [ ! -f "$ENGLISH_ONLY/train_summary.json" ]; then
+  echo "bitext.sh: ENGLISH_ONLY=$ENGLISH_ONLY is no finished English-only run (run bitext.sh without it first)" >&2; exit 2
+fi
 ENGLISH_ONLY=${ENGLISH_ONLY:-$OUT/english-only}
 DATA=${LAYERBRIDGE_DATA_DIR:?set LAYERBRIDGE_DATA_DIR to the local data folder}
 . "$(dirname "$0")/../flores_en_settings.sh"  # FLORES_EN: the settings of docs/generation.md
