@@ -12,7 +12,8 @@
 #   STAGE1_STEPS (default: the flores_en steps) and EVAL_LIMIT (default: flores_en's sentences per language)
 #   from the environment; ENGLISH_ONLY (default OUT/english-only): another OUT's English-only run of the same
 #   seed to compare against instead of training it again (it does not depend on stage 1), e.g. for a longer
-#   stage 1: STAGE1_STEPS=1000 ENGLISH_ONLY=results/bitext/seed0/english-only bash ... results/bitext-stage1-1000/seed0 0. A finished step is kept: a rerun continues where it stopped (a killed training resumes).
+#   stage 1: STAGE1_STEPS=1000 ENGLISH_ONLY=results/bitext/seed0/english-only bash ... results/bitext-stage1-1000/seed0 0.
+#   A finished step is kept: a rerun continues where it stopped (a killed training resumes).
 # At the end: python -m tools.run_record folds each run into its run.json, and tools/paired_bootstrap.py
 # writes the paired interval of the difference into OUT/summary.json.
 set -euo pipefail
