@@ -270,7 +270,7 @@ def bitext_budget_block(root: Path) -> list[str]:
     return lines
 
 
-REACH = "soft-token-reach"  # run.json's diagnostics: studies/generation/soft_token_reach.py
+REACH = run_record.SOFT_TOKEN_REACH  # its key in run.json's diagnostics
 
 
 def reach_columns(root: Path) -> dict[str, list[dict]]:

@@ -21,7 +21,8 @@ from pathlib import Path
 from layerbridge.io import atomic_write_text
 
 RECORD = "run.json"
-DIAGNOSTICS = ("soft-token-reach",)  # studies/generation/soft_token_reach.py
+SOFT_TOKEN_REACH = "soft-token-reach"  # studies/generation/soft_token_reach.py's folder (its FOLDER)
+DIAGNOSTICS = (SOFT_TOKEN_REACH,)
 
 
 def fold(run: Path) -> dict:

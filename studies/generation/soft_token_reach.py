@@ -59,8 +59,8 @@ def nearest_words(bridge, texts: list[str], table: torch.Tensor, vocabulary: lis
     padding and the encoder's special tokens left out."""
     enc = bridge.tokenize(texts)
     special = torch.tensor(bridge.encoder_tokenizer.all_special_ids, device=enc["input_ids"].device)
-    with bridge.input_language(texts):
-        soft, mask = bridge.encode(texts)  # (B, S, H), (B, S)
+    with bridge.input_language(texts):  # encode()'s steps on the tokens above, not a second tokenization
+        soft, mask, _ = bridge.soft_tokens(bridge.encoder_states(**enc), enc["attention_mask"])  # (B, S, H), (B, S)
     keep = (mask.bool() & ~torch.isin(enc["input_ids"], special)).tolist()  # (B, S)
     nearest = (F.normalize(soft.float(), dim=-1) @ table.to(soft.device).T).argmax(-1).tolist()  # (B, S)
     return [[vocabulary[t] for t, k in zip(row, kept) if k] for row, kept in zip(nearest, keep)]
