@@ -480,3 +480,19 @@ def test_variant_bridge_settings_are_split_from_fusion_options():
                                                                         "injection_options": {}}
     with pytest.raises(Exception, match="without projector=NAME"):
         bridge_overrides({"projector.latents": 4}, "v")
+
+
+
+def test_every_process_ends_its_process_group(setup, tmp_path):
+    """A process left with gloo's threads at interpreter exit can abort (CI saw rank 1 of a compare die:
+    "terminate called without an active exception"); the CLI waits for every process, then ends the group."""
+    root, common, _ = setup
+    script = tmp_path / "then_look.py"
+    script.write_text(
+        "import sys\nimport torch.distributed as dist\nfrom layerbridge.cli.main import main\n"
+        "code = main(sys.argv[1:])\nprint('process group left open:', dist.is_initialized())\nsys.exit(code)\n")
+    args = ["compare", *common, "--fusions", "last", "--max-steps", "1", "--batch-size", "4",
+            "--references", "probe", "-o", tmp_path / "compare"]
+    launched = launch_two(args, script=script)
+    assert launched.returncode == 0, launched.stderr[-3000:]
+    assert launched.stdout.count("process group left open: False") == 2, launched.stdout[-3000:]

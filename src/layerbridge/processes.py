@@ -26,6 +26,20 @@ def processes() -> PartialState:
     return PartialState(cpu=not has_accelerator_device())
 
 
+def end_processes(*, finished: bool) -> None:
+    """Leave the process group before the interpreter exits: gloo's worker threads still holding
+    tensors at interpreter shutdown abort the process (SIGABRT), and NCCL asks for the same. A
+    finished process first waits for the others (one may still be writing what only it writes); a
+    failed one does not (the launcher stops the rest)."""
+    import torch.distributed as dist
+
+    if not dist.is_available() or not dist.is_initialized():
+        return
+    if finished:
+        processes().wait_for_everyone()
+    dist.destroy_process_group()
+
+
 def main_decides(value: Any) -> Any:
     """The main process's `value`, on every process (others pass anything, e.g. None)."""
     state = processes()

@@ -52,11 +52,18 @@ def main(argv: list[str] | None = None) -> int:
         command = next((arg for arg in argv if not arg.startswith("-")), "")
         print(f"layerbridge {command}: error: {err}", file=sys.stderr)
         return 2
+    finished = False
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        finished = True
+        return code
     except LayerbridgeError as err:
         print(f"layerbridge {args.command}: error: {err}", file=sys.stderr)
         return 2
+    finally:
+        from layerbridge.processes import end_processes  # torch: only once a command has run
+
+        end_processes(finished=finished)
 
 
 if __name__ == "__main__":
