@@ -10,7 +10,8 @@ LLM-alone and copy rows and, where compare.json has them, 95% bootstrap interval
 sentences in several languages; `bitext`: studies/generation/bitext.sh, the English-only bridge
 beside the bitext-stage one on the languages the bitext does not have; `bitext-budget`: the same
 per stage-1 budget, low-resource averages only; `soft-token-reach`: those bridges' soft tokens read as
-words (studies/generation/soft_token_reach.py) beside their chrF++.
+words (studies/generation/soft_token_reach.py) beside their chrF++; `content-recall`: the numbers, names
+and other words of the references their outputs keep (studies/generation/content_recall.py).
 """
 
 from __future__ import annotations
@@ -271,21 +272,23 @@ def bitext_budget_block(root: Path) -> list[str]:
 
 
 REACH = run_record.SOFT_TOKEN_REACH  # its key in run.json's diagnostics
+RECALL = run_record.CONTENT_RECALL
 
 
-def reach_columns(root: Path) -> dict[str, list[dict]]:
-    """The bitext study's bridges whose soft tokens were read as words: label -> run.json per seed (the
-    English-only run once, however many stage-1 budgets were paired with it)."""
+def diagnosed_columns(root: Path, key: str, runs: tuple[str, ...] = ("english-only", "stage1", "stage2")) -> dict[str, list[dict]]:
+    """The bitext study's bridges (of `runs`) that have the diagnostic `key`: label -> run.json per seed
+    (the English-only run once, however many stage-1 budgets were paired with it)."""
     columns: dict[str, dict[int, dict]] = {}
     for d in bitext_docs(root, BITEXT_BUDGETS):
         steps = d["stage1"]["train"]["steps"]
-        for run, label in (("english-only", BITEXT_RUNS["english-only"]), ("stage1", f"stage 1 ({steps} steps, bitext only)"),
-                           ("stage2", f"stage 2 (from the {steps}-step stage 1)")):
-            if REACH not in d[run].get("diagnostics", {}):
+        labels = {"english-only": BITEXT_RUNS["english-only"], "stage1": f"stage 1 ({steps} steps, bitext only)",
+                  "stage2": f"stage 2 (from the {steps}-step stage 1)"}
+        for run in runs:
+            if key not in d[run].get("diagnostics", {}):
                 continue
-            column = columns.setdefault(label, {})
+            column = columns.setdefault(labels[run], {})
             if column.get(d["seed"], d[run]) != d[run]:
-                raise DataError(f"results/{BITEXT_BUDGETS}: two runs for '{label}', seed {d['seed']}; one OUT per stage-1 budget")
+                raise DataError(f"results/{BITEXT_BUDGETS}: two runs for '{labels[run]}', seed {d['seed']}; one OUT per stage-1 budget")
             column[d["seed"]] = d[run]
     return {label: [runs[seed] for seed in sorted(runs)] for label, runs in columns.items()}
 
@@ -320,7 +323,7 @@ def reach_block(root: Path) -> list[str]:
     """Per language and bridge: the share of the English reference's words that its soft tokens land on
     (in parentheses: of the other sentences' references, what shared words give for nothing) and its
     flores_en chrF++; the low-resource average; the correlation of the two over the low-resource languages."""
-    columns = reach_columns(root)
+    columns = diagnosed_columns(root, REACH)
     if not columns:
         return ["(not measured yet: python -m studies.generation.soft_token_reach RUN ...)"]
     first = next(iter(columns.values()))[0]["diagnostics"][REACH]
@@ -338,6 +341,42 @@ def reach_block(root: Path) -> list[str]:
     correlations = [f"- {label}: r = {r}" for label, runs in columns.items() if (r := reach_correlation(runs, low))]
     if correlations:
         lines += ["", f"Reach against chrF++ over the {len(low)} low-resource languages (Pearson):", *correlations]
+    return lines
+
+
+RECALL_KINDS = {"numbers": "numbers", "names": "names", "words": "other words"}  # content_recall's kinds
+
+
+def recall_cell(runs: list[dict], kind: str, lang: str | None) -> str:
+    """'recall (against other sentences' references)' of one bridge over its seeds, for a language
+    (None: the low-resource average)."""
+    found = [r["diagnostics"][RECALL]["summary"]["low_resource"] if lang is None
+             else r["diagnostics"][RECALL]["languages"][lang] for r in runs]
+    own, other = (statistics.mean(f[kind][k] for f in found) for k in ("recall", "recall_other"))
+    return f"{100 * own:.0f}% ({100 * other:.0f}%)"
+
+
+def recall_block(root: Path) -> list[str]:
+    """Per bridge: the share of the English references' numbers, names and other words its outputs
+    contain, in English (the copy) and on the low-resource average, with the chance level."""
+    columns = diagnosed_columns(root, RECALL, runs=("english-only", "stage2"))
+    if not columns:
+        return ["(not measured yet: python -m studies.generation.content_recall RUN ...)"]
+    first = next(iter(columns.values()))[0]["diagnostics"][RECALL]
+    differ = [label for label, runs in columns.items() for r in runs
+              if r["diagnostics"][RECALL]["summary"]["low_resource_languages"] != first["summary"]["low_resource_languages"]]
+    if differ:
+        raise DataError(f"content recall of {', '.join(differ)}: other low-resource languages than the first bridge's")
+    counts = ", ".join(f"{first['languages']['eng_Latn'][kind]['reference_words']} {label}" for kind, label in RECALL_KINDS.items())
+    lines = [f"Seeds {sorted({r['train_config']['seed'] for runs in columns.values() for r in runs})}; "
+             f"{first['limit']} flores_en test sentences per language (evaluate's outputs). Their English references "
+             f"hold {counts} "
+             "(distinct per sentence). Each cell: the share the outputs contain (the same outputs against the other "
+             "sentences' references).", "",
+             "| reference words | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
+    for lang, where in (("eng_Latn", "English (the copy)"), (None, f"low-resource average ({len(first['summary']['low_resource_languages'])})")):
+        lines += [f"| {label}, {where} | " + " | ".join(recall_cell(runs, kind, lang) for runs in columns.values()) + " |"
+                  for kind, label in RECALL_KINDS.items()]
     return lines
 
 
@@ -391,7 +430,8 @@ def main(argv: list[str] | None = None) -> int:
     docs = final_docs(root)
     blocks = {"study": study_block(root), "flores-en": final_block(docs, root / "plots", doc),
               "flores-en-targets": targets_block(docs), "flores-en-examples": examples_block(root),
-              "bitext": bitext_block(root), "bitext-budget": bitext_budget_block(root), "soft-token-reach": reach_block(root)}
+              "bitext": bitext_block(root), "bitext-budget": bitext_budget_block(root), "soft-token-reach": reach_block(root),
+              "content-recall": recall_block(root)}
     print(f"rewrote {fill_blocks(doc, blocks)} generated blocks in {doc}")
     return 0
 

@@ -22,7 +22,8 @@ from layerbridge.io import atomic_write_text
 
 RECORD = "run.json"
 SOFT_TOKEN_REACH = "soft-token-reach"  # studies/generation/soft_token_reach.py's folder (its FOLDER)
-DIAGNOSTICS = (SOFT_TOKEN_REACH,)
+CONTENT_RECALL = "content-recall"  # studies/generation/content_recall.py's folder
+DIAGNOSTICS = (SOFT_TOKEN_REACH, CONTENT_RECALL)
 
 
 def fold(run: Path) -> dict:
@@ -33,9 +34,15 @@ def fold(run: Path) -> dict:
               "evaluations": {path.parent.name: read(path) for path in sorted(run.glob("eval-*/results.json"))}}
     if (run / "layer_weights.json").is_file():
         record["layer_weights"] = read(run / "layer_weights.json")
-    if found := {name: read(run / name / "results.json") for name in DIAGNOSTICS if (run / name / "results.json").is_file()}:
+    if found := diagnostics(run):
         record["diagnostics"] = found
     return record
+
+
+def diagnostics(run: Path) -> dict:
+    """Each DIAGNOSTICS folder's results.json that the run has, by folder name."""
+    return {name: json.loads((Path(run) / name / "results.json").read_text(encoding="utf-8"))
+            for name in DIAGNOSTICS if (Path(run) / name / "results.json").is_file()}
 
 
 def write(run: Path) -> Path:
