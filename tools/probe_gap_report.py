@@ -35,12 +35,14 @@ TRANSDUCTIVE = "†"  # centring fits each language's mean on its unlabelled tes
 DESIGNS = {  # run name in compare.json -> what the tables call it
     "global_softmax[projector=linear;projector.pooled=1]": "default + pooled token",
     "last[projector=pooled]": "pooled token alone (last layer)",
+    "last[projector=pooled;projector.pooled=4]": "4 pooled tokens alone (last layer)",
     "global_softmax[center_languages=true]": f"default, centred {TRANSDUCTIVE}",
     "global_softmax[projector=linear;projector.pooled=1;center_languages=true]": f"default + pooled token, centred {TRANSDUCTIVE}",
 }
 LABELS = {"last": "last", "global_softmax": "default (global_softmax)", PROBE: PROBE, LLM_ALONE: LLM_ALONE, **DESIGNS}
 # the rule's cost rank: the pooled token adds a Linear and a token; centring a pass over each language
-COST = {**DESIGN_COST, "last[projector=pooled]": 0, "global_softmax[projector=linear;projector.pooled=1]": 2,
+COST = {**DESIGN_COST, "last[projector=pooled]": 0, "last[projector=pooled;projector.pooled=4]": 1,
+        "global_softmax[projector=linear;projector.pooled=1]": 2,
         "global_softmax[center_languages=true]": 2,
         "global_softmax[projector=linear;projector.pooled=1;center_languages=true]": 3}
 NO_RUNS = ["(no runs yet: bash studies/probe-gap/run.sh)"]

@@ -7,6 +7,7 @@
 # and LLM-alone rows of the same seed stand beside these:
 #   pooled           the default plus one pooled sentence token (the mask-aware mean of the fused states)
 #   pooled alone     the LLM reads only the pooled token of the last layer (E5's sentence embedding)
+#   pooled alone 4   the same embedding projected to 4 soft tokens (more for the LLM to read than one)
 #   centred          the default with language centring (transductive: each language's mean encoder
 #                    state, fitted on its unlabelled test texts, moved onto English's)
 #   centred + pooled both
@@ -28,6 +29,7 @@ declare -A RUN=(
   [default]="global_softmax"
   [pooled]="global_softmax[projector=linear;projector.pooled=1]"
   [pooled-alone]="last[projector=pooled]"
+  [pooled-alone-4]="last[projector=pooled;projector.pooled=4]"
   [centred]="global_softmax[center_languages=true]"
   [centred-pooled]="global_softmax[projector=linear;projector.pooled=1;center_languages=true]"
 )
