@@ -482,7 +482,6 @@ def test_variant_bridge_settings_are_split_from_fusion_options():
         bridge_overrides({"projector.latents": 4}, "v")
 
 
-
 def test_every_process_ends_its_process_group(setup, tmp_path):
     """A process left with gloo's threads at interpreter exit can abort (CI saw rank 1 of a compare die:
     "terminate called without an active exception"); the CLI waits for every process, then ends the group."""

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from layerbridge.errors import DataError
-from studies.generation.content_recall import measure, reference_kinds
+from studies.generation.content_recall import measure, recall, reference_kinds, words
 
 REFERENCES = ["In 1977 Carter met Kissinger in Paris.", "The storm hit Manila on 12 May, he said.",
               "Prices rose by 3 percent in the year."]
@@ -31,6 +31,18 @@ def test_numbers_and_names_are_told_from_the_other_words():
     assert kinds["numbers"] == {"1977", "10", "00am"}
     assert kinds["names"] == {"carter", "kissinger"}  # "In", "Never", "The" start a sentence or quote
     assert kinds["words"] == {"in", "met", "never", "he", "said", "the", "talks"}
+    # a stop after an initial or a title ends no sentence; an all-capital word is a name anywhere
+    assert reference_kinds("The U.S. Army met Dr. Smith (UN) at 3 p.m. Monday.")["names"] == {"army", "dr", "smith", "un", "monday"}
+
+
+def test_recall_is_pooled_over_sentences_and_empty_kinds_are_none():
+    pairs = [({"1977"}, reference_kinds("Born in 1977.")), (set(), reference_kinds("From 1 to 2, then 3."))]
+    scores = recall(pairs)
+    assert scores["numbers"]["recall"] == 0.25  # 1 of 4 numbers, not the mean of 1/1 and 0/3
+    assert scores["names"] == {"recall": None, "recall_other": None, "reference_words": 0}
+    # against the other sentence's reference: "1977" is none of 1, 2, 3; nothing is found of "born in 1977"
+    assert scores["numbers"]["recall_other"] == 0.0
+    assert scores["words"]["recall_other"] == 0.0
 
 
 def test_a_copy_keeps_everything_and_another_sentence_only_shared_words(tmp_path):
@@ -41,7 +53,14 @@ def test_a_copy_keeps_everything_and_another_sentence_only_shared_words(tmp_path
     assert all(copy[kind]["recall"] == 1.0 for kind in ("numbers", "names", "words"))
     assert copy["numbers"]["reference_words"] == 3 and copy["names"]["reference_words"] == 5  # 1977, 12, 3; Carter .. May
     assert shifted["numbers"]["recall"] == 0.0 and shifted["names"]["recall"] == 0.0
-    assert 0 < shifted["words"]["recall"] < 1  # "the", "in", "he" ... are shared
+
+    def shared(shift: int) -> float:  # reference j's words found in reference j + shift, pooled
+        found = sum(len(reference_kinds(REFERENCES[j])["words"] & words(REFERENCES[(j + shift) % 3])) for j in range(3))
+        return found / copy["words"]["reference_words"]
+
+    assert shifted["words"]["recall"] == shared(1) > 0  # "in", "the" ... are shared
+    # the control: every output against both other references, pooled
+    assert copy["words"]["recall_other"] == pytest.approx((shared(1) + shared(2)) / 2)
     # the control of the copy is what any other sentence's reference shares: no number, no name
     assert copy["numbers"]["recall_other"] == 0.0 and copy["names"]["recall_other"] == 0.0
     assert result["summary"]["low_resource_languages"] == ["sin_Sinh"]

@@ -290,7 +290,7 @@ def diagnosed_columns(root: Path, key: str, runs: tuple[str, ...] = ("english-on
             if column.get(d["seed"], d[run]) != d[run]:
                 raise DataError(f"results/{BITEXT_BUDGETS}: two runs for '{labels[run]}', seed {d['seed']}; one OUT per stage-1 budget")
             column[d["seed"]] = d[run]
-    return {label: [runs[seed] for seed in sorted(runs)] for label, runs in columns.items()}
+    return {label: [by_seed[seed] for seed in sorted(by_seed)] for label, by_seed in columns.items()}
 
 
 def reach_cell(runs: list[dict], lang: str | None) -> str:
@@ -349,9 +349,11 @@ RECALL_KINDS = {"numbers": "numbers", "names": "names", "words": "other words"} 
 
 def recall_cell(runs: list[dict], kind: str, lang: str | None) -> str:
     """'recall (against other sentences' references)' of one bridge over its seeds, for a language
-    (None: the low-resource average)."""
+    (None: the low-resource average); '–' where the references hold no such word."""
     found = [r["diagnostics"][RECALL]["summary"]["low_resource"] if lang is None
              else r["diagnostics"][RECALL]["languages"][lang] for r in runs]
+    if any(f[kind]["recall"] is None for f in found):
+        return "–"
     own, other = (statistics.mean(f[kind][k] for f in found) for k in ("recall", "recall_other"))
     return f"{100 * own:.0f}% ({100 * other:.0f}%)"
 
@@ -363,16 +365,19 @@ def recall_block(root: Path) -> list[str]:
     if not columns:
         return ["(not measured yet: python -m studies.generation.content_recall RUN ...)"]
     first = next(iter(columns.values()))[0]["diagnostics"][RECALL]
-    differ = [label for label, runs in columns.items() for r in runs
-              if r["diagnostics"][RECALL]["summary"]["low_resource_languages"] != first["summary"]["low_resource_languages"]]
+    found = {label: [r["diagnostics"][RECALL] for r in runs] for label, runs in columns.items()}
+    differ = [label for label, results in found.items() for f in results
+              if (f["summary"]["low_resource_languages"], f["limit"]) != (first["summary"]["low_resource_languages"], first["limit"])]
     if differ:
-        raise DataError(f"content recall of {', '.join(differ)}: other low-resource languages than the first bridge's")
+        raise DataError(f"content recall of {', '.join(differ)}: other low-resource languages or sentences per "
+                        "language than the first bridge's; evaluate every bridge the same way")
+    if "eng_Latn" not in first["languages"] or not first["summary"]["low_resource_languages"]:
+        raise DataError(f"content recall of {first['bridge']}: measure English (the copy) and the low-resource languages")
     counts = ", ".join(f"{first['languages']['eng_Latn'][kind]['reference_words']} {label}" for kind, label in RECALL_KINDS.items())
     lines = [f"Seeds {sorted({r['train_config']['seed'] for runs in columns.values() for r in runs})}; "
              f"{first['limit']} flores_en test sentences per language (evaluate's outputs). Their English references "
-             f"hold {counts} "
-             "(distinct per sentence). Each cell: the share the outputs contain (the same outputs against the other "
-             "sentences' references).", "",
+             f"hold {counts} (distinct per sentence). Each cell: the share the outputs contain (the same outputs "
+             "against the other sentences' references).", "",
              "| reference words | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
     for lang, where in (("eng_Latn", "English (the copy)"), (None, f"low-resource average ({len(first['summary']['low_resource_languages'])})")):
         lines += [f"| {label}, {where} | " + " | ".join(recall_cell(runs, kind, lang) for runs in columns.values()) + " |"

@@ -40,8 +40,9 @@ DESIGNS = {  # run name in compare.json -> what the tables call it
     "global_softmax[projector=linear;projector.pooled=1;center_languages=true]": f"default + pooled token, centred {TRANSDUCTIVE}",
 }
 LABELS = {"last": "last", "global_softmax": "default (global_softmax)", PROBE: PROBE, LLM_ALONE: LLM_ALONE, **DESIGNS}
-# the rule's cost rank: the pooled token adds a Linear and a token; centring a pass over each language
-COST = {**DESIGN_COST, "last[projector=pooled]": 0, "last[projector=pooled;projector.pooled=4]": 1,
+# the rule's cost rank: the pooled token adds a Linear and a token; centring a pass over each language;
+# the pooled tokens alone (1 or 4) replace the text's soft tokens, cheaper than any per-token design
+COST = {**DESIGN_COST, "last[projector=pooled]": 0, "last[projector=pooled;projector.pooled=4]": 0,
         "global_softmax[projector=linear;projector.pooled=1]": 2,
         "global_softmax[center_languages=true]": 2,
         "global_softmax[projector=linear;projector.pooled=1;center_languages=true]": 3}

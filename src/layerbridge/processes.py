@@ -6,6 +6,7 @@ the others. With one process every helper is a plain pass-through.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import torch
@@ -29,14 +30,13 @@ def processes() -> PartialState:
 def end_processes(*, finished: bool) -> None:
     """Leave the process group before the interpreter exits: gloo's worker threads still holding
     tensors at interpreter shutdown abort the process (SIGABRT), and NCCL asks for the same. A
-    finished process first waits for the others (one may still be writing what only it writes); a
-    failed one does not (the launcher stops the rest)."""
-    import torch.distributed as dist
-
-    if not dist.is_available() or not dist.is_initialized():
+    finished process first waits for the others (one may still be writing what only it writes; a
+    launcher like torchrun stops a waiting process when another fails). A failed one leaves at once
+    without ending the group, which could wait on a collective still in flight."""
+    dist = sys.modules.get("torch.distributed")  # a command that never imported torch has no group
+    if not finished or dist is None or not dist.is_available() or not dist.is_initialized():
         return
-    if finished:
-        processes().wait_for_everyone()
+    processes().wait_for_everyone()
     dist.destroy_process_group()
 
 

@@ -5,7 +5,8 @@ predictions `layerbridge evaluate` wrote (EVAL/predictions/<lang>.jsonl) and cou
 the share of the English reference's distinct words that the output contains (case-insensitive),
 by kind:
   numbers  words with a digit ("1977", "10", "00am": words are runs of letters and digits)
-  names    capitalised words not at the start of a sentence or quote (proper nouns, mostly)
+  names    capitalised words not at the start of a sentence or quote (proper nouns, mostly; found
+           case-insensitively, so "May" is found in "may")
   words    the rest (function words among them: see the control)
 Numbers and names are what an output cannot guess from the topic: in the English copy case they say
 what the bridge loses of a sentence's details, in another language whether the details crossed.
@@ -33,24 +34,40 @@ from layerbridge.io import atomic_write_text
 FOLDER = "content-recall"  # not eval-*: it is no evaluation (a model card reads the newest eval-* folder)
 KINDS = ("numbers", "names", "words")
 WORD = re.compile(r"[^\W_]+")  # letters and digits; any other character separates
-SENTENCE_START = ".!?:;\"“”‘’'(«»—–-"  # after these, a capital may start a sentence or a quote
+# where a capital says nothing: the text's start, after an opening quote or bracket, or after a full
+# stop, !, ? or : (closing quotes between) and a space, unless the stop ends one letter ("U.S.",
+# "p.m.") or a title ("Dr."); an all-capital word ("UN", "NASA") is a name anywhere
+OPENING = re.compile(r"(^|[\"“‘(«\[])\s*$")
+SENTENCE_END = re.compile(r"[.!?:][\"”’)»\]]*\s+$")
+ABBREVIATION = re.compile(r"(^|\W)(\w|Mr|Mrs|Ms|Dr|St|Mt|Jr|Sr|Prof|Gen|Lt|Col|Sgt|Capt|Gov|Sen|Rep)\.\s+$")
 
 
 def words(text: str) -> set[str]:
     return {w.lower() for w in WORD.findall(text)}
 
 
+def starts_sentence(before: str) -> bool:
+    """A word after `before` (the text up to it) may be capitalised for its place alone."""
+    return bool(OPENING.search(before) or (SENTENCE_END.search(before) and not ABBREVIATION.search(before)))
+
+
 def reference_kinds(text: str) -> dict[str, set[str]]:
-    """The reference's distinct words by kind (module docstring), lower-cased."""
+    """The reference's distinct words by kind (module docstring), lower-cased; each word counted once
+    (numbers first, then names)."""
     found = {kind: set() for kind in KINDS}
     for match in WORD.finditer(text):
-        w, before = match.group(), text[:match.start()].rstrip()
-        starts = not before or before[-1] in SENTENCE_START  # a capital there says nothing
-        kind = "numbers" if any(c.isdigit() for c in w) else "names" if w[0].isupper() and len(w) > 1 and not starts else "words"
-        found[kind].add(w.lower())
+        w = match.group()
+        name = len(w) > 1 and (w.isupper() or w[0].isupper() and not starts_sentence(text[:match.start()]))
+        found["numbers" if any(c.isdigit() for c in w) else "names" if name else "words"].add(w.lower())
     found["names"] -= found["numbers"]
-    found["words"] -= found["numbers"] | found["names"]  # each word counted once
+    found["words"] -= found["numbers"] | found["names"]
     return found
+
+
+def share(counts: list[tuple[int, int]]) -> float | None:
+    """Found over reference words, pooled over (found, reference words) pairs; None without words."""
+    total = sum(n for _, n in counts)
+    return sum(h for h, _ in counts) / total if total else None
 
 
 def recall(pairs: list[tuple[set[str], dict[str, set[str]]]]) -> dict[str, dict]:
@@ -61,13 +78,14 @@ def recall(pairs: list[tuple[set[str], dict[str, set[str]]]]) -> dict[str, dict]
         own = [(len(ref[kind] & out), len(ref[kind])) for out, ref in pairs]
         other = [(len(ref[kind] & out), len(ref[kind])) for i, (out, _) in enumerate(pairs)
                  for j, (_, ref) in enumerate(pairs) if i != j]
-        share = lambda counts: sum(h for h, _ in counts) / total if (total := sum(n for _, n in counts)) else None  # noqa: E731
         scores[kind] = {"recall": share(own), "recall_other": share(other), "reference_words": sum(n for _, n in own)}
     return scores
 
 
 def read_predictions(path: Path) -> list[tuple[set[str], dict[str, set[str]]]]:
     """(output words, reference words by kind) per row of a predictions file."""
+    if not path.is_file():
+        raise DataError(f"{path}: missing (results.json names the language, predictions/ lacks it)")
     pairs = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         try:
@@ -93,17 +111,34 @@ def eval_folder(run: Path, name: str | None) -> Path:
     return found[0]
 
 
+def low_resource_means(scores: dict[str, dict], low: list[str]) -> dict[str, dict]:
+    """Per kind, recall and its control averaged over the low-resource languages that have such words."""
+    means = {}
+    for kind in KINDS:
+        found = [scores[lang][kind] for lang in low if scores[lang][kind]["recall"] is not None]
+        means[kind] = {key: statistics.mean(f[key] for f in found) if found else None for key in ("recall", "recall_other")}
+    return means
+
+
 def measure(run: Path, name: str | None = None) -> dict:
     """Every evaluated language's recall by kind, and the means over the evaluation's low-resource
     languages (as its summary names them)."""
     folder = eval_folder(run, name)
-    results = json.loads((folder / "results.json").read_text(encoding="utf-8"))
-    scores = {lang: recall(read_predictions(folder / "predictions" / f"{lang}.jsonl")) for lang in results["languages"]}
-    low = [lang for lang in results["summary"].get("low_resource_languages", []) if lang in scores]
-    mean = lambda kind, key: statistics.mean(v) if (v := [scores[l][kind][key] for l in low if scores[l][kind][key] is not None]) else None  # noqa: E731
-    summary = {kind: {"recall": mean(kind, "recall"), "recall_other": mean(kind, "recall_other")} for kind in KINDS}
-    return {"bridge": str(run), "evaluation": folder.name, "task": results["task"], "limit": results["limit"],
-            "languages": scores, "summary": {"low_resource": summary if low else {}, "low_resource_languages": low}}
+    try:
+        results = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+        languages, task, limit = results["languages"], results["task"], results["limit"]
+    except (OSError, json.JSONDecodeError, KeyError) as err:
+        raise DataError(f"{folder / 'results.json'}: not the results.json evaluate writes ({err})") from err
+    scores = {lang: recall(read_predictions(folder / "predictions" / f"{lang}.jsonl")) for lang in languages}
+    low = [lang for lang in results.get("summary", {}).get("low_resource_languages", []) if lang in scores]
+    return {"bridge": str(run), "evaluation": folder.name, "task": task, "limit": limit, "languages": scores,
+            "summary": {"low_resource": low_resource_means(scores, low) if low else {}, "low_resource_languages": low}}
+
+
+def shown(scores: dict[str, dict]) -> str:
+    """'numbers 19% (1%)  names ...': recall, in parentheses against other sentences' references."""
+    return "  ".join(f"{kind} {100 * s['recall']:.0f}% ({100 * s['recall_other']:.0f}%)"
+                     for kind, s in scores.items() if s["recall"] is not None)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,14 +151,12 @@ def main(argv: list[str] | None = None) -> int:
         path = run / FOLDER / "results.json"
         path.parent.mkdir(exist_ok=True)
         atomic_write_text(path, json.dumps(result, indent=1) + "\n")
-        show = lambda s: "  ".join(f"{k} {100 * s[k]['recall']:.0f}% ({100 * s[k]['recall_other']:.0f}%)"  # noqa: E731
-                                   for k in KINDS if s[k]["recall"] is not None)
         print(f"{run} ({result['evaluation']}; recall, in parentheses against other sentences' references):")
         for lang, scores in result["languages"].items():
-            print(f"  {lang}: {show(scores)}")
+            print(f"  {lang}: {shown(scores)}")
         if result["summary"]["low_resource_languages"]:
             print(f"  low-resource average ({len(result['summary']['low_resource_languages'])} languages): "
-                  f"{show(result['summary']['low_resource'])}")
+                  f"{shown(result['summary']['low_resource'])}")
     return 0
 
 

@@ -61,9 +61,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"layerbridge {args.command}: error: {err}", file=sys.stderr)
         return 2
     finally:
-        from layerbridge.processes import end_processes  # torch: only once a command has run
+        if "torch.distributed" in sys.modules:  # a torch-free command (tasks, ...) stays torch-free
+            from layerbridge.processes import end_processes
 
-        end_processes(finished=finished)
+            end_processes(finished=finished)
 
 
 if __name__ == "__main__":
