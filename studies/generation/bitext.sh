@@ -14,8 +14,9 @@
 #   seed to compare against instead of training it again (it does not depend on stage 1), e.g. for a longer
 #   stage 1: STAGE1_STEPS=1000 ENGLISH_ONLY=results/bitext/seed0/english-only bash ... results/bitext-stage1-1000/seed0 0.
 #   A finished step is kept: a rerun continues where it stopped (a killed training resumes).
-# At the end: python -m tools.run_record folds each run into its run.json, and tools/paired_bootstrap.py
-# writes the paired interval of the difference into OUT/summary.json.
+# At the end: studies/generation/content_recall.py reads the outputs' numbers, names and words,
+# python -m tools.run_record folds each run into its run.json, and tools/paired_bootstrap.py writes the
+# paired interval of the difference into OUT/summary.json.
 set -euo pipefail
 BITEXT=${1:?usage: bitext.sh BITEXT_DIR [OUT] [SEED] (BITEXT_DIR outside the repository)}
 SEED=${3:-0}
@@ -70,6 +71,8 @@ train_run "$ENGLISH_ONLY" --task flores_en "${TRAIN[@]}"
 for run in "$OUT/stage2" "$ENGLISH_ONLY"; do
   evaluate_run "$run" eval-not-in-xnli --task flores_en --languages "$LANGS" ${EVAL_LIMIT:+--limit "$EVAL_LIMIT"}
 done
+# which of the references' numbers, names and other words the outputs keep (reads the predictions)
+python -m studies.generation.content_recall "$OUT/stage2" "$ENGLISH_ONLY" --eval eval-not-in-xnli
 python -m tools.run_record "$OUT/stage1" "$OUT/stage2" "$ENGLISH_ONLY"
 # the bitext stage minus English only, paired over the same sentences (summary.json, which the report reads;
 # its "first" names the English-only evaluation)
