@@ -18,7 +18,7 @@ import json
 import sys
 from pathlib import Path
 
-from benchmarks import authors_memory, cross_attention_generation, paper_scale
+from benchmarks import authors_memory, cross_attention_generation, gpu_check, paper_scale
 from benchmarks.report import authors_section, long_inputs_section
 from benchmarks.report import markdown as benchmark_markdown
 from benchmarks.report import targets_section
@@ -61,6 +61,7 @@ def benchmark_blocks(root: Path) -> dict[str, list[str]]:
         "benchmark-long-inputs-designs": long_inputs_section(load(root / "long-inputs" / "long_inputs.json")).splitlines(),
         "benchmark-cross-attention-generation": cross_attention_generation.markdown(
             load(root / "cross-attention" / "results.json")).splitlines(),
+        "gpu-check-h200": gpu_check.markdown(load(root / "gpu" / "NVIDIA-H200" / "results.json")).splitlines(),
     }
 
 
