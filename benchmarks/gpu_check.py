@@ -216,18 +216,20 @@ def profile_summary(run, first_step: int, steps: int, device: torch.device, top:
             return getattr(e, "self_device_time_total", None) or getattr(e, "self_cuda_time_total", 0.0)
         return e.self_cpu_time_total
 
+    # The recipe's phase markers time each phase on the CPU; on a GPU they also appear on the device
+    # timeline, as annotations spanning their kernels: kept apart, or kernels would count twice (and
+    # the device copy, with no CPU time, would overwrite the CPU one in `phases`).
+    markers = [e for e in events if e.key.startswith(PHASE)]
+    timed = [e for e in events if not e.key.startswith(PHASE)]
     # Operators are CPU-side events (on a GPU: the kernel time each launched); kernels are device
     # events of their own, listed apart so that nothing is counted twice.
-    ops = sorted((e for e in events if e.device_type == DeviceType.CPU and not e.key.startswith(PHASE)),
-                 key=own, reverse=True)
-    # (the phase markers also appear on the device timeline as annotations spanning their kernels:
-    # left out, or the busy share would count those kernels twice)
-    kernels = sorted((e for e in events if e.device_type != DeviceType.CPU and not e.key.startswith(PHASE)),
-                     key=own, reverse=True)
+    ops = sorted((e for e in timed if e.device_type == DeviceType.CPU), key=own, reverse=True)
+    kernels = sorted((e for e in timed if e.device_type != DeviceType.CPU), key=own, reverse=True)
     categories: dict[str, float] = {}
     for e in ops:
         categories[category(e.key)] = categories.get(category(e.key), 0.0) + own(e) / wall_us
-    phases = {e.key[len(PHASE):]: round(e.cpu_time_total / wall_us, 3) for e in events if e.key.startswith(PHASE)}
+    phases = {e.key[len(PHASE):]: round(e.cpu_time_total / wall_us, 3)
+              for e in markers if e.device_type == DeviceType.CPU}
     busy = sum(own(e) for e in (kernels if on_device else ops)) / wall_us
     result = {"steps": steps, "wall_s": round(wall_us / 1e6, 3), "clock": "device" if on_device else "cpu",
               "busy_share": round(busy, 3), "phases_cpu_share": phases,
