@@ -488,8 +488,10 @@ def test_every_process_ends_its_process_group(setup, tmp_path):
     root, common, _ = setup
     script = tmp_path / "then_look.py"
     script.write_text(
-        "import sys\nimport torch.distributed as dist\nfrom layerbridge.cli.main import main\n"
-        "code = main(sys.argv[1:])\nprint('process group left open:', dist.is_initialized())\nsys.exit(code)\n")
+        "import os, sys\nimport torch.distributed as dist\nfrom layerbridge.cli.main import main\n"
+        "code = main(sys.argv[1:])\nsys.stdout.flush()\n"
+        # one write per process: the two share the pipe, and print's separate writes can interleave
+        "os.write(1, f'process group left open: {dist.is_initialized()}\\n'.encode())\nsys.exit(code)\n")
     args = ["compare", *common, "--fusions", "last", "--max-steps", "1", "--batch-size", "4",
             "--references", "probe", "-o", tmp_path / "compare"]
     launched = launch_two(args, script=script)
