@@ -11,6 +11,8 @@
 #   centred          the default with language centring (transductive: each language's mean encoder
 #                    state, fitted on its unlabelled test texts, moved onto English's)
 #   centred + pooled both
+#   centred pooled alone 4   the 4 pooled tokens alone, centred (each language's mean moved onto English's
+#                    before pooling: the sentence embedding's language offset removed; transductive)
 # DESIGNS (a comma list of the names above, spaces as '-', e.g. pooled,centred) narrows the runs;
 # `default` (global_softmax, the fair-budget run's) can be added where the grid differs.
 # GRID (a comma list of learning rates; default the fair-budget grid) widens or moves the grid: every
@@ -32,6 +34,7 @@ declare -A RUN=(
   [pooled-alone-4]="last[projector=pooled;projector.pooled=4]"
   [centred]="global_softmax[center_languages=true]"
   [centred-pooled]="global_softmax[projector=linear;projector.pooled=1;center_languages=true]"
+  [centred-pooled-alone-4]="last[projector=pooled;projector.pooled=4;center_languages=true]"
 )
 DESIGNS=${DESIGNS:-pooled,pooled-alone,centred,centred-pooled}
 FUSIONS=""
