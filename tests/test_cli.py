@@ -497,3 +497,21 @@ def test_every_process_ends_its_process_group(setup, tmp_path):
     launched = launch_two(args, script=script)
     assert launched.returncode == 0, launched.stderr[-3000:]
     assert launched.stdout.count("process group left open: False") == 2, launched.stdout[-3000:]
+
+
+def test_compare_with_reference_rows_alone(setup, capsys):
+    """`--fusions ''` with --references: the rows alone (e.g. the centred probe added to an earlier seed's
+    comparison), nothing trained; without references it is refused."""
+    root, common, _ = setup
+    out = root / "references-only"
+    assert main(["compare", *common, "-o", str(out), "--fusions", "", "--references", "probe,probe_centred"]) == 0
+    document = json.loads((out / "compare.json").read_text())
+    assert document["runs"] == {} and not any(p.is_dir() for p in out.iterdir() if p.name != "plots")
+    rows = document["references"]
+    assert {"probe: last layer", "probe, centred: last layer"} <= set(rows)
+    for name in ("probe: last layer", "probe, centred: last layer"):
+        assert set(rows[name]["accuracy"]) == {"en", "xx"}
+    assert "probe, centred: last layer" in (out / "report.md").read_text()
+    capsys.readouterr()
+    assert main(["compare", *common, "-o", str(root / "nothing"), "--fusions", "", "--references", ""]) == 2
+    assert "--fusions: give at least one fusion" in capsys.readouterr().err

@@ -112,7 +112,7 @@ def test_the_longer_budget_variant_is_labelled_in_every_table_and_kept_out_of_th
     longer = document(0, {"last[projector=pooled]": {**run(0.99, [0.9, 0.8, 0.8], lr=3e-2),
                                                      "lr_grid": {"0.01": 0.9, "0.03": 0.99}}}, epochs=4.0, keep_best=True)
     out = blocks({**docs, "probe-gap-4-epochs-sib200": [longer]})
-    said = "pooled token alone (last layer), wider lr grid, 4 epochs (best English dev kept)"
+    said = "pooled token alone (last layer), lrs 0.01, 0.03, 4 epochs (best English dev kept)"  # the grid it ran
     cells = row(out["probe-gap"], "SIB-200", said)
     assert cells[3] == "0.03" and cells[5] == "80.0" and cells[6] == "10.0"  # minus seed 0's probe, 0.70
     assert any(said in line and "**0.03: 99.0**" in line for line in out["probe-gap-grids"])
@@ -154,3 +154,19 @@ def test_the_rule_applies_within_a_variant_where_the_default_ran_too():
     assert rule[-1].endswith("By the rule the default is **pooled token alone (last layer), wider lr grid**.")
     docs["probe-gap-wide-sinhala-news"] = [document(0, {alone: run(0.5, [0.9, 0.8, 0.8])}, keep_best=False)]
     assert not any(line.startswith("Within") for line in blocks(docs)["probe-gap-rule"])  # no default there
+
+
+def test_the_centred_probe_stands_beside_the_designs_with_a_gap_column_of_its_own():
+    """studies/probe-gap/run.sh's centred probe (a references-only document of the same seed): its row, the
+    plain probe re-run beside it, and every row's difference from it on the same seeds."""
+    docs = all_docs(0.88)
+    references = {"probe, centred: last layer": probe(0.9, [0.9, 0.75, 0.75]), "probe: last layer": probe(0.9, [0.9, 0.7, 0.7])}
+    docs["probe-gap-sib200"] = docs["probe-gap-sib200"] + [document(0, {}, references)]
+    lines = blocks(docs)["probe-gap"]
+    centred = row(lines, "SIB-200", "probe, centred †: last layer")
+    assert centred[2] == "0" and centred[5] == "75.0" and centred[6] == "5.0" and centred[7] == "—"  # 75 - seed 0's 70
+    assert row(lines, "SIB-200", "probe: last layer (re-run beside the centred probe)")[5] == "70.0"
+    # the centred default minus the centred probe on seed 0 only (70 - 75); the pooled design 74 - 75
+    assert row(lines, "SIB-200", "default, centred †")[7] == "-5.0"
+    assert row(lines, "SIB-200", "default + pooled token")[7] == "-1.0"
+    assert row(lines, "Sinhala news", "default + pooled token")[7] == "—"  # no centred probe ran there

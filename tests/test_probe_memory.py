@@ -146,3 +146,31 @@ def test_compare_passes_the_flag_to_the_probe():
     add_comparison_options(parser, fusions="last", languages_help="")
     assert parser.parse_args([]).probe_max_examples == probe.PROBE_MAX_EXAMPLES
     assert parser.parse_args(["--probe-max-examples", "500"]).probe_max_examples == 500
+
+
+def test_the_centred_probe_reads_each_language_moved_onto_english(tiny_parts):
+    """probe_centred (issue 32): a test language's pooled features are its uncentred ones shifted by
+    (English mean - its own mean), per layer, as a centred bridge moves every token state; the dev and
+    test languages are centred, the English training texts are not."""
+    from layerbridge.bridge.centring import mean_state
+
+    base = BridgeConfig(encoder="tiny", llm="tiny", fusion="last")
+    plain = LayerBridge(probe_config(base), *tiny_parts)
+    centred = LayerBridge(probe_config(base, centred=True), *tiny_parts)
+    assert centred.config.center_languages and not plain.config.center_languages
+    train, other = examples(12), [Example(id=f"x/{i}", text=f"ජනාධිපති {i} නව දුරකථනය", label=i % 3, lang="xx")
+                                  for i in range(9)]
+    centred.fit_source_mean([e.text for e in train])
+    shift = (centred.centring.source_mean - mean_state(centred, [e.text for e in other])).numpy()  # (L, D)
+    assert np.abs(shift).max() > 1e-3  # the two languages' means differ: the test can tell
+    moved = probe.language_features(centred, other)
+    np.testing.assert_allclose(moved, probe.language_features(plain, other) + shift[None], atol=1e-5)
+    assert centred.centring.input_mean is None  # the language block is left
+    np.testing.assert_allclose(probe.pooled_features(centred, [e.text for e in train]),
+                               probe.pooled_features(plain, [e.text for e in train]), atol=1e-6)
+    rows = probe.linear_probe(centred, train, examples(6, "dev"), {"xx": other}, name="probe, centred")
+    assert set(rows) == {"probe, centred: last layer", next(r for r in rows if r.startswith("probe, centred: best mix"))}
+    last = [moved.shape[1] - 1]  # the rows' accuracy is that of the moved features
+    model = probe.fit(probe.mix(probe.pooled_features(centred, [e.text for e in train]), last), [e.label for e in train], 0)
+    expected = accuracy([e.label for e in other], model.predict(probe.mix(moved, last)).tolist())
+    assert rows["probe, centred: last layer"]["accuracy"]["xx"] == expected

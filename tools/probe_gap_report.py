@@ -17,11 +17,12 @@ from tools.default_rule import DESIGN_COST, RULE_MARGIN, apply_rule
 # Every design chose the fair grid's top, so a grid above it; then, on that grid, twice the epochs
 # with the best English-dev weights kept (EXTRA="--epochs 4 --keep-best --eval-every 40"); then, where
 # English dev still rose at the end of 4 epochs, 8 epochs on the two learning rates those runs chose.
-# variant -> (its results folder, what its rows say, the training settings its runs must have had)
-VARIANTS = {"wide": ("probe-gap-wide-grid", ", wider lr grid", {"keep_best": False}),
-            "4-epochs": ("probe-gap-4-epochs", ", wider lr grid, 4 epochs (best English dev kept)",
+# variant -> (its results folder, what its rows say ({grid}: the learning rates its runs tried), the grid said
+# where a table names the variant without its runs, the training settings its runs must have had)
+VARIANTS = {"wide": ("probe-gap-wide-grid", ", {grid}", "wider lr grid", {"keep_best": False}),
+            "4-epochs": ("probe-gap-4-epochs", ", {grid}, 4 epochs (best English dev kept)", "wider lr grid",
                          {"epochs": 4, "keep_best": True}),
-            "8-epochs": ("probe-gap-8-epochs", ", 8 epochs (best English dev kept), the 4-epoch runs' two lrs",
+            "8-epochs": ("probe-gap-8-epochs", ", 8 epochs (best English dev kept), {grid}", "the 4-epoch runs' two lrs",
                          {"epochs": 8, "keep_best": True})}
 FOLDERS = {"sib200": "SIB-200", "sinhala-news": "Sinhala news"}
 # block-name keys of the loaded documents -> their compare folders under results/
@@ -31,8 +32,12 @@ STUDIES = {f"probe-gap-{folder}": f"probe-gap/{folder}/seed*" for folder in FOLD
 TASKS = {task: (f"fair-{folder}", f"probe-gap-{folder}",
                 {f"probe-gap-{variant}-{folder}": f" ({variant})" for variant in VARIANTS})
          for folder, task in FOLDERS.items()}
-SUFFIXES = {f" ({variant})": said for variant, (_, said, _) in VARIANTS.items()}
+SUFFIXES = {f" ({variant})": (said, grid) for variant, (_, said, grid, _) in VARIANTS.items()}
 PROBE, LLM_ALONE = "probe: last layer", "LLM alone"
+# the probe-gap documents' reference rows (studies/probe-gap/run.sh's centred probe): row -> its name there;
+# the plain probe re-run beside it (same machine and precision) stands apart from the fair-budget probe
+CENTRED_PROBE, PROBE_RERUN = "probe, centred: last layer", "probe: last layer (re-run beside the centred probe)"
+GAP_REFERENCES = {CENTRED_PROBE: CENTRED_PROBE, PROBE_RERUN: PROBE}
 FAIR_ROWS = ("last", "global_softmax", PROBE, LLM_ALONE)  # read from the fair-budget run of the same seed
 TRANSDUCTIVE = "†"  # centring fits each language's mean on its unlabelled test texts
 DESIGNS = {  # run name in compare.json -> what the tables call it
@@ -43,7 +48,8 @@ DESIGNS = {  # run name in compare.json -> what the tables call it
     "global_softmax[projector=linear;projector.pooled=1;center_languages=true]": f"default + pooled token, centred {TRANSDUCTIVE}",
     "last[projector=pooled;projector.pooled=4;center_languages=true]": f"4 pooled tokens alone, centred {TRANSDUCTIVE}",
 }
-LABELS = {"last": "last", "global_softmax": "default (global_softmax)", PROBE: PROBE, LLM_ALONE: LLM_ALONE, **DESIGNS}
+LABELS = {"last": "last", "global_softmax": "default (global_softmax)", PROBE: PROBE, LLM_ALONE: LLM_ALONE, **DESIGNS,
+          CENTRED_PROBE: f"probe, centred {TRANSDUCTIVE}: last layer", PROBE_RERUN: PROBE_RERUN}
 # the rule's cost rank: the pooled token adds a Linear and a token; centring a pass over each language;
 # the pooled tokens alone (1 or 4) replace the text's soft tokens, cheaper than any per-token design
 # (centred: one pass over each language more)
@@ -74,6 +80,9 @@ def task_rows(all_docs: dict[str, list[dict]], fair_key: str, gap_key: str, vari
         for name in DESIGNS:
             if name in doc["runs"]:
                 rows.setdefault(name, []).append((doc, name))
+        for row, name in GAP_REFERENCES.items():
+            if name in doc.get("references", {}):
+                rows.setdefault(row, []).append((doc, name))
     for doc, suffix in variant_docs:
         check_variant(doc, suffix)
         for name in doc["runs"]:
@@ -85,7 +94,7 @@ def check_variant(doc: dict, suffix: str) -> None:
     """A variant's rows say how they were trained: refuse a document whose runs were trained otherwise
     (e.g. other EXTRA flags into the variant's folder)."""
     variant = suffix.strip(" ()")
-    folder, _, wanted = VARIANTS[variant]
+    folder, *_, wanted = VARIANTS[variant]
     trained = doc["train_config"]
     wrong = {k: trained.get(k) for k, v in wanted.items() if trained.get(k) != v}
     if wrong:
@@ -93,10 +102,13 @@ def check_variant(doc: dict, suffix: str) -> None:
                         f"but its rows are labelled as trained with {wanted}: move them to a folder of their own")
 
 
-def label(name: str) -> str:
-    """What the tables call a row (a variant's row: its design's label, and the variant said)."""
-    said = next((said for suffix, said in SUFFIXES.items() if name.endswith(suffix)), "")
-    return LABELS.get(base(name), base(name)) + said
+def label(name: str, held: list[tuple[dict, str]] | None = None) -> str:
+    """What the tables call a row (a variant's row: its design's label and the variant said, with the
+    learning rates its runs in `held` tried, or the variant's grid in words without them)."""
+    said, grid = next((v for suffix, v in SUFFIXES.items() if name.endswith(suffix)), ("", ""))
+    rates = sorted({float(lr) for doc, n in held or [] for lr in doc["runs"].get(n, {}).get("lr_grid", {})})
+    return LABELS.get(base(name), base(name)) + said.format(grid=f"lrs {', '.join(f'{r:g}' for r in rates)}"
+                                                            if rates else grid)
 
 
 def low_resource(doc: dict, name: str) -> float:
@@ -105,22 +117,31 @@ def low_resource(doc: dict, name: str) -> float:
 
 def probe_gap(all_docs: dict[str, list[dict]]) -> list[str]:
     """Per task and row: seeds, the chosen learning rate per seed, English dev (English fit), the
-    low-resource average (transfer) and its difference from the probe of the same seed."""
+    low-resource average (transfer) and its difference from the probe, and from the centred probe †,
+    of the same seeds."""
     lines = ["| task | design | seeds | lr per seed | English dev | low-resource average | "
-             "low-resource − probe (same seeds) |", "|---|---|---|---|---:|---:|---:|"]
+             f"low-resource − probe (same seeds) | low-resource − centred probe {TRANSDUCTIVE} (same seeds) |",
+             "|---|---|---|---|---:|---:|---:|---:|"]
     for task, keys in TASKS.items():
         rows = task_rows(all_docs, *keys)
-        probe_by_seed = {doc["train_config"]["seed"]: low_resource(doc, name) for doc, name in rows.get(PROBE, [])}
+        probes = {ref: {doc["train_config"]["seed"]: low_resource(doc, name) for doc, name in rows.get(ref, [])}
+                  for ref in (PROBE, CENTRED_PROBE)}
         for name, held in rows.items():
             seed_list = [doc["train_config"]["seed"] for doc, _ in held]
             lrs = [doc["runs"][n].get("chosen_lr") if n in doc["runs"] else None for doc, n in held]
             low = [low_resource(doc, n) for doc, n in held]
-            gaps = [v - probe_by_seed[s] for v, s in zip(low, seed_list) if s in probe_by_seed]
-            gap = "—" if name == PROBE or not gaps else seeds.spread(gaps)
-            lines.append(f"| {task} | {label(name)} | {', '.join(map(str, seed_list))} | "
+            gaps = [gap_cell(name, ref, low, seed_list, by_seed) for ref, by_seed in probes.items()]
+            lines.append(f"| {task} | {label(name, held)} | {', '.join(map(str, seed_list))} | "
                          f"{', '.join(f'{lr:g}' for lr in lrs) if all(lrs) else '—'} | "
-                         f"{seeds.spread([seeds.dev_accuracy(doc, n) for doc, n in held])} | {seeds.spread(low)} | {gap} |")
+                         f"{seeds.spread([seeds.dev_accuracy(doc, n) for doc, n in held])} | {seeds.spread(low)} | "
+                         + " | ".join(gaps) + " |")
     return lines if len(lines) > 2 else NO_RUNS
+
+
+def gap_cell(name: str, reference: str, low: list[float], seed_list: list[int], by_seed: dict[int, float]) -> str:
+    """A row's low-resource average minus the reference's of the same seeds (seed mean ± half-range)."""
+    gaps = [v - by_seed[s] for v, s in zip(low, seed_list) if s in by_seed]
+    return "—" if name == reference or not gaps else seeds.spread(gaps)
 
 
 def probe_gap_languages(all_docs: dict[str, list[dict]]) -> list[str]:
@@ -135,8 +156,8 @@ def probe_gap_languages(all_docs: dict[str, list[dict]]) -> list[str]:
         low = set(first["low_resource"])
         seeds_of = {name: sorted(doc["train_config"]["seed"] for doc, _ in held) for name, held in rows.items()}
         most = max(seeds_of.values(), key=len)
-        heads = [label(name) + ("" if seeds_of[name] == most else f" (seed {', '.join(map(str, seeds_of[name]))})")
-                 for name in rows]
+        heads = [label(name, held) + ("" if seeds_of[name] == most else f" (seed {', '.join(map(str, seeds_of[name]))})")
+                 for name, held in rows.items()]
         lines += [f"{task} (accuracy %, mean over seeds {', '.join(map(str, most))} unless a column says otherwise)",
                   "", "| language | " + " | ".join(heads) + " |", "|---|" + "---:|" * len(rows)]
         for lang in first["languages"]:
@@ -155,13 +176,13 @@ def probe_gap_rule(all_docs: dict[str, list[dict]]) -> list[str]:
     lines = rule_lines(fair, ["global_softmax", *DESIGNS])
     if lines is None:
         return ["(the rule needs the default and a design on both tasks: bash studies/probe-gap/run.sh)"]
-    for variant, (_, said, _) in VARIANTS.items():
+    for variant, (_, said, grid, _) in VARIANTS.items():
         suffix = f" ({variant})"
         within = {task: task_rows(all_docs, fair_key, "", {key: suffix for key, v in variants.items() if v == suffix})
                   for task, (fair_key, _, variants) in TASKS.items()}
         found = rule_lines(within, [name + suffix for name in ("global_softmax", *DESIGNS)])
         if found is not None:
-            lines += ["", f"Within the variant ({said.removeprefix(', ')}; the default and the designs on the same "
+            lines += ["", f"Within the variant ({said.format(grid=grid).removeprefix(', ')}; the default and the designs on the same "
                       "grid and budget):", "", *found]
     return lines
 
@@ -205,7 +226,7 @@ def probe_gap_grids(all_docs: dict[str, list[dict]]) -> list[str]:
                 cells = [f"**{float(lr):g}: {100 * v:.1f}**" if float(lr) == chosen else f"{float(lr):g}: {100 * v:.1f}"
                          for lr, v in grid.items()]
                 english = seeds.columns(doc)[name].get(doc.get("reference_lang") or "eng_Latn")
-                lines.append(f"| {task} | {label(name + suffix)} | {doc['train_config']['seed']} | {' / '.join(cells)} | "
+                lines.append(f"| {task} | {label(name + suffix, [(doc, name)])} | {doc['train_config']['seed']} | {' / '.join(cells)} | "
                              f"{'—' if english is None else f'{100 * english:.1f}'} | {100 * low_resource(doc, name):.1f} |")
     return lines if len(lines) > 2 else NO_RUNS
 

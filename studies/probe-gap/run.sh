@@ -13,6 +13,9 @@
 #   centred + pooled both
 #   centred pooled alone 4   the 4 pooled tokens alone, centred (each language's mean moved onto English's
 #                    before pooling: the sentence embedding's language offset removed; transductive)
+#   centred probe    not a bridge: the linear probe with the same centring (the fair comparison for the
+#                    centred designs), beside the plain probe re-run on the same machine and precision
+#                    (nothing trained: a references-only compare)
 # DESIGNS (a comma list of the names above, spaces as '-', e.g. pooled,centred) narrows the runs;
 # `default` (global_softmax, the fair-budget run's) can be added where the grid differs.
 # GRID (a comma list of learning rates; default the fair-budget grid) widens or moves the grid: every
@@ -36,13 +39,15 @@ declare -A RUN=(
   [centred-pooled]="global_softmax[projector=linear;projector.pooled=1;center_languages=true]"
   [centred-pooled-alone-4]="last[projector=pooled;projector.pooled=4;center_languages=true]"
 )
+declare -A REFERENCE=([centred-probe]="probe,probe_centred")  # the plain probe again: same machine and precision
 DESIGNS=${DESIGNS:-pooled,pooled-alone,centred,centred-pooled}
-FUSIONS=""
+FUSIONS="" REFERENCES=""
 for name in ${DESIGNS//,/ }; do
-  [ -n "${RUN[$name]:-}" ] || { echo "DESIGNS: unknown design $name (one of: ${!RUN[*]})" >&2; exit 2; }
-  FUSIONS+="${FUSIONS:+,}${RUN[$name]}"
+  if [ -n "${RUN[$name]:-}" ]; then FUSIONS+="${FUSIONS:+,}${RUN[$name]}"
+  elif [ -n "${REFERENCE[$name]:-}" ]; then REFERENCES+="${REFERENCES:+,}${REFERENCE[$name]}"
+  else echo "DESIGNS: unknown design $name (one of: ${!RUN[*]} ${!REFERENCE[*]})" >&2; exit 2; fi
 done
-COMMON=(--fusions "$FUSIONS" --references "" --lr-grid "${GRID:-3e-4,1e-3,3e-3}"
+COMMON=(--fusions "$FUSIONS" --references "$REFERENCES" --lr-grid "${GRID:-3e-4,1e-3,3e-3}"
         --preset small-data --mixed-precision auto --normalize none ${EXTRA:-})
 . "$(dirname "$0")/../classification_tasks.sh"  # compare_task: the fair-budget settings per task
 for seed in $SEEDS; do

@@ -46,7 +46,8 @@ def add_comparison_options(parser: argparse.ArgumentParser, *, fusions: str, lan
     g = parser.add_argument_group("comparison")
     g.add_argument("--fusions", default=fusions,
                    help="comma list of runs: a fusion, or a variant with options such as "
-                        "'token_softmax[init=last;gate_dropout=0]' (default: %(default)s)")
+                        "'token_softmax[init=last;gate_dropout=0]'; '' with --references for the reference rows "
+                        "alone (default: %(default)s)")
     g.add_argument("--languages", default=None, help=languages_help)
     g.add_argument("--mode", default="rank", choices=list(MODES),
                    help="classification tasks: rank (summed log-probability), rank_mean (per token), generate")
@@ -58,7 +59,8 @@ def add_comparison_options(parser: argparse.ArgumentParser, *, fusions: str, lan
     g.add_argument("--references", default=None,
                    help="reference rows, comma list: llm_alone (the LLM reading the raw text, trained the same way), "
                         "llm_zero_shot (generation: the LLM reading the raw text after the instruction, untrained), "
-                        "probe (classification: linear probe on the frozen encoder); '' for none (default: "
+                        "probe (classification: linear probe on the frozen encoder), probe_centred (the probe with "
+                        "language centring, transductive); '' for none (default: "
                         + "; ".join(f"{kind}: {refs}" for kind, refs in references.items()) + ")")
     g.add_argument("--probe-max-examples", type=int, default=PROBE_MAX_EXAMPLES,
                    help="the probe reference is fitted on at most this many training examples (a stratified "
@@ -93,13 +95,14 @@ def build_compare_config(args, *, languages: list[str], title: str = ""):
     from layerbridge.compare.references import check_references
     from layerbridge.tasks import get_task
 
-    variants = parse_fusions(args.fusions)
     task = get_task(args.task)
     given = args.references if args.references is not None else args.default_references[task.kind]
     references = [r.strip() for r in given.split(",") if r.strip()]
     check_references(references, task)
+    variants = parse_fusions(args.fusions, references_only=bool(references))
     fusion_options, args.fusion_option = args.fusion_option, []  # applied per run
-    base = train_config_from_args(args, output_dir=args.output_dir, fusion=next(iter(variants.values()))[0])
+    first = next(iter(variants.values()), (REFERENCES_ONLY_BASE, {}))[0]
+    base = train_config_from_args(args, output_dir=args.output_dir, fusion=first)
     return CompareConfig(train=base, runs=variant_bridges(variants, fusion_options, base.bridge),
                          languages=languages, mode=args.mode, eval_limit=args.eval_limit,
                          eval_batch_size=args.eval_batch_size, title=title, references=references,
@@ -108,6 +111,7 @@ def build_compare_config(args, *, languages: list[str], title: str = ""):
 
 
 # The --fusions mini-language (see the module's docstring)
+REFERENCES_ONLY_BASE = "global_softmax"  # the base bridge of a comparison without runs (the references set their own)
 BRIDGE_KEYS = ("injection", "projector")  # designs a variant may change (with their options) beside its fusion's
 PLAIN_KEYS = ("projector_init", "center_languages")  # further bridge settings a variant may set
 
@@ -121,10 +125,11 @@ def plain_value(key: str, value, spec: str):
     return str(value)
 
 
-def parse_fusions(text: str) -> dict[str, tuple[str, dict]]:
+def parse_fusions(text: str, *, references_only: bool = False) -> dict[str, tuple[str, dict]]:
     """`last,token_softmax,token_softmax[init=last;gate_ffn_size=1024]` -> {run name: (fusion, options)}.
     A variant may also change how the encoder reaches the LLM: `global_softmax[injection=cross_attention]`,
-    `global_softmax[projector=perceiver;projector.latents=32]` (see `bridge_overrides`)."""
+    `global_softmax[projector=perceiver;projector.latents=32]` (see `bridge_overrides`). Empty only with
+    `references_only` (the reference rows alone: e.g. a probe added to an earlier comparison's seed)."""
     variants: dict[str, tuple[str, dict]] = {}
     for spec in (f.strip() for f in text.split(",") if f.strip()):
         fusion, _, rest = spec.partition("[")
@@ -136,8 +141,8 @@ def parse_fusions(text: str) -> dict[str, tuple[str, dict]]:
         if spec in variants:
             raise ConfigError(f"--fusions lists {spec!r} twice")
         variants[spec] = (fusion, options)
-    if not variants:
-        raise ConfigError("--fusions: give at least one fusion")
+    if not variants and not references_only:
+        raise ConfigError("--fusions: give at least one fusion (or --references for the reference rows alone)")
     return variants
 
 

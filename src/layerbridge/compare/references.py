@@ -18,7 +18,10 @@ from layerbridge.sources.llm_embeddings import llm_embedding_encoder
 
 REFERENCES = {"llm_alone": "the LLM reading the raw text, trained the same way",
               "llm_zero_shot": "the LLM reading the raw text after the task's instruction, no training (generation tasks)",
-              "probe": "a linear probe on the frozen encoder (classification tasks)"}
+              "probe": "a linear probe on the frozen encoder (classification tasks)",
+              "probe_centred": "the linear probe with language centring (transductive, as center_languages=true: each "
+                               "test language's mean state, fitted on its unlabelled texts, moved onto English's)"}
+PROBES = ("probe", "probe_centred")
 
 LLM_ALONE_SOFT_PROMPT = 16  # soft-prompt vectors of the LLM-alone reference (plus a 576x576 linear adapter)
 # the reference rows read the plain path whatever the bridges' projector or injection
@@ -34,8 +37,9 @@ def check_references(names: list[str], task) -> None:
     unknown = sorted(set(names) - set(REFERENCES))
     if unknown:
         raise ConfigError(f"--references: unknown {unknown}; known: {', '.join(REFERENCES)}")
-    if "probe" in names and task.is_generation:
-        raise ConfigError("--references probe: a linear probe cannot write; drop it for a generation task")
+    probes = [name for name in PROBES if name in names]
+    if probes and task.is_generation:
+        raise ConfigError(f"--references {probes[0]}: a linear probe cannot write; drop it for a generation task")
     if "llm_zero_shot" in names and not task.is_generation:
         raise ConfigError("--references llm_zero_shot is for generation tasks (a classification LLM alone "
                           "is the trained llm_alone row)")
@@ -56,9 +60,10 @@ def zero_shot_config(base: BridgeConfig, instruction: str) -> BridgeConfig:
                                center_languages=False, projector_init="default")
 
 
-def probe_config(base: BridgeConfig) -> BridgeConfig:
-    """The bridge whose encoder states the probe reads: every layer, not normalised."""
-    return dataclasses.replace(base, **RAW_STATES, fusion="global_softmax", layers="all")
+def probe_config(base: BridgeConfig, *, centred: bool = False) -> BridgeConfig:
+    """The bridge whose encoder states the probe reads: every layer, not normalised (centred: each
+    language's mean state moved onto English's, as center_languages does)."""
+    return dataclasses.replace(base, **RAW_STATES, fusion="global_softmax", layers="all", center_languages=centred)
 
 
 def llm_alone(cfg, inputs: Inputs, *, overwrite: bool) -> dict:
@@ -110,7 +115,22 @@ def probe(cfg, inputs: Inputs, *, overwrite: bool) -> dict:
                         max_examples=cfg.probe_max_examples)
 
 
-ROWS = {"llm_alone": llm_alone, "llm_zero_shot": llm_zero_shot, "probe": probe}
+def probe_centred(cfg, inputs: Inputs, *, overwrite: bool) -> dict:
+    """The probe on centred states: the English mean fitted on the training texts as a centred bridge's
+    is (training/recipe.py), the dev set and every test language moved onto it. Rows "probe, centred: ..."."""
+    from layerbridge.evaluation.probe import linear_probe
+    from layerbridge.tasks.training_data import english_texts
+    from layerbridge.training.recipe import LEXICAL_TEXTS
+
+    if not processes().is_main_process:
+        return {}
+    bridge = LayerBridge(probe_config(cfg.train.bridge, centred=True), *inputs.models)
+    bridge.fit_source_mean(english_texts(inputs.task, inputs.data[0][:LEXICAL_TEXTS]))
+    return linear_probe(bridge, inputs.data[0], inputs.data[1], inputs.evaluation, seed=cfg.train.seed,
+                        max_examples=cfg.probe_max_examples, name="probe, centred")
+
+
+ROWS = {"llm_alone": llm_alone, "llm_zero_shot": llm_zero_shot, "probe": probe, "probe_centred": probe_centred}
 
 
 def reference_rows(cfg, inputs: Inputs, *, overwrite: bool) -> dict:

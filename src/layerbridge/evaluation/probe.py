@@ -9,6 +9,11 @@ list of batches, no concatenated copy); a mix is the mean over a slice of it (a 
 (N, D) result is new). N is at most `max_examples` training texts (`--probe-max-examples`,
 default PROBE_MAX_EXAMPLES): a larger training set is subsampled, stratified by class, and the
 row says so. Test languages are pooled one at a time and dropped once predicted.
+
+Centring: with a bridge that has `center_languages` (and its English mean fitted), the dev set and
+each test language are pooled inside `bridge.input_language(...)`, so their states are moved onto
+English's as the centred bridges' are (transductive); the training texts, English, are not moved.
+Without it that block does nothing.
 """
 
 from __future__ import annotations
@@ -74,31 +79,40 @@ def probe_training_set(train: list, max_examples: int | None, seed: int) -> tupl
                   f"--probe-max-examples {max_examples} bounds the probe's memory)")
 
 
+def language_features(bridge, examples: list) -> np.ndarray:
+    """`pooled_features` of one language's examples, read as that language (centred where the bridge
+    centres languages: their own mean state moved onto English's)."""
+    texts = [e.text for e in examples]
+    with bridge.input_language(texts):
+        return pooled_features(bridge, texts)
+
+
 def linear_probe(bridge, train, dev, evaluation: dict[str, list], *, seed: int = 0,
-                 max_examples: int | None = PROBE_MAX_EXAMPLES) -> dict[str, dict]:
+                 max_examples: int | None = PROBE_MAX_EXAMPLES, name: str = "probe") -> dict[str, dict]:
     """{row name: {"mix": ..., "dev_accuracy": ..., "accuracy": {lang: acc}}} for the two probes
-    (with "train_examples" and a "note" when the training set was subsampled)."""
+    ("<name>: last layer" and "<name>: best mix (...)"; with "train_examples" and a "note" when the
+    training set was subsampled)."""
     train, note = probe_training_set(train, max_examples, seed)
     if note:
         print(f"probe: {note}")
     train_x = pooled_features(bridge, [e.text for e in train])
-    dev_x = pooled_features(bridge, [e.text for e in dev]) if dev else None
+    dev_x = language_features(bridge, dev) if dev else None
     train_y, dev_y = [e.label for e in train], [e.label for e in dev]
     scored = {}
-    for name, layers in layer_mixes(train_x.shape[1]).items():
+    for mix_name, layers in layer_mixes(train_x.shape[1]).items():
         model = fit(mix(train_x, layers), train_y, seed)
         dev_acc = accuracy(dev_y, model.predict(mix(dev_x, layers)).tolist()) if dev else float("nan")
-        scored[name] = (dev_acc, model, layers)
+        scored[mix_name] = (dev_acc, model, layers)
     del train_x, dev_x
     best = max((n for n in scored if n != "last layer"), key=lambda n: scored[n][0])
-    chosen = {"probe: last layer": "last layer", f"probe: best mix ({best})": best}
+    chosen = {f"{name}: last layer": "last layer", f"{name}: best mix ({best})": best}
     acc: dict[str, dict[str, float]] = {row: {} for row in chosen}
     for lang, examples in evaluation.items():  # one language's features at a time
-        eval_x = pooled_features(bridge, [e.text for e in examples])
-        for row, name in chosen.items():
-            predicted = scored[name][1].predict(mix(eval_x, scored[name][2])).tolist()
+        eval_x = language_features(bridge, examples)
+        for row, mix_name in chosen.items():
+            predicted = scored[mix_name][1].predict(mix(eval_x, scored[mix_name][2])).tolist()
             acc[row][lang] = accuracy([e.label for e in examples], predicted)
-    return {row: {"mix": name, "fused_layers": [bridge.layer_indices[i] for i in scored[name][2]],
-                  "dev_accuracy": scored[name][0], "accuracy": acc[row],
+    return {row: {"mix": mix_name, "fused_layers": [bridge.layer_indices[i] for i in scored[mix_name][2]],
+                  "dev_accuracy": scored[mix_name][0], "accuracy": acc[row],
                   **({"train_examples": len(train), "note": note} if note else {})}
-            for row, name in chosen.items()}
+            for row, mix_name in chosen.items()}
