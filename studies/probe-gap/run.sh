@@ -14,8 +14,8 @@
 #   centred pooled alone 4   the 4 pooled tokens alone, centred (each language's mean moved onto English's
 #                    before pooling: the sentence embedding's language offset removed; transductive)
 #   centred probe    not a bridge: the linear probe with the same centring (the fair comparison for the
-#                    centred designs), beside the plain probe re-run on the same machine and precision
-#                    (nothing trained: a references-only compare)
+#                    centred designs; nothing trained: a references-only compare)
+#   probe            the plain probe re-run (beside the centred one: the same machine and precision)
 # DESIGNS (a comma list of the names above, spaces as '-', e.g. pooled,centred) narrows the runs;
 # `default` (global_softmax, the fair-budget run's) can be added where the grid differs.
 # GRID (a comma list of learning rates; default the fair-budget grid) widens or moves the grid: every
@@ -39,7 +39,7 @@ declare -A RUN=(
   [centred-pooled]="global_softmax[projector=linear;projector.pooled=1;center_languages=true]"
   [centred-pooled-alone-4]="last[projector=pooled;projector.pooled=4;center_languages=true]"
 )
-declare -A REFERENCE=([centred-probe]="probe,probe_centred")  # the plain probe again: same machine and precision
+declare -A REFERENCE=([centred-probe]="probe_centred" [probe]="probe")
 DESIGNS=${DESIGNS:-pooled,pooled-alone,centred,centred-pooled}
 FUSIONS="" REFERENCES=""
 for name in ${DESIGNS//,/ }; do
