@@ -4,6 +4,7 @@ bridges keep. Each is the comparison's base bridge with a few named settings cha
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 
 from layerbridge.bridge import BridgeConfig, LayerBridge
@@ -104,33 +105,26 @@ def interval_keys(results: dict, metric: str, averages: dict) -> dict:
     return {**({f"{metric}_ci95": per_language} if per_language else {}), **averages}
 
 
-def probe(cfg, inputs: Inputs, *, overwrite: bool) -> dict:
-    """Fitted on the main process only (nothing is saved: it takes seconds)."""
+def probe(cfg, inputs: Inputs, *, overwrite: bool, centred: bool = False) -> dict:
+    """Fitted on the main process only (nothing is saved: it takes seconds). Centred (`probe_centred`):
+    the English mean fitted on the training texts as a centred bridge's is (training/recipe.py), the dev
+    set and every test language moved onto it; rows "probe, centred: ..."."""
     from layerbridge.evaluation.probe import linear_probe
 
     if not processes().is_main_process:
         return {}
-    bridge = LayerBridge(probe_config(cfg.train.bridge), *inputs.models)
+    bridge = LayerBridge(probe_config(cfg.train.bridge, centred=centred), *inputs.models)
+    if centred:
+        from layerbridge.tasks.training_data import english_texts
+        from layerbridge.training.recipe import LEXICAL_TEXTS
+
+        bridge.fit_source_mean(english_texts(inputs.task, inputs.data[0][:LEXICAL_TEXTS]))
     return linear_probe(bridge, inputs.data[0], inputs.data[1], inputs.evaluation, seed=cfg.train.seed,
-                        max_examples=cfg.probe_max_examples)
+                        max_examples=cfg.probe_max_examples, name="probe, centred" if centred else "probe")
 
 
-def probe_centred(cfg, inputs: Inputs, *, overwrite: bool) -> dict:
-    """The probe on centred states: the English mean fitted on the training texts as a centred bridge's
-    is (training/recipe.py), the dev set and every test language moved onto it. Rows "probe, centred: ..."."""
-    from layerbridge.evaluation.probe import linear_probe
-    from layerbridge.tasks.training_data import english_texts
-    from layerbridge.training.recipe import LEXICAL_TEXTS
-
-    if not processes().is_main_process:
-        return {}
-    bridge = LayerBridge(probe_config(cfg.train.bridge, centred=True), *inputs.models)
-    bridge.fit_source_mean(english_texts(inputs.task, inputs.data[0][:LEXICAL_TEXTS]))
-    return linear_probe(bridge, inputs.data[0], inputs.data[1], inputs.evaluation, seed=cfg.train.seed,
-                        max_examples=cfg.probe_max_examples, name="probe, centred")
-
-
-ROWS = {"llm_alone": llm_alone, "llm_zero_shot": llm_zero_shot, "probe": probe, "probe_centred": probe_centred}
+ROWS = {"llm_alone": llm_alone, "llm_zero_shot": llm_zero_shot, "probe": probe,
+        "probe_centred": functools.partial(probe, centred=True)}
 
 
 def reference_rows(cfg, inputs: Inputs, *, overwrite: bool) -> dict:
