@@ -17,7 +17,9 @@
 #                    centred designs; nothing trained: a references-only compare)
 #   probe            the plain probe re-run (beside the centred one: the same machine and precision)
 # DESIGNS (a comma list of the names above, spaces as '-', e.g. pooled,centred) narrows the runs;
-# `default` (global_softmax, the fair-budget run's) can be added where the grid differs.
+# `default` (global_softmax, the fair-budget run's) can be added where the grid differs. Centring acts at
+# test time only: a centred design listed after its twin (default before centred, pooled before
+# centred-pooled) takes the twin's training at each learning rate instead of training again.
 # GRID (a comma list of learning rates; default the fair-budget grid) widens or moves the grid: every
 # design chose the grid's top (3e-3) in the fair-budget runs, so a grid above it asks whether the
 # budget, not the design, holds a design back. Use another OUT for another grid.

@@ -6,8 +6,9 @@ options in brackets, `token_softmax[init=last;gate_ffn_size=1024]`. A variant ma
 the encoder reaches the LLM: `global_softmax[injection=cross_attention]`,
 `global_softmax[projector=perceiver;projector.latents=32]`, `...[projector_init=default]`,
 `...[center_languages=true]` (language centring, transductive: a language's mean is fitted on the
-texts evaluated). Each run
-name becomes one complete BridgeConfig (the command line's bridge plus the variant's settings) in
+texts evaluated; it acts at test time only, so a centred run listed after its uncentred twin, or the
+other way round, takes the twin's training instead of training again: compare.twins). Each run name
+becomes one complete BridgeConfig (the command line's bridge plus the variant's settings) in
 CompareConfig.runs, and trains into <output>/<slug(name)>."""
 
 from __future__ import annotations

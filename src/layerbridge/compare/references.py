@@ -116,9 +116,8 @@ def probe(cfg, inputs: Inputs, *, overwrite: bool, centred: bool = False) -> dic
     bridge = LayerBridge(probe_config(cfg.train.bridge, centred=centred), *inputs.models)
     if centred:
         from layerbridge.tasks.training_data import english_texts
-        from layerbridge.training.recipe import LEXICAL_TEXTS
 
-        bridge.fit_source_mean(english_texts(inputs.task, inputs.data[0][:LEXICAL_TEXTS]))
+        bridge.fit_source_mean(english_texts(inputs.task, inputs.data[0]))
     return linear_probe(bridge, inputs.data[0], inputs.data[1], inputs.evaluation, seed=cfg.train.seed,
                         max_examples=cfg.probe_max_examples, name="probe, centred" if centred else "probe")
 

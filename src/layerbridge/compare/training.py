@@ -1,6 +1,6 @@
-"""Training a comparison's bridge: train it once (or reuse the finished run, or resume a killed one),
-or once per learning rate of the lr grid keeping the best on English dev; then hand the trained
-bridge to every process."""
+"""Training a comparison's bridge: train it once (or reuse the finished run, resume a killed one, or
+take the weights of its centring twin), or once per learning rate of the lr grid keeping the best on
+English dev; then hand the trained bridge to every process."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 
 from layerbridge.bridge import BridgeConfig, LayerBridge
 from layerbridge.bridge.saving import load_trained_weights
+from layerbridge.compare.twins import derive_from_twin, earlier_twin
 from layerbridge.errors import ConfigError
 from layerbridge.io import slug
 from layerbridge.processes import main_decides, processes
@@ -38,14 +39,20 @@ def check_stage_one(cfg, models) -> None:
 
 def train_once(cfg, run_dir: Path, bridge_cfg: BridgeConfig, models, data, *, overwrite: bool,
                learning_rate: float | None = None) -> None:
-    """Train one bridge into `run_dir`, or reuse the finished run there, or resume a killed one."""
+    """Train one bridge into `run_dir`, or reuse the finished run there, or resume a killed one, or
+    take the weights of an earlier run that differs only in center_languages (compare.twins)."""
     run_cfg = copy.deepcopy(dataclasses.replace(cfg.train, output_dir=str(run_dir), bridge=bridge_cfg))
     if learning_rate is not None:
         run_cfg.learning_rate = learning_rate
     run_cfg.run_name = tracker_run_name(cfg, run_dir)  # one tracker run per compared run (report_to)
     needed, resume = main_decides((not (run_dir / SUMMARY_NAME).is_file() or overwrite,
                                    run_dir.exists() and not overwrite and any(run_dir.iterdir())))
-    if needed:
+    if not needed:
+        return
+    twin = main_decides(earlier_twin(cfg, run_dir, bridge_cfg) if processes().is_main_process else None)
+    if twin is not None:  # the same training as a run before it (compare.twins): not trained twice
+        derive_from_twin(run_cfg, twin, models, data)
+    else:
         train(run_cfg, models=models, data=data, overwrite=overwrite, resume=resume)
 
 

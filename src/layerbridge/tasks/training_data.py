@@ -29,11 +29,16 @@ log.addHandler(logging.NullHandler())
 MULTILINGUAL = "mul"
 
 
+CLOSED_FORM_TEXTS = 4000  # English training texts the closed-form starts are fitted on, at most
+
+
 def english_texts(task: Task | str, examples: list[Example]) -> list[str]:
     """The English texts a run's closed-form starts (the lexical projector, the English mean state) are
-    fitted on: the encoder inputs, which are English training text, except for a generation task whose
-    inputs are in many languages (train language `mul`: bitext), where the English side is the target."""
+    fitted on: the encoder inputs of the first CLOSED_FORM_TEXTS training examples, which are English
+    text, except for a generation task whose inputs are in many languages (train language `mul`:
+    bitext), where the English side is the target."""
     task = get_task(task)
+    examples = examples[:CLOSED_FORM_TEXTS]
     if task.is_generation and train_task(task).train_lang == MULTILINGUAL:
         return [e.target for e in examples]
     return [e.text for e in examples]

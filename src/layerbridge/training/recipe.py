@@ -54,7 +54,6 @@ from layerbridge.training.run_folder import data_fingerprint, prepare_output_dir
 from layerbridge.training.tracking import accelerator_kwargs, end_tracking, log_entry, start_tracking
 from layerbridge.training.summary import SUMMARY_NAME, best_dev, dev_key, fusion_snapshot, read_log, write_log, write_summary
 
-LEXICAL_TEXTS = 4000  # English texts the lexical projector start (and the English mean state) is fitted on
 
 @dataclass
 class Run:
@@ -328,7 +327,7 @@ def _setup_closed_form_starts(cfg: TrainConfig, accelerator: Accelerator, bridge
             accelerator.print(f"projector_init={cfg.bridge.projector_init} is not applied: the run starts from "
                               f"the projector of the stage-1 bridge {cfg.init_from}")
         return None
-    english = english_texts(cfg.task, train_examples[:LEXICAL_TEXTS])  # bitext (train language mul): its targets
+    english = english_texts(cfg.task, train_examples)  # bitext (train language mul): its targets
     if cfg.bridge.center_languages:
         with accelerator.autocast():
             bridge.fit_source_mean(english)
