@@ -170,3 +170,14 @@ def test_the_centred_probe_stands_beside_the_designs_with_a_gap_column_of_its_ow
     assert row(lines, "SIB-200", "default, centred †")[7] == "-5.0"
     assert row(lines, "SIB-200", "default + pooled token")[7] == "-1.0"
     assert row(lines, "Sinhala news", "default + pooled token")[7] == "—"  # no centred probe ran there
+
+
+def test_the_default_re_run_beside_the_designs_has_a_row_of_its_own():
+    """run.sh's DESIGNS=default (the twin the centred default takes its training from): its own row, apart
+    from the fair-budget default of the same seed, which keeps its own scores."""
+    docs = all_docs(0.88)
+    docs["probe-gap-sib200"][1]["runs"]["global_softmax"] = run(0.87, [0.9, 0.66, 0.68])
+    lines = blocks(docs)["probe-gap"]
+    rerun = row(lines, "SIB-200", "default (global_softmax): re-run beside the designs")
+    assert rerun[2:6] == ["1", "0.003", "87.0", "67.0"] and rerun[6] == "-7.0"  # 67 - seed 1's probe (74)
+    assert row(lines, "SIB-200", "default (global_softmax)")[5] == "65.0 ± 0.0"  # the fair-budget runs, seeds 0, 1
