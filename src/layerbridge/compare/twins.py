@@ -34,7 +34,10 @@ CENTRING_KEYS = "centring."  # the prefix of the centring module's saved state (
 def earlier_twin(cfg, run_dir: Path, bridge_cfg: BridgeConfig) -> Path | None:
     """The finished folder (same lr-grid folder) of the run listed before this one in `cfg.runs` that
     differs from it only in center_languages; None when there is none. Only an earlier run counts: it
-    has trained (or been reused, or been retrained with --overwrite) in this same comparison."""
+    has trained (or been reused, or been retrained with --overwrite) in this same comparison. Never
+    with --init-from: there a centred run keeps the stage-1 bridge's English mean, not a fitted one."""
+    if cfg.train.init_from is not None:
+        return None
     out = Path(cfg.train.output_dir)
     try:
         own = run_dir.relative_to(out).parts
