@@ -64,3 +64,23 @@ def test_a_run_that_differs_from_an_earlier_one_only_in_centring_is_not_trained_
         assert summary(derived)["derived_from"]["run"] == str(flipped / CENTRED_DIR / f"lr-{lr}")
         assert not any(k.startswith("centring.") for k in load_file(derived / "bridge.safetensors"))
         assert_same_run(derived, pair / "global_softmax" / f"lr-{lr}")
+
+
+def test_only_an_earlier_twin_of_the_same_learning_rate_counts_and_never_after_a_stage_one(tmp_path):
+    from types import SimpleNamespace
+
+    from layerbridge.bridge import BridgeConfig
+    from layerbridge.compare.twins import earlier_twin
+
+    plain, centred = BridgeConfig(), BridgeConfig(center_languages=True)
+    pooled = BridgeConfig(center_languages=True, projector_options={"pooled": 1})
+    runs = {"global_softmax": plain, CENTRED: centred, "pooled": pooled}
+    cfg = SimpleNamespace(train=SimpleNamespace(output_dir=str(tmp_path), init_from=None), runs=runs)
+    (tmp_path / "global_softmax" / "lr-0.001").mkdir(parents=True)
+    (tmp_path / "global_softmax" / "lr-0.001" / "train_summary.json").write_text("{}")  # finished at 1e-3 only
+    assert earlier_twin(cfg, tmp_path / CENTRED_DIR / "lr-0.001", centred) == tmp_path / "global_softmax" / "lr-0.001"
+    assert earlier_twin(cfg, tmp_path / CENTRED_DIR / "lr-0.03", centred) is None  # that rate has not trained
+    assert earlier_twin(cfg, tmp_path / "global_softmax" / "lr-0.001", plain) is None  # its twin comes after it
+    assert earlier_twin(cfg, tmp_path / "pooled" / "lr-0.001", pooled) is None  # differs in more than centring
+    cfg.train.init_from = "stage-1"
+    assert earlier_twin(cfg, tmp_path / CENTRED_DIR / "lr-0.001", centred) is None
