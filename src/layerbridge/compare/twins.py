@@ -61,6 +61,7 @@ def derive_from_twin(run_cfg, twin_dir: Path, models, data) -> None:
     if processes().is_main_process:
         started = time.perf_counter()
         out = Path(run_cfg.output_dir)
+        print(f"{out}: the training of {twin_dir} (it differs only in center_languages, which acts at test time)")
         twin_config = BridgeConfig.load(twin_dir)  # the twin's, with the base models it filled in
         bridge = LayerBridge(dataclasses.replace(twin_config, center_languages=run_cfg.bridge.center_languages), *models)
         state, path = read_weights(twin_dir)
