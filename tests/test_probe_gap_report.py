@@ -181,3 +181,4 @@ def test_the_default_re_run_beside_the_designs_has_a_row_of_its_own():
     rerun = row(lines, "SIB-200", "default (global_softmax): re-run beside the designs")
     assert rerun[2:6] == ["1", "0.003", "87.0", "67.0"] and rerun[6] == "-7.0"  # 67 - seed 1's probe (74)
     assert row(lines, "SIB-200", "default (global_softmax)")[5] == "65.0 ± 0.0"  # the fair-budget runs, seeds 0, 1
+    assert row(blocks(docs)["probe-gap-grids"], "SIB-200", "default (global_softmax): re-run beside the designs")[2] == "1"
