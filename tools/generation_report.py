@@ -11,7 +11,8 @@ sentences in several languages; `bitext`: studies/generation/bitext.sh, the Engl
 beside the bitext-stage one on the languages the bitext does not have; `bitext-budget`: the same
 per stage-1 budget, low-resource averages only; `soft-token-reach`: those bridges' soft tokens read as
 words (studies/generation/soft_token_reach.py) beside their chrF++; `content-recall`: the numbers, names
-and other words of the references their outputs keep (studies/generation/content_recall.py).
+and other words of the references their outputs keep (studies/generation/content_recall.py);
+`objectives`: the English-only objectives beside restating (tools/objectives_report.py).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from layerbridge.errors import DataError
 from layerbridge.io import atomic_write_text
 from layerbridge.reporting import plots
 from tools import run_record, seeds
+from tools.objectives_report import objectives_block
 from tools.blocks import fill_blocks
 
 STUDY = "generation-study"
@@ -436,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
     blocks = {"study": study_block(root), "flores-en": final_block(docs, root / "plots", doc),
               "flores-en-targets": targets_block(docs), "flores-en-examples": examples_block(root),
               "bitext": bitext_block(root), "bitext-budget": bitext_budget_block(root), "soft-token-reach": reach_block(root),
-              "content-recall": recall_block(root)}
+              "content-recall": recall_block(root), "objectives": objectives_block(root)}
     print(f"rewrote {fill_blocks(doc, blocks)} generated blocks in {doc}")
     return 0
 
