@@ -28,8 +28,8 @@ from layerbridge.errors import DataError
 from layerbridge.io import atomic_write_text
 from layerbridge.reporting import plots
 from tools import run_record, seeds
-from tools.objectives_report import objectives_block
 from tools.blocks import fill_blocks
+from tools.objectives_report import objectives_block
 
 STUDY = "generation-study"
 FINAL = "flores-en/seed*"
