@@ -89,14 +89,7 @@ def interval_of(doc: dict, name: str, key: str) -> list[float] | None:
 def bounds(docs: list[dict], name: str, key: str) -> str:
     """' [low, high]': the 95% bootstrap bounds, averaged over the seeds when there are several; '' unless
     every seed that has the row has them (the committed runs before intervals render as they did)."""
-    return mean_bounds([interval_of(d, name, key) for d in seeds.having(docs, name)])
-
-
-def mean_bounds(found: list[list[float] | None]) -> str:
-    """' [low, high]': intervals' bounds averaged over seeds; '' unless every seed has one."""
-    if not found or not all(found):
-        return ""
-    return f" [{statistics.mean(f[0] for f in found):.1f}, {statistics.mean(f[1] for f in found):.1f}]"
+    return seeds.mean_bounds([interval_of(d, name, key) for d in seeds.having(docs, name)])
 
 
 def interval_note(docs: list[dict]) -> str:
@@ -205,11 +198,11 @@ def low_resource_cells(docs: list[dict]) -> tuple[list[str], str]:
     the difference stage2 - english-only with its paired interval where every seed has one."""
     low = {run: [d[run]["evaluations"][BITEXT_EVAL]["summary"] for d in docs] for run in BITEXT_RUNS}
     cells = [seeds.spread([s["low_resource_chrf"] for s in low[run]], scale=1)
-             + mean_bounds([s.get("low_resource_chrf_ci95") for s in low[run]]) for run in BITEXT_RUNS]
+             + seeds.mean_bounds([s.get("low_resource_chrf_ci95") for s in low[run]]) for run in BITEXT_RUNS]
     diff = statistics.mean(s["low_resource_chrf"] for s in low["stage2"]) - statistics.mean(
         s["low_resource_chrf"] for s in low["english-only"])
     paired = [d["paired"]["low_resource"]["ci95"] if d["paired"] else None for d in docs]
-    return cells, f"{diff:+.1f}{mean_bounds(paired)}"
+    return cells, f"{diff:+.1f}{seeds.mean_bounds(paired)}"
 
 
 def bitext_block(root: Path) -> list[str]:
@@ -237,7 +230,7 @@ def bitext_block(root: Path) -> list[str]:
              + ".", "", "| language | " + " | ".join(BITEXT_RUNS.values()) + " | difference |", "|---|---:|---:|---:|"]
     for lang in langs:
         cells = [seeds.spread([e["languages"][lang]["chrf"] for e in evals[run]], scale=1)
-                 + mean_bounds([e["languages"][lang].get("chrf_ci95") for e in evals[run]]) for run in BITEXT_RUNS]
+                 + seeds.mean_bounds([e["languages"][lang].get("chrf_ci95") for e in evals[run]]) for run in BITEXT_RUNS]
         diff = statistics.mean(e["languages"][lang]["chrf"] for e in evals["stage2"]) - statistics.mean(
             e["languages"][lang]["chrf"] for e in evals["english-only"])
         lines.append(f"| {lang}{' (low)' if lang in low else ''} | " + " | ".join(cells) + f" | {diff:+.1f} |")

@@ -12,6 +12,7 @@ import statistics
 from pathlib import Path
 
 from layerbridge.errors import DataError
+from layerbridge.precision import label as precision_label
 from tools import seeds
 
 OBJECTIVES = "objectives"  # results/objectives/<objective>/seed<N>/compare.json (+ summary.json: paired with restate)
@@ -19,7 +20,6 @@ LABELS = {"restate": "restating (the baseline)", "continuation": "continuation",
           "token-dropout": "restating, encoder token dropout 0.2",
           "continuation+restate": "continuation, then restating (--init-from)"}
 RUN = "global_softmax"  # the one run of each objective's compare
-PRECISION = {"no": "fp32"}  # train_summary's mixed_precision as the table says it
 
 
 def objective_docs(root: Path) -> dict[str, list[dict]]:
@@ -43,15 +43,14 @@ def row(label: str, runs: list[dict]) -> str:
     interval (bounds averaged over seeds), and the paired difference to restating where every seed has one."""
     results = [r["compare"]["runs"][RUN] for r in runs]
     low = [res["summary"]["low_resource_chrf"] for res in results]
-    bounds = [res.get("low_resource_chrf_ci95") for res in results]  # compare.json keeps a run's joint intervals beside its summary
-    interval = (f" [{statistics.mean(b[0] for b in bounds):.1f}, {statistics.mean(b[1] for b in bounds):.1f}]"
-                if all(bounds) else "")
+    # compare.json keeps a run's joint intervals beside its summary
+    interval = seeds.mean_bounds([res.get("low_resource_chrf_ci95") for res in results])
     diffs = [r["paired"]["low_resource"] for r in runs if r["paired"]]
     diff = "—"
     if diffs and len(diffs) == len(runs):
         diff = (f"{statistics.mean(d['difference'] for d in diffs):+.1f} "
                 f"[{statistics.mean(d['ci95'][0] for d in diffs):+.1f}, {statistics.mean(d['ci95'][1] for d in diffs):+.1f}]")
-    precision = "/".join(sorted({PRECISION.get(p, p) for p in (res["train"]["mixed_precision"] for res in results)}))
+    precision = "/".join(sorted({precision_label(res["train"]["mixed_precision"]) for res in results}))
     return (f"| {label} | {', '.join(str(r['seed']) for r in runs)} | {precision} | "
             f"{seeds.spread([res['train'].get('dev_chrf') for res in results], scale=1)} | "
             f"{seeds.spread([res['results'].get('eng_Latn', {}).get('chrf') for res in results], scale=1)} | "

@@ -90,6 +90,13 @@ def spread(values: list[float | None], scale: float = 100) -> str:
     return f"{statistics.mean(values):.1f} ± {(max(values) - min(values)) / 2:.1f}"
 
 
+def mean_bounds(found: list[list[float] | None]) -> str:
+    """' [low, high]': intervals' bounds averaged over seeds; '' unless every seed has one."""
+    if not found or not all(found):
+        return ""
+    return f" [{statistics.mean(f[0] for f in found):.1f}, {statistics.mean(f[1] for f in found):.1f}]"
+
+
 def language_mean(doc: dict, name: str, languages: list[str] | None = None) -> float | None:
     """Row `name`'s mean score over `languages` (default: the document's low-resource ones) in one
     compare document; None where it has no such row or misses one of the languages."""
