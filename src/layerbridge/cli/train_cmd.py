@@ -67,6 +67,9 @@ def add_train_options(parser: argparse.ArgumentParser, *, with_output: bool = Tr
     r.add_argument("--eval-every", type=int, default=0, help="dev accuracy (chrF++ for generation) every N steps (0: at the end)")
     r.add_argument("--keep-best", action="store_true",
                    help="with --eval-every: save the weights of the best English dev score, not the last (early stopping)")
+    r.add_argument("--early-stopping-patience", type=int, default=0, metavar="N",
+                   help="with --keep-best: stop training after N English dev scores in a row below the best "
+                        "(0: train all the steps; default: %(default)s)")
     r.add_argument("--dev-limit", type=int, default=200, help="dev examples scored at each evaluation (default: %(default)s)")
     r.add_argument("--checkpoint-every", type=int, default=50)
     r.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
@@ -102,6 +105,7 @@ def train_config_from_args(args: argparse.Namespace, *, output_dir: str, fusion:
         max_target_length=args.max_target_length,
         micro_batch_size=args.micro_batch_size, max_steps=args.max_steps, mixed_precision=args.mixed_precision,
         seed=args.seed, label_smoothing=args.label_smoothing, keep_best=args.keep_best,
+        early_stopping_patience=args.early_stopping_patience,
         objective=args.objective, encoder_token_dropout=args.encoder_token_dropout,
         eval_every=args.eval_every, dev_limit=args.dev_limit, encoder_cache=args.encoder_cache,
         encoder_cache_gb=args.encoder_cache_gb, encoder_cache_dir=args.encoder_cache_dir,

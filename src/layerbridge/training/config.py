@@ -53,6 +53,7 @@ class TrainConfig:
     objective: str = "restate"
     encoder_token_dropout: float = 0.0  # each real encoder position left out with this probability (training only)
     keep_best: bool = False  # with eval_every: save the weights of the best English dev score, not the last
+    early_stopping_patience: int = 0  # with keep_best: stop after N dev scores in a row below the best (0: off)
     mixed_precision: str = "no"  # no | bf16 | auto (bf16 where the hardware has it natively)
     seed: int = 0
     # speed (each on by default where it is safe; see docs/benchmarks.md)
@@ -97,6 +98,8 @@ class TrainConfig:
             "objective": self.objective in OBJECTIVES,
             "encoder_token_dropout": 0 <= self.encoder_token_dropout < 1,
             "keep_best": not self.keep_best or self.eval_every > 0,
+            "early_stopping_patience": self.early_stopping_patience >= 0
+                                       and (self.early_stopping_patience == 0 or self.keep_best),
             "mixed_precision": self.mixed_precision in ("no", "bf16", "auto"),
             "source": self.source in ("auto", "local", "hub"),
             "checkpoint_every": self.checkpoint_every >= 1,

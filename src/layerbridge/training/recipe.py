@@ -52,7 +52,8 @@ from layerbridge.training.objectives import MIN_SPLIT_WORDS, check_objective, ob
 from layerbridge.training.refusals import refuse_sharded, refuse_sharded_launch, refuse_untrainable
 from layerbridge.training.run_folder import data_fingerprint, prepare_output_dir
 from layerbridge.training.tracking import accelerator_kwargs, end_tracking, log_entry, start_tracking
-from layerbridge.training.summary import SUMMARY_NAME, best_dev, dev_key, fusion_snapshot, read_log, write_log, write_summary
+from layerbridge.training.summary import (SUMMARY_NAME, best_dev, dev_key, fusion_snapshot, read_log, scores_since_best,
+                                          write_log, write_summary)
 
 
 @dataclass
@@ -86,6 +87,11 @@ class Run:
     log: list[dict] = field(default_factory=list)
     seen: int = 0  # examples trained on by this process's loop
     seconds: float = 0.0  # time in this process's loop
+    stopped_early: int | None = None  # the step early stopping ended the loop at (early_stopping_patience)
+
+    @property
+    def steps_done(self) -> int:
+        return self.stopped_early or self.total_steps
 
 
 # ------------------------------------------------------------------------------ train = setup, fit, finish
@@ -166,8 +172,9 @@ def setup(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False, mo
 def fit(run: Run) -> Iterator[int]:
     """The loop, from `run.start` to `run.total_steps`: one `train_step` per optimiser step, logged,
     scored on English dev when due, kept when it is the best so far (keep_best), checkpointed when
-    due. Yields each finished step's number (after its checkpoint): a caller may time the steps, or
-    stop iterating to leave the folder as a crash at that point would."""
+    due; ended early after `early_stopping_patience` dev scores in a row below the best. Yields each
+    finished step's number (after its checkpoint): a caller may time the steps, or stop iterating to
+    leave the folder as a crash at that point would."""
     cfg = run.cfg
     run.model.train()
     bar = tqdm(total=run.total_steps, initial=run.start, desc=f"train {run.task.name} ({cfg.bridge.fusion})",
@@ -185,13 +192,21 @@ def fit(run: Run) -> Iterator[int]:
                 log_entry(run, entry)
             if cfg.keep_best and scored and best_dev(run.log)[0] == done:
                 run.checkpointer.keep_best(run.bridge)
+            # every process holds the same dev scores (dev_score gathers them), so all stop together
+            stop = bool(cfg.early_stopping_patience and scored
+                        and scores_since_best(run.log) >= cfg.early_stopping_patience)
             bar.update(1)
             bar.set_postfix(loss=f"{mean_loss:.3f}", **({"dev": f"{entry[scored]:.3f}"} if scored else {}))
-            if done % cfg.checkpoint_every == 0 and done < run.total_steps:
+            if done % cfg.checkpoint_every == 0 and done < run.total_steps and not stop:
                 if run.accelerator.is_main_process:
                     write_log(run.out, run.log)
                 run.checkpointer.save(done)
             yield done
+            if stop:
+                run.stopped_early = done
+                run.accelerator.print(f"early stopping at step {done} of {run.total_steps}: {scores_since_best(run.log)} "
+                                      f"dev scores in a row below the best (step {best_dev(run.log)[0]})")
+                break
     finally:
         bar.close()
         run.seconds += time.perf_counter() - started
@@ -201,7 +216,7 @@ def finish(run: Run) -> Path:
     """After the loop: the trained bridge (with keep_best: the one of the best dev score) saved with
     its log and summary; the checkpoint and the best-dev weights removed. Every process runs it."""
     best = best_dev(run.log) if run.cfg.keep_best else None
-    if best and best[0] != run.total_steps:
+    if best and best[0] != run.steps_done:
         run.checkpointer.restore_best(run.bridge)
     run.checkpointer.save_bridge(run.bridge)
     if run.accelerator.is_main_process:

@@ -43,6 +43,12 @@ def best_dev(log: list[dict]) -> tuple[int, str, float] | None:
     return max(scored, key=lambda s: (s[2], -s[0])) if scored else None
 
 
+def scores_since_best(log: list[dict]) -> int:
+    """How many English dev scores came after the best one (0 when the last is the best, or none)."""
+    best = best_dev(log)
+    return sum(1 for e in log if e["step"] > best[0] and dev_key(e)) if best else 0
+
+
 def fusion_snapshot(bridge) -> dict:
     """What to log about the fusion: the global-softmax weights over layers, when there are some."""
     fusion = bridge.fusion
@@ -88,7 +94,9 @@ def write_summary(run) -> None:
         run.accelerator.print(note)
     last = lambda key: next((e[key] for e in reversed(log) if key in e), None)  # noqa: E731
     summary = {
-        "task": task.name, "fusion": cfg.bridge.fusion, "steps": run.total_steps,
+        "task": task.name, "fusion": cfg.bridge.fusion, "steps": run.steps_done,
+        **({"stopped_early": {"step": run.stopped_early, "max_steps": run.total_steps,
+                              "patience": cfg.early_stopping_patience}} if run.stopped_early else {}),
         "train_examples": len(run.train_examples), "dev_examples": len(run.dev_examples),
         "processes": run.accelerator.num_processes, "mixed_precision": run.accelerator.mixed_precision,
         "seconds": round(run.seconds, 2), "examples_per_second": round(run.seen / run.seconds, 3) if run.seconds > 0 else None,
