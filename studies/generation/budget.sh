@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A real budget for flores_en (issue 30, deliverable 4): the best English-only designs and the
 # bitext-stage design trained ten times longer than docs/generation.md's 200 steps, keeping the
-# checkpoint with the best English dev chrF++ (scored every 100 steps, decoded as evaluation decodes):
+# checkpoint with the best English dev chrF++ (scored every 100 steps, decoded as evaluation decodes),
+# and ending a run early after PATIENCE (default 3) dev scores in a row below its best:
 #   soft-tokens       global_softmax with the lexical start (studies/flores_en_settings.sh)
 #   cross-attention   LayAlign's layer-wise cross-attention, the same settings
 #   bitext-stage      the soft tokens from the bitext stage-1 bridge of studies/generation/bitext.sh
@@ -18,9 +19,11 @@ OUT=${1:-results/flores-en-budget}
 SEED=${2:-0}
 DESIGNS=${3:-soft-tokens,cross-attention,bitext-stage}
 STEPS=${STEPS:-2000}
+PATIENCE=${PATIENCE:-3}  # 0: train every step
 . "$(dirname "$0")/../flores_en_settings.sh"  # FLORES_EN: the settings of docs/generation.md
 . "$(dirname "$0")/../finished.sh"
-BUDGET=(--max-steps "$STEPS" --eval-every 100 --keep-best --references "" --seed "$SEED")
+BUDGET=(--max-steps "$STEPS" --eval-every 100 --keep-best --early-stopping-patience "$PATIENCE" --references ""
+        --seed "$SEED")
 set -f  # the designs' brackets are not file patterns
 run() {  # run FOLDER compare-args...
   local out=$1; shift
