@@ -64,13 +64,7 @@ def add_train_options(parser: argparse.ArgumentParser, *, with_output: bool = Tr
     r = parser.add_argument_group("run")
     if with_output:
         r.add_argument("--output-dir", "-o", required=True, help="where the bridge, log and checkpoints go")
-    r.add_argument("--eval-every", type=int, default=0, help="dev accuracy (chrF++ for generation) every N steps (0: at the end)")
-    r.add_argument("--keep-best", action="store_true",
-                   help="with --eval-every: save the weights of the best English dev score, not the last (early stopping)")
-    r.add_argument("--early-stopping-patience", type=int, default=0, metavar="N",
-                   help="with --keep-best: stop training after N English dev scores in a row below the best "
-                        "(0: train all the steps; default: %(default)s)")
-    r.add_argument("--dev-limit", type=int, default=200, help="dev examples scored at each evaluation (default: %(default)s)")
+    add_dev_options(parser)
     r.add_argument("--checkpoint-every", type=int, default=50)
     r.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     r.add_argument("--resume", action="store_true", help="continue a killed run from its last checkpoint")
@@ -83,6 +77,18 @@ def add_train_options(parser: argparse.ArgumentParser, *, with_output: bool = Tr
                         "(pip install 'layerbridge[tensorboard]')")
     r.add_argument("--run-name", default=None, help="the tracker run's name (default: the output folder's name; "
                                                     "compare names each tracker run by its compared run)")
+
+
+def add_dev_options(parser: argparse.ArgumentParser) -> None:
+    """English dev scoring while training, and what it decides: the weights kept, when to stop."""
+    d = parser.add_argument_group("English dev while training")
+    d.add_argument("--eval-every", type=int, default=0, help="dev accuracy (chrF++ for generation) every N steps (0: at the end)")
+    d.add_argument("--keep-best", action="store_true",
+                   help="with --eval-every: save the weights of the best English dev score, not the last")
+    d.add_argument("--early-stopping-patience", type=int, default=0, metavar="N",
+                   help="with --keep-best: stop training after N English dev scores in a row below the best "
+                        "(0: train all the steps; default: %(default)s)")
+    d.add_argument("--dev-limit", type=int, default=200, help="dev examples scored at each evaluation (default: %(default)s)")
 
 
 def add_objective_options(parser: argparse.ArgumentParser) -> None:
