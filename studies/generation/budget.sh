@@ -6,14 +6,16 @@
 #   soft-tokens       global_softmax with the lexical start (studies/flores_en_settings.sh)
 #   cross-attention   LayAlign's layer-wise cross-attention, the same settings
 #   bitext-stage      the soft tokens from the bitext stage-1 bridge of studies/generation/bitext.sh
-#                     (--init-from), evaluated on English and the low-resource languages XNLI lacks
+#                     (--init-from)
+# Each is evaluated on English (the copy ceiling) and the low-resource languages XNLI lacks, the languages
+# of the bitext and objectives studies, so that all stand in one table; LANGUAGES (a comma list, or "all")
+# overrides.
 # One 200-step flores_en training takes 12-20 min on 2 CPU cores, so each run here is 2-3.5 hours:
 # run it in the background (nohup); a killed run resumes from its last checkpoint when the same line
 # is run again, and a finished one is kept.
 # Usage: LAYERBRIDGE_DATA_DIR=../shared/data bash studies/generation/budget.sh [OUT] [SEED] [DESIGNS]
 #   DESIGNS: a comma list (default soft-tokens,cross-attention,bitext-stage); bitext-stage needs
-#   STAGE1 (default results/bitext/seed0/stage1, from studies/generation/bitext.sh) and its bitext's
-#   languages (python -m studies.generation.xnli_bitext --languages-not-in-xnli).
+#   STAGE1 (default results/bitext/seed0/stage1, from studies/generation/bitext.sh).
 set -euo pipefail
 OUT=${1:-results/flores-en-budget}
 SEED=${2:-0}
@@ -22,13 +24,15 @@ STEPS=${STEPS:-2000}
 PATIENCE=${PATIENCE:-3}  # 0: train every step
 . "$(dirname "$0")/../flores_en_settings.sh"  # FLORES_EN: the settings of docs/generation.md
 . "$(dirname "$0")/../finished.sh"
+LANGUAGES=${LANGUAGES:-eng_Latn,$(python -m studies.generation.xnli_bitext --data-dir "${LAYERBRIDGE_DATA_DIR:?}" --languages-not-in-xnli)}
+[ "$LANGUAGES" = all ] && LANGUAGES=""
 BUDGET=(--max-steps "$STEPS" --eval-every 100 --keep-best --early-stopping-patience "$PATIENCE" --references ""
         --seed "$SEED")
 set -f  # the designs' brackets are not file patterns
 run() {  # run FOLDER compare-args...
   local out=$1; shift
   finished "$out" && return
-  layerbridge compare "${FLORES_EN[@]}" "${BUDGET[@]}" "$@" -o "$out"
+  layerbridge compare "${FLORES_EN[@]}" "${BUDGET[@]}" ${LANGUAGES:+--languages "$LANGUAGES"} "$@" -o "$out"
 }
 for design in ${DESIGNS//,/ }; do
   case $design in
@@ -37,8 +41,7 @@ for design in ${DESIGNS//,/ }; do
     bitext-stage)
       STAGE1=${STAGE1:-results/bitext/seed0/stage1}
       [ -f "$STAGE1/bridge_config.json" ] || { echo "budget.sh: no stage-1 bridge at $STAGE1 (run studies/generation/bitext.sh first)" >&2; exit 2; }
-      langs=eng_Latn,$(python -m studies.generation.xnli_bitext --data-dir "${LAYERBRIDGE_DATA_DIR:?}" --languages-not-in-xnli)
-      run "$OUT/bitext-stage/seed$SEED" --fusions global_softmax --init-from "$STAGE1" --languages "$langs" ;;
+      run "$OUT/bitext-stage/seed$SEED" --fusions global_softmax --init-from "$STAGE1" ;;
     *) echo "budget.sh: unknown design $design (soft-tokens, cross-attention, bitext-stage)" >&2; exit 2 ;;
   esac
 done
