@@ -13,6 +13,7 @@ per stage-1 budget, low-resource averages only; `soft-token-reach`: those bridge
 words (studies/generation/soft_token_reach.py) beside their chrF++; `content-recall`: the numbers, names
 and other words of the references their outputs keep (studies/generation/content_recall.py);
 `objectives`: the English-only objectives beside restating (tools/objectives_report.py).
+`flores-en-budget`: the designs trained up to 2,000 steps beside restating at 200 (tools/budget_report.py).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from layerbridge.io import atomic_write_text
 from layerbridge.reporting import plots
 from tools import run_record, seeds
 from tools.blocks import fill_blocks
+from tools.budget_report import budget_block
 from tools.objectives_report import objectives_block
 
 STUDY = "generation-study"
@@ -431,7 +433,8 @@ def main(argv: list[str] | None = None) -> int:
     blocks = {"study": study_block(root), "flores-en": final_block(docs, root / "plots", doc),
               "flores-en-targets": targets_block(docs), "flores-en-examples": examples_block(root),
               "bitext": bitext_block(root), "bitext-budget": bitext_budget_block(root), "soft-token-reach": reach_block(root),
-              "content-recall": recall_block(root), "objectives": objectives_block(root)}
+              "content-recall": recall_block(root), "objectives": objectives_block(root),
+              "flores-en-budget": budget_block(root)}
     print(f"rewrote {fill_blocks(doc, blocks)} generated blocks in {doc}")
     return 0
 

@@ -22,26 +22,51 @@ LABELS = {"restate": "restating (the baseline)", "continuation": "continuation",
 RUN = "global_softmax"  # the one run of each objective's compare
 
 
-def objective_docs(root: Path) -> dict[str, list[dict]]:
-    """objective -> per finished seed {"seed", "compare" (compare.json), "paired" (summary.json or None)}."""
+def study_docs(root: Path, study: str, runs: dict[str, str]) -> dict[str, list[dict]]:
+    """variant -> per finished seed {"seed", "compare" (compare.json), "run" (the variant's run in it),
+    "paired" (summary.json or None)}, for the variants of results/<study>/<variant>/seed<N>/ in `runs`
+    (variant -> the name of its run in compare.json), in that order."""
     found: dict[str, list[dict]] = {}
-    for objective in LABELS:
-        for folder in sorted((root / OBJECTIVES / objective).glob("seed*")):
+    for variant, run in runs.items():
+        for folder in sorted((root / study / variant).glob("seed*")):
             if not (folder / "compare.json").is_file():
                 continue
             doc = json.loads((folder / "compare.json").read_text(encoding="utf-8"))
-            if RUN not in doc["runs"]:
-                raise DataError(f"{folder / 'compare.json'}: no {RUN} run (studies/generation/objectives.sh writes one)")
+            if run not in doc["runs"]:
+                raise DataError(f"{folder / 'compare.json'}: no {run} run (studies/generation/ writes one)")
             summary = folder / "summary.json"
             paired = json.loads(summary.read_text(encoding="utf-8")) if summary.is_file() else None
-            found.setdefault(objective, []).append({"seed": doc["train_config"]["seed"], "compare": doc, "paired": paired})
+            found.setdefault(variant, []).append({"seed": doc["train_config"]["seed"], "compare": doc,
+                                                  "run": doc["runs"][run], "paired": paired})
     return found
 
 
-def row(label: str, runs: list[dict]) -> str:
-    """One objective: seeds, precision, English dev and test chrF++, the low-resource average with its 95%
-    interval (bounds averaged over seeds), and the paired difference to restating where every seed has one."""
-    results = [r["compare"]["runs"][RUN] for r in runs]
+def objective_docs(root: Path) -> dict[str, list[dict]]:
+    """objective -> its finished seeds (study_docs)."""
+    return study_docs(root, OBJECTIVES, {objective: RUN for objective in LABELS})
+
+
+def same_languages(found: dict[str, list[dict]], where: str) -> None:
+    """Refuse a table whose rows were evaluated on different languages (their averages would not compare)."""
+    if len({tuple(r["compare"]["languages"]) for runs in found.values() for r in runs}) > 1:
+        raise DataError(f"{where}: the runs were evaluated on different languages; evaluate every run on the same "
+                        "ones (the scripts' LANGUAGES)")
+
+
+def steps_cell(train: dict) -> str:
+    """Steps trained; with --keep-best, the step whose weights were kept, and an early stop."""
+    if "best_step" not in train:
+        return f"{train['steps']:,}"
+    if train.get("stopped_early"):
+        return f"best {train['best_step']:,}, stopped at {train['steps']:,} of {train['stopped_early']['max_steps']:,}"
+    return f"best {train['best_step']:,} of {train['steps']:,}"
+
+
+def row(label: str, runs: list[dict], *, steps: bool = False) -> str:
+    """One variant: seeds, precision, (steps,) English dev and test chrF++, the low-resource average with its
+    95% interval (bounds averaged over seeds), and the paired difference to the baseline where every seed
+    has one."""
+    results = [r["run"] for r in runs]
     low = [res["summary"]["low_resource_chrf"] for res in results]
     # compare.json keeps a run's joint intervals beside its summary
     interval = seeds.mean_bounds([res.get("low_resource_chrf_ci95") for res in results])
@@ -51,7 +76,8 @@ def row(label: str, runs: list[dict]) -> str:
         diff = (f"{statistics.mean(d['difference'] for d in diffs):+.1f} "
                 f"[{statistics.mean(d['ci95'][0] for d in diffs):+.1f}, {statistics.mean(d['ci95'][1] for d in diffs):+.1f}]")
     precision = "/".join(sorted({precision_label(res["train"]["mixed_precision"]) for res in results}))
-    return (f"| {label} | {', '.join(str(r['seed']) for r in runs)} | {precision} | "
+    trained = f"{'; '.join(steps_cell(res['train']) for res in results)} | " if steps else ""
+    return (f"| {label} | {', '.join(str(r['seed']) for r in runs)} | {precision} | {trained}"
             f"{seeds.spread([res['train'].get('dev_chrf') for res in results], scale=1)} | "
             f"{seeds.spread([res['results'].get('eng_Latn', {}).get('chrf') for res in results], scale=1)} | "
             f"{seeds.spread(low, scale=1)}{interval} | {diff} |")
@@ -63,10 +89,7 @@ def objectives_block(root: Path) -> list[str]:
     if not found:
         return ["(no finished run yet: bash studies/generation/objectives.sh)"]
     first = next(iter(found.values()))[0]["compare"]
-    languages = {tuple(r["compare"]["languages"]) for runs in found.values() for r in runs}
-    if len(languages) > 1:
-        raise DataError(f"results/{OBJECTIVES}: the objectives were evaluated on different languages; "
-                        "evaluate every run on the same ones (objectives.sh's LANGUAGES)")
+    same_languages(found, f"results/{OBJECTIVES}")
     lines = [f"{first['eval_limit'] or 'all'} test sentences per language (the same ids in every language); the "
              f"low-resource average over {', '.join(first['low_resource'])}; chrF++, mean ± half-range over seeds, "
              "in brackets the 95% bootstrap interval; the difference to restating is paired over the same "

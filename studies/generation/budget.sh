@@ -9,7 +9,9 @@
 #                     (--init-from)
 # Each is evaluated on English (the copy ceiling) and the low-resource languages XNLI lacks, the languages
 # of the bitext and objectives studies, so that all stand in one table; LANGUAGES (a comma list, or "all")
-# overrides.
+# overrides. Each is paired with the 200-step restating bridge of studies/generation/objectives.sh of the
+# same seed (BASELINE; tools/paired_bootstrap.py) into OUT/<design>/seed<N>/summary.json, which the table
+# of docs/generation.md reads (python -m tools.make_docs).
 # One 200-step flores_en training takes 12-20 min on 2 CPU cores, so each run here is 2-3.5 hours:
 # run it in the background (nohup); a killed run resumes from its last checkpoint when the same line
 # is run again, and a finished one is kept.
@@ -29,19 +31,24 @@ LANGUAGES=${LANGUAGES:-eng_Latn,$(python -m studies.generation.xnli_bitext --dat
 BUDGET=(--max-steps "$STEPS" --eval-every 100 --keep-best --early-stopping-patience "$PATIENCE" --references ""
         --seed "$SEED")
 set -f  # the designs' brackets are not file patterns
-run() {  # run FOLDER compare-args...
-  local out=$1; shift
-  finished "$out" && return
-  layerbridge compare "${FLORES_EN[@]}" "${BUDGET[@]}" ${LANGUAGES:+--languages "$LANGUAGES"} "$@" -o "$out"
+# each design paired with the 200-step restating bridge of the same seed (studies/generation/objectives.sh)
+BASELINE=${BASELINE:-results/objectives/restate/seed$SEED/global_softmax}
+run() {  # run FOLDER RUN-NAME compare-args...
+  local out=$1 name=$2; shift 2
+  finished "$out" || layerbridge compare "${FLORES_EN[@]}" "${BUDGET[@]}" ${LANGUAGES:+--languages "$LANGUAGES"} "$@" -o "$out"
+  if [ -d "$BASELINE" ] && [ ! -f "$out/summary.json" ]; then
+    set +f; local first=("$BASELINE"/eval-*) second=("$out/$name"/eval-*); set -f  # the run's name is quoted: literal
+    python -m tools.paired_bootstrap "${first[0]}" "${second[0]}" -o "$out/summary.json"
+  fi
 }
 for design in ${DESIGNS//,/ }; do
   case $design in
-    soft-tokens) run "$OUT/soft-tokens/seed$SEED" --fusions global_softmax ;;
-    cross-attention) run "$OUT/cross-attention/seed$SEED" --fusions "global_softmax[injection=cross_attention]" ;;
+    soft-tokens) run "$OUT/soft-tokens/seed$SEED" global_softmax --fusions global_softmax ;;
+    cross-attention) x="global_softmax[injection=cross_attention]"; run "$OUT/cross-attention/seed$SEED" "$x" --fusions "$x" ;;
     bitext-stage)
       STAGE1=${STAGE1:-results/bitext/seed0/stage1}
       [ -f "$STAGE1/bridge_config.json" ] || { echo "budget.sh: no stage-1 bridge at $STAGE1 (run studies/generation/bitext.sh first)" >&2; exit 2; }
-      run "$OUT/bitext-stage/seed$SEED" --fusions global_softmax --init-from "$STAGE1" ;;
+      run "$OUT/bitext-stage/seed$SEED" global_softmax --fusions global_softmax --init-from "$STAGE1" ;;
     *) echo "budget.sh: unknown design $design (soft-tokens, cross-attention, bitext-stage)" >&2; exit 2 ;;
   esac
 done
