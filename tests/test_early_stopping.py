@@ -1,5 +1,5 @@
 """Early stopping (`--early-stopping-patience N` with `--keep-best`): the loop ends after N English dev
-scores in a row below the best, saves the best-dev weights, says where it stopped, and a killed run
+scores in a row no better than the best, saves the best-dev weights, says where it stopped, and a killed run
 resumes to the same stop."""
 
 import json
@@ -36,7 +36,7 @@ def config(tiny, out, **changes):
 
 
 def first_stop(log: list[dict], patience: int) -> int:
-    """The first step after which `patience` dev scores in a row were below the best so far (recomputed here)."""
+    """The first step after which `patience` dev scores in a row were no better than the best so far (recomputed here)."""
     best, since = None, 0
     for entry in log:
         if "dev_accuracy" not in entry:

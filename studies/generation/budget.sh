@@ -2,7 +2,7 @@
 # A real budget for flores_en (issue 30, deliverable 4): the best English-only designs and the
 # bitext-stage design trained ten times longer than docs/generation.md's 200 steps, keeping the
 # checkpoint with the best English dev chrF++ (scored every 100 steps, decoded as evaluation decodes),
-# and ending a run early after PATIENCE (default 3) dev scores in a row below its best:
+# and ending a run early after PATIENCE (default 3) dev scores in a row no better than its best:
 #   soft-tokens       global_softmax with the lexical start (studies/flores_en_settings.sh)
 #   cross-attention   LayAlign's layer-wise cross-attention, the same settings
 #   bitext-stage      the soft tokens from the bitext stage-1 bridge of studies/generation/bitext.sh

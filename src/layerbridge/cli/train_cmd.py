@@ -86,7 +86,7 @@ def add_dev_options(parser: argparse.ArgumentParser) -> None:
     d.add_argument("--keep-best", action="store_true",
                    help="with --eval-every: save the weights of the best English dev score, not the last")
     d.add_argument("--early-stopping-patience", type=int, default=0, metavar="N",
-                   help="with --keep-best: stop training after N English dev scores in a row below the best "
+                   help="with --keep-best: stop training after N English dev scores in a row no better than the best "
                         "(0: train all the steps; default: %(default)s)")
     d.add_argument("--dev-limit", type=int, default=200, help="dev examples scored at each evaluation (default: %(default)s)")
 

@@ -53,7 +53,7 @@ class TrainConfig:
     objective: str = "restate"
     encoder_token_dropout: float = 0.0  # each real encoder position left out with this probability (training only)
     keep_best: bool = False  # with eval_every: save the weights of the best English dev score, not the last
-    early_stopping_patience: int = 0  # with keep_best: stop after N dev scores in a row below the best (0: off)
+    early_stopping_patience: int = 0  # with keep_best: stop after N dev scores in a row no better than the best (0: off)
     mixed_precision: str = "no"  # no | bf16 | auto (bf16 where the hardware has it natively)
     seed: int = 0
     # speed (each on by default where it is safe; see docs/benchmarks.md)

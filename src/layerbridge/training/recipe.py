@@ -172,7 +172,7 @@ def setup(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False, mo
 def fit(run: Run) -> Iterator[int]:
     """The loop, from `run.start` to `run.total_steps`: one `train_step` per optimiser step, logged,
     scored on English dev when due, kept when it is the best so far (keep_best), checkpointed when
-    due; ended early after `early_stopping_patience` dev scores in a row below the best. Yields each
+    due; ended early after `early_stopping_patience` dev scores in a row no better than the best. Yields each
     finished step's number (after its checkpoint): a caller may time the steps, or stop iterating to
     leave the folder as a crash at that point would."""
     cfg = run.cfg
@@ -205,7 +205,7 @@ def fit(run: Run) -> Iterator[int]:
             if stop:
                 run.stopped_early = done
                 run.accelerator.print(f"early stopping at step {done} of {run.total_steps}: {scores_since_best(run.log)} "
-                                      f"dev scores in a row below the best (step {best_dev(run.log)[0]})")
+                                      f"dev scores in a row no better than the best (step {best_dev(run.log)[0]})")
                 break
     finally:
         bar.close()
