@@ -18,7 +18,8 @@ from tools import seeds
 OBJECTIVES = "objectives"  # results/objectives/<objective>/seed<N>/compare.json (+ summary.json: paired with restate)
 LABELS = {"restate": "restating (the baseline)", "continuation": "continuation",
           "token-dropout": "restating, encoder token dropout 0.2",
-          "continuation+restate": "continuation, then restating (--init-from)"}
+          "continuation+restate": "continuation, then restating (--init-from)",
+          "restate+restate": "restating, then restating again (--init-from; the two-stage control)"}
 RUN = "global_softmax"  # the one run of each objective's compare
 
 
