@@ -2,7 +2,8 @@
 studies/generation/objectives.sh beside the restating bridge trained with it on the same machine and
 precision, on the bitext study's languages (English, the copy ceiling, and the low-resource languages XNLI
 lacks), with the difference to restating paired over the same sentences (each objective's summary.json,
-tools/paired_bootstrap.py). Read by tools/generation_report.py.
+tools/paired_bootstrap.py). Read by tools/generation_report.py; its rows (`study_docs`, `row`) also make
+the real-budget table (tools/budget_report.py).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def study_docs(root: Path, study: str, runs: dict[str, str]) -> dict[str, list[d
                 continue
             doc = json.loads((folder / "compare.json").read_text(encoding="utf-8"))
             if run not in doc["runs"]:
-                raise DataError(f"{folder / 'compare.json'}: no {run} run (studies/generation/ writes one)")
+                raise DataError(f"{folder / 'compare.json'}: no {run} run, the one the {variant} row reads")
             summary = folder / "summary.json"
             paired = json.loads(summary.read_text(encoding="utf-8")) if summary.is_file() else None
             found.setdefault(variant, []).append({"seed": doc["train_config"]["seed"], "compare": doc,
