@@ -53,3 +53,16 @@ def test_different_languages_refused(tmp_path):
     write_run(tmp_path, "continuation", 0, 21.0, languages=("eng_Latn", "sin_Sinh"))
     with pytest.raises(DataError, match="different languages"):
         objectives_report.objectives_block(tmp_path)
+
+
+def test_the_two_stage_control_line_needs_every_seed(tmp_path):
+    for seed in (0, 1):
+        write_run(tmp_path, "continuation+restate", seed, 19.0, paired=1.9)
+        write_run(tmp_path, "restate+restate", seed, 19.0, paired=1.7)
+    (tmp_path / "objectives" / "continuation+restate" / "seed0" / "control.json").write_text(
+        json.dumps({"low_resource": {"difference": 0.2, "ci95": [-0.5, 0.9]}}))
+    assert not any("the same two stages" in line for line in objectives_report.objectives_block(tmp_path))
+    (tmp_path / "objectives" / "continuation+restate" / "seed1" / "control.json").write_text(
+        json.dumps({"low_resource": {"difference": 0.6, "ci95": [-0.1, 1.3]}}))
+    last = objectives_report.objectives_block(tmp_path)[-1]
+    assert "the same two stages" in last and last.endswith("+0.4 [-0.3, +1.1] (seeds 0, 1).")

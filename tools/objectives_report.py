@@ -64,6 +64,12 @@ def steps_cell(train: dict) -> str:
     return f"best {train['best_step']:,} of {train['steps']:,}"
 
 
+def paired_cell(diffs: list[dict]) -> str:
+    """A paired difference with its 95% interval, each averaged over seeds (tools/paired_bootstrap.py)."""
+    return (f"{statistics.mean(d['difference'] for d in diffs):+.1f} "
+            f"[{statistics.mean(d['ci95'][0] for d in diffs):+.1f}, {statistics.mean(d['ci95'][1] for d in diffs):+.1f}]")
+
+
 def row(label: str, runs: list[dict], *, steps: bool = False) -> str:
     """One variant: seeds, precision, (steps,) English dev and test chrF++, the low-resource average with its
     95% interval (bounds averaged over seeds), and the paired difference to the baseline where every seed
@@ -75,8 +81,7 @@ def row(label: str, runs: list[dict], *, steps: bool = False) -> str:
     diffs = [r["paired"]["low_resource"] for r in runs if r["paired"]]
     diff = "—"
     if diffs and len(diffs) == len(runs):
-        diff = (f"{statistics.mean(d['difference'] for d in diffs):+.1f} "
-                f"[{statistics.mean(d['ci95'][0] for d in diffs):+.1f}, {statistics.mean(d['ci95'][1] for d in diffs):+.1f}]")
+        diff = paired_cell(diffs)
     precision = "/".join(sorted({precision_label(res["train"]["mixed_precision"]) for res in results}))
     trained = f"{'; '.join(steps_cell(res['train']) for res in results)} | " if steps else ""
     return (f"| {label} | {', '.join(str(r['seed']) for r in runs)} | {precision} | {trained}"
@@ -98,4 +103,17 @@ def objectives_block(root: Path) -> list[str]:
              "sentences (each seed against the restating bridge of the same seed and machine).", "",
              "| objective | seeds | precision | English dev | English (copy ceiling) | low-resource average "
              "| minus restating (paired) |", "|---|---|---|---:|---:|---:|---:|"]
-    return lines + [row(LABELS[objective], runs) for objective, runs in found.items()]
+    return lines + [row(LABELS[objective], runs) for objective, runs in found.items()] + control_line(root, found)
+
+
+def control_line(root: Path, found: dict[str, list[dict]]) -> list[str]:
+    """Continuation as stage 1 minus restating as stage 1 (the same two stages and steps), paired, where
+    every seed of continuation+restate has that pairing (its control.json)."""
+    seeds_run = [r["seed"] for r in found.get("continuation+restate", [])]
+    paths = [root / OBJECTIVES / "continuation+restate" / f"seed{seed}" / "control.json" for seed in seeds_run]
+    if not paths or not all(p.is_file() for p in paths):
+        return []
+    diffs = [json.loads(p.read_text(encoding="utf-8"))["low_resource"] for p in paths]
+    return ["", "Continuation then restating minus restating then restating (the same two stages and steps), paired "
+                f"over the same sentences, low-resource average: {paired_cell(diffs)} "
+                f"(seeds {', '.join(map(str, seeds_run))})."]

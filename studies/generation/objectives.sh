@@ -15,7 +15,8 @@
 #   OBJECTIVES: a comma list narrowing the runs (default restate,continuation,token-dropout,continuation+restate,
 #   restate+restate).
 # Each objective's evaluation is paired with restating's of the same seed (tools/paired_bootstrap.py: the
-# same resampled sentence ids for both) into OUT/<objective>/seed<N>/summary.json, which the report reads.
+# same resampled sentence ids for both) into OUT/<objective>/seed<N>/summary.json, which the report reads;
+# continuation+restate also with its control restate+restate (control.json).
 # Then: python -m tools.make_docs. Finished runs are kept; a killed one resumes (rerun the same line).
 set -euo pipefail
 OUT=${1:-results/objectives}; shift || true
@@ -51,4 +52,9 @@ for seed in $SEEDS; do
       python -m tools.paired_bootstrap "$restate"/global_softmax/eval-* "$folder"/global_softmax/eval-* -o "$folder/summary.json"
     fi
   done
+  # continuation as stage 1 minus its control (restating in stage 1: the same two stages and steps)
+  folder=$OUT/continuation+restate/seed$seed control=$OUT/restate+restate/seed$seed
+  if [ -f "$folder/compare.json" ] && [ -f "$control/compare.json" ] && [ ! -f "$folder/control.json" ]; then
+    python -m tools.paired_bootstrap "$control"/global_softmax/eval-* "$folder"/global_softmax/eval-* -o "$folder/control.json"
+  fi
 done
