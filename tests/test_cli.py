@@ -515,3 +515,15 @@ def test_compare_with_reference_rows_alone(setup, capsys):
     capsys.readouterr()
     assert main(["compare", *common, "-o", str(root / "nothing"), "--fusions", "", "--references", ""]) == 2
     assert "--fusions: give at least one fusion" in capsys.readouterr().err
+
+
+def test_max_steps_caps_and_says_when_the_epochs_stop_first(setup, capsys):
+    """--max-steps is a cap: with fewer steps in --epochs the run trains those, and says so."""
+    root, common, _ = setup
+    out = root / "capped"
+    capsys.readouterr()
+    assert main(["train", *common, "--epochs", "1", "--max-steps", "1000", "--batch-size", "4", "-o", str(out)]) == 0
+    steps = json.loads((out / "train_summary.json").read_text())["steps"]
+    assert steps < 1000
+    printed = capsys.readouterr().out
+    assert "1 epochs of" in printed and f"are {steps} steps, fewer than --max-steps 1000: training {steps}" in printed

@@ -146,6 +146,9 @@ def setup(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False, mo
     full_lengths = bridge.full_token_lengths([e.text for e in train_examples])  # tokenized once, for both below
     inputs_truncated = _setup_input_lengths(accelerator, bridge, train_examples, full_lengths)
     total_steps, per_epoch = _setup_length(cfg, len(train_examples))
+    if cfg.max_steps and total_steps < cfg.max_steps:  # max_steps caps; it does not extend
+        accelerator.print(f"note: {cfg.epochs:g} epochs of {len(train_examples)} examples are {total_steps} steps, "
+                          f"fewer than --max-steps {cfg.max_steps}: training {total_steps} (--epochs trains longer)")
     optimizer, scheduler = _setup_optimizer(cfg, bridge, total_steps)
     model, optimizer = accelerator.prepare(bridge, optimizer)  # DDP on several processes; the scheduler is stepped by hand
     bridge = accelerator.unwrap_model(model)
