@@ -9,10 +9,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from layerbridge.bridge import BridgeConfig
+from layerbridge.bridge import BridgeConfig, LayerBridge
+from layerbridge.bridge.hub import model_card
 from layerbridge.cli.main import main
 from layerbridge.errors import ConfigError
 from layerbridge.training.config import TrainConfig
+from layerbridge.training.recipe import fit, setup, train
 from layerbridge.training.summary import best_dev, read_log
 
 from tiny_models import save_tiny_models, save_tiny_news
@@ -51,8 +53,6 @@ def first_stop(log: list[dict], patience: int) -> int:
 
 
 def test_stops_after_patience_and_keeps_the_best(tiny, tmp_path):
-    from layerbridge.training.recipe import train
-
     out = train(config(tiny, tmp_path / "run"))
     log = read_log(out)
     stop = first_stop(log, 2)
@@ -62,11 +62,12 @@ def test_stops_after_patience_and_keeps_the_best(tiny, tmp_path):
     assert summary["stopped_early"] == {"step": stop, "max_steps": 12, "patience": 2}
     assert summary["best_step"] == best_dev(log)[0] < stop
     assert not (out / "checkpoint").exists() and not (out / "best-dev").exists()
+    card = model_card(LayerBridge.from_pretrained(out), out)  # the pushed card says which weights these are
+    assert f"{stop} steps" in card and f"those of step {summary['best_step']}" in card
+    assert f"stopped early at step {stop} of 12 after 2" in card
     # the saved weights are those of the best step: a run of exactly that many steps ends with them
     # (the same schedule: max_steps, and so the learning rate at each step, is unchanged)
     shorter = tmp_path / "shorter"
-    from layerbridge.training.recipe import fit, setup
-
     run = setup(config(tiny, shorter, early_stopping_patience=0, keep_best=False))
     for done in fit(run):
         if done == summary["best_step"]:
@@ -77,8 +78,6 @@ def test_stops_after_patience_and_keeps_the_best(tiny, tmp_path):
 
 
 def test_a_killed_run_resumes_to_the_same_stop(tiny, tmp_path):
-    from layerbridge.training.recipe import fit, setup, train
-
     whole = train(config(tiny, tmp_path / "whole"))
     cfg = config(tiny, tmp_path / "killed")
     run = setup(cfg)

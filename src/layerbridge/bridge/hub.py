@@ -93,7 +93,8 @@ def model_card(bridge, run_dir: Path | None) -> str:
         lines += ["", "## Training", "",
                   f"Task `{summary.get('task')}` (English only), {summary.get('train_examples')} training examples, "
                   f"{summary.get('steps')} steps, precision {summary.get('mixed_precision')}, "
-                  f"{summary.get('trainable_parameters'):,} trainable parameters.{_objective_line(summary)}"]
+                  f"{summary.get('trainable_parameters'):,} trainable parameters.{_objective_line(summary)}"
+                  f"{_kept_line(summary)}"]
     if cfg.init_from:  # two-stage training (training/init_from.py)
         lines += ["", "## Two-stage training", "", f"Trained from the weights of the bridge `{cfg.init_from['bridge']}` "
                   f"(its bridge.safetensors sha256 `{cfg.init_from['sha256']}`), not from scratch."]
@@ -141,6 +142,17 @@ def _objective_line(summary: dict) -> str:
     if summary.get("encoder_token_dropout"):
         said.append(f"encoder token dropout {summary['encoder_token_dropout']:g} (training only)")
     return " Trained with " + " and ".join(said) + "." if said else ""
+
+
+def _kept_line(summary: dict) -> str:
+    """Which step's weights these are when the run kept its best English dev ones, and an early stop."""
+    if "best_step" not in summary:
+        return ""
+    score = next((f"{key} {summary[key]:g}" for key in ("dev_accuracy", "dev_chrf") if summary.get(key) is not None), "")
+    stop = summary.get("stopped_early")
+    stopped = (f"; training stopped early at step {stop['step']} of {stop['max_steps']} after {stop['patience']} "
+               "English dev scores no better" if stop else "")
+    return f" The weights are those of step {summary['best_step']}, the best English dev score ({score}){stopped}."
 
 
 def _read_json(path: Path) -> dict | None:
