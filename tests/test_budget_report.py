@@ -24,12 +24,12 @@ def write_run(root, study, variant, seed, low, *, run="global_softmax", train=No
 
 
 def test_no_runs_says_how_to_make_them(tmp_path):
-    write_run(tmp_path, "objectives", "restate", 0, 17.0)
+    write_run(tmp_path, "flores-en-budget", "restate-200", 0, 17.0)
     assert budget_report.budget_block(tmp_path)[0].startswith("(no finished run yet")
 
 
 def test_baseline_first_then_designs_with_their_steps(tmp_path):
-    write_run(tmp_path, "objectives", "restate", 0, 17.0)
+    write_run(tmp_path, "flores-en-budget", "restate-200", 0, 17.0)
     stopped = {"steps": 1300, "best_step": 1000, "stopped_early": {"step": 1300, "max_steps": 2000, "patience": 3}}
     write_run(tmp_path, "flores-en-budget", "cross-attention", 0, 22.0, run="global_softmax[injection=cross_attention]",
               train=stopped, paired=5.0)
@@ -37,14 +37,14 @@ def test_baseline_first_then_designs_with_their_steps(tmp_path):
     lines = budget_report.budget_block(tmp_path)
     assert "sin_Sinh, tam_Taml" in lines[0]
     rows = lines[4:]
-    assert rows[0].startswith(f"| {budget_report.BASELINE} | 0 | fp32 | 200 | 70.0 | 80.0 | 17.0 [16.0, 18.0] | — |")
+    assert rows[0].startswith(f"| {budget_report.BASELINE_LABEL} | 0 | fp32 | 200 | 70.0 | 80.0 | 17.0 [16.0, 18.0] | — |")
     assert rows[1].startswith("| soft tokens") and "| best 2,000 of 2,000 |" in rows[1]
     assert rows[1].endswith("| 20.0 [19.0, 21.0] | +3.0 [+2.5, +3.5] |")
     assert rows[2].startswith("| cross-attention") and "| best 1,000, stopped at 1,300 of 2,000 |" in rows[2]
 
 
 def test_a_design_on_other_languages_than_the_baseline_is_refused(tmp_path):
-    write_run(tmp_path, "objectives", "restate", 0, 17.0)
+    write_run(tmp_path, "flores-en-budget", "restate-200", 0, 17.0)
     write_run(tmp_path, "flores-en-budget", "soft-tokens", 0, 20.0, languages=("eng_Latn", "sin_Sinh"))
     with pytest.raises(DataError, match="different languages"):
         budget_report.budget_block(tmp_path)

@@ -3,25 +3,28 @@
 # bitext-stage design trained ten times longer than docs/generation.md's 200 steps, keeping the
 # checkpoint with the best English dev chrF++ (scored every 100 steps, decoded as evaluation decodes),
 # and ending a run early after PATIENCE (default 3) dev scores in a row no better than its best:
+#   restate-200       the baseline: the 200-step restating bridge of docs/generation.md (the objectives
+#                     study's restate), trained here so that every design is paired with a bridge of the
+#                     same machine and precision (fp32 and bf16 bridges of one seed differ by ~1.4 chrF++)
 #   soft-tokens       global_softmax with the lexical start (studies/flores_en_settings.sh)
 #   cross-attention   LayAlign's layer-wise cross-attention, the same settings
 #   bitext-stage      the soft tokens from the bitext stage-1 bridge of studies/generation/bitext.sh
 #                     (--init-from)
 # Each is evaluated on English (the copy ceiling) and the low-resource languages XNLI lacks, the languages
 # of the bitext and objectives studies, so that all stand in one table; LANGUAGES (a comma list, or "all")
-# overrides. Each is paired with the 200-step restating bridge of studies/generation/objectives.sh of the
-# same seed (BASELINE; tools/paired_bootstrap.py) into OUT/<design>/seed<N>/summary.json, which the table
-# of docs/generation.md reads (python -m tools.make_docs).
+# overrides. Each design is paired with restate-200 of the same seed (BASELINE; tools/paired_bootstrap.py)
+# into OUT/<design>/seed<N>/summary.json, which the table of docs/generation.md reads
+# (python -m tools.make_docs).
 # One 200-step flores_en training takes 12-20 min on 2 CPU cores, so each run here is 2-3.5 hours:
 # run it in the background (nohup); a killed run resumes from its last checkpoint when the same line
 # is run again, and a finished one is kept.
 # Usage: LAYERBRIDGE_DATA_DIR=../shared/data bash studies/generation/budget.sh [OUT] [SEED] [DESIGNS]
-#   DESIGNS: a comma list (default soft-tokens,cross-attention,bitext-stage); bitext-stage needs
+#   DESIGNS: a comma list (default restate-200,soft-tokens,cross-attention,bitext-stage); bitext-stage needs
 #   STAGE1 (default results/bitext/seed0/stage1, from studies/generation/bitext.sh).
 set -euo pipefail
 OUT=${1:-results/flores-en-budget}
 SEED=${2:-0}
-DESIGNS=${3:-soft-tokens,cross-attention,bitext-stage}
+DESIGNS=${3:-restate-200,soft-tokens,cross-attention,bitext-stage}
 STEPS=${STEPS:-2000}
 PATIENCE=${PATIENCE:-3}  # 0: train every step
 . "$(dirname "$0")/../flores_en_settings.sh"  # FLORES_EN: the settings of docs/generation.md
@@ -33,9 +36,9 @@ LANGUAGES=${LANGUAGES:-eng_Latn,$(python -m studies.generation.xnli_bitext --dat
 BUDGET=(--max-steps "$STEPS" --epochs 100 --eval-every 100 --keep-best --early-stopping-patience "$PATIENCE" --references ""
         --seed "$SEED")
 set -f  # the designs' brackets are not file patterns
-# each design paired with the 200-step restating bridge of the same seed (studies/generation/objectives.sh)
-BASELINE=${BASELINE:-results/objectives/restate/seed$SEED/global_softmax}
-run() {  # run FOLDER RUN-NAME compare-args...
+# each design paired with the 200-step restating bridge of the same seed, machine and precision
+BASELINE=${BASELINE:-$OUT/restate-200/seed$SEED/global_softmax}
+run() {  # run FOLDER RUN-NAME compare-args...: a design trained on the budget, then paired with BASELINE
   local out=$1 name=$2; shift 2
   finished "$out" || layerbridge compare "${FLORES_EN[@]}" "${BUDGET[@]}" ${LANGUAGES:+--languages "$LANGUAGES"} "$@" -o "$out"
   if [ -d "$BASELINE" ] && [ ! -f "$out/summary.json" ]; then
@@ -45,12 +48,15 @@ run() {  # run FOLDER RUN-NAME compare-args...
 }
 for design in ${DESIGNS//,/ }; do
   case $design in
+    restate-200) out=$OUT/restate-200/seed$SEED  # the flores_en settings as they are: 200 steps
+      finished "$out" || layerbridge compare "${FLORES_EN[@]}" --seed "$SEED" --references "" \
+        ${LANGUAGES:+--languages "$LANGUAGES"} --fusions global_softmax -o "$out" ;;
     soft-tokens) run "$OUT/soft-tokens/seed$SEED" global_softmax --fusions global_softmax ;;
     cross-attention) x="global_softmax[injection=cross_attention]"; run "$OUT/cross-attention/seed$SEED" "$x" --fusions "$x" ;;
     bitext-stage)
       STAGE1=${STAGE1:-results/bitext/seed0/stage1}
       [ -f "$STAGE1/bridge_config.json" ] || { echo "budget.sh: no stage-1 bridge at $STAGE1 (run studies/generation/bitext.sh first)" >&2; exit 2; }
       run "$OUT/bitext-stage/seed$SEED" global_softmax --fusions global_softmax --init-from "$STAGE1" ;;
-    *) echo "budget.sh: unknown design $design (soft-tokens, cross-attention, bitext-stage)" >&2; exit 2 ;;
+    *) echo "budget.sh: unknown design $design (restate-200, soft-tokens, cross-attention, bitext-stage)" >&2; exit 2 ;;
   esac
 done
