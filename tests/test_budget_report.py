@@ -1,6 +1,8 @@
-"""The real-budget table of docs/generation.md (tools/budget_report.py), from synthetic compare documents."""
+"""The real-budget tables of docs/generation.md (tools/budget_report.py: the designs, per language, example
+outputs), from synthetic compare documents and predictions."""
 
 import json
+import shutil
 
 import pytest
 
@@ -10,17 +12,22 @@ from tools import budget_report
 LANGUAGES = ("eng_Latn", "sin_Sinh", "tam_Taml")
 
 
-def write_run(root, study, variant, seed, low, *, run="global_softmax", train=None, paired=None, languages=LANGUAGES):
+def write_run(root, study, variant, seed, low, *, run="global_softmax", train=None, paired=None, languages=LANGUAGES,
+              references=None):
     folder = root / study / variant / f"seed{seed}"
     folder.mkdir(parents=True)
-    result = {"summary": {"metric": "chrf", "low_resource_chrf": low}, "results": {"eng_Latn": {"chrf": 80.0}},
+    scores = {lang: (80.0 if lang == "eng_Latn" else low) for lang in languages}
+    result = {"summary": {"metric": "chrf", "low_resource_chrf": low},
+              "results": {lang: {"chrf": s, "chrf_ci95": [s - 1.0, s + 1.0]} for lang, s in scores.items()},
               "low_resource_chrf_ci95": [low - 1.0, low + 1.0],
               "train": {"mixed_precision": "no", "dev_chrf": 70.0, "steps": 200, **(train or {})}}
-    doc = {"languages": list(languages), "low_resource": [l for l in languages if l != "eng_Latn"], "eval_limit": 64,
-           "train_config": {"seed": seed}, "runs": {run: result}}
+    doc = {"task": "flores_en", "metric": "chrf", "languages": list(languages),
+           "low_resource": [l for l in languages if l != "eng_Latn"], "eval_limit": 64,
+           "train_config": {"seed": seed}, "runs": {run: result}, "references": references or {}}
     (folder / "compare.json").write_text(json.dumps(doc))
     if paired is not None:
         (folder / "summary.json").write_text(json.dumps({"low_resource": {"difference": paired, "ci95": [paired - 0.5, paired + 0.5]}}))
+    return folder
 
 
 def test_no_runs_says_how_to_make_them(tmp_path):
@@ -54,3 +61,46 @@ def test_a_missing_run_in_compare_is_named(tmp_path):
     write_run(tmp_path, "flores-en-budget", "cross-attention", 0, 20.0)  # the run is named global_softmax
     with pytest.raises(DataError, match="cross-attention/seed0/compare.json"):
         budget_report.budget_block(tmp_path)
+
+
+def test_per_language_table_has_the_baseline_the_designs_and_the_llm_alone(tmp_path):
+    zero = {"chrf": {"eng_Latn": 30.0, "sin_Sinh": 1.0, "tam_Taml": 2.0}}
+    write_run(tmp_path, "flores-en-budget", "restate-200", 0, 17.0, references={"LLM alone, zero-shot": zero})
+    assert budget_report.languages_block(tmp_path, tmp_path / "plots", tmp_path / "doc.md") == budget_report.NOTHING
+    write_run(tmp_path, "flores-en-budget", "soft-tokens", 0, 21.0)
+    write_run(tmp_path, "flores-en-budget", "soft-tokens", 1, 23.0)  # no baseline of seed 1: not in this table
+    lines = budget_report.languages_block(tmp_path, tmp_path / "plots", tmp_path / "doc.md")
+    assert lines[0].startswith("Seeds [0], 64 test sentences per language")
+    assert lines[2] == "| language | restating, 200 steps | soft tokens, up to 2,000 steps | LLM alone, zero-shot |"
+    assert "| sin_Sinh (low) | 17.0 [16.0, 18.0] | 21.0 [20.0, 22.0] | 1.0 |" in lines
+    assert "| **low-resource average** | **17.0 [16.0, 18.0]** | **21.0 [20.0, 22.0]** | **1.5** |" in lines
+    assert (tmp_path / "plots" / "flores_en_budget_chrf.png").is_file()
+
+
+def predictions(folder, run, outputs):
+    """A run's evaluation predictions: outputs[language][sentence id]."""
+    where = folder / run / "eval-generation" / "predictions"
+    where.mkdir(parents=True)
+    for lang, found in outputs.items():
+        rows = [{"id": f"{lang}/{i}", "output": text, "reference": "third-party text"} for i, text in found.items()]
+        (where / f"{lang}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_examples_keep_the_example_sentences_outputs_only_and_survive_without_predictions(tmp_path):
+    ids = list(budget_report.GISTS)
+    base = write_run(tmp_path, "flores-en-budget", "restate-200", 0, 17.0)
+    design = write_run(tmp_path, "flores-en-budget", "cross-attention", 0, 20.0,
+                       run="global_softmax[injection=cross_attention]")
+    predictions(base, "global_softmax", {"sin_Sinh": {"7": "not an example", **{i: f"base {i}" for i in ids}}})
+    predictions(design, "global_softmax[injection=cross_attention]", {"sin_Sinh": {i: f"cross\n{i}" for i in ids}})
+    lines = budget_report.examples_block(tmp_path)
+    at = lines.index(f"**index_id {ids[0]}** ({budget_report.GISTS[ids[0]]})")
+    assert lines[at + 2:at + 8] == ["- eng_Latn:", "- tam_Taml:", "- sin_Sinh:",
+                                    f"  - restating, 200 steps: base {ids[0]}",
+                                    f"  - cross-attention, up to 2,000 steps: cross {ids[0]}", "- amh_Ethi:"]
+    saved = json.loads((base / "examples.json").read_text())
+    assert saved["ids"] == ids and list(saved["outputs"]["sin_Sinh"]) == ids  # sentence 7 left out
+    assert "third-party" not in (base / "examples.json").read_text()
+    shutil.rmtree(base / "global_softmax")  # a fresh clone: examples.json, no predictions
+    shutil.rmtree(design / "global_softmax[injection=cross_attention]")
+    assert budget_report.examples_block(tmp_path) == lines

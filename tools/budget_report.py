@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tools.example_outputs import GISTS, one_line, stored_examples
+from tools.language_table import language_table
 from tools.objectives_report import RUN, row, same_languages, study_docs
 
 BUDGET = "flores-en-budget"  # results/flores-en-budget/<design>/seed<N>/compare.json (+ summary.json)
@@ -19,13 +21,17 @@ DESIGNS = {  # design -> (label, its run in compare.json)
 }
 BASELINE = "restate-200"  # results/flores-en-budget/restate-200/seed<N>: the 200-step bridge each design is paired with
 BASELINE_LABEL = "restating, 200 steps (the baseline)"
+COLUMNS = {BASELINE: "restating, 200 steps", "soft-tokens": "soft tokens, up to 2,000 steps",
+           "cross-attention": "cross-attention, up to 2,000 steps", "bitext-stage": "bitext stage 1, then soft tokens"}
+EXAMPLE_LANGS = ["eng_Latn", "tam_Taml", "sin_Sinh", "amh_Ethi", "yor_Latn"]
+NOTHING = ["(no finished run yet: nohup bash studies/generation/budget.sh results/flores-en-budget 0 &)"]
 
 
 def budget_block(root: Path) -> list[str]:
     """The table: the 200-step baseline first, then one row per design with a finished seed."""
     found = study_docs(root, BUDGET, {design: run for design, (_, run) in DESIGNS.items()})
     if not found:
-        return ["(no finished run yet: nohup bash studies/generation/budget.sh results/flores-en-budget 0 &)"]
+        return NOTHING
     baseline = study_docs(root, BUDGET, {BASELINE: RUN}).get(BASELINE, [])
     same_languages({BASELINE: baseline, **found}, f"results/{BUDGET}")
     first = next(iter(found.values()))[0]["compare"]
@@ -39,3 +45,51 @@ def budget_block(root: Path) -> list[str]:
     if baseline:
         lines.append(row(BASELINE_LABEL, baseline, steps=True))
     return lines + [row(DESIGNS[design][0], runs, steps=True) for design, runs in found.items()]
+
+
+def all_runs(root: Path) -> dict[str, list[dict]]:
+    """The baseline and every design (study_docs), the baseline first."""
+    return study_docs(root, BUDGET, {BASELINE: RUN, **{design: run for design, (_, run) in DESIGNS.items()}})
+
+
+def seed_docs(root: Path) -> list[dict]:
+    """Per seed of the baseline: its compare.json (with the LLM-alone rows it was evaluated with), the designs
+    of that seed added to its runs, each named by COLUMNS."""
+    found = all_runs(root)
+    return [{**base["compare"], "runs": {COLUMNS[variant]: r["run"] for variant, runs in found.items()
+                                         for r in runs if r["seed"] == base["seed"]}}
+            for base in found.get(BASELINE, [])]
+
+
+def languages_block(root: Path, plot_dir: Path, doc: Path) -> list[str]:
+    """chrF++ per language of the baseline, every design and the LLM alone, with 95% intervals
+    (tools/language_table.py), once a design is finished beside the baseline."""
+    docs = seed_docs(root)
+    if not any(len(d["runs"]) > 1 for d in docs):
+        return NOTHING
+    return language_table(docs, plot_dir / "flores_en_budget_chrf.png", doc, "flores_en, a real budget: chrF++ into English")
+
+
+def examples_block(root: Path) -> list[str]:
+    """The same test sentences as the flores_en examples, in English and four low-resource languages, as the
+    baseline and each design of the first seed write them (examples.json, tools/example_outputs.py)."""
+    found = {variant: runs[0] for variant, runs in all_runs(root).items()}
+    saved = {}
+    for variant, first in found.items():
+        run = RUN if variant == BASELINE else DESIGNS[variant][1]
+        folder = root / BUDGET / variant / f"seed{first['seed']}"
+        saved[variant] = stored_examples(folder, run, EXAMPLE_LANGS, ids=list(GISTS))
+    saved = {variant: s for variant, s in saved.items() if s}
+    if len(saved) < 2:
+        return NOTHING
+    lines = [f"Outputs for the flores_en examples' sentences (seed {next(iter(found.values()))['seed']}), English "
+             "(the copy ceiling) and four low-resource languages; each sentence's gist is in our words.", ""]
+    for row_id in GISTS:
+        lines += [f"**index_id {row_id}** ({GISTS[row_id]})", ""]
+        for lang in EXAMPLE_LANGS:
+            lines.append(f"- {lang}:")
+            lines += [f"  - {COLUMNS[variant]}: {one_line(s['outputs'][lang][row_id])}" for variant, s in saved.items()
+                      if row_id in s["outputs"].get(lang, {})]
+        lines.append("")
+    return lines
+

@@ -13,24 +13,25 @@ per stage-1 budget, low-resource averages only; `soft-token-reach`: those bridge
 words (studies/generation/soft_token_reach.py) beside their chrF++; `content-recall`: the numbers, names
 and other words of the references their outputs keep (studies/generation/content_recall.py);
 `objectives`: the English-only objectives beside restating (tools/objectives_report.py).
-`flores-en-budget`: the designs trained up to 2,000 steps beside restating at 200 (tools/budget_report.py).
+`flores-en-budget`: the designs trained up to 2,000 steps beside restating at 200 (tools/budget_report.py);
+`flores-en-budget-languages`: the same per language, with the LLM-alone rows; `flores-en-budget-examples`:
+their outputs for the examples' sentences.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 from pathlib import Path
 
 from layerbridge.errors import DataError
-from layerbridge.io import atomic_write_text
-from layerbridge.reporting import plots
 from tools import run_record, seeds
 from tools.blocks import fill_blocks
-from tools.budget_report import budget_block
+from tools import budget_report
+from tools.example_outputs import GISTS, one_line, stored_examples
+from tools.language_table import interval_of, language_table
 from tools.objectives_report import objectives_block
 
 STUDY = "generation-study"
@@ -76,63 +77,11 @@ def final_docs(root: Path) -> list[dict]:
     return docs
 
 
-def interval_of(doc: dict, name: str, key: str) -> list[float] | None:
-    """A row's 95% bootstrap interval in one seed's compare.json: `key` a language, or "average" /
-    "low_resource" for its averages; None where the document has none (runs written before them)."""
-    metric = doc.get("metric", "chrf")
-    row = doc["runs"].get(name) or seeds.references(doc).get(name) or {}
-    if key in ("average", "low_resource"):
-        return row.get(f"{key}_{metric}_ci95")
-    if name in doc["runs"]:
-        return row["results"].get(key, {}).get(f"{metric}_ci95")
-    return row.get(f"{metric}_ci95", {}).get(key)
-
-
-def bounds(docs: list[dict], name: str, key: str) -> str:
-    """' [low, high]': the 95% bootstrap bounds, averaged over the seeds when there are several; '' unless
-    every seed that has the row has them (the committed runs before intervals render as they did)."""
-    return seeds.mean_bounds([interval_of(d, name, key) for d in seeds.having(docs, name)])
-
-
-def interval_note(docs: list[dict]) -> str:
-    """The caption's sentence on the intervals ('' when no row has one): how they were drawn."""
-    drawn = [record for d in docs for row in [*d["runs"].values(), *seeds.references(d).values()]
-             for record in row.get("average_intervals", {}).values()]
-    if not drawn:
-        return ""
-    joint = all(record["joint"] for record in drawn)
-    return (f" In brackets: the 95% bootstrap interval over the test sentences ({drawn[0]['resamples']} resamples, "
-            "percentiles; the averages' " + ("resample the same sentence ids in every language" if joint else
-                                             "resample each language on its own where their ids differ")
-            + ")" + (", its bounds averaged over the seeds." if len(docs) > 1 else "."))
-
-
 def final_block(docs: list[dict], plot_dir: Path, doc_dir: Path) -> list[str]:
-    """chrF++ per language, mean ± half-range over seeds, with the 95% bootstrap interval where the runs
-    have one; reference rows from the seeds that have them."""
+    """The flores_en seeds' chrF++ per language (language_table)."""
     if not docs:
         return ["(no finished run under results/flores-en yet)"]
-    names = seeds.names(docs)
-    low = set(docs[0]["low_resource"])
-    spread = lambda vs: seeds.spread(vs, scale=1)  # noqa: E731
-    cell = lambda name, lang: (spread([seeds.columns(d)[name][lang] for d in seeds.having(docs, name)])  # noqa: E731
-                               + bounds(docs, name, lang))
-    lines = [f"Seeds {[d['train_config']['seed'] for d in docs]}, {docs[0]['eval_limit'] or 'all'} test sentences per "
-             "language (the same ids in every language), chrF++ (mean ± half-range over seeds)." + interval_note(docs),
-             "", "| language | " + " | ".join(names) + " |", "|---" + "|---:" * len(names) + "|"]
-    for lang in docs[0]["languages"]:
-        lines.append(f"| {lang}{' (low)' if lang in low else ''} | " + " | ".join(cell(n, lang) for n in names) + " |")
-    for label, key, langs in (("average", "average", docs[0]["languages"]),
-                              ("low-resource average", "low_resource", sorted(low))):
-        values = [spread([statistics.mean(seeds.columns(d)[n][l] for l in langs) for d in seeds.having(docs, n)])
-                  + bounds(docs, n, key) for n in names]
-        lines.append(f"| **{label}** | " + " | ".join(f"**{v}**" for v in values) + " |")
-    table = {n: {l: statistics.mean(seeds.columns(d)[n][l] for d in seeds.having(docs, n))
-                 for l in docs[0]["languages"]} for n in names}
-    path = plots.accuracy_per_language(table, docs[0]["languages"], plot_dir / "flores_en_chrf.png", low,
-                                       title="flores_en: chrF++ into English", metric="chrF++", scale=1)
-    lines += ["", f"![chrF++ per language]({os.path.relpath(path, doc_dir.parent)})"]
-    return lines
+    return language_table(docs, plot_dir / "flores_en_chrf.png", doc_dir, "flores_en: chrF++ into English")
 
 
 def targets_block(docs: list[dict]) -> list[str]:
@@ -383,42 +332,24 @@ def recall_block(root: Path) -> list[str]:
 
 
 EXAMPLE_LANGS = ["hin_Deva", "swh_Latn", "tam_Taml", "sin_Sinh", "amh_Ethi", "yor_Latn"]
-EXAMPLE_IDS = 3
-# What each example sentence says, in our own words (the sentences themselves are third-party data).
-GISTS = {"584": "people have made and used magnifying lenses for thousands of years",
-         "1981": "most modern research telescopes are huge installations in remote places with good air",
-         "1429": "the 35 mm film format's real width and height in millimetres"}
 
 
 def examples_block(root: Path) -> list[str]:
-    """The first bridge's outputs for a few test ids in several languages, from examples.json (ids and
-    outputs only: inputs and references are third-party data and stay out of the repository).
-    examples.json is (re)written from the run's predictions/ when they are present."""
+    """The first bridge's outputs for a few test ids in several languages (tools/example_outputs.py)."""
     folders = sorted(p for p in root.glob(FINAL) if (p / "compare.json").is_file())
     if not folders:
         return ["(no finished run yet)"]
     doc = json.loads((folders[0] / "compare.json").read_text())
-    run = next(iter(doc["runs"]))
-    predictions = folders[0] / run / "eval-generation" / "predictions"
-    store = folders[0] / "examples.json"
-    if predictions.is_dir():
-        rows = {lang: [json.loads(line) for line in (predictions / f"{lang}.jsonl").read_text(encoding="utf-8").splitlines()]
-                for lang in EXAMPLE_LANGS if (predictions / f"{lang}.jsonl").is_file()}
-        ids = [r["id"].rsplit("/", 1)[1] for r in rows[EXAMPLE_LANGS[0]][:EXAMPLE_IDS]]
-        chosen = {lang: {r["id"].rsplit("/", 1)[1]: r["output"] for r in found if r["id"].rsplit("/", 1)[1] in ids}
-                  for lang, found in rows.items()}
-        atomic_write_text(store, json.dumps({"run": run, "ids": ids, "outputs": chosen}, indent=2, ensure_ascii=False) + "\n")
-    if not store.is_file():
+    saved = stored_examples(folders[0], next(iter(doc["runs"])), EXAMPLE_LANGS)
+    if saved is None:
         return ["(no examples.json yet)"]
-    saved = json.loads(store.read_text(encoding="utf-8"))
     lines = [f"Outputs of `{saved['run']}` ({folders[0].name}) for the first {len(saved['ids'])} test sentences, each "
              "read in Hindi and five low-resource languages. The sentence's gist is in our words; the reference is the `index_id` "
              "of the data folder's `sib200/eng_Latn/test.jsonl`.", ""]
     for row_id in saved["ids"]:
         lines.append(f"**index_id {row_id}** ({GISTS.get(row_id, 'see the data folder')})")
         lines.append("")
-        lines += [f"- {lang}: {' '.join(out[row_id].split()) or '*(empty)*'}" for lang, out in saved["outputs"].items()
-                  if row_id in out]
+        lines += [f"- {lang}: {one_line(out[row_id])}" for lang, out in saved["outputs"].items() if row_id in out]
         lines.append("")
     return lines
 
@@ -434,7 +365,9 @@ def main(argv: list[str] | None = None) -> int:
               "flores-en-targets": targets_block(docs), "flores-en-examples": examples_block(root),
               "bitext": bitext_block(root), "bitext-budget": bitext_budget_block(root), "soft-token-reach": reach_block(root),
               "content-recall": recall_block(root), "objectives": objectives_block(root),
-              "flores-en-budget": budget_block(root)}
+              "flores-en-budget": budget_report.budget_block(root),
+              "flores-en-budget-languages": budget_report.languages_block(root, root / "plots", doc),
+              "flores-en-budget-examples": budget_report.examples_block(root)}
     print(f"rewrote {fill_blocks(doc, blocks)} generated blocks in {doc}")
     return 0
 

@@ -5,7 +5,8 @@
 # and ending a run early after PATIENCE (default 3) dev scores in a row no better than its best:
 #   restate-200       the baseline: the 200-step restating bridge of docs/generation.md (the objectives
 #                     study's restate), trained here so that every design is paired with a bridge of the
-#                     same machine and precision (fp32 and bf16 bridges of one seed differ by ~1.4 chrF++)
+#                     same machine and precision (fp32 and bf16 bridges of one seed differ by ~1.4 chrF++),
+#                     with the LLM-alone rows (REFERENCES: trained the same way, and zero-shot)
 #   soft-tokens       global_softmax with the lexical start (studies/flores_en_settings.sh)
 #   cross-attention   LayAlign's layer-wise cross-attention, the same settings
 #   bitext-stage      the soft tokens from the bitext stage-1 bridge of studies/generation/bitext.sh
@@ -27,6 +28,7 @@ SEED=${2:-0}
 DESIGNS=${3:-restate-200,soft-tokens,cross-attention,bitext-stage}
 STEPS=${STEPS:-2000}
 PATIENCE=${PATIENCE:-3}  # 0: train every step
+REFERENCES=${REFERENCES-llm_alone,llm_zero_shot}  # the LLM-alone rows, evaluated beside restate-200 ('' for none)
 . "$(dirname "$0")/../flores_en_settings.sh"  # FLORES_EN: the settings of docs/generation.md
 . "$(dirname "$0")/../finished.sh"
 LANGUAGES=${LANGUAGES:-eng_Latn,$(python -m studies.generation.xnli_bitext --data-dir "${LAYERBRIDGE_DATA_DIR:?}" --languages-not-in-xnli)}
@@ -48,8 +50,8 @@ run() {  # run FOLDER RUN-NAME compare-args...: a design trained on the budget, 
 }
 for design in ${DESIGNS//,/ }; do
   case $design in
-    restate-200) out=$OUT/restate-200/seed$SEED  # the flores_en settings as they are: 200 steps
-      finished "$out" || layerbridge compare "${FLORES_EN[@]}" --seed "$SEED" --references "" \
+    restate-200) out=$OUT/restate-200/seed$SEED  # the flores_en settings as they are: 200 steps, with the LLM alone
+      finished "$out" || layerbridge compare "${FLORES_EN[@]}" --seed "$SEED" --references "$REFERENCES" \
         ${LANGUAGES:+--languages "$LANGUAGES"} --fusions global_softmax -o "$out" ;;
     soft-tokens) run "$OUT/soft-tokens/seed$SEED" global_softmax --fusions global_softmax ;;
     cross-attention) x="global_softmax[injection=cross_attention]"; run "$OUT/cross-attention/seed$SEED" "$x" --fusions "$x" ;;
