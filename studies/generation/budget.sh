@@ -43,9 +43,13 @@ BASELINE=${BASELINE:-$OUT/restate-200/seed$SEED/global_softmax}
 run() {  # run FOLDER RUN-NAME compare-args...: a design trained on the budget, then paired with BASELINE
   local out=$1 name=$2; shift 2
   finished "$out" || layerbridge compare "${FLORES_EN[@]}" "${BUDGET[@]}" ${LANGUAGES:+--languages "$LANGUAGES"} "$@" -o "$out"
-  if [ -d "$BASELINE" ] && [ ! -f "$out/summary.json" ]; then
+  [ -f "$out/summary.json" ] && return
+  if [ -d "$BASELINE" ] && [ -d "$out/$name" ]; then
     set +f; local first=("$BASELINE"/eval-*) second=("$out/$name"/eval-*); set -f  # the run's name is quoted: literal
     python -m tools.paired_bootstrap "${first[0]}" "${second[0]}" -o "$out/summary.json"
+  else  # a run kept from git (compare.json only) or a baseline trained elsewhere: no predictions to pair
+    echo "budget.sh: $out is not paired: the predictions of it and of $BASELINE must both be on this machine" \
+         "(train restate-200 and the design here, in one OUT: the same machine and precision)" >&2
   fi
 }
 for design in ${DESIGNS//,/ }; do
