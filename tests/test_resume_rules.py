@@ -65,11 +65,17 @@ def test_a_moved_run_folder_resumes_with_new_paths_and_bookkeeping(tiny, tmp_pat
     train(config(tiny, tmp_path / "straight"))
     crash_after(config(tiny, tmp_path / "crashed", data_dir=str(tmp_path / "old-data")), 5)
     shutil.move(tmp_path / "crashed", tmp_path / "moved")
+    before = json.loads((tmp_path / "moved" / "checkpoint" / "trainer_state.json").read_text())["progress"]
     train(config(tiny, tmp_path / "moved", data_dir=str(tmp_path / "new-data"), cache_dir=str(tmp_path / "models"),
                  encoder_cache_dir=str(tmp_path), log_every=3, checkpoint_every=3), resume=True)
     assert_equal_weights(tmp_path / "straight", tmp_path / "moved")
     log = [json.loads(line)["step"] for line in (tmp_path / "moved" / "train_log.jsonl").read_text().splitlines()]
     assert log == [1, 2, 3, 4, 6, 7]  # the killed run's entries up to its checkpoint, then every 3rd and the last
+    # the summary's time and speed count the killed run's steps up to its checkpoint, not only the rest
+    summary, straight = (json.loads((tmp_path / run / "train_summary.json").read_text()) for run in ("moved", "straight"))
+    seen = lambda s: s["examples_per_second"] * s["seconds"]  # noqa: E731  the examples trained on
+    assert 0 < before["seen"] < seen(straight) and 0 < before["seconds"] < summary["seconds"]
+    assert seen(summary) == pytest.approx(seen(straight), rel=0.01)
     assert TrainConfig.load(tmp_path / "moved").output_dir == str(tmp_path / "moved")
 
 

@@ -85,8 +85,8 @@ class Run:
     # ---- the loop's progress: a resumed run starts at its checkpoint's step, with its log
     start: int = 0
     log: list[dict] = field(default_factory=list)
-    seen: int = 0  # examples trained on by this process's loop
-    seconds: float = 0.0  # time in this process's loop
+    seen: int = 0  # examples trained on by the loop, a killed run's up to its checkpoint included
+    seconds: float = 0.0  # time in the loop, likewise (the checkpoint carries both: `progress`)
     stopped_early: int | None = None  # the step early stopping ended the loop at (early_stopping_patience)
 
     @property
@@ -203,6 +203,8 @@ def fit(run: Run) -> Iterator[int]:
             if done % cfg.checkpoint_every == 0 and done < run.total_steps and not stop:
                 if run.accelerator.is_main_process:
                     write_log(run.out, run.log)
+                run.checkpointer.meta["progress"] = {"seen": run.seen,
+                                                     "seconds": run.seconds + time.perf_counter() - started}
                 run.checkpointer.save(done)
             yield done
             if stop:
@@ -467,6 +469,8 @@ def _setup_resume(run: Run) -> None:
                           f"micro-batches of {run.micro} examples as before, so the same global batches and dropout")
     accelerator.print(f"resuming {run.out} at step {step}/{run.total_steps}")
     run.start, run.log = step, [e for e in read_log(run.out) if e["step"] <= step]
+    progress = state.get("progress") or {}  # the summary's time and examples/s count the steps before the kill
+    run.seen, run.seconds = progress.get("seen", 0), progress.get("seconds", 0.0)
 
 
 def _check_resumed_base_weights(run: Run, saved: dict) -> list[str]:
