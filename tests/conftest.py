@@ -7,7 +7,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from tiny_models import tiny_encoder, tiny_llm, tiny_tokenizer  # noqa: E402
+from tiny_models import save_tiny_models, save_tiny_news, tiny_encoder, tiny_llm, tiny_tokenizer  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -30,3 +30,12 @@ def data_dir() -> Path:
 def tiny_parts():
     """(encoder, encoder_tokenizer, llm, llm_tokenizer), freshly built each time."""
     return tiny_encoder(), tiny_tokenizer("encoder"), tiny_llm(), tiny_tokenizer("llm")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """(folder, encoder, llm, task file): the tiny models and the tiny news task saved once per test module
+    (a module needing another task defines its own `tiny`)."""
+    root = tmp_path_factory.mktemp("tiny")
+    enc, llm = save_tiny_models(root)
+    return root, enc, llm, save_tiny_news(root)

@@ -17,17 +17,8 @@ from layerbridge.cli.train_cmd import train_config_from_args
 from layerbridge.errors import ConfigError
 from layerbridge.training.config import TrainConfig
 
-from tiny_models import save_tiny_models, save_tiny_news
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    root = tmp_path_factory.mktemp("config")
-    enc, llm = save_tiny_models(root)
-    task = save_tiny_news(root)
-    return root, enc, llm, task
 
 
 def train_config(argv: list[str]) -> TrainConfig:

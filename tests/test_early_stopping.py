@@ -17,16 +17,6 @@ from layerbridge.training.config import TrainConfig
 from layerbridge.training.recipe import fit, setup, train
 from layerbridge.training.summary import best_dev, read_log
 
-from tiny_models import save_tiny_models, save_tiny_news
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    root = tmp_path_factory.mktemp("early")
-    enc, llm = save_tiny_models(root)
-    task = save_tiny_news(root)
-    return root, enc, llm, task
-
 
 def config(tiny, out, **changes):
     """A run whose dev accuracy cannot improve (lr 1e-9: the weights barely move), scored every step."""

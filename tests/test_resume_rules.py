@@ -14,16 +14,6 @@ from layerbridge.bridge import BridgeConfig
 from layerbridge.errors import ConfigError
 from layerbridge.training.config import TrainConfig
 
-from tiny_models import save_tiny_models, save_tiny_news
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    root = tmp_path_factory.mktemp("resume")
-    enc, llm = save_tiny_models(root)
-    task = save_tiny_news(root)
-    return root, enc, llm, task
-
 
 def config(tiny, out, **changes):
     root, enc, llm, task = tiny
