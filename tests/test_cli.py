@@ -527,3 +527,15 @@ def test_max_steps_caps_and_says_when_the_epochs_stop_first(setup, capsys):
     assert steps < 1000
     printed = capsys.readouterr().out
     assert "1 epochs of" in printed and f"are {steps} steps, fewer than --max-steps 1000: training {steps}" in printed
+
+
+def test_the_compare_report_says_why_a_run_trained_fewer_steps_than_asked(setup):
+    """A run that --epochs stopped before --max-steps is flagged in report.md's training table."""
+    root, common, _ = setup
+    out = root / "capped-compare"
+    assert main(["compare", *common, "-o", str(out), "--fusions", "last", "--references", "", "--epochs", "1",
+                 "--max-steps", "1000", "--batch-size", "4"]) == 0
+    steps = json.loads((out / "compare.json").read_text())["runs"]["last"]["train"]["steps"]
+    assert steps < 1000
+    report = (out / "report.md").read_text()
+    assert f" | {steps} (of --max-steps 1000: --epochs reached first) | " in report

@@ -114,7 +114,7 @@ def training_runs(document: dict) -> list[str]:
     for fusion, run in document["runs"].items():
         t = run["train"]
         dev = show(t.get(dev_key), "chrf") if generation else pct(t.get(dev_key))
-        md.append(f"| {fusion} | {t['trainable_parameters']:,} | {t['steps']} | {t['seconds']} | "
+        md.append(f"| {fusion} | {t['trainable_parameters']:,} | {steps_trained(t, document)} | {t['seconds']} | "
                   f"{t['examples_per_second']} | {t['final_loss']} | {dev} |")
     grids = {fusion: run for fusion, run in document["runs"].items() if run.get("lr_grid")}
     if grids:  # --lr-grid: every run trained at each learning rate, the best on English dev kept
@@ -123,6 +123,17 @@ def training_runs(document: dict) -> list[str]:
                                                           for lr, v in run["lr_grid"].items()) + ")"
             for fusion, run in grids.items())]
     return md
+
+
+def steps_trained(train: dict, document: dict) -> str:
+    """Steps trained, and why a run trained fewer than --max-steps asked: stopped early, or --epochs
+    reached first (a cap that is easy to miss: the small-data preset's 2 epochs of a small task)."""
+    asked = document.get("train_config", {}).get("max_steps")
+    if train.get("stopped_early"):
+        return f"{train['steps']} (stopped early; best {train.get('best_step', '?')})"
+    if asked and train["steps"] < asked:
+        return f"{train['steps']} (of --max-steps {asked}: --epochs reached first)"
+    return str(train["steps"])
 
 
 def generation_notes(document: dict, table: dict[str, dict[str, float]]) -> list[str]:
