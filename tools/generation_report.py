@@ -27,9 +27,8 @@ import sys
 from pathlib import Path
 
 from layerbridge.errors import DataError
-from tools import run_record, seeds
+from tools import budget_report, run_record, seeds
 from tools.blocks import fill_blocks
-from tools import budget_report
 from tools.example_outputs import GISTS, one_line, stored_examples
 from tools.language_table import interval_of, language_table
 from tools.objectives_report import objectives_block
