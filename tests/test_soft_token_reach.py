@@ -2,11 +2,13 @@
 are the LLM's own embeddings of the text (the LLM-embeddings encoder, identity projector, an encoder
 tokenizer with the same ids that adds <s> .. </s>) lands every soft token on its own word; against
 other sentences' references it lands only on shared words; the special tokens are not read."""
+import json
+
 import pytest
 
 from layerbridge import BridgeConfig, LayerBridge
 from layerbridge.tasks import Example
-from studies.generation.soft_token_reach import language_scores, llm_words, word
+from studies.generation.soft_token_reach import evaluation_seed, language_scores, llm_words, word
 
 TEXTS = ["The match ended with a late goal and the fans cheered",
          "Parliament passed the new budget after a long debate",
@@ -72,3 +74,11 @@ def test_the_report_sets_reach_beside_chrf_per_language_and_bridge(tmp_path):
     assert "| eng_Latn | 50% (5%) · 70.0 | 40% (5%) · 68.0 |" in lines
     assert "| **low-resource average** | **15% (5%) · 13.0** | **25% (5%) · 17.0** |" in lines
     assert lines[-2:] == ["- English only: r = 1.00", "- stage 2 (from the 200-step stage 1): r = 1.00"]
+
+
+def test_the_sentences_are_those_the_runs_evaluation_drew(tmp_path):
+    """compare evaluates with the training seed (its own 64-sentence sample): reach reads the same sentences."""
+    assert evaluation_seed(tmp_path) == 0  # never evaluated: evaluate's default
+    (tmp_path / "eval-generation").mkdir()
+    (tmp_path / "eval-generation" / "results.json").write_text(json.dumps({"seed": 1, "languages": {}}))
+    assert evaluation_seed(tmp_path) == 1

@@ -94,9 +94,21 @@ def language_scores(bridge, examples, table: torch.Tensor, vocabulary: list[str 
     return {**share_scores(pairs), "sentences": len(pairs)}
 
 
-def measure(run: Path, languages: list[str], limit: int | None, data_dir: str | None) -> dict:
-    """Every language's scores for the bridge saved in `run`, and their means over the task's
-    low-resource languages among them (as `layerbridge evaluate` averages)."""
+def evaluation_seed(run: Path) -> int:
+    """The seed the run's evaluation drew its test sentences with (its eval-*/results.json: `compare`
+    evaluates with the training seed, `evaluate` with --seed), 0 without one: the sentences evaluate scored."""
+    for path in sorted(run.glob("eval-*/results.json")):
+        seed = json.loads(path.read_text(encoding="utf-8")).get("seed")
+        if seed is not None:
+            return seed
+    return 0
+
+
+def measure(run: Path, languages: list[str], limit: int | None, data_dir: str | None, seed: int | None = None) -> dict:
+    """Every language's scores for the bridge saved in `run` on the sentences its evaluation scored (seed:
+    evaluation_seed unless given), and their means over the task's low-resource languages among them (as
+    `layerbridge evaluate` averages)."""
+    seed = evaluation_seed(run) if seed is None else seed
     bridge = LayerBridge.from_pretrained(run)
     bridge.eval()
     if not bridge.reads_soft_tokens or getattr(bridge.projector, "compresses", False):
@@ -104,12 +116,12 @@ def measure(run: Path, languages: list[str], limit: int | None, data_dir: str | 
                           f"{'reads none' if not bridge.reads_soft_tokens else 'compresses them (perceiver)'}")
     table, vocabulary = llm_words(bridge)
     task = get_task("flores_en")
-    scores = {lang: language_scores(bridge, load_examples(task, lang, limit=limit, data_dir=data_dir), table, vocabulary)
-              for lang in languages}
+    scores = {lang: language_scores(bridge, load_examples(task, lang, limit=limit, data_dir=data_dir, seed=seed), table,
+                                    vocabulary) for lang in languages}
     low = [lang for lang in languages if lang in set(task.low_resource)]
     keys = ("precision", "reach", "precision_other", "reach_other")
     summary = {f"low_resource_{key}": statistics.mean(scores[lang][key] for lang in low) for key in keys} if low else {}
-    return {"bridge": str(run), "task": "flores_en", "limit": limit, "languages": scores,
+    return {"bridge": str(run), "task": "flores_en", "limit": limit, "seed": seed, "languages": scores,
             "summary": {**summary, "low_resource_languages": low}}
 
 
@@ -118,10 +130,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("runs", nargs="+", type=Path, help="trained bridge folders")
     parser.add_argument("--languages", required=True, help="comma list of flores_en languages")
     parser.add_argument("--limit", type=int, default=64, help="sentences per language (evaluate's ids)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="the sentences' sample seed (default: the one the run's evaluation used, else 0)")
     parser.add_argument("--data-dir", default=os.environ.get("LAYERBRIDGE_DATA_DIR"))
     args = parser.parse_args(argv)
     for run in args.runs:
-        result = measure(run, args.languages.split(","), args.limit, args.data_dir)
+        result = measure(run, args.languages.split(","), args.limit, args.data_dir, args.seed)
         path = run / FOLDER / "results.json"
         path.parent.mkdir(exist_ok=True)
         atomic_write_text(path, json.dumps(result, indent=1) + "\n")
