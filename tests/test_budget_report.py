@@ -104,3 +104,23 @@ def test_examples_keep_the_example_sentences_outputs_only_and_survive_without_pr
     shutil.rmtree(base / "global_softmax")  # a fresh clone: examples.json, no predictions
     shutil.rmtree(design / "global_softmax[injection=cross_attention]")
     assert budget_report.examples_block(tmp_path) == lines
+
+
+def test_reach_of_the_budget_runs_sits_beside_their_chrf(tmp_path):
+    """A budget run's diagnostic (RUN/soft-token-reach/results.json, kept in git) feeds the reach table, with
+    the chrF++ of its compare.json."""
+    from tools import generation_report
+
+    assert budget_report.diagnosed(tmp_path, "soft-token-reach") == {}
+    for variant, low, reach in (("restate-200", 17.0, 0.2), ("soft-tokens", 21.0, 0.1)):
+        folder = write_run(tmp_path, "flores-en-budget", variant, 0, low) / "global_softmax" / "soft-token-reach"
+        folder.mkdir(parents=True)
+        folder.joinpath("results.json").write_text(json.dumps({
+            "limit": 64, "languages": {lang: {"reach": reach, "reach_other": 0.05} for lang in LANGUAGES},
+            "summary": {"low_resource_languages": list(LANGUAGES[1:]), "low_resource_reach": reach,
+                        "low_resource_reach_other": 0.05}}))
+    columns = budget_report.diagnosed(tmp_path, "soft-token-reach")
+    assert list(columns) == ["restating, 200 steps", "soft tokens, up to 2,000 steps"]
+    lines = generation_report.reach_block(tmp_path, columns)
+    assert "| sin_Sinh (low) | 20% (5%) · 17.0 | 10% (5%) · 21.0 |" in lines
+    assert "| **low-resource average** | **20% (5%) · 17.0** | **10% (5%) · 21.0** |" in lines

@@ -7,6 +7,7 @@ sentences (its summary.json, tools/paired_bootstrap.py). Read by tools/generatio
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tools.example_outputs import GISTS, one_line, stored_examples
@@ -24,6 +25,7 @@ BASELINE_LABEL = "restating, 200 steps (the baseline)"
 COLUMNS = {BASELINE: "restating, 200 steps", "soft-tokens": "soft tokens, up to 2,000 steps",
            "cross-attention": "cross-attention, up to 2,000 steps", "bitext-stage": "bitext stage 1, then soft tokens"}
 EXAMPLE_LANGS = ["eng_Latn", "tam_Taml", "sin_Sinh", "amh_Ethi", "yor_Latn"]
+EVALUATION = "eval-generation"  # a compare run's evaluation folder
 NOTHING = ["(no finished run yet: nohup bash studies/generation/budget.sh results/flores-en-budget 0 &)"]
 
 
@@ -95,3 +97,21 @@ def examples_block(root: Path) -> list[str]:
                       if row_id in s["outputs"].get(lang, {})]
         lines.append("")
     return lines
+
+
+def diagnosed(root: Path, key: str) -> dict[str, list[dict]]:
+    """label -> per seed, a run.json-shaped document (the seed, the run's evaluation from compare.json, the
+    diagnostic `key`) of every run measured with it (RUN/<key>/results.json: studies/generation/
+    soft_token_reach.py, content_recall.py), for tools/generation_report.py's reach and recall tables."""
+    columns: dict[str, list[dict]] = {}
+    for variant, runs in all_runs(root).items():
+        name = RUN if variant == BASELINE else DESIGNS[variant][1]
+        for r in runs:
+            path = root / BUDGET / variant / f"seed{r['seed']}" / name / key / "results.json"
+            if path.is_file():
+                columns.setdefault(COLUMNS[variant], []).append({
+                    "train_config": {"seed": r["seed"]},
+                    "evaluations": {EVALUATION: {"summary": r["run"]["summary"], "languages": r["run"]["results"]}},
+                    "diagnostics": {key: json.loads(path.read_text(encoding="utf-8"))}})
+    return columns
+

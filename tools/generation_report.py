@@ -15,7 +15,8 @@ and other words of the references their outputs keep (studies/generation/content
 `objectives`: the English-only objectives beside restating (tools/objectives_report.py).
 `flores-en-budget`: the designs trained up to 2,000 steps beside restating at 200 (tools/budget_report.py);
 `flores-en-budget-languages`: the same per language, with the LLM-alone rows; `flores-en-budget-examples`:
-their outputs for the examples' sentences.
+their outputs for the examples' sentences; `flores-en-budget-reach` and `-recall`: their soft-token reach and
+content recall.
 """
 
 from __future__ import annotations
@@ -238,13 +239,19 @@ def diagnosed_columns(root: Path, key: str, runs: tuple[str, ...] = ("english-on
     return {label: [by_seed[seed] for seed in sorted(by_seed)] for label, by_seed in columns.items()}
 
 
+def flores_evaluation(run: dict) -> dict | None:
+    """A run.json's flores_en evaluation on the languages outside the bitext: the bitext study's, or a compare
+    run's (eval-generation, as tools/budget_report.py `diagnosed` shapes it); None for stage 1."""
+    return run["evaluations"].get(BITEXT_EVAL) or run["evaluations"].get(budget_report.EVALUATION)
+
+
 def reach_cell(runs: list[dict], lang: str | None) -> str:
     """'reach (other sentences' reach) · chrF++' of one bridge over its seeds, for a language (None: the
     low-resource average); no chrF++ for a bridge not evaluated on flores_en (stage 1)."""
     found = [r["diagnostics"][REACH] for r in runs]
     own, other = ([s["summary"][f"low_resource_{k}"] if lang is None else s["languages"][lang][k] for s in found]
                   for k in ("reach", "reach_other"))
-    scores = [r["evaluations"].get(BITEXT_EVAL) for r in runs]
+    scores = [flores_evaluation(r) for r in runs]
     chrf = "" if not all(scores) else " · " + seeds.spread(
         [e["summary"]["low_resource_chrf"] if lang is None else e["languages"][lang]["chrf"] for e in scores], scale=1)
     return f"{100 * statistics.mean(own):.0f}% ({100 * statistics.mean(other):.0f}%){chrf}"
@@ -253,7 +260,7 @@ def reach_cell(runs: list[dict], lang: str | None) -> str:
 def reach_correlation(runs: list[dict], low: list[str]) -> str | None:
     """Pearson's r of reach and chrF++ over the low-resource languages (seed means); None without chrF++
     or variation."""
-    scores = [r["evaluations"].get(BITEXT_EVAL) for r in runs]
+    scores = [flores_evaluation(r) for r in runs]
     if not all(scores) or len(low) < 3:
         return None
     reach = [statistics.mean(r["diagnostics"][REACH]["languages"][lang]["reach"] for r in runs) for lang in low]
@@ -264,11 +271,12 @@ def reach_correlation(runs: list[dict], low: list[str]) -> str | None:
         return None
 
 
-def reach_block(root: Path) -> list[str]:
+def reach_block(root: Path, columns: dict[str, list[dict]] | None = None) -> list[str]:
     """Per language and bridge: the share of the English reference's words that its soft tokens land on
     (in parentheses: of the other sentences' references, what shared words give for nothing) and its
-    flores_en chrF++; the low-resource average; the correlation of the two over the low-resource languages."""
-    columns = diagnosed_columns(root, REACH)
+    flores_en chrF++; the low-resource average; the correlation of the two over the low-resource languages.
+    `columns` (label -> run.json per seed): the bitext study's bridges unless given."""
+    columns = diagnosed_columns(root, REACH) if columns is None else columns
     if not columns:
         return ["(not measured yet: python -m studies.generation.soft_token_reach RUN ...)"]
     first = next(iter(columns.values()))[0]["diagnostics"][REACH]
@@ -303,10 +311,11 @@ def recall_cell(runs: list[dict], kind: str, lang: str | None) -> str:
     return f"{100 * own:.0f}% ({100 * other:.0f}%)"
 
 
-def recall_block(root: Path) -> list[str]:
+def recall_block(root: Path, columns: dict[str, list[dict]] | None = None) -> list[str]:
     """Per bridge: the share of the English references' numbers, names and other words its outputs
-    contain, in English (the copy) and on the low-resource average, with the chance level."""
-    columns = diagnosed_columns(root, RECALL, runs=("english-only", "stage2"))
+    contain, in English (the copy) and on the low-resource average, with the chance level. `columns`
+    (label -> run.json per seed): the bitext study's English-only and two-stage bridges unless given."""
+    columns = diagnosed_columns(root, RECALL, runs=("english-only", "stage2")) if columns is None else columns
     if not columns:
         return ["(not measured yet: python -m studies.generation.content_recall RUN ...)"]
     first = next(iter(columns.values()))[0]["diagnostics"][RECALL]
@@ -366,7 +375,9 @@ def main(argv: list[str] | None = None) -> int:
               "content-recall": recall_block(root), "objectives": objectives_block(root),
               "flores-en-budget": budget_report.budget_block(root),
               "flores-en-budget-languages": budget_report.languages_block(root, root / "plots", doc),
-              "flores-en-budget-examples": budget_report.examples_block(root)}
+              "flores-en-budget-examples": budget_report.examples_block(root),
+              "flores-en-budget-reach": reach_block(root, budget_report.diagnosed(root, REACH)),
+              "flores-en-budget-recall": recall_block(root, budget_report.diagnosed(root, RECALL))}
     print(f"rewrote {fill_blocks(doc, blocks)} generated blocks in {doc}")
     return 0
 

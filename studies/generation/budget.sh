@@ -14,8 +14,9 @@
 # Each is evaluated on English (the copy ceiling) and the low-resource languages XNLI lacks, the languages
 # of the bitext and objectives studies, so that all stand in one table; LANGUAGES (a comma list, or "all")
 # overrides. Each design is paired with restate-200 of the same seed (BASELINE; tools/paired_bootstrap.py)
-# into OUT/<design>/seed<N>/summary.json, which the table of docs/generation.md reads
-# (python -m tools.make_docs).
+# into OUT/<design>/seed<N>/summary.json, and every run's soft tokens and outputs are diagnosed
+# (studies/generation/soft_token_reach.py, content_recall.py: RUN/<diagnostic>/results.json), which the
+# tables of docs/generation.md read (python -m tools.make_docs).
 # One 200-step flores_en training takes 12-20 min on 2 CPU cores, so each run here is 2-3.5 hours:
 # run it in the background (nohup); a killed run resumes from its last checkpoint when the same line
 # is run again, and a finished one is kept.
@@ -40,9 +41,18 @@ BUDGET=(--max-steps "$STEPS" --epochs 100 --eval-every 100 --keep-best --early-s
 set -f  # the designs' brackets are not file patterns
 # each design paired with the 200-step restating bridge of the same seed, machine and precision
 BASELINE=${BASELINE:-$OUT/restate-200/seed$SEED/global_softmax}
-run() {  # run FOLDER RUN-NAME compare-args...: a design trained on the budget, then paired with BASELINE
+diagnose() {  # diagnose RUN-FOLDER: the content its outputs keep and its soft tokens read as words (once)
+  local dir=$1
+  [ -d "$dir" ] || return 0  # a run kept from git: nothing to measure here
+  [ -f "$dir/content-recall/results.json" ] || python -m studies.generation.content_recall "$dir"
+  [ -f "$dir/soft-token-reach/results.json" ] || [ -z "$LANGUAGES" ] \
+    || python -m studies.generation.soft_token_reach "$dir" --languages "$LANGUAGES" \
+    || echo "budget.sh: no soft-token reach for $dir (above: why; cross-attention reads no soft tokens)" >&2
+}
+run() {  # run FOLDER RUN-NAME compare-args...: a design trained on the budget, diagnosed, paired with BASELINE
   local out=$1 name=$2; shift 2
   finished "$out" || layerbridge compare "${FLORES_EN[@]}" "${BUDGET[@]}" ${LANGUAGES:+--languages "$LANGUAGES"} "$@" -o "$out"
+  diagnose "$out/$name"
   [ -f "$out/summary.json" ] && return
   if [ -d "$BASELINE" ] && [ -d "$out/$name" ]; then
     set +f; local first=("$BASELINE"/eval-*) second=("$out/$name"/eval-*); set -f  # the run's name is quoted: literal
@@ -56,7 +66,8 @@ for design in ${DESIGNS//,/ }; do
   case $design in
     restate-200) out=$OUT/restate-200/seed$SEED  # the flores_en settings as they are: 200 steps, with the LLM alone
       finished "$out" || layerbridge compare "${FLORES_EN[@]}" --seed "$SEED" --references "$REFERENCES" \
-        ${LANGUAGES:+--languages "$LANGUAGES"} --fusions global_softmax -o "$out" ;;
+        ${LANGUAGES:+--languages "$LANGUAGES"} --fusions global_softmax -o "$out"
+      diagnose "$out/global_softmax" ;;
     soft-tokens) run "$OUT/soft-tokens/seed$SEED" global_softmax --fusions global_softmax ;;
     cross-attention) x="global_softmax[injection=cross_attention]"; run "$OUT/cross-attention/seed$SEED" "$x" --fusions "$x" ;;
     bitext-stage)
