@@ -50,9 +50,14 @@ def budget_block(root: Path) -> list[str]:
     return lines + [row(DESIGNS[design][0], runs, steps=True) for design, runs in found.items()]
 
 
+def run_name(variant: str) -> str:
+    """The baseline's or a design's run in its compare.json (and its folder beside it)."""
+    return RUN if variant == BASELINE else DESIGNS[variant][1]
+
+
 def all_runs(root: Path) -> dict[str, list[dict]]:
     """The baseline and every design (study_docs), the baseline first."""
-    return study_docs(root, BUDGET, {BASELINE: RUN, **{design: run for design, (_, run) in DESIGNS.items()}})
+    return study_docs(root, BUDGET, {variant: run_name(variant) for variant in (BASELINE, *DESIGNS)})
 
 
 def seed_docs(root: Path) -> list[dict]:
@@ -83,8 +88,8 @@ def examples_block(root: Path) -> list[str]:
     saved = {}
     for variant, runs in found.items():
         if any(r["seed"] == seed for r in runs):
-            run = RUN if variant == BASELINE else DESIGNS[variant][1]
-            saved[variant] = stored_examples(root / BUDGET / variant / f"seed{seed}", run, EXAMPLE_LANGS, ids=list(GISTS))
+            saved[variant] = stored_examples(root / BUDGET / variant / f"seed{seed}", run_name(variant), EXAMPLE_LANGS,
+                                             ids=list(GISTS))
     saved = {variant: s for variant, s in saved.items() if s}
     if len(saved) < 2:
         return NOTHING
@@ -107,9 +112,8 @@ def diagnosed(root: Path, key: str) -> dict[str, list[dict]]:
     soft_token_reach.py, content_recall.py), for tools/generation_report.py's reach and recall tables."""
     columns: dict[str, list[dict]] = {}
     for variant, runs in all_runs(root).items():
-        name = RUN if variant == BASELINE else DESIGNS[variant][1]
         for r in runs:
-            path = root / BUDGET / variant / f"seed{r['seed']}" / name / key / "results.json"
+            path = root / BUDGET / variant / f"seed{r['seed']}" / run_name(variant) / key / "results.json"
             if path.is_file():
                 columns.setdefault(COLUMNS[variant], []).append({
                     "train_config": {"seed": r["seed"]},

@@ -99,7 +99,8 @@ def write_summary(run) -> None:
                               "patience": cfg.early_stopping_patience}} if run.stopped_early else {}),
         "train_examples": len(run.train_examples), "dev_examples": len(run.dev_examples),
         "processes": run.accelerator.num_processes, "mixed_precision": run.accelerator.mixed_precision,
-        "seconds": round(run.seconds, 2), "examples_per_second": round(run.seen / run.seconds, 3) if run.seconds > 0 else None,
+        "examples": run.seen, "seconds": round(run.seconds, 2),
+        "examples_per_second": round(run.seen / run.seconds, 3) if run.seconds > 0 else None,
         "final_loss": log[-1]["loss"] if log else None, "dev_accuracy": last("dev_accuracy"),
         "inputs_truncated": run.inputs_truncated, **objective_summary(cfg, run.objective),
         **({"dev_chrf": last("dev_chrf"), "max_target_length": run.max_target, "targets_truncated": run.truncated}
