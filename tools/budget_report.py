@@ -32,10 +32,10 @@ NOTHING = ["(no finished run yet: nohup bash studies/generation/budget.sh result
 
 def budget_block(root: Path) -> list[str]:
     """The table: the 200-step baseline first, then one row per design with a finished seed."""
-    found = study_docs(root, BUDGET, {design: run for design, (_, run) in DESIGNS.items()})
+    found = all_runs(root)
+    baseline = found.pop(BASELINE, [])
     if not found:
         return NOTHING
-    baseline = study_docs(root, BUDGET, {BASELINE: RUN}).get(BASELINE, [])
     same_languages({BASELINE: baseline, **found}, f"results/{BUDGET}")
     first = next(iter(found.values()))[0]["compare"]
     lines = [f"{first['eval_limit'] or 'all'} test sentences per language (the same ids in every language); the "
