@@ -63,7 +63,7 @@ def test_a_moved_run_folder_resumes_with_new_paths_and_bookkeeping(tiny, tmp_pat
     assert log == [1, 2, 3, 4, 6, 7]  # the killed run's entries up to its checkpoint, then every 3rd and the last
     # the summary's time and speed count the killed run's steps up to its checkpoint, not only the rest
     summary, straight = (json.loads((tmp_path / run / "train_summary.json").read_text()) for run in ("moved", "straight"))
-    assert 0 < before["seen"] < straight["examples"] == summary["examples"]
+    assert 0 < before["examples"] < straight["examples"] == summary["examples"]
     assert 0 < before["seconds"] < summary["seconds"]
     assert TrainConfig.load(tmp_path / "moved").output_dir == str(tmp_path / "moved")
 

@@ -203,7 +203,7 @@ def fit(run: Run) -> Iterator[int]:
             if done % cfg.checkpoint_every == 0 and done < run.total_steps and not stop:
                 if run.accelerator.is_main_process:
                     write_log(run.out, run.log)
-                run.checkpointer.meta["progress"] = {"seen": run.seen,
+                run.checkpointer.meta["progress"] = {"examples": run.seen,  # train_summary.json's name
                                                      "seconds": run.seconds + time.perf_counter() - started}
                 run.checkpointer.save(done)
             yield done
@@ -470,7 +470,7 @@ def _setup_resume(run: Run) -> None:
     accelerator.print(f"resuming {run.out} at step {step}/{run.total_steps}")
     run.start, run.log = step, [e for e in read_log(run.out) if e["step"] <= step]
     progress = state.get("progress") or {}  # the summary's time and examples/s count the steps before the kill
-    run.seen, run.seconds = progress.get("seen", 0), progress.get("seconds", 0.0)
+    run.seen, run.seconds = progress.get("examples", 0), progress.get("seconds", 0.0)
 
 
 def _check_resumed_base_weights(run: Run, saved: dict) -> list[str]:
