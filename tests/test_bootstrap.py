@@ -10,6 +10,7 @@ import pytest
 
 from layerbridge.compare.intervals import with_intervals
 from layerbridge.compare.references import interval_keys
+from layerbridge.errors import DataError
 from layerbridge.evaluation import bootstrap, text_metrics
 from layerbridge.tasks import get_task, load_examples
 from tools import generation_report
@@ -235,6 +236,19 @@ def test_eval_subsample_keeps_the_same_ids_in_every_language(tmp_path):
     assert all(e.target == f"sentence {e.row_id} in eng_Latn" for e in yor)
 
 
+def two_evaluations(tmp_path: Path, first: list[bool], second: list[bool]) -> list[Path]:
+    """Two flores_en evaluation folders of the same 24 sentences: English right in both, Yoruba (the
+    low-resource language) as good as `first` and `second` say."""
+    folders = []
+    for name, quality in (("first", first), ("second", second)):
+        folder = tmp_path / name
+        results = fake_evaluation(folder, {"eng_Latn": [True] * 24, "yor_Latn": quality})
+        (folder / "results.json").write_text(json.dumps({"languages": results, "summary": {
+            "metric": "chrf", "low_resource_languages": ["yor_Latn"]}}))
+        folders.append(folder)
+    return folders
+
+
 def test_the_paired_difference_interval_cancels_what_both_share(tmp_path):
     """Two evaluations of the same sentences: the same outputs differ by 0 exactly; a system right on
     more sentences is ahead with an interval above 0, narrower than the unpaired intervals suggest;
@@ -251,14 +265,34 @@ def test_the_paired_difference_interval_cancels_what_both_share(tmp_path):
     assert width(ahead["ci95"]) < width(apart[0]) + width(apart[1])
     with pytest.raises(ValueError, match="same sentence ids"):
         bootstrap.difference_interval("chrf", {"a": rows(worse)}, {"a": rows(better, prefix="other-")})
-    folders = []
-    for name, quality in (("first", worse), ("second", better)):
-        folder = tmp_path / name
-        results = fake_evaluation(folder, {"eng_Latn": [True] * 24, "yor_Latn": quality})
-        (folder / "results.json").write_text(json.dumps({"languages": results, "summary": {
-            "metric": "chrf", "low_resource_languages": ["yor_Latn"]}}))
-        folders.append(folder)
+    folders = two_evaluations(tmp_path, worse, better)
     assert paired_bootstrap.main([str(folders[0]), str(folders[1]), "-o", str(tmp_path / "summary.json")]) == 0
     document = json.loads((tmp_path / "summary.json").read_text())
     assert document["low_resource"]["languages"] == ["yor_Latn"] and document["low_resource"]["difference"] > 0
     assert document["average"]["languages"] == ["eng_Latn", "yor_Latn"]
+
+
+def test_committed_sentence_statistics_pair_as_the_evaluations_do(tmp_path):
+    """A run whose predictions are gone pairs through its sentence statistics (counts and ids, no text):
+    the same difference and interval as from the evaluation folders; a file of another kind, or of other
+    sentences, is refused by name."""
+    from tools import paired_bootstrap, sentence_statistics
+
+    folders = two_evaluations(tmp_path, [i % 2 == 0 for i in range(24)], [i % 4 != 3 for i in range(24)])
+    stats = tmp_path / "first-statistics.json"
+    assert sentence_statistics.main([str(folders[0]), "-o", str(stats)]) == 0
+    written = stats.read_text()
+    assert "nothing of the kind" not in written and outputs([True])[1][0] not in written  # no text
+    from_folders, from_file = paired_bootstrap.paired(*folders), paired_bootstrap.paired(stats, folders[1])
+    for label in ("average", "low_resource"):
+        assert from_file[label] == from_folders[label] and from_file[label]["difference"] > 0
+    assert paired_bootstrap.paired(stats, folders[0])["low_resource"]["difference"] == 0
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"kind": "something else"}))
+    with pytest.raises(DataError, match="other.json: not a sentence-statistics file"):
+        paired_bootstrap.paired(other, folders[1])
+    document = json.loads(stats.read_text())
+    document["languages"]["yor_Latn"]["ids"] = [f"x{i}" for i in document["languages"]["yor_Latn"]["ids"]]
+    stats.write_text(json.dumps(document))
+    with pytest.raises(DataError, match="same sentence ids"):
+        paired_bootstrap.paired(stats, folders[1])

@@ -1,10 +1,11 @@
 """The paired 95% bootstrap interval of the difference between two evaluations of the same parallel
-test sentences (`layerbridge evaluate` folders: results.json and predictions/): the second's average
-chrF++ minus the first's, over every language and over the low-resource ones. The separate intervals
-of two averages overlap more than their difference varies; resampling the same sentence ids for both
-(evaluation.bootstrap.difference_interval) tells whether a gap of a point or two is real.
+test sentences (`layerbridge evaluate` folders: results.json and predictions/, or their committed
+sentence statistics: tools/sentence_statistics.py): the second's average chrF++ minus the first's, over
+every language and over the low-resource ones. The separate intervals of two averages overlap more than
+their difference varies; resampling the same sentence ids for both (evaluation.bootstrap.paired_difference)
+tells whether a gap of a point or two is real.
 
-    python -m tools.paired_bootstrap FIRST_EVAL SECOND_EVAL -o OUT.json
+    python -m tools.paired_bootstrap FIRST SECOND -o OUT.json   # each an evaluation folder or statistics file
 """
 
 from __future__ import annotations
@@ -14,36 +15,24 @@ import json
 import sys
 from pathlib import Path
 
-from layerbridge.compare.intervals import predictions
 from layerbridge.errors import DataError
-from layerbridge.evaluation.bootstrap import by_sentence, difference_interval
+from layerbridge.evaluation.bootstrap import paired_difference
 from layerbridge.io import atomic_write_text
-
-
-def sentences(eval_dir: Path) -> tuple[dict, dict[str, dict[str, tuple[str, str]]]]:
-    """(results.json, {language: {sentence id: (output, reference)}}) of one evaluation folder."""
-    results = json.loads((eval_dir / "results.json").read_text(encoding="utf-8"))
-    rows = {}
-    for lang in results["languages"]:
-        found = predictions(eval_dir, {}, lang)
-        if found is None:
-            raise DataError(f"{eval_dir / 'predictions' / f'{lang}.jsonl'}: missing; the paired interval needs every "
-                            "language's predictions")
-        rows[lang] = by_sentence(found)
-    return results, rows
+from tools.sentence_statistics import load
 
 
 def paired(first: Path, second: Path) -> dict:
-    """The document: both folders, the metric, and the difference with its interval per average."""
-    (a, rows_a), (b, rows_b) = sentences(first), sentences(second)
-    metric = a["summary"].get("metric", "chrf")
-    if metric != b["summary"].get("metric", "chrf") or list(rows_a) != list(rows_b):
+    """The document: both inputs, the metric, and the difference with its interval per average. Each input
+    is an evaluation folder or its sentence statistics (tools/sentence_statistics.py)."""
+    (a, stats_a), (b, stats_b) = load(first), load(second)
+    metric = a["metric"]
+    if metric != b["metric"] or list(stats_a) != list(stats_b):
         raise DataError(f"{first} and {second} are not evaluations of the same languages and metric")
-    low = a["summary"]["low_resource_languages"]
+    low = a["low_resource_languages"]
     document = {"first": str(first), "second": str(second), "metric": metric}
-    for label, langs in (("average", list(rows_a)), ("low_resource", low)):
+    for label, langs in (("average", list(stats_a)), ("low_resource", low)):
         try:
-            document[label] = difference_interval(metric, {l: rows_a[l] for l in langs}, {l: rows_b[l] for l in langs})
+            document[label] = paired_difference(metric, {l: stats_a[l] for l in langs}, {l: stats_b[l] for l in langs})
         except ValueError as error:
             raise DataError(f"{first} vs {second}: {error}") from None
     return document

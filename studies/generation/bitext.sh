@@ -28,26 +28,11 @@ ENGLISH_ONLY=${ENGLISH_ONLY:-$OUT/english-only}
 DATA=${LAYERBRIDGE_DATA_DIR:?set LAYERBRIDGE_DATA_DIR to the local data folder}
 . "$(dirname "$0")/../flores_en_settings.sh"  # FLORES_EN: the settings of docs/generation.md
 
-# train's flags from FLORES_EN: without its task and compare's --eval-limit (kept for evaluate)
-TRAIN=()
-EVAL_LIMIT=${EVAL_LIMIT:-}
-for ((i = 0; i < ${#FLORES_EN[@]}; i++)); do
-  case "${FLORES_EN[i]}" in
-    --task) i=$((i + 1)) ;;
-    --eval-limit) EVAL_LIMIT=${EVAL_LIMIT:-${FLORES_EN[i + 1]}}; i=$((i + 1)) ;;
-    *) TRAIN+=("${FLORES_EN[i]}") ;;
-  esac
-done
-TRAIN+=(--fusion global_softmax --seed "$SEED")
+. "$(dirname "$0")/../finished.sh"  # train_run
+EVAL_LIMIT=${EVAL_LIMIT:-${FLORES_EN_EVAL_LIMIT:-}}
+TRAIN=("${FLORES_EN_TRAIN[@]}" --fusion global_softmax --seed "$SEED")
 STAGE1=()
 [ -n "${STAGE1_STEPS:-}" ] && STAGE1=(--max-steps "$STAGE1_STEPS")
-
-train_run() {  # train_run DIR FLAGS...: train into DIR unless finished; a killed run resumes
-  local dir=$1; shift
-  if [ -f "$dir/train_summary.json" ]; then echo "bitext.sh: $dir trained, kept"; return; fi
-  local resume=(); [ -d "$dir" ] && resume=(--resume)
-  layerbridge train "$@" -o "$dir" "${resume[@]}"
-}
 
 evaluate_run() {  # evaluate_run DIR NAME FLAGS...: evaluate into DIR/NAME unless done
   local dir=$1 name=$2; shift 2

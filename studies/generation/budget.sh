@@ -9,12 +9,16 @@
 #                     with the LLM-alone rows (REFERENCES: trained the same way, and zero-shot)
 #   soft-tokens       global_softmax with the lexical start (studies/flores_en_settings.sh)
 #   cross-attention   LayAlign's layer-wise cross-attention, the same settings
-#   bitext-stage      the soft tokens from the bitext stage-1 bridge of studies/generation/bitext.sh
-#                     (--init-from)
+#   bitext-stage      the soft tokens from a bridge first trained STAGE1_STEPS (default 1,000) steps on the
+#                     bitext of studies/generation/bitext.sh (XNLI's premises, 14 languages -> English;
+#                     written to BITEXT, a folder outside the repository) into OUT/bitext-stage1/seed<N>
+#                     (--init-from); STAGE1 names another stage-1 bridge instead
 # Each is evaluated on English (the copy ceiling) and the low-resource languages XNLI lacks, the languages
 # of the bitext and objectives studies, so that all stand in one table; LANGUAGES (a comma list, or "all")
 # overrides. Each design is paired with restate-200 of the same seed (BASELINE; tools/paired_bootstrap.py)
-# into OUT/<design>/seed<N>/summary.json, and every run's soft tokens and outputs are diagnosed
+# into OUT/<design>/seed<N>/summary.json, through either run's predictions or, for a run of an earlier
+# session, the chrF++ counts of its sentences kept in git (RUN/sentence-statistics/results.json,
+# tools/sentence_statistics.py); every run's soft tokens and outputs are diagnosed
 # (studies/generation/soft_token_reach.py, content_recall.py: RUN/<diagnostic>/results.json), which the
 # tables of docs/generation.md read (python -m tools.make_docs).
 # A run trains up to an hour on 2 cores with native bf16 (the soft tokens: 1,400 steps in 46 min, 4.0
@@ -23,16 +27,17 @@
 # line is run again, and a finished one is kept.
 # Usage: LAYERBRIDGE_DATA_DIR=../shared/data bash studies/generation/budget.sh [OUT] [SEED] [DESIGNS]
 #   DESIGNS: a comma list (default restate-200,soft-tokens,cross-attention,bitext-stage); bitext-stage needs
-#   STAGE1 (default results/bitext/seed0/stage1, from studies/generation/bitext.sh).
+#   BITEXT=/a/folder/outside/the/repository (its stage 1: about 35 min more).
 set -euo pipefail
 OUT=${1:-results/flores-en-budget}
 SEED=${2:-0}
 DESIGNS=${3:-restate-200,soft-tokens,cross-attention,bitext-stage}
 STEPS=${STEPS:-2000}
 PATIENCE=${PATIENCE:-3}  # 0: train every step
+STAGE1_STEPS=${STAGE1_STEPS:-1000}  # bitext-stage's stage 1: 0.7 epoch of XNLI's 11,032 pairs
 REFERENCES=${REFERENCES-llm_alone,llm_zero_shot}  # the LLM-alone rows, evaluated beside restate-200 ('' for none)
 . "$(dirname "$0")/../flores_en_settings.sh"  # FLORES_EN: the settings of docs/generation.md
-. "$(dirname "$0")/../finished.sh"
+. "$(dirname "$0")/../finished.sh"  # finished, train_run
 LANGUAGES=${LANGUAGES:-eng_Latn,$(python -m studies.generation.xnli_bitext --data-dir "${LAYERBRIDGE_DATA_DIR:?}" --languages-not-in-xnli)}
 [ "$LANGUAGES" = all ] && LANGUAGES=""
 # --epochs high enough that --max-steps decides (2,000 steps of 8 are 6.1 epochs of flores_en's 2,618 texts;
@@ -42,6 +47,11 @@ BUDGET=(--max-steps "$STEPS" --epochs 100 --eval-every 100 --keep-best --early-s
 set -f  # the designs' brackets are not file patterns
 # each design paired with the 200-step restating bridge of the same seed, machine and precision
 BASELINE=${BASELINE:-$OUT/restate-200/seed$SEED/global_softmax}
+evaluation() {  # evaluation RUN-FOLDER: its evaluation folder here, else its sentence statistics kept in git
+  set +f; local found=("$1"/eval-*); set -f  # the run's name is quoted: literal
+  if [ -d "${found[0]}" ]; then echo "${found[0]}"; elif [ -f "$1/sentence-statistics/results.json" ]; then
+    echo "$1/sentence-statistics/results.json"; fi
+}
 diagnose() {  # diagnose RUN-FOLDER: the content its outputs keep and its soft tokens read as words (once)
   local dir=$1
   [ -d "$dir" ] || return 0  # a run kept from git: nothing to measure here
@@ -49,18 +59,21 @@ diagnose() {  # diagnose RUN-FOLDER: the content its outputs keep and its soft t
   [ -f "$dir/soft-token-reach/results.json" ] || [ -z "$LANGUAGES" ] \
     || python -m studies.generation.soft_token_reach "$dir" --languages "$LANGUAGES" \
     || echo "budget.sh: no soft-token reach for $dir (above: why; cross-attention reads no soft tokens)" >&2
+  # its sentences' chrF++ counts (no text), kept in git: a later session's runs pair with it
+  [ -f "$dir/sentence-statistics/results.json" ] \
+    || python -m tools.sentence_statistics "$(evaluation "$dir")" -o "$dir/sentence-statistics/results.json"
 }
 run() {  # run FOLDER RUN-NAME compare-args...: a design trained on the budget, diagnosed, paired with BASELINE
   local out=$1 name=$2; shift 2
   finished "$out" || layerbridge compare "${FLORES_EN[@]}" "${BUDGET[@]}" ${LANGUAGES:+--languages "$LANGUAGES"} "$@" -o "$out"
   diagnose "$out/$name"
   [ -f "$out/summary.json" ] && return
-  if [ -d "$BASELINE" ] && [ -d "$out/$name" ]; then
-    set +f; local first=("$BASELINE"/eval-*) second=("$out/$name"/eval-*); set -f  # the run's name is quoted: literal
-    python -m tools.paired_bootstrap "${first[0]}" "${second[0]}" -o "$out/summary.json"
-  else  # a run kept from git (compare.json only) or a baseline trained elsewhere: no predictions to pair
-    echo "budget.sh: $out is not paired: the predictions of it and of $BASELINE must both be on this machine" \
-         "(train restate-200 and the design here, in one OUT: the same machine and precision)" >&2
+  local first second; first=$(evaluation "$BASELINE"); second=$(evaluation "$out/$name")
+  if [ -n "$first" ] && [ -n "$second" ]; then
+    python -m tools.paired_bootstrap "$first" "$second" -o "$out/summary.json"
+  else  # a run kept from git before its sentence statistics were
+    echo "budget.sh: $out is not paired: $BASELINE and $out/$name need their evaluations or sentence statistics" \
+         "(RUN/sentence-statistics/results.json) on this machine" >&2
   fi
 }
 for design in ${DESIGNS//,/ }; do
@@ -71,10 +84,16 @@ for design in ${DESIGNS//,/ }; do
       diagnose "$out/global_softmax" ;;
     soft-tokens) run "$OUT/soft-tokens/seed$SEED" global_softmax --fusions global_softmax ;;
     cross-attention) x="global_softmax[injection=cross_attention]"; run "$OUT/cross-attention/seed$SEED" "$x" --fusions "$x" ;;
-    bitext-stage)
-      STAGE1=${STAGE1:-results/bitext/seed0/stage1}
-      [ -f "$STAGE1/bridge_config.json" ] || { echo "budget.sh: no stage-1 bridge at $STAGE1 (run studies/generation/bitext.sh first)" >&2; exit 2; }
-      run "$OUT/bitext-stage/seed$SEED" global_softmax --fusions global_softmax --init-from "$STAGE1" ;;
+    bitext-stage)  # stage 1 on the bitext first (kept once trained), unless the design is finished
+      out=$OUT/bitext-stage/seed$SEED STAGE1=${STAGE1:-$OUT/bitext-stage1/seed$SEED}
+      if [ ! -f "$out/compare.json" ] && [ ! -f "$STAGE1/train_summary.json" ]; then
+        BITEXT=${BITEXT:?budget.sh: bitext-stage trains its stage 1 on BITEXT (a folder outside the repository)}
+        [ -f "$BITEXT/bitext.yaml" ] || python -m studies.generation.xnli_bitext --data-dir "$LAYERBRIDGE_DATA_DIR" -o "$BITEXT"
+        train_run "$STAGE1" --task "$BITEXT/bitext.yaml" "${FLORES_EN_TRAIN[@]}" --fusion global_softmax --seed "$SEED" \
+          --max-steps "$STAGE1_STEPS" --dev-size 0
+        python -m tools.run_record "$STAGE1"  # its run.json: the record git keeps
+      fi
+      run "$out" global_softmax --fusions global_softmax --init-from "$STAGE1" ;;
     *) echo "budget.sh: unknown design $design (restate-200, soft-tokens, cross-attention, bitext-stage)" >&2; exit 2 ;;
   esac
 done

@@ -114,25 +114,44 @@ def mean_interval(name: str, languages: dict[str, dict[str, tuple[str, str]]], *
             "sentences": sentences[0] if len(sentences) == 1 else sentences, **settings(resamples, seed)}
 
 
+def system_statistics(name: str, system: dict[str, dict[str, tuple[str, str]]]
+                      ) -> dict[str, tuple[list[str], np.ndarray]]:
+    """{language: (its sentence ids, sorted; their statistics, shape (n, d))} of one system's
+    {language: {sentence id: (output, reference)}}: all a paired interval needs, and no text."""
+    found = {}
+    for lang, rows in system.items():
+        ids = sorted(rows)
+        found[lang] = (ids, sentence_statistics(name, [rows[i][0] for i in ids], [rows[i][1] for i in ids]))
+    return found
+
+
 def difference_interval(name: str, first: dict[str, dict[str, tuple[str, str]]],
                         second: dict[str, dict[str, tuple[str, str]]], *, resamples: int = RESAMPLES,
                         seed: int = SEED) -> dict:
+    """The paired interval of (second's mean over languages) - (first's), from their outputs
+    ({language: {sentence id: (output, reference)}}): `paired_difference` of their statistics."""
+    return paired_difference(name, system_statistics(name, first), system_statistics(name, second),
+                             resamples=resamples, seed=seed)
+
+
+def paired_difference(name: str, first: dict[str, tuple[list[str], np.ndarray]],
+                      second: dict[str, tuple[list[str], np.ndarray]], *, resamples: int = RESAMPLES,
+                      seed: int = SEED) -> dict:
     """The 95% interval of (second's mean over languages) - (first's), paired: every round draws one
     multiset of sentence ids and applies it to both systems and every language, so what the two share
     (a sentence hard for both) cancels. Both must hold the same ids in every language (a parallel test
-    set evaluated the same way); {"difference", "ci95", "languages", "sentences", **settings}."""
+    set evaluated the same way); the inputs are `system_statistics`. {"difference", "ci95", "languages",
+    "sentences", **settings}."""
     if list(first) != list(second) or not first:
         raise ValueError(f"the two evaluations cover other languages: {list(first)} vs {list(second)}")
-    ids = sorted(next(iter(first.values())))
-    if any(sorted(rows) != ids for rows in [*first.values(), *second.values()]):
+    ids = next(iter(first.values()))[0]
+    if any(list(found) != list(ids) for found, _ in [*first.values(), *second.values()]):
         raise ValueError("the two evaluations do not hold the same sentence ids in every language")
-    # one draw per round, first row the whole corpus once (the point estimate), each language's statistics once
+    # one draw per round, first row the whole corpus once (the point estimate)
     counts = np.vstack([np.ones((1, len(ids))), resample_counts(len(ids), resamples=resamples, seed=seed)])
 
     def means(system: dict) -> np.ndarray:
-        return np.mean([resampled_scores(name, sentence_statistics(name, [rows[i][0] for i in ids],
-                                                                   [rows[i][1] for i in ids]), counts)
-                        for rows in system.values()], axis=0)
+        return np.mean([resampled_scores(name, statistics, counts) for _, statistics in system.values()], axis=0)
 
     difference = means(second) - means(first)
     return {"difference": round(float(difference[0]), 4),
