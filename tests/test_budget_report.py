@@ -13,7 +13,7 @@ LANGUAGES = ("eng_Latn", "sin_Sinh", "tam_Taml")
 
 
 def write_run(root, study, variant, seed, low, *, run="global_softmax", train=None, paired=None, languages=LANGUAGES,
-              references=None):
+              references=None, init_from=None):
     folder = root / study / variant / f"seed{seed}"
     folder.mkdir(parents=True)
     scores = {lang: (80.0 if lang == "eng_Latn" else low) for lang in languages}
@@ -23,7 +23,7 @@ def write_run(root, study, variant, seed, low, *, run="global_softmax", train=No
               "train": {"mixed_precision": "no", "dev_chrf": 70.0, "steps": 200, **(train or {})}}
     doc = {"task": "flores_en", "metric": "chrf", "languages": list(languages),
            "low_resource": [l for l in languages if l != "eng_Latn"], "eval_limit": 64,
-           "train_config": {"seed": seed}, "runs": {run: result}, "references": references or {}}
+           "train_config": {"seed": seed, "init_from": init_from}, "runs": {run: result}, "references": references or {}}
     (folder / "compare.json").write_text(json.dumps(doc))
     if paired is not None:
         (folder / "summary.json").write_text(json.dumps({"low_resource": {"difference": paired, "ci95": [paired - 0.5, paired + 0.5]}}))
@@ -44,10 +44,26 @@ def test_baseline_first_then_designs_with_their_steps(tmp_path):
     lines = budget_report.budget_block(tmp_path)
     assert "sin_Sinh, tam_Taml" in lines[0]
     rows = lines[4:]
-    assert rows[0].startswith(f"| {budget_report.BASELINE_LABEL} | 0 | fp32 | 200 | 70.0 | 80.0 | 17.0 [16.0, 18.0] | — |")
-    assert rows[1].startswith("| soft tokens") and "| best 2,000 of 2,000 |" in rows[1]
+    assert rows[0].startswith(f"| {budget_report.BASELINE_LABEL} | 0 | fp32 | — | 200 | 70.0 | 80.0 | 17.0 [16.0, 18.0] | — |")
+    assert rows[1].startswith("| soft tokens") and "| — | best 2,000 of 2,000 |" in rows[1]
     assert rows[1].endswith("| 20.0 [19.0, 21.0] | +3.0 [+2.5, +3.5] |")
     assert rows[2].startswith("| cross-attention") and "| best 1,000, stopped at 1,300 of 2,000 |" in rows[2]
+
+
+def test_a_two_stage_design_names_its_stage_1_from_its_record(tmp_path):
+    """The bitext-stage row says what its stage 1 trained on and how long (the stage-1 bridge's run.json,
+    found by the path compare recorded relative to the repository, root's parent); a stage 1 without one
+    is named."""
+    results = tmp_path / "results"
+    write_run(results, "flores-en-budget", "restate-200", 0, 17.0)
+    stage1 = "results/flores-en-budget/bitext-stage1/seed0"
+    write_run(results, "flores-en-budget", "bitext-stage", 0, 24.0, init_from=stage1, paired=7.0)
+    with pytest.raises(DataError, match="bitext-stage1/seed0: no run.json"):
+        budget_report.budget_block(results)
+    (tmp_path / stage1).mkdir(parents=True)
+    (tmp_path / stage1 / "run.json").write_text(json.dumps({"train": {"task": "xnli_bitext", "steps": 1000}}))
+    row = budget_report.budget_block(results)[-1]
+    assert row.startswith("| bitext stage 1, then soft tokens | 0 | fp32 | xnli_bitext, 1,000 steps | 200 |")
 
 
 def test_a_design_on_other_languages_than_the_baseline_is_refused(tmp_path):

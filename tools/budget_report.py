@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from layerbridge.errors import DataError
+from tools import run_record
 from tools.example_outputs import GISTS, one_line, stored_examples
 from tools.language_table import language_table
 from tools.objectives_report import RUN, row, same_languages, study_docs
@@ -43,11 +45,30 @@ def budget_block(root: Path) -> list[str]:
              "in brackets the 95% bootstrap interval. English dev: the best score kept (32 dev texts, every 100 "
              "steps). The difference to the 200-step restating bridge is paired over the same sentences (each "
              "seed against that bridge of the same seed, machine and precision).", "",
-             "| design | seeds | precision | steps | English dev | English (copy ceiling) | low-resource average "
-             "| minus 200-step restating (paired) |", "|---|---|---|---|---:|---:|---:|---:|"]
+             "| design | seeds | precision | stage 1 | steps | English dev | English (copy ceiling) | low-resource "
+             "average | minus 200-step restating (paired) |", "|---|---|---|---|---|---:|---:|---:|---:|"]
     if baseline:
-        lines.append(row(BASELINE_LABEL, baseline, steps=True))
-    return lines + [row(DESIGNS[design][0], runs, steps=True) for design, runs in found.items()]
+        lines.append(row(BASELINE_LABEL, baseline, steps=True, stage1=stage1_cell(root, baseline)))
+    return lines + [row(DESIGNS[design][0], runs, steps=True, stage1=stage1_cell(root, runs))
+                    for design, runs in found.items()]
+
+
+def stage1_cell(root: Path, runs: list[dict]) -> str:
+    """The bridge a design's seeds started from (--init-from): its task and steps from its run.json
+    (python -m tools.run_record), "—" for a bridge trained from scratch."""
+    cells = []
+    for r in runs:
+        source = r["compare"]["train_config"].get("init_from")
+        if not source:
+            cells.append("—")
+            continue
+        path = Path(source) if Path(source).is_absolute() else root.parent / source
+        if not (path / run_record.RECORD).is_file():
+            raise DataError(f"{path}: no {run_record.RECORD}, the stage-1 bridge the budget table names "
+                            f"(python -m tools.run_record {source})")
+        train = run_record.load(path)["train"]
+        cells.append(f"{train['task']}, {train['steps']:,} steps")
+    return "; ".join(dict.fromkeys(cells))  # one cell per distinct stage 1
 
 
 def run_name(variant: str) -> str:

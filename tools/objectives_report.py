@@ -70,10 +70,10 @@ def paired_cell(diffs: list[dict]) -> str:
             f"[{statistics.mean(d['ci95'][0] for d in diffs):+.1f}, {statistics.mean(d['ci95'][1] for d in diffs):+.1f}]")
 
 
-def row(label: str, runs: list[dict], *, steps: bool = False) -> str:
-    """One variant: seeds, precision, (steps,) English dev and test chrF++, the low-resource average with its
-    95% interval (bounds averaged over seeds), and the paired difference to the baseline where every seed
-    has one."""
+def row(label: str, runs: list[dict], *, steps: bool = False, stage1: str | None = None) -> str:
+    """One variant: seeds, precision, (its stage 1,) (steps,) English dev and test chrF++, the low-resource
+    average with its 95% interval (bounds averaged over seeds), and the paired difference to the baseline
+    where every seed has one."""
     results = [r["run"] for r in runs]
     low = [res["summary"]["low_resource_chrf"] for res in results]
     # compare.json keeps a run's joint intervals beside its summary
@@ -84,7 +84,8 @@ def row(label: str, runs: list[dict], *, steps: bool = False) -> str:
         diff = paired_cell(diffs)
     precision = "/".join(sorted({precision_label(res["train"]["mixed_precision"]) for res in results}))
     trained = f"{'; '.join(steps_cell(res['train']) for res in results)} | " if steps else ""
-    return (f"| {label} | {', '.join(str(r['seed']) for r in runs)} | {precision} | {trained}"
+    first = f"{stage1} | " if stage1 is not None else ""
+    return (f"| {label} | {', '.join(str(r['seed']) for r in runs)} | {precision} | {first}{trained}"
             f"{seeds.spread([res['train'].get('dev_chrf') for res in results], scale=1)} | "
             f"{seeds.spread([res['results'].get('eng_Latn', {}).get('chrf') for res in results], scale=1)} | "
             f"{seeds.spread(low, scale=1)}{interval} | {diff} |")
