@@ -310,12 +310,12 @@ def test_the_bitext_report_sets_the_two_stage_bridge_beside_english_only(tmp_pat
     assert "| sin_Sinh (low) | 16.0 ± 1.0 [14.0, 18.0] | 22.0 ± 1.0 [20.0, 24.0] | +6.0 |" in lines
     assert "| eng_Latn | 71.0 ± 1.0 [69.0, 73.0] | 69.0 ± 1.0 [67.0, 71.0] | -2.0 |" in lines
     assert lines[-1] == "| **low-resource average** | **13.5 ± 0.5 [12.5, 14.5]** | **18.0 ± 1.0 [17.0, 19.0]** | **+4.5** |"
-    for seed, ci in ((0, [3.0, 6.0]), (1, [4.0, 7.0])):  # tools/paired_bootstrap.py's summary.json per seed
+    for seed, diff, ci in ((0, 4.0, [3.0, 6.0]), (1, 5.0, [4.0, 7.0])):  # tools/paired_bootstrap.py's summary.json
         folder = tmp_path / "bitext" / f"seed{seed}"
         (folder / "summary.json").write_text(json.dumps({"first": str(folder / "english-only" / "eval-not-in-xnli"),
-                                                          "low_resource": {"ci95": ci}}))
+                                                          "low_resource": {"difference": diff, "ci95": ci}}))
     lines = generation_report.bitext_block(tmp_path)
-    assert lines[-3].endswith("| **+4.5 [3.5, 6.5]** |") and lines[-1].startswith("The difference's interval is paired")
+    assert lines[-3].endswith("| **+4.5 [+3.5, +6.5]** |") and lines[-1].startswith("The difference's interval is paired")
 
 
 def test_the_stage1_budget_table_has_a_row_per_budget_and_reuses_the_english_only_run(tmp_path):
@@ -339,11 +339,11 @@ def test_the_stage1_budget_table_has_a_row_per_budget_and_reuses_the_english_onl
     record["evaluations"]["eval-heldout"]["summary"]["average_chrf"] = 30.0
     (longer / "stage1" / run_record.RECORD).write_text(json.dumps(record))
     assert len(generation_report.bitext_budget_block(root)) == 3  # the 200-step row only: the longer one is unpaired
-    summary = {"first": "results/bitext/seed0/english-only/eval-not-in-xnli", "low_resource": {"ci95": [6.0, 10.0]}}
+    summary = {"first": "results/bitext/seed0/english-only/eval-not-in-xnli", "low_resource": {"difference": 8.0, "ci95": [6.0, 10.0]}}
     (longer / "summary.json").write_text(json.dumps(summary))
     header, _, short, long = generation_report.bitext_budget_block(root)
     assert short == "| 200 (0.15) | 0 | 40.0 | 13.0 [12.0, 14.0] | 17.0 [16.0, 18.0] | +4.0 | 70.0 / 68.0 |"
-    assert long == "| 1000 (0.73) | 0 | 30.0 | 13.0 [12.0, 14.0] | 21.0 [20.0, 22.0] | +8.0 [6.0, 10.0] | 70.0 / 66.0 |"
+    assert long == "| 1000 (0.73) | 0 | 30.0 | 13.0 [12.0, 14.0] | 21.0 [20.0, 22.0] | +8.0 [+6.0, +10.0] | 70.0 / 66.0 |"
     # the per-language table stays the bitext/ one
     assert generation_report.bitext_block(root)[-1].startswith("| **low-resource average** | **13.0")
     record["train_config"]["seed"] = 1

@@ -150,10 +150,12 @@ def low_resource_cells(docs: list[dict]) -> tuple[list[str], str]:
     low = {run: [d[run]["evaluations"][BITEXT_EVAL]["summary"] for d in docs] for run in BITEXT_RUNS}
     cells = [seeds.spread([s["low_resource_chrf"] for s in low[run]], scale=1)
              + seeds.mean_bounds([s.get("low_resource_chrf_ci95") for s in low[run]]) for run in BITEXT_RUNS]
+    paired = [d["paired"]["low_resource"] for d in docs if d["paired"]]
+    if paired and len(paired) == len(docs):
+        return cells, seeds.paired_cell(paired)
     diff = statistics.mean(s["low_resource_chrf"] for s in low["stage2"]) - statistics.mean(
         s["low_resource_chrf"] for s in low["english-only"])
-    paired = [d["paired"]["low_resource"]["ci95"] if d["paired"] else None for d in docs]
-    return cells, f"{diff:+.1f}{seeds.mean_bounds(paired)}"
+    return cells, f"{diff:+.1f}"
 
 
 def bitext_block(root: Path) -> list[str]:

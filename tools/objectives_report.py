@@ -9,7 +9,6 @@ the real-budget table (tools/budget_report.py).
 from __future__ import annotations
 
 import json
-import statistics
 from pathlib import Path
 
 from layerbridge.errors import DataError
@@ -64,12 +63,6 @@ def steps_cell(train: dict) -> str:
     return f"best {train['best_step']:,} of {train['steps']:,}"
 
 
-def paired_cell(diffs: list[dict]) -> str:
-    """A paired difference with its 95% interval, each averaged over seeds (tools/paired_bootstrap.py)."""
-    return (f"{statistics.mean(d['difference'] for d in diffs):+.1f} "
-            f"[{statistics.mean(d['ci95'][0] for d in diffs):+.1f}, {statistics.mean(d['ci95'][1] for d in diffs):+.1f}]")
-
-
 def row(label: str, runs: list[dict], *, steps: bool = False, stage1: str | None = None) -> str:
     """One variant: seeds, precision, (its stage 1,) (steps,) English dev and test chrF++, the low-resource
     average with its 95% interval (bounds averaged over seeds), and the paired difference to the baseline
@@ -81,7 +74,7 @@ def row(label: str, runs: list[dict], *, steps: bool = False, stage1: str | None
     diffs = [r["paired"]["low_resource"] for r in runs if r["paired"]]
     diff = "—"
     if diffs and len(diffs) == len(runs):
-        diff = paired_cell(diffs)
+        diff = seeds.paired_cell(diffs)
     precision = "/".join(sorted({precision_label(res["train"]["mixed_precision"]) for res in results}))
     trained = f"{'; '.join(steps_cell(res['train']) for res in results)} | " if steps else ""
     first = f"{stage1} | " if stage1 is not None else ""
@@ -116,5 +109,5 @@ def control_line(root: Path, found: dict[str, list[dict]]) -> list[str]:
         return []
     diffs = [json.loads(p.read_text(encoding="utf-8"))["low_resource"] for p in paths]
     return ["", "Continuation then restating minus restating then restating (the same two stages and steps), paired "
-                f"over the same sentences, low-resource average: {paired_cell(diffs)} "
+                f"over the same sentences, low-resource average: {seeds.paired_cell(diffs)} "
                 f"(seeds {', '.join(map(str, seeds_run))})."]

@@ -90,6 +90,13 @@ def spread(values: list[float | None], scale: float = 100) -> str:
     return f"{statistics.mean(values):.1f} ± {(max(values) - min(values)) / 2:.1f}"
 
 
+def paired_cell(diffs: list[dict]) -> str:
+    """'+d [+low, +high]': a paired difference with its 95% interval, each averaged over seeds
+    (tools/paired_bootstrap.py's documents)."""
+    return (f"{statistics.mean(d['difference'] for d in diffs):+.1f} "
+            f"[{statistics.mean(d['ci95'][0] for d in diffs):+.1f}, {statistics.mean(d['ci95'][1] for d in diffs):+.1f}]")
+
+
 def mean_bounds(found: list[list[float] | None]) -> str:
     """' [low, high]': intervals' bounds averaged over seeds; '' unless every seed has one."""
     if not found or not all(found):
