@@ -139,3 +139,19 @@ def test_reach_of_the_budget_runs_sits_beside_their_chrf(tmp_path):
     lines = generation_report.reach_block(tmp_path, columns)
     assert "| sin_Sinh (low) | 20% (5%) · 17.0 | 10% (5%) · 21.0 |" in lines
     assert "| **low-resource average** | **20% (5%) · 17.0** | **10% (5%) · 21.0** |" in lines
+
+
+def test_targets_name_the_best_design_of_each_kind(tmp_path):
+    """English-only designs (from scratch) and bitext-stage ones (from a stage-1 bridge) meet their own
+    targets; the copy ceiling is the best English of any design; the baseline is no design; a target no
+    design of its kind was run for says so."""
+    write_run(tmp_path, "flores-en-budget", "restate-200", 0, 26.0)  # above 25, but the baseline
+    write_run(tmp_path, "flores-en-budget", "soft-tokens", 0, 20.0)
+    write_run(tmp_path, "flores-en-budget", "soft-tokens", 1, 22.0)
+    write_run(tmp_path, "flores-en-budget", "cross-attention", 0, 19.0, run="global_softmax[injection=cross_attention]")
+    lines = budget_report.targets_block(tmp_path)
+    assert lines[2] == "| English-only design, low-resource average | 25 | soft tokens (global_softmax, lexical start) | 0, 1 | 21.0 [20.0, 22.0] | no |"
+    assert lines[3].startswith("| bitext-stage design, low-resource languages outside the bitext | 30 | (not run yet) |")
+    assert lines[4].endswith("| 80.0 [79.0, 81.0] | no |")
+    write_run(tmp_path, "flores-en-budget", "bitext-stage", 0, 31.0, init_from="stage1")
+    assert budget_report.targets_block(tmp_path)[3].endswith("| bitext stage 1, then soft tokens | 0 | 31.0 [30.0, 32.0] | **yes** |")

@@ -8,10 +8,11 @@ sentences (its summary.json, tools/paired_bootstrap.py). Read by tools/generatio
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 
 from layerbridge.errors import DataError
-from tools import run_record
+from tools import run_record, seeds
 from tools.example_outputs import GISTS, one_line, stored_examples
 from tools.language_table import language_table
 from tools.objectives_report import RUN, row, same_languages, study_docs
@@ -51,6 +52,46 @@ def budget_block(root: Path) -> list[str]:
         lines.append(row(BASELINE_LABEL, baseline, steps=True, stage1=stage1_cell(root, baseline)))
     return lines + [row(DESIGNS[design][0], runs, steps=True, stage1=stage1_cell(root, runs))
                     for design, runs in found.items()]
+
+
+TARGETS = (  # issue 30: (what, the target, the designs it is measured on, the score read)
+    ("English-only design, low-resource average", 25.0, "English only", "low"),
+    ("bitext-stage design, low-resource languages outside the bitext", 30.0, "bitext stage", "low"),
+    ("the copy ceiling: English restated", 85.0, "any", "eng_Latn"))
+
+
+def targets_block(root: Path) -> list[str]:
+    """Issue 30's targets against the best design of each kind (mean over its seeds, with its 95% interval,
+    bounds averaged over seeds): English-only designs started from scratch, bitext-stage ones from a
+    stage-1 bridge (--init-from); the 200-step baseline is no design."""
+    found = all_runs(root)
+    found.pop(BASELINE, None)
+    if not found:
+        return NOTHING
+    lines = ["| target | goal | best design | seeds | measured | met |", "|---|---:|---|---|---:|---|"]
+    for what, goal, kind, score in TARGETS:
+        candidates = [(mean_score(runs, score), design, runs) for design, runs in found.items()
+                      if kind == "any" or (kind == "bitext stage") == two_stage(runs)]
+        if not candidates:
+            lines.append(f"| {what} | {goal:.0f} | (not run yet) | — | — | — |")
+            continue
+        value, design, runs = max(candidates, key=lambda c: c[0])
+        bounds = [r["run"]["low_resource_chrf_ci95"] if score == "low" else r["run"]["results"][score].get("chrf_ci95")
+                  for r in runs]
+        lines.append(f"| {what} | {goal:.0f} | {DESIGNS[design][0]} | {', '.join(str(r['seed']) for r in runs)} | "
+                     f"{value:.1f}{seeds.mean_bounds(bounds)} | {'**yes**' if value >= goal else 'no'} |")
+    return lines
+
+
+def two_stage(runs: list[dict]) -> bool:
+    """Whether a design's seeds started from a stage-1 bridge (--init-from)."""
+    return any(r["compare"]["train_config"].get("init_from") for r in runs)
+
+
+def mean_score(runs: list[dict], score: str) -> float:
+    """A design's low-resource average ("low") or one language's chrF++, averaged over its seeds."""
+    return statistics.mean(r["run"]["summary"]["low_resource_chrf"] if score == "low"
+                           else r["run"]["results"][score]["chrf"] for r in runs)
 
 
 def stage1_cell(root: Path, runs: list[dict]) -> str:

@@ -14,7 +14,7 @@ words (studies/generation/soft_token_reach.py) beside their chrF++; `content-rec
 and other words of the references their outputs keep (studies/generation/content_recall.py);
 `objectives`: the English-only objectives beside restating (tools/objectives_report.py).
 `flores-en-budget`: the designs trained up to 2,000 steps beside restating at 200 (tools/budget_report.py);
-`flores-en-budget-languages`: the same per language, with the LLM-alone rows; `flores-en-budget-examples`:
+`flores-en-budget-targets`: issue 30's targets against the best of them; `flores-en-budget-languages`: the same per language, with the LLM-alone rows; `flores-en-budget-examples`:
 their outputs for the examples' sentences; `flores-en-budget-reach` and `-recall`: their soft-token reach and
 content recall.
 """
@@ -376,6 +376,7 @@ def main(argv: list[str] | None = None) -> int:
               "bitext": bitext_block(root), "bitext-budget": bitext_budget_block(root), "soft-token-reach": reach_block(root),
               "content-recall": recall_block(root), "objectives": objectives_block(root),
               "flores-en-budget": budget_report.budget_block(root),
+              "flores-en-budget-targets": budget_report.targets_block(root),
               "flores-en-budget-languages": budget_report.languages_block(root, root / "plots", doc),
               "flores-en-budget-examples": budget_report.examples_block(root),
               "flores-en-budget-reach": reach_block(root, budget_report.diagnosed(root, REACH)),
