@@ -1,0 +1,95 @@
+"""studies/generation/budget.sh with a stand-in `layerbridge` (it writes what train and compare would, from
+fixed outputs): the bitext-stage design trains its stage 1 once and starts from it, every run leaves its
+sentence statistics, each design is paired with the baseline, also when the baseline's predictions are gone
+(kept from git: its statistics only), and a finished design is not trained again."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+LANGUAGES = ["eng_Latn", "sin_Sinh", "tam_Taml"]
+
+FAKE = r'''#!PYTHON
+"""A stand-in for layerbridge: logs its arguments, writes a trained run or a compare output."""
+import json, os, sys
+from pathlib import Path
+
+args = sys.argv[1:]
+with open(os.environ["FAKE_LOG"], "a") as log:
+    log.write(" ".join(args) + "\n")
+out = Path(args[args.index("-o") + 1])
+out.mkdir(parents=True, exist_ok=True)
+if args[0] == "train":
+    steps = [int(args[i + 1]) for i, a in enumerate(args) if a == "--max-steps"][-1]
+    (out / "train_config.json").write_text(json.dumps({"seed": 0}))
+    (out / "train_summary.json").write_text(json.dumps({"task": "xnli_bitext", "steps": steps}))
+    (out / "bridge_config.json").write_text("{}")
+else:  # compare: one run, evaluated; a bridge from a stage 1 is right on more sentences
+    run, langs = args[args.index("--fusions") + 1], args[args.index("--languages") + 1].split(",")
+    good = 3 if "--init-from" in args else 2
+    evaluation = out / run / "eval-generation"
+    (evaluation / "predictions").mkdir(parents=True)
+    for lang in langs:
+        rows = [{"id": f"flores_en/{lang}/test/{i}", "output": f"the {i} cat sat on mat {i}" if i % 4 < good
+                 else "nothing", "reference": f"the {i} cat sat on mat {i}"} for i in range(16)]
+        (evaluation / "predictions" / f"{lang}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (evaluation / "results.json").write_text(json.dumps({"task": "flores_en", "limit": 16, "seed": 0,
+        "languages": {lang: {"chrf": 50.0} for lang in langs},
+        "summary": {"metric": "chrf", "low_resource_languages": langs[1:]}}))
+    (out / "compare.json").write_text("{}")
+'''
+
+
+def budget(tmp_path: Path, designs: str, **env) -> subprocess.CompletedProcess:
+    """Run budget.sh into tmp_path/out with the stand-in first on PATH."""
+    bin_dir = tmp_path / "bin"
+    if not bin_dir.is_dir():
+        bin_dir.mkdir()
+        (bin_dir / "layerbridge").write_text(FAKE.replace("PYTHON", sys.executable))
+        (bin_dir / "layerbridge").chmod(0o755)
+    environment = {**os.environ, "PATH": f"{bin_dir}:{Path(sys.executable).parent}:{os.environ['PATH']}",
+                   "FAKE_LOG": str(tmp_path / "calls.log"), "LAYERBRIDGE_DATA_DIR": str(tmp_path),
+                   "LANGUAGES": ",".join(LANGUAGES), **env}
+    return subprocess.run(["bash", "studies/generation/budget.sh", str(tmp_path / "out"), "0", designs],
+                          cwd=REPO, env=environment, capture_output=True, text=True, timeout=300)
+
+
+def calls(tmp_path: Path) -> list[str]:
+    return (tmp_path / "calls.log").read_text().splitlines() if (tmp_path / "calls.log").is_file() else []
+
+
+def test_budget_script_trains_stage_1_once_and_pairs_through_statistics(tmp_path):
+    done = budget(tmp_path, "bitext-stage")
+    assert done.returncode != 0 and "bitext-stage trains its stage 1 on BITEXT" in done.stderr
+    assert calls(tmp_path) == []
+    (tmp_path / "bitext").mkdir()
+    (tmp_path / "bitext" / "bitext.yaml").write_text("name: xnli_bitext\n")
+    done = budget(tmp_path, "restate-200,bitext-stage", BITEXT=str(tmp_path / "bitext"))
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "out"
+    baseline, train, design = calls(tmp_path)  # the order of DESIGNS
+    assert train.startswith(f"train --task {tmp_path}/bitext/bitext.yaml") and train.endswith(
+        f"--max-steps 1000 --dev-size 0 -o {out}/bitext-stage1/seed0")
+    assert baseline.startswith("compare") and "--init-from" not in baseline
+    assert f"--init-from {out}/bitext-stage1/seed0" in design and "--keep-best" in design
+    assert (out / "bitext-stage1" / "seed0" / "run.json").is_file()  # the record git keeps
+    for run in (out / "restate-200" / "seed0" / "global_softmax", out / "bitext-stage" / "seed0" / "global_softmax"):
+        statistics = json.loads((run / "sentence-statistics" / "results.json").read_text())
+        assert list(statistics["languages"]) == LANGUAGES and "cat" not in json.dumps(statistics)
+        assert (run / "content-recall" / "results.json").is_file()
+    summary = out / "bitext-stage" / "seed0" / "summary.json"
+    paired = json.loads(summary.read_text())
+    assert paired["low_resource"]["difference"] > 0 and paired["first"].endswith("global_softmax/eval-generation")
+    # the baseline kept from git (its statistics, no predictions); the design's pairing written again
+    shutil.rmtree(out / "restate-200" / "seed0" / "global_softmax" / "eval-generation")
+    summary.unlink()
+    done = budget(tmp_path, "restate-200,bitext-stage", BITEXT=str(tmp_path / "bitext"))
+    assert done.returncode == 0, done.stderr
+    assert len(calls(tmp_path)) == 3  # nothing trained again
+    again = json.loads(summary.read_text())
+    assert again["first"].endswith("sentence-statistics/results.json")
+    assert again["low_resource"] == paired["low_resource"] and again["average"] == paired["average"]
