@@ -286,6 +286,8 @@ def test_committed_sentence_statistics_pair_as_the_evaluations_do(tmp_path):
     from_folders, from_file = paired_bootstrap.paired(*folders), paired_bootstrap.paired(stats, folders[1])
     for label in ("average", "low_resource"):
         assert from_file[label] == from_folders[label] and from_file[label]["difference"] > 0
+    evaluated = json.loads((folders[1] / "results.json").read_text())["languages"]
+    assert from_file["scores"]["second"] == pytest.approx({lang: r["chrf"] for lang, r in evaluated.items()}, abs=1e-3)
     assert paired_bootstrap.paired(stats, folders[0])["low_resource"]["difference"] == 0
     other = tmp_path / "other.json"
     other.write_text(json.dumps({"kind": "something else"}))

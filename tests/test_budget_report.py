@@ -155,3 +155,20 @@ def test_targets_name_the_best_design_of_each_kind(tmp_path):
     assert lines[4].endswith("| 80.0 [79.0, 81.0] | no |")
     write_run(tmp_path, "flores-en-budget", "bitext-stage", 0, 31.0, init_from="stage1")
     assert budget_report.targets_block(tmp_path)[3].endswith("| bitext stage 1, then soft tokens | 0 | 31.0 [30.0, 32.0] | **yes** |")
+
+
+def test_beam_search_beside_greedy_per_language_with_the_paired_average(tmp_path):
+    """A run decoded both ways (RUN/eval-beams4/summary.json, tools/paired_bootstrap.py's document): per
+    language greedy / beams / difference, and the low-resource averages with the paired interval."""
+    assert budget_report.beams_block(tmp_path) == budget_report.NOTHING
+    folder = write_run(tmp_path, "flores-en-budget", "soft-tokens", 0, 20.0)
+    (folder / "global_softmax" / "eval-beams4").mkdir(parents=True)
+    assert budget_report.beams_block(tmp_path) == budget_report.NOTHING  # not paired yet
+    document = {"scores": {"first": {"eng_Latn": 80.0, "sin_Sinh": 20.0, "tam_Taml": 18.0},
+                           "second": {"eng_Latn": 81.0, "sin_Sinh": 23.0, "tam_Taml": 19.0}},
+                "low_resource": {"difference": 2.0, "ci95": [1.0, 3.0], "languages": ["sin_Sinh", "tam_Taml"]}}
+    (folder / "global_softmax" / "eval-beams4" / "summary.json").write_text(json.dumps(document))
+    lines = budget_report.beams_block(tmp_path)
+    assert lines[2] == "| language | soft tokens, up to 2,000 steps (seed 0), 4 beams |"
+    assert "| eng_Latn | 80.0 / 81.0 / +1.0 |" in lines and "| sin_Sinh (low) | 20.0 / 23.0 / +3.0 |" in lines
+    assert lines[-1] == "| **low-resource average** | **19.0 / 21.0 / +2.0 [+1.0, +3.0]** |"

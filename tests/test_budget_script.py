@@ -1,7 +1,8 @@
 """studies/generation/budget.sh with a stand-in `layerbridge` (it writes what train and compare would, from
 fixed outputs): the bitext-stage design trains its stage 1 once and starts from it, every run leaves its
 sentence statistics, each design is paired with the baseline, also when the baseline's predictions are gone
-(kept from git: its statistics only), and a finished design is not trained again."""
+(kept from git: its statistics only), a finished design is not trained again, and BEAMS decodes each run
+again with beam search, paired with its greedy decoding."""
 
 import json
 import os
@@ -22,24 +23,28 @@ args = sys.argv[1:]
 with open(os.environ["FAKE_LOG"], "a") as log:
     log.write(" ".join(args) + "\n")
 out = Path(args[args.index("-o") + 1])
-out.mkdir(parents=True, exist_ok=True)
 if args[0] == "train":
+    out.mkdir(parents=True, exist_ok=True)
     steps = [int(args[i + 1]) for i, a in enumerate(args) if a == "--max-steps"][-1]
     (out / "train_config.json").write_text(json.dumps({"seed": 0}))
     (out / "train_summary.json").write_text(json.dumps({"task": "xnli_bitext", "steps": steps}))
     (out / "bridge_config.json").write_text("{}")
-else:  # compare: one run, evaluated; a bridge from a stage 1 is right on more sentences
-    run, langs = args[args.index("--fusions") + 1], args[args.index("--languages") + 1].split(",")
-    good = 3 if "--init-from" in args else 2
-    evaluation = out / run / "eval-generation"
-    (evaluation / "predictions").mkdir(parents=True)
+def evaluation(folder, langs, good):  # 16 sentences a language, right where i % 4 < good
+    (folder / "predictions").mkdir(parents=True)
     for lang in langs:
         rows = [{"id": f"flores_en/{lang}/test/{i}", "output": f"the {i} cat sat on mat {i}" if i % 4 < good
                  else "nothing", "reference": f"the {i} cat sat on mat {i}"} for i in range(16)]
-        (evaluation / "predictions" / f"{lang}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    (evaluation / "results.json").write_text(json.dumps({"task": "flores_en", "limit": 16, "seed": 0,
+        (folder / "predictions" / f"{lang}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (folder / "results.json").write_text(json.dumps({"task": "flores_en", "limit": 16, "seed": 0,
         "languages": {lang: {"chrf": 50.0} for lang in langs},
         "summary": {"metric": "chrf", "low_resource_languages": langs[1:]}}))
+
+
+langs = args[args.index("--languages") + 1].split(",") if "--languages" in args else []
+if args[0] == "evaluate":  # beam search: right on every sentence
+    evaluation(out, langs, 4)
+elif args[0] == "compare":  # one run, evaluated; a bridge from a stage 1 is right on more sentences
+    evaluation(out / args[args.index("--fusions") + 1] / "eval-generation", langs, 3 if "--init-from" in args else 2)
     (out / "compare.json").write_text("{}")
 '''
 
@@ -93,3 +98,11 @@ def test_budget_script_trains_stage_1_once_and_pairs_through_statistics(tmp_path
     again = json.loads(summary.read_text())
     assert again["first"].endswith("sentence-statistics/results.json")
     assert again["low_resource"] == paired["low_resource"] and again["average"] == paired["average"]
+    # BEAMS: each run decoded again with beams, paired with its greedy decoding (the baseline's is gone)
+    done = budget(tmp_path, "restate-200,bitext-stage", BITEXT=str(tmp_path / "bitext"), BEAMS="4")
+    assert done.returncode == 0, done.stderr
+    (beams,) = calls(tmp_path)[3:]
+    assert beams.startswith(f"evaluate {out}/bitext-stage/seed0/global_softmax --task flores_en") and (
+        "--limit 64 --seed 0 --mixed-precision auto --num-beams 4" in beams)
+    decoded = json.loads((out / "bitext-stage" / "seed0" / "global_softmax" / "eval-beams4" / "summary.json").read_text())
+    assert decoded["low_resource"]["difference"] > 0 and decoded["scores"]["second"]["sin_Sinh"] == 100.0

@@ -168,6 +168,34 @@ def examples_block(root: Path) -> list[str]:
     return lines
 
 
+def beams_block(root: Path) -> list[str]:
+    """Greedy decoding against beam search, per language, for each run decoded both ways (budget.sh with
+    BEAMS: RUN/eval-beams<N>/summary.json, tools/paired_bootstrap.py over the same sentences)."""
+    found = []  # (column label, the paired document)
+    for variant, runs in all_runs(root).items():
+        for r in runs:
+            run = root / BUDGET / variant / f"seed{r['seed']}" / run_name(variant)
+            for path in sorted(run.glob("eval-beams*/summary.json")):
+                beams = path.parent.name.removeprefix("eval-beams")
+                found.append((f"{COLUMNS[variant]} (seed {r['seed']}), {beams} beams",
+                              json.loads(path.read_text(encoding="utf-8"))))
+    if not found:
+        return NOTHING
+    languages, low = list(found[0][1]["scores"]["first"]), found[0][1]["low_resource"]["languages"]
+    lines = ["chrF++ with greedy decoding / with beam search / the difference, on the same sentences (the saved "
+             "decoding settings otherwise: no repeated 3-grams, up to 80 new tokens); the low-resource average's "
+             "difference with its paired 95% interval.", "",
+             "| language | " + " | ".join(label for label, _ in found) + " |", "|---|" + "---:|" * len(found)]
+    for lang in languages:
+        cells = [f"{d['scores']['first'][lang]:.1f} / {d['scores']['second'][lang]:.1f} / "
+                 f"{d['scores']['second'][lang] - d['scores']['first'][lang]:+.1f}" for _, d in found]
+        lines.append(f"| {lang}{' (low)' if lang in low else ''} | " + " | ".join(cells) + " |")
+    averages = [f"{statistics.mean(d['scores']['first'][l] for l in low):.1f} / "
+                f"{statistics.mean(d['scores']['second'][l] for l in low):.1f} / {seeds.paired_cell([d['low_resource']])}"
+                for _, d in found]
+    return lines + ["| **low-resource average** | " + " | ".join(f"**{cell}**" for cell in averages) + " |"]
+
+
 def diagnosed(root: Path, key: str) -> dict[str, list[dict]]:
     """label -> per seed, a run.json-shaped document (the seed, the run's evaluation from compare.json, the
     diagnostic `key`) of every run measured with it (RUN/<key>/results.json: studies/generation/

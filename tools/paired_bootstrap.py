@@ -15,8 +15,10 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from layerbridge.errors import DataError
-from layerbridge.evaluation.bootstrap import paired_difference
+from layerbridge.evaluation.bootstrap import paired_difference, score_from_totals
 from layerbridge.io import atomic_write_text
 from tools.sentence_statistics import load
 
@@ -29,13 +31,19 @@ def paired(first: Path, second: Path) -> dict:
     if metric != b["metric"] or list(stats_a) != list(stats_b):
         raise DataError(f"{first} and {second} are not evaluations of the same languages and metric")
     low = a["low_resource_languages"]
-    document = {"first": str(first), "second": str(second), "metric": metric}
+    document = {"first": str(first), "second": str(second), "metric": metric,
+                "scores": {"first": corpus_scores(metric, stats_a), "second": corpus_scores(metric, stats_b)}}
     for label, langs in (("average", list(stats_a)), ("low_resource", low)):
         try:
             document[label] = paired_difference(metric, {l: stats_a[l] for l in langs}, {l: stats_b[l] for l in langs})
         except ValueError as error:
             raise DataError(f"{first} vs {second}: {error}") from None
     return document
+
+
+def corpus_scores(metric: str, statistics: dict[str, tuple[list[str], np.ndarray]]) -> dict[str, float]:
+    """Each language's corpus score (what its evaluation reported), from its sentences' summed statistics."""
+    return {lang: round(score_from_totals(metric, rows.sum(axis=0)), 4) for lang, (_, rows) in statistics.items()}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,6 +35,8 @@ DESIGNS=${3:-restate-200,soft-tokens,cross-attention,bitext-stage}
 STEPS=${STEPS:-2000}
 PATIENCE=${PATIENCE:-3}  # 0: train every step
 STAGE1_STEPS=${STAGE1_STEPS:-1000}  # bitext-stage's stage 1: 0.7 epoch of XNLI's 11,032 pairs
+BEAMS=${BEAMS:-0}  # above 1: every run also decoded with that many beams (RUN/eval-beams<N>, ~2.2x the greedy time),
+                   # paired with its greedy decoding (RUN/eval-beams<N>/summary.json)
 REFERENCES=${REFERENCES-llm_alone,llm_zero_shot}  # the LLM-alone rows, evaluated beside restate-200 ('' for none)
 . "$(dirname "$0")/../flores_en_settings.sh"  # FLORES_EN: the settings of docs/generation.md
 . "$(dirname "$0")/../finished.sh"  # finished, train_run
@@ -47,15 +49,21 @@ BUDGET=(--max-steps "$STEPS" --epochs 100 --eval-every 100 --keep-best --early-s
 set -f  # the designs' brackets are not file patterns
 # each design paired with the 200-step restating bridge of the same seed, machine and precision
 BASELINE=${BASELINE:-$OUT/restate-200/seed$SEED/global_softmax}
-evaluation() {  # evaluation RUN-FOLDER: its evaluation folder here, else its sentence statistics kept in git
-  set +f; local found=("$1"/eval-*); set -f  # the run's name is quoted: literal
-  if [ -d "${found[0]}" ]; then echo "${found[0]}"; elif [ -f "$1/sentence-statistics/results.json" ]; then
+evaluation() {  # evaluation RUN-FOLDER: its (greedy) evaluation folder here, else its sentence statistics kept in git
+  if [ -d "$1/eval-generation" ]; then echo "$1/eval-generation"; elif [ -f "$1/sentence-statistics/results.json" ]; then
     echo "$1/sentence-statistics/results.json"; fi
+}
+beams() {  # beams RUN-FOLDER: the run decoded with BEAMS beams on the same sentences, paired with its greedy decoding
+  local dir=$1 eval=$1/eval-beams$BEAMS
+  [ "$BEAMS" -gt 1 ] && [ -d "$dir/eval-generation" ] || return 0
+  [ -f "$eval/results.json" ] || layerbridge evaluate "$dir" --task flores_en ${LANGUAGES:+--languages "$LANGUAGES"} \
+    --limit "$FLORES_EN_EVAL_LIMIT" --seed "$SEED" --mixed-precision auto --num-beams "$BEAMS" -o "$eval"
+  [ -f "$eval/summary.json" ] || python -m tools.paired_bootstrap "$dir/eval-generation" "$eval" -o "$eval/summary.json"
 }
 diagnose() {  # diagnose RUN-FOLDER: the content its outputs keep and its soft tokens read as words (once)
   local dir=$1
   [ -d "$dir" ] || return 0  # a run kept from git: nothing to measure here
-  [ -f "$dir/content-recall/results.json" ] || python -m studies.generation.content_recall "$dir"
+  [ -f "$dir/content-recall/results.json" ] || python -m studies.generation.content_recall "$dir" --eval eval-generation
   [ -f "$dir/soft-token-reach/results.json" ] || [ -z "$LANGUAGES" ] \
     || python -m studies.generation.soft_token_reach "$dir" --languages "$LANGUAGES" \
     || echo "budget.sh: no soft-token reach for $dir (above: why; cross-attention reads no soft tokens)" >&2
@@ -67,6 +75,7 @@ run() {  # run FOLDER RUN-NAME compare-args...: a design trained on the budget, 
   local out=$1 name=$2; shift 2
   finished "$out" || layerbridge compare "${FLORES_EN[@]}" "${BUDGET[@]}" ${LANGUAGES:+--languages "$LANGUAGES"} "$@" -o "$out"
   diagnose "$out/$name"
+  beams "$out/$name"
   [ -f "$out/summary.json" ] && return
   local first second; first=$(evaluation "$BASELINE"); second=$(evaluation "$out/$name")
   if [ -n "$first" ] && [ -n "$second" ]; then
@@ -81,7 +90,8 @@ for design in ${DESIGNS//,/ }; do
     restate-200) out=$OUT/restate-200/seed$SEED  # the flores_en settings as they are: 200 steps, with the LLM alone
       finished "$out" || layerbridge compare "${FLORES_EN[@]}" --seed "$SEED" --references "$REFERENCES" \
         ${LANGUAGES:+--languages "$LANGUAGES"} --fusions global_softmax -o "$out"
-      diagnose "$out/global_softmax" ;;
+      diagnose "$out/global_softmax"
+      beams "$out/global_softmax" ;;
     soft-tokens) run "$OUT/soft-tokens/seed$SEED" global_softmax --fusions global_softmax ;;
     cross-attention) x="global_softmax[injection=cross_attention]"; run "$OUT/cross-attention/seed$SEED" "$x" --fusions "$x" ;;
     bitext-stage)  # stage 1 on the bitext first (kept once trained), unless the design is finished
