@@ -106,3 +106,9 @@ def test_budget_script_trains_stage_1_once_and_pairs_through_statistics(tmp_path
         "--limit 64 --seed 0 --mixed-precision auto --num-beams 4" in beams)
     decoded = json.loads((out / "bitext-stage" / "seed0" / "global_softmax" / "eval-beams4" / "summary.json").read_text())
     assert decoded["low_resource"]["difference"] > 0 and decoded["scores"]["second"]["sin_Sinh"] == 100.0
+    # the same stage 1, then the 200 steps of restate-200 (no budget flags)
+    done = budget(tmp_path, "bitext-stage-200", BITEXT=str(tmp_path / "bitext"))
+    assert done.returncode == 0, done.stderr
+    (short,) = calls(tmp_path)[4:]
+    assert f"--init-from {out}/bitext-stage1/seed0" in short and "--keep-best" not in short and "--max-steps 2000" not in short
+    assert (out / "bitext-stage-200" / "seed0" / "summary.json").is_file()

@@ -22,11 +22,13 @@ DESIGNS = {  # design -> (label, its run in compare.json)
     "soft-tokens": ("soft tokens (global_softmax, lexical start)", "global_softmax"),
     "cross-attention": ("cross-attention (LayAlign), lexical start", "global_softmax[injection=cross_attention]"),
     "bitext-stage": ("bitext stage 1, then soft tokens", "global_softmax"),
+    "bitext-stage-200": ("bitext stage 1, then soft tokens for 200 steps", "global_softmax"),
 }
 BASELINE = "restate-200"  # results/flores-en-budget/restate-200/seed<N>: the 200-step bridge each design is paired with
 BASELINE_LABEL = "restating, 200 steps (the baseline)"
 COLUMNS = {BASELINE: "restating, 200 steps", "soft-tokens": "soft tokens, up to 2,000 steps",
-           "cross-attention": "cross-attention, up to 2,000 steps", "bitext-stage": "bitext stage 1, then soft tokens"}
+           "cross-attention": "cross-attention, up to 2,000 steps", "bitext-stage": "bitext stage 1, then soft tokens",
+           "bitext-stage-200": "bitext stage 1, then 200 steps"}
 # not English: restated, it is close to the data's own sentence (third-party text stays out of the repository)
 EXAMPLE_LANGS = ["tam_Taml", "sin_Sinh", "amh_Ethi", "yor_Latn"]
 EVALUATION = "eval-generation"  # a compare run's evaluation folder

@@ -13,6 +13,8 @@
 #                     bitext of studies/generation/bitext.sh (XNLI's premises, 14 languages -> English;
 #                     written to BITEXT, a folder outside the repository) into OUT/bitext-stage1/seed<N>
 #                     (--init-from); STAGE1 names another stage-1 bridge instead
+#   bitext-stage-200  the same stage 1, then 200 steps as restate-200 (the bitext study's stage 2): what the
+#                     budget's longer English stage 2 does to the transfer the bitext gave
 # Each is evaluated on English (the copy ceiling) and the low-resource languages XNLI lacks, the languages
 # of the bitext and objectives studies, so that all stand in one table; LANGUAGES (a comma list, or "all")
 # overrides. Each design is paired with restate-200 of the same seed (BASELINE; tools/paired_bootstrap.py)
@@ -26,12 +28,12 @@
 # ~13 min: run it in the background (nohup); a killed run resumes from its last checkpoint when the same
 # line is run again, and a finished one is kept.
 # Usage: LAYERBRIDGE_DATA_DIR=../shared/data bash studies/generation/budget.sh [OUT] [SEED] [DESIGNS]
-#   DESIGNS: a comma list (default restate-200,soft-tokens,cross-attention,bitext-stage); bitext-stage needs
-#   BITEXT=/a/folder/outside/the/repository (its stage 1: about 35 min more).
+#   DESIGNS: a comma list (default restate-200,soft-tokens,cross-attention,bitext-stage,bitext-stage-200); the
+#   bitext-stage designs need BITEXT=/a/folder/outside/the/repository (their stage 1: about 15 min more).
 set -euo pipefail
 OUT=${1:-results/flores-en-budget}
 SEED=${2:-0}
-DESIGNS=${3:-restate-200,soft-tokens,cross-attention,bitext-stage}
+DESIGNS=${3:-restate-200,soft-tokens,cross-attention,bitext-stage,bitext-stage-200}
 STEPS=${STEPS:-2000}
 PATIENCE=${PATIENCE:-3}  # 0: train every step
 STAGE1_STEPS=${STAGE1_STEPS:-1000}  # bitext-stage's stage 1: 0.7 epoch of XNLI's 11,032 pairs
@@ -71,9 +73,10 @@ diagnose() {  # diagnose RUN-FOLDER: the content its outputs keep and its soft t
   [ -f "$dir/sentence-statistics/results.json" ] \
     || python -m tools.sentence_statistics "$(evaluation "$dir")" -o "$dir/sentence-statistics/results.json"
 }
-run() {  # run FOLDER RUN-NAME compare-args...: a design trained on the budget, diagnosed, paired with BASELINE
+run() {  # run FOLDER RUN-NAME compare-args...: a design trained (the budget: "${BUDGET[@]}" among the args),
+         # diagnosed, paired with BASELINE
   local out=$1 name=$2; shift 2
-  finished "$out" || layerbridge compare "${FLORES_EN[@]}" "${BUDGET[@]}" ${LANGUAGES:+--languages "$LANGUAGES"} "$@" -o "$out"
+  finished "$out" || layerbridge compare "${FLORES_EN[@]}" ${LANGUAGES:+--languages "$LANGUAGES"} "$@" -o "$out"
   diagnose "$out/$name"
   beams "$out/$name"
   [ -f "$out/summary.json" ] && return
@@ -85,25 +88,30 @@ run() {  # run FOLDER RUN-NAME compare-args...: a design trained on the budget, 
          "(RUN/sentence-statistics/results.json) on this machine" >&2
   fi
 }
+stage1() {  # stage1 DESIGN-FOLDER: sets STAGE1, the bitext bridge a design starts from, trained first unless the
+            # design is finished (then kept: its run.json is what git keeps)
+  STAGE1=${STAGE1:-$OUT/bitext-stage1/seed$SEED}
+  [ -f "$1/compare.json" ] || [ -f "$STAGE1/train_summary.json" ] && return 0
+  BITEXT=${BITEXT:?budget.sh: bitext-stage trains its stage 1 on BITEXT (a folder outside the repository)}
+  [ -f "$BITEXT/bitext.yaml" ] || python -m studies.generation.xnli_bitext --data-dir "$LAYERBRIDGE_DATA_DIR" -o "$BITEXT"
+  train_run "$STAGE1" --task "$BITEXT/bitext.yaml" "${FLORES_EN_TRAIN[@]}" --fusion global_softmax --seed "$SEED" \
+    --max-steps "$STAGE1_STEPS" --dev-size 0
+  python -m tools.run_record "$STAGE1"
+}
 for design in ${DESIGNS//,/ }; do
+  out=$OUT/$design/seed$SEED
   case $design in
-    restate-200) out=$OUT/restate-200/seed$SEED  # the flores_en settings as they are: 200 steps, with the LLM alone
+    restate-200)  # the flores_en settings as they are: 200 steps, with the LLM alone
       finished "$out" || layerbridge compare "${FLORES_EN[@]}" --seed "$SEED" --references "$REFERENCES" \
         ${LANGUAGES:+--languages "$LANGUAGES"} --fusions global_softmax -o "$out"
       diagnose "$out/global_softmax"
       beams "$out/global_softmax" ;;
-    soft-tokens) run "$OUT/soft-tokens/seed$SEED" global_softmax --fusions global_softmax ;;
-    cross-attention) x="global_softmax[injection=cross_attention]"; run "$OUT/cross-attention/seed$SEED" "$x" --fusions "$x" ;;
-    bitext-stage)  # stage 1 on the bitext first (kept once trained), unless the design is finished
-      out=$OUT/bitext-stage/seed$SEED STAGE1=${STAGE1:-$OUT/bitext-stage1/seed$SEED}
-      if [ ! -f "$out/compare.json" ] && [ ! -f "$STAGE1/train_summary.json" ]; then
-        BITEXT=${BITEXT:?budget.sh: bitext-stage trains its stage 1 on BITEXT (a folder outside the repository)}
-        [ -f "$BITEXT/bitext.yaml" ] || python -m studies.generation.xnli_bitext --data-dir "$LAYERBRIDGE_DATA_DIR" -o "$BITEXT"
-        train_run "$STAGE1" --task "$BITEXT/bitext.yaml" "${FLORES_EN_TRAIN[@]}" --fusion global_softmax --seed "$SEED" \
-          --max-steps "$STAGE1_STEPS" --dev-size 0
-        python -m tools.run_record "$STAGE1"  # its run.json: the record git keeps
-      fi
-      run "$out" global_softmax --fusions global_softmax --init-from "$STAGE1" ;;
-    *) echo "budget.sh: unknown design $design (restate-200, soft-tokens, cross-attention, bitext-stage)" >&2; exit 2 ;;
+    soft-tokens) run "$out" global_softmax "${BUDGET[@]}" --fusions global_softmax ;;
+    cross-attention) x="global_softmax[injection=cross_attention]"; run "$out" "$x" "${BUDGET[@]}" --fusions "$x" ;;
+    bitext-stage) stage1 "$out"; run "$out" global_softmax "${BUDGET[@]}" --fusions global_softmax --init-from "$STAGE1" ;;
+    bitext-stage-200)  # the same stage 1, then the flores_en settings' 200 steps (the bitext study's stage 2)
+      stage1 "$out"; run "$out" global_softmax --seed "$SEED" --references "" --fusions global_softmax --init-from "$STAGE1" ;;
+    *) echo "budget.sh: unknown design $design (restate-200, soft-tokens, cross-attention, bitext-stage," \
+            "bitext-stage-200)" >&2; exit 2 ;;
   esac
 done
