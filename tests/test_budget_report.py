@@ -93,9 +93,9 @@ def test_per_language_table_has_the_baseline_the_designs_and_the_llm_alone(tmp_p
     assert (tmp_path / "plots" / "flores_en_budget_chrf.png").is_file()
 
 
-def predictions(folder, run, outputs):
+def predictions(folder, run, outputs, evaluation="eval-generation"):
     """A run's evaluation predictions: outputs[language][sentence id]."""
-    where = folder / run / "eval-generation" / "predictions"
+    where = folder / run / evaluation / "predictions"
     where.mkdir(parents=True)
     for lang, found in outputs.items():
         rows = [{"id": f"{lang}/{i}", "output": text, "reference": "third-party text"} for i, text in found.items()]
@@ -109,6 +109,8 @@ def test_examples_keep_the_example_sentences_outputs_only_and_survive_without_pr
                        run="global_softmax[injection=cross_attention]")
     predictions(base, "global_softmax", {"sin_Sinh": {"7": "not an example", **{i: f"base {i}" for i in ids}}})
     predictions(design, "global_softmax[injection=cross_attention]", {"sin_Sinh": {i: f"cross\n{i}" for i in ids}})
+    # decoded again with beams (budget.sh BEAMS): the examples stay the greedy outputs the tables score
+    predictions(base, "global_softmax", {"sin_Sinh": {i: f"beams {i}" for i in ids}}, evaluation="eval-beams4")
     lines = budget_report.examples_block(tmp_path)
     at = lines.index(f"**index_id {ids[0]}** ({budget_report.GISTS[ids[0]]})")
     assert lines[at + 2:at + 7] == ["- tam_Taml:", "- sin_Sinh:", f"  - restating, 200 steps: base {ids[0]}",
@@ -150,11 +152,21 @@ def test_targets_name_the_best_design_of_each_kind(tmp_path):
     write_run(tmp_path, "flores-en-budget", "soft-tokens", 1, 22.0)
     write_run(tmp_path, "flores-en-budget", "cross-attention", 0, 19.0, run="global_softmax[injection=cross_attention]")
     lines = budget_report.targets_block(tmp_path)
-    assert lines[2] == "| English-only design, low-resource average | 25 | soft tokens (global_softmax, lexical start) | 0, 1 | 21.0 [20.0, 22.0] | no |"
+    assert lines[2] == ("| English-only design, low-resource average | 25 | soft tokens (global_softmax, lexical start) | 0, 1 "
+                        "| 21.0 [20.0, 22.0] | no | — |")
     assert lines[3].startswith("| bitext-stage design, low-resource languages outside the bitext | 30 | (not run yet) |")
-    assert lines[4].endswith("| 80.0 [79.0, 81.0] | no |")
-    write_run(tmp_path, "flores-en-budget", "bitext-stage", 0, 31.0, init_from="stage1")
-    assert budget_report.targets_block(tmp_path)[3].endswith("| bitext stage 1, then soft tokens | 0 | 31.0 [30.0, 32.0] | **yes** |")
+    assert lines[4].endswith("| 80.0 [79.0, 81.0] | no | — |")
+    stage2 = write_run(tmp_path, "flores-en-budget", "bitext-stage", 0, 31.0, init_from="stage1")
+    assert budget_report.targets_block(tmp_path)[3].endswith("| bitext stage 1, then soft tokens | 0 | 31.0 [30.0, 32.0] | **yes** | — |")
+    # decoded with beams as well (budget.sh BEAMS): the best such design beside the greedy one
+    (stage2 / "global_softmax" / "eval-beams4").mkdir(parents=True)
+    (stage2 / "global_softmax" / "eval-beams4" / "summary.json").write_text(json.dumps({
+        "scores": {"second": {"eng_Latn": 86.0, "sin_Sinh": 32.0, "tam_Taml": 33.0}},
+        "low_resource": {"languages": ["sin_Sinh", "tam_Taml"]}}))
+    lines = budget_report.targets_block(tmp_path)
+    assert lines[3].endswith("| **yes** | 32.5 (**met**): bitext stage 1, then soft tokens, 4 beams |")
+    assert lines[4].endswith("| no | 86.0 (**met**): bitext stage 1, then soft tokens, 4 beams |")
+    assert lines[2].endswith("| — |")  # soft tokens: seed 0 nor 1 decoded with beams
 
 
 def test_beam_search_beside_greedy_per_language_with_the_paired_average(tmp_path):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from layerbridge.io import atomic_write_text
 
+EVALUATION = "eval-generation"  # the evaluation `layerbridge compare` writes into each run
 EXAMPLE_IDS = 3
 # What each example sentence says, in our own words (the sentences themselves are third-party data).
 GISTS = {"584": "people have made and used magnifying lenses for thousands of years",
@@ -24,12 +25,12 @@ def sentence_id(row: dict) -> str:
 
 def stored_examples(folder: Path, run: str, languages: list[str], ids: list[str] | None = None) -> dict | None:
     """folder/examples.json ({"run", "ids", "outputs": {language: {id: output}}}), first (re)written from the
-    run's predictions where they are present: the sentences `ids`, or the first EXAMPLE_IDS of the first
-    language. None where neither exists."""
+    predictions of the run's compare evaluation (EVALUATION: greedy, as the tables score it; not another
+    decoding evaluated beside it) where they are present: the sentences `ids`, or the first EXAMPLE_IDS of the
+    first language. None where neither exists."""
     store = folder / "examples.json"
-    found = sorted((folder / run).glob("eval-*/predictions"))
-    if found:
-        predictions = found[0]
+    predictions = folder / run / EVALUATION / "predictions"
+    if predictions.is_dir():
         rows = {lang: [json.loads(line) for line in (predictions / f"{lang}.jsonl").read_text(encoding="utf-8").splitlines()]
                 for lang in languages if (predictions / f"{lang}.jsonl").is_file()}
         if rows:
