@@ -89,26 +89,37 @@ def targets_block(root: Path) -> list[str]:
 
 
 def beams_cell(root: Path, designs: dict[str, list[dict]], score: str, goal: float) -> str:
-    """The best design decoded with beams: "value (met) design, N beams", from each seed's paired document
-    (RUN/eval-beams<N>/summary.json: its scores' second side); "—" where none was."""
+    """The best design decoded with beams: "value (met): design, N beams", averaged over its seeds' paired
+    documents (decoded_with_beams); "—" where no design had every seed decoded so."""
     best = None
     for design, runs in designs.items():
-        docs = [sorted((root / BUDGET / design / f"seed{r['seed']}" / run_name(design)).glob("eval-beams*/summary.json"))
-                for r in runs]
-        if not all(docs):
+        decoded = [decoded_with_beams(root, design, r["seed"]) for r in runs]
+        if not all(decoded):
             continue
-        values = []
-        for path in (found[0] for found in docs):
-            doc = json.loads(path.read_text(encoding="utf-8"))
-            second = doc["scores"]["second"]
-            values.append(statistics.mean(second[l] for l in doc["low_resource"]["languages"]) if score == "low"
-                          else second[score])
-        beams = docs[0][0].parent.name.removeprefix("eval-beams")
-        candidate = (statistics.mean(values), f"{DESIGNS[design][0]}, {beams} beams")
+        value = statistics.mean(beam_score(found[0][1], score) for found in decoded)
+        candidate = (value, f"{DESIGNS[design][0]}, {decoded[0][0][0]} beams")
         best = max(best, candidate) if best else candidate
     if best is None:
         return "—"
     return f"{best[0]:.1f} ({'**met**' if best[0] >= goal else 'not met'}): {best[1]}"
+
+
+def run_folder(root: Path, variant: str, seed: int) -> Path:
+    """results/flores-en-budget/<variant>/seed<N>/<its run>: the run folder budget.sh writes."""
+    return root / BUDGET / variant / f"seed{seed}" / run_name(variant)
+
+
+def decoded_with_beams(root: Path, variant: str, seed: int) -> list[tuple[str, dict]]:
+    """(beams, paired document) of each beam-search evaluation of a run (budget.sh BEAMS:
+    RUN/eval-beams<N>/summary.json, tools/paired_bootstrap.py: greedy first, beams second)."""
+    return [(path.parent.name.removeprefix("eval-beams"), json.loads(path.read_text(encoding="utf-8")))
+            for path in sorted(run_folder(root, variant, seed).glob("eval-beams*/summary.json"))]
+
+
+def beam_score(document: dict, score: str) -> float:
+    """The beam-search side's low-resource average ("low") or one language's chrF++."""
+    second = document["scores"]["second"]
+    return statistics.mean(second[l] for l in document["low_resource"]["languages"]) if score == "low" else second[score]
 
 
 def two_stage(runs: list[dict]) -> bool:
@@ -199,14 +210,9 @@ def examples_block(root: Path) -> list[str]:
 def beams_block(root: Path) -> list[str]:
     """Greedy decoding against beam search, per language, for each run decoded both ways (budget.sh with
     BEAMS: RUN/eval-beams<N>/summary.json, tools/paired_bootstrap.py over the same sentences)."""
-    found = []  # (column label, the paired document)
-    for variant, runs in all_runs(root).items():
-        for r in runs:
-            run = root / BUDGET / variant / f"seed{r['seed']}" / run_name(variant)
-            for path in sorted(run.glob("eval-beams*/summary.json")):
-                beams = path.parent.name.removeprefix("eval-beams")
-                found.append((f"{COLUMNS[variant]} (seed {r['seed']}), {beams} beams",
-                              json.loads(path.read_text(encoding="utf-8"))))
+    found = [(f"{COLUMNS[variant]} (seed {r['seed']}), {beams} beams", document)  # (column label, paired document)
+             for variant, runs in all_runs(root).items() for r in runs
+             for beams, document in decoded_with_beams(root, variant, r["seed"])]
     if not found:
         return NOTHING
     languages, low = list(found[0][1]["scores"]["first"]), found[0][1]["low_resource"]["languages"]
@@ -218,9 +224,8 @@ def beams_block(root: Path) -> list[str]:
         cells = [f"{d['scores']['first'][lang]:.1f} / {d['scores']['second'][lang]:.1f} / "
                  f"{d['scores']['second'][lang] - d['scores']['first'][lang]:+.1f}" for _, d in found]
         lines.append(f"| {lang}{' (low)' if lang in low else ''} | " + " | ".join(cells) + " |")
-    averages = [f"{statistics.mean(d['scores']['first'][l] for l in low):.1f} / "
-                f"{statistics.mean(d['scores']['second'][l] for l in low):.1f} / {seeds.paired_cell([d['low_resource']])}"
-                for _, d in found]
+    averages = [f"{statistics.mean(d['scores']['first'][l] for l in low):.1f} / {beam_score(d, 'low'):.1f} / "
+                f"{seeds.paired_cell([d['low_resource']])}" for _, d in found]
     return lines + ["| **low-resource average** | " + " | ".join(f"**{cell}**" for cell in averages) + " |"]
 
 
@@ -231,7 +236,7 @@ def diagnosed(root: Path, key: str) -> dict[str, list[dict]]:
     columns: dict[str, list[dict]] = {}
     for variant, runs in all_runs(root).items():
         for r in runs:
-            path = root / BUDGET / variant / f"seed{r['seed']}" / run_name(variant) / key / "results.json"
+            path = run_folder(root, variant, r["seed"]) / key / "results.json"
             if path.is_file():
                 columns.setdefault(COLUMNS[variant], []).append({
                     "train_config": {"seed": r["seed"]},
