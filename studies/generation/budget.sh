@@ -37,7 +37,7 @@ DESIGNS=${3:-restate-200,soft-tokens,cross-attention,bitext-stage,bitext-stage-2
 STEPS=${STEPS:-2000}
 PATIENCE=${PATIENCE:-3}  # 0: train every step
 STAGE1_STEPS=${STAGE1_STEPS:-1000}  # bitext-stage's stage 1: 0.7 epoch of XNLI's 11,032 pairs
-BEAMS=${BEAMS:-0}  # above 1: every run also decoded with that many beams (RUN/eval-beams<N>, 1.6x the greedy time here),
+BEAMS=${BEAMS:-0}  # above 1: every run also decoded with that many beams (RUN/eval-beams<N>, 1.6-2.1x the greedy time here),
                    # paired with its greedy decoding (RUN/eval-beams<N>/summary.json)
 REFERENCES=${REFERENCES-llm_alone,llm_zero_shot}  # the LLM-alone rows, evaluated beside restate-200 ('' for none)
 . "$(dirname "$0")/../flores_en_settings.sh"  # FLORES_EN: the settings of docs/generation.md
