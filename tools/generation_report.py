@@ -14,9 +14,10 @@ words (studies/generation/soft_token_reach.py) beside their chrF++; `content-rec
 and other words of the references their outputs keep (studies/generation/content_recall.py);
 `objectives`: the English-only objectives beside restating (tools/objectives_report.py).
 `flores-en-budget`: the designs trained up to 2,000 steps beside restating at 200 (tools/budget_report.py);
-`flores-en-budget-targets`: issue 30's targets against the best of them; `flores-en-budget-languages`: the same per language, with the LLM-alone rows; `flores-en-budget-examples`:
-their outputs for the examples' sentences; `flores-en-budget-beams`: greedy decoding against beam search;
-`flores-en-budget-reach` and `-recall`: their soft-token reach and content recall.
+`flores-en-budget-targets`: issue 30's targets against the best of them; `flores-en-budget-languages`: the
+same per language, with the LLM-alone rows; `flores-en-budget-examples`: their outputs for the examples'
+sentences; `flores-en-budget-beams`: greedy decoding against beam search; `flores-en-budget-reach` and
+`-recall`: their soft-token reach and content recall.
 """
 
 from __future__ import annotations
