@@ -73,12 +73,17 @@ diagnose() {  # diagnose RUN-FOLDER: the content its outputs keep and its soft t
   [ -f "$dir/sentence-statistics/results.json" ] \
     || python -m tools.sentence_statistics "$(evaluation "$dir")" -o "$dir/sentence-statistics/results.json"
 }
-run() {  # run FOLDER RUN-NAME compare-args...: a design trained (the budget: "${BUDGET[@]}" among the args),
-         # diagnosed, paired with BASELINE
+measure() {  # measure FOLDER RUN-NAME compare-args...: one run trained and evaluated (kept once finished),
+             # diagnosed, decoded with BEAMS
   local out=$1 name=$2; shift 2
   finished "$out" || layerbridge compare "${FLORES_EN[@]}" ${LANGUAGES:+--languages "$LANGUAGES"} "$@" -o "$out"
   diagnose "$out/$name"
   beams "$out/$name"
+}
+run() {  # run FOLDER RUN-NAME compare-args...: a design measured (the budget: "${BUDGET[@]}" among the args),
+         # then paired with BASELINE
+  measure "$@"
+  local out=$1 name=$2
   [ -f "$out/summary.json" ] && return
   local first second; first=$(evaluation "$BASELINE"); second=$(evaluation "$out/$name")
   if [ -n "$first" ] && [ -n "$second" ]; then
@@ -101,11 +106,8 @@ stage1() {  # stage1 DESIGN-FOLDER: sets STAGE1, the bitext bridge a design star
 for design in ${DESIGNS//,/ }; do
   out=$OUT/$design/seed$SEED
   case $design in
-    restate-200)  # the flores_en settings as they are: 200 steps, with the LLM alone
-      finished "$out" || layerbridge compare "${FLORES_EN[@]}" --seed "$SEED" --references "$REFERENCES" \
-        ${LANGUAGES:+--languages "$LANGUAGES"} --fusions global_softmax -o "$out"
-      diagnose "$out/global_softmax"
-      beams "$out/global_softmax" ;;
+    restate-200)  # the flores_en settings as they are: 200 steps, with the LLM alone; the baseline, not paired
+      measure "$out" global_softmax --seed "$SEED" --references "$REFERENCES" --fusions global_softmax ;;
     soft-tokens) run "$out" global_softmax "${BUDGET[@]}" --fusions global_softmax ;;
     cross-attention) x="global_softmax[injection=cross_attention]"; run "$out" "$x" "${BUDGET[@]}" --fusions "$x" ;;
     bitext-stage) stage1 "$out"; run "$out" global_softmax "${BUDGET[@]}" --fusions global_softmax --init-from "$STAGE1" ;;
