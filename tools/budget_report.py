@@ -116,10 +116,11 @@ def decoded_with_beams(root: Path, variant: str, seed: int) -> list[tuple[str, d
             for path in sorted(run_folder(root, variant, seed).glob("eval-beams*/summary.json"))]
 
 
-def beam_score(document: dict, score: str) -> float:
-    """The beam-search side's low-resource average ("low") or one language's chrF++."""
-    second = document["scores"]["second"]
-    return statistics.mean(second[l] for l in document["low_resource"]["languages"]) if score == "low" else second[score]
+def beam_score(document: dict, score: str, side: str = "second") -> float:
+    """A paired document's low-resource average ("low") or one language's chrF++, of its beam-search side
+    ("second") or its greedy one ("first")."""
+    scores = document["scores"][side]
+    return statistics.mean(scores[l] for l in document["low_resource"]["languages"]) if score == "low" else scores[score]
 
 
 def two_stage(runs: list[dict]) -> bool:
@@ -224,8 +225,8 @@ def beams_block(root: Path) -> list[str]:
         cells = [f"{d['scores']['first'][lang]:.1f} / {d['scores']['second'][lang]:.1f} / "
                  f"{d['scores']['second'][lang] - d['scores']['first'][lang]:+.1f}" for _, d in found]
         lines.append(f"| {lang}{' (low)' if lang in low else ''} | " + " | ".join(cells) + " |")
-    averages = [f"{statistics.mean(d['scores']['first'][l] for l in low):.1f} / {beam_score(d, 'low'):.1f} / "
-                f"{seeds.paired_cell([d['low_resource']])}" for _, d in found]
+    averages = [f"{beam_score(d, 'low', 'first'):.1f} / {beam_score(d, 'low'):.1f} / {seeds.paired_cell([d['low_resource']])}"
+                for _, d in found]
     return lines + ["| **low-resource average** | " + " | ".join(f"**{cell}**" for cell in averages) + " |"]
 
 

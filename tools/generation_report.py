@@ -31,7 +31,7 @@ from pathlib import Path
 from layerbridge.errors import DataError
 from tools import budget_report, run_record, seeds
 from tools.blocks import fill_blocks
-from tools.example_outputs import GISTS, one_line, stored_examples
+from tools.example_outputs import EVALUATION, GISTS, one_line, stored_examples
 from tools.language_table import interval_of, language_table
 from tools.objectives_report import objectives_block
 
@@ -245,7 +245,7 @@ def diagnosed_columns(root: Path, key: str, runs: tuple[str, ...] = ("english-on
 def flores_evaluation(run: dict) -> dict | None:
     """A run.json's flores_en evaluation on the languages outside the bitext: the bitext study's, or a compare
     run's (eval-generation, as tools/budget_report.py `diagnosed` shapes it); None for stage 1."""
-    return run["evaluations"].get(BITEXT_EVAL) or run["evaluations"].get(budget_report.EVALUATION)
+    return run["evaluations"].get(BITEXT_EVAL) or run["evaluations"].get(EVALUATION)
 
 
 def reach_cell(runs: list[dict], lang: str | None) -> str:
