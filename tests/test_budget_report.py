@@ -184,3 +184,21 @@ def test_beam_search_beside_greedy_per_language_with_the_paired_average(tmp_path
     assert lines[2] == "| language | soft tokens, up to 2,000 steps (seed 0), 4 beams |"
     assert "| eng_Latn | 80.0 / 81.0 / +1.0 |" in lines and "| sin_Sinh (low) | 20.0 / 23.0 / +3.0 |" in lines
     assert lines[-1] == "| **low-resource average** | **19.0 / 21.0 / +2.0 [+1.0, +3.0]** |"
+
+
+def test_designs_against_the_soft_tokens_of_the_same_budget_averaged_over_seeds(tmp_path):
+    """<design>/seed<N>/versus-soft-tokens.json (budget.sh): the English and per-language differences and
+    the paired interval averaged over seeds; a design without the pairing on every seed is left out."""
+    assert budget_report.versus_block(tmp_path) == budget_report.NOTHING
+    for seed, (sin, tam) in enumerate([(2.0, -1.0), (4.0, 0.5)]):
+        folder = write_run(tmp_path, "flores-en-budget", "bitext-stage", seed, 22.0, init_from=None)
+        document = {"scores": {"first": {"eng_Latn": 80.0, "sin_Sinh": 20.0, "tam_Taml": 18.0},
+                               "second": {"eng_Latn": 80.01 - seed * 0.03, "sin_Sinh": 20.0 + sin, "tam_Taml": 18.0 + tam}},
+                    "low_resource": {"difference": (sin + tam) / 2, "ci95": [seed - 1.0, seed + 2.0],
+                                     "languages": ["sin_Sinh", "tam_Taml"]}}
+        (folder / budget_report.VERSUS).write_text(json.dumps(document))
+    write_run(tmp_path, "flores-en-budget", "cross-attention", 0, 21.0,  # not paired: left out
+              run="global_softmax[injection=cross_attention]")
+    lines = budget_report.versus_block(tmp_path)
+    assert lines[-1] == "| bitext stage 1, then soft tokens | 0, 1 | +0.0 | +1.4 [-0.5, +2.5] | 1 of 2 |"
+    assert len(lines) == 5  # the explanation, a blank line, the header, its rule, one design

@@ -2,7 +2,8 @@
 fixed outputs): the bitext-stage design trains its stage 1 once and starts from it, every run leaves its
 sentence statistics, each design is paired with the baseline, also when the baseline's predictions are gone
 (kept from git: its statistics only), a finished design is not trained again, and BEAMS decodes each run
-again with beam search, paired with its greedy decoding."""
+again with beam search, paired with its greedy decoding, and the bitext stage is paired with the English-only
+soft tokens of the same budget too."""
 
 import json
 import os
@@ -86,6 +87,7 @@ def test_budget_script_trains_stage_1_once_and_pairs_through_statistics(tmp_path
         statistics = json.loads((run / "sentence-statistics" / "results.json").read_text())
         assert list(statistics["languages"]) == LANGUAGES and "cat" not in json.dumps(statistics)
         assert (run / "content-recall" / "results.json").is_file()
+    assert "versus-soft-tokens.json is not written" in done.stderr  # no soft-tokens run yet
     summary = out / "bitext-stage" / "seed0" / "summary.json"
     paired = json.loads(summary.read_text())
     assert paired["low_resource"]["difference"] > 0 and paired["first"].endswith("global_softmax/eval-generation")
@@ -112,3 +114,10 @@ def test_budget_script_trains_stage_1_once_and_pairs_through_statistics(tmp_path
     (short,) = calls(tmp_path)[4:]
     assert f"--init-from {out}/bitext-stage1/seed0" in short and "--keep-best" not in short and "--max-steps 2000" not in short
     assert (out / "bitext-stage-200" / "seed0" / "summary.json").is_file()
+    # the soft tokens of the same budget: the bitext stage paired with them too (nothing trained again)
+    done = budget(tmp_path, "soft-tokens,bitext-stage", BITEXT=str(tmp_path / "bitext"))
+    assert done.returncode == 0, done.stderr
+    (soft,) = calls(tmp_path)[5:]
+    assert "--keep-best" in soft and "--init-from" not in soft
+    versus = json.loads((out / "bitext-stage" / "seed0" / "versus-soft-tokens.json").read_text())
+    assert versus["first"].startswith(f"{out}/soft-tokens/seed0/global_softmax") and versus["low_resource"]["difference"] > 0

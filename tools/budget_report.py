@@ -26,6 +26,7 @@ DESIGNS = {  # design -> (label, its run in compare.json)
 }
 BASELINE = "restate-200"  # results/flores-en-budget/restate-200/seed<N>: the 200-step bridge each design is paired with
 BASELINE_LABEL = "restating, 200 steps (the baseline)"
+VERSUS = "versus-soft-tokens.json"  # <design>/seed<N>/: the design minus the soft tokens of the same seed and budget
 COLUMNS = {BASELINE: "restating, 200 steps", "soft-tokens": "soft tokens, up to 2,000 steps",
            "cross-attention": "cross-attention, up to 2,000 steps", "bitext-stage": "bitext stage 1, then soft tokens",
            "bitext-stage-200": "bitext stage 1, then 200 steps"}
@@ -206,6 +207,33 @@ def examples_block(root: Path) -> list[str]:
                       if row_id in s["outputs"].get(lang, {})]
         lines.append("")
     return lines
+
+
+def versus_block(root: Path) -> list[str]:
+    """What cross-attention or the bitext stage adds to the English-only soft tokens of the same seed and
+    budget, paired over the same sentences (budget.sh: <design>/seed<N>/versus-soft-tokens.json), for each
+    design with that pairing on every seed: English, the low-resource average with its 95% interval (both
+    averaged over seeds) and the low-resource languages where the design scores higher."""
+    lines = []
+    for design, runs in all_runs(root).items():
+        paths = [root / BUDGET / design / f"seed{r['seed']}" / VERSUS for r in runs]
+        if not all(path.is_file() for path in paths):
+            continue
+        documents = [json.loads(path.read_text(encoding="utf-8")) for path in paths]
+        low = documents[0]["low_resource"]["languages"]
+        gain = {lang: statistics.mean(d["scores"]["second"][lang] - d["scores"]["first"][lang] for d in documents)
+                for lang in documents[0]["scores"]["first"]}
+        english = f"{round(gain['eng_Latn'], 1) + 0.0:+.1f}" if "eng_Latn" in gain else "—"  # + 0.0: no "-0.0"
+        lines.append(f"| {DESIGNS[design][0]} | {', '.join(str(r['seed']) for r in runs)} | {english} | "
+                     f"{seeds.paired_cell([d['low_resource'] for d in documents])} | "
+                     f"{sum(gain[lang] > 0 for lang in low)} of {len(low)} |")
+    if not lines:
+        return NOTHING
+    return ["chrF++ of the design minus the soft tokens trained on the same budget (each seed against the soft "
+            "tokens of the same seed), on the same sentences; the low-resource average's difference with its "
+            "paired 95% interval.", "",
+            "| design | seeds | English (the copy) | low-resource average | low-resource languages higher |",
+            "|---|---|---:|---:|---:|", *lines]
 
 
 def beams_block(root: Path) -> list[str]:

@@ -16,7 +16,8 @@ and other words of the references their outputs keep (studies/generation/content
 `flores-en-budget`: the designs trained up to 2,000 steps beside restating at 200 (tools/budget_report.py);
 `flores-en-budget-targets`: issue 30's targets against the best of them; `flores-en-budget-languages`: the
 same per language, with the LLM-alone rows; `flores-en-budget-examples`: their outputs for the examples'
-sentences; `flores-en-budget-beams`: greedy decoding against beam search; `flores-en-budget-reach` and
+sentences; `flores-en-budget-versus`: cross-attention and the bitext stage paired with the soft tokens of the
+same budget; `flores-en-budget-beams`: greedy decoding against beam search; `flores-en-budget-reach` and
 `-recall`: their soft-token reach and content recall.
 """
 
@@ -380,6 +381,7 @@ def main(argv: list[str] | None = None) -> int:
               "flores-en-budget-targets": budget_report.targets_block(root),
               "flores-en-budget-languages": budget_report.languages_block(root, root / "plots", doc),
               "flores-en-budget-examples": budget_report.examples_block(root),
+              "flores-en-budget-versus": budget_report.versus_block(root),
               "flores-en-budget-beams": budget_report.beams_block(root),
               "flores-en-budget-reach": reach_block(root, budget_report.diagnosed(root, REACH)),
               "flores-en-budget-recall": recall_block(root, budget_report.diagnosed(root, RECALL))}

@@ -18,7 +18,8 @@
 # Each is evaluated on English (the copy ceiling) and the low-resource languages XNLI lacks, the languages
 # of the bitext and objectives studies, so that all stand in one table; LANGUAGES (a comma list, or "all")
 # overrides. Each design is paired with restate-200 of the same seed (BASELINE; tools/paired_bootstrap.py)
-# into OUT/<design>/seed<N>/summary.json, through either run's predictions or, for a run of an earlier
+# into OUT/<design>/seed<N>/summary.json (cross-attention and bitext-stage also with the soft tokens of the same
+# seed and budget: versus-soft-tokens.json), through either run's predictions or, for a run of an earlier
 # session, the chrF++ counts of its sentences kept in git (RUN/sentence-statistics/results.json,
 # tools/sentence_statistics.py); every run's soft tokens and outputs are diagnosed
 # (studies/generation/soft_token_reach.py, content_recall.py: RUN/<diagnostic>/results.json), which the
@@ -80,18 +81,24 @@ measure() {  # measure FOLDER RUN-NAME compare-args...: one run trained and eval
   diagnose "$out/$name"
   beams "$out/$name"
 }
+pair() {  # pair FIRST-RUN SECOND-RUN FILE: the second run minus the first over the same sentences, into FILE (once)
+  [ -f "$3" ] && return
+  local first second; first=$(evaluation "$1"); second=$(evaluation "$2")
+  if [ -n "$first" ] && [ -n "$second" ]; then
+    python -m tools.paired_bootstrap "$first" "$second" -o "$3"
+  else  # a run kept from git before its sentence statistics were, or not run yet
+    echo "budget.sh: $3 is not written: $1 and $2 need their evaluations or sentence statistics" \
+         "(RUN/sentence-statistics/results.json) on this machine" >&2
+  fi
+}
 run() {  # run FOLDER RUN-NAME compare-args...: a design measured (the budget: "${BUDGET[@]}" among the args),
          # then paired with BASELINE
   measure "$@"
-  local out=$1 name=$2
-  [ -f "$out/summary.json" ] && return
-  local first second; first=$(evaluation "$BASELINE"); second=$(evaluation "$out/$name")
-  if [ -n "$first" ] && [ -n "$second" ]; then
-    python -m tools.paired_bootstrap "$first" "$second" -o "$out/summary.json"
-  else  # a run kept from git before its sentence statistics were
-    echo "budget.sh: $out is not paired: $BASELINE and $out/$name need their evaluations or sentence statistics" \
-         "(RUN/sentence-statistics/results.json) on this machine" >&2
-  fi
+  pair "$BASELINE" "$1/$2" "$1/summary.json"
+}
+versus() {  # versus FOLDER RUN-NAME: a design on the budget paired with the English-only soft tokens of the same
+            # seed and budget as well (FOLDER/versus-soft-tokens.json): what cross-attention or the bitext stage adds
+  pair "$OUT/soft-tokens/seed$SEED/global_softmax" "$1/$2" "$1/versus-soft-tokens.json"
 }
 stage1() {  # stage1 DESIGN-FOLDER: sets STAGE1, the bitext bridge a design starts from, trained first unless the
             # design is finished (then kept: its run.json is what git keeps)
@@ -109,8 +116,10 @@ for design in ${DESIGNS//,/ }; do
     restate-200)  # the flores_en settings as they are: 200 steps, with the LLM alone; the baseline, not paired
       measure "$out" global_softmax --seed "$SEED" --references "$REFERENCES" --fusions global_softmax ;;
     soft-tokens) run "$out" global_softmax "${BUDGET[@]}" --fusions global_softmax ;;
-    cross-attention) x="global_softmax[injection=cross_attention]"; run "$out" "$x" "${BUDGET[@]}" --fusions "$x" ;;
-    bitext-stage) stage1 "$out"; run "$out" global_softmax "${BUDGET[@]}" --fusions global_softmax --init-from "$STAGE1" ;;
+    cross-attention) x="global_softmax[injection=cross_attention]"; run "$out" "$x" "${BUDGET[@]}" --fusions "$x"
+      versus "$out" "$x" ;;
+    bitext-stage) stage1 "$out"; run "$out" global_softmax "${BUDGET[@]}" --fusions global_softmax --init-from "$STAGE1"
+      versus "$out" global_softmax ;;
     bitext-stage-200)  # the same stage 1, then the flores_en settings' 200 steps (the bitext study's stage 2)
       stage1 "$out"; run "$out" global_softmax --seed "$SEED" --references "" --fusions global_softmax --init-from "$STAGE1" ;;
     *) echo "budget.sh: unknown design $design (restate-200, soft-tokens, cross-attention, bitext-stage," \
