@@ -162,7 +162,7 @@ def test_keep_best_saves_the_best_dev_weights(setup):
     task = get_task(str(task_file))
     _, dev = load_train_dev(task, dev_size=3, seed=0)
     bridge = LayerBridge.from_pretrained(root / "best")
-    assert dev_score(bridge, task, dev, None, 8) == ("dev_accuracy", pytest.approx(summary["dev_accuracy"], abs=1e-4))
+    assert dev_score(bridge, task, dev, None, 8) == {"dev_accuracy": pytest.approx(summary["dev_accuracy"], abs=1e-4)}
     best, last = load_file(root / "best" / "bridge.safetensors"), load_file(root / "last" / "bridge.safetensors")
     assert (summary["best_step"] == 8) == all(torch.equal(best[k], last[k]) for k in best)
     assert main(["train", *common, "--keep-best", "--max-steps", "1", "-o", str(root / "no-eval")]) == 2  # needs --eval-every

@@ -228,6 +228,28 @@ def test_compare_saves_the_decoding_it_evaluates_with_and_stops_keep_their_chara
     assert cfg.decoding.max_new_tokens == 40 and cfg.decoding.stop == ("。", "\n")
 
 
+def test_a_dev_set_in_several_languages_scores_each_and_keeps_their_mean(tmp_path, monkeypatch):
+    """--dev-languages: the first `limit` rows of each language are scored on their own and the dev score
+    is their mean (the outputs from a stand-in that lower-cases its input: one per row, in row order)."""
+    from layerbridge.evaluation import generation
+    from layerbridge.evaluation.text_metrics import chrf
+    from layerbridge.tasks import Example
+    from layerbridge.training.dev import dev_score
+
+    monkeypatch.setattr(generation, "generate_texts", lambda bridge, texts, decoding: [t.lower() for t in texts])
+    task = get_task(str(task_file(tmp_path)))
+    dev = [Example(id=f"tiny/{lang}/dev/{i}", text=t.upper() if lang == "xx" else t, label=-1, lang=lang, target=t)
+           for lang in ("xx", "en") for i, t in enumerate(EN[:3])]
+    scores = dev_score(None, task, dev, 2, max_new_tokens=5)
+    assert scores["dev_chrf_languages"] == {lang: pytest.approx(chrf([t.lower() for t in EN[:2]], EN[:2]))
+                                            for lang in ("xx", "en")}
+    dev[0] = Example(id="tiny/xx/dev/0", text="nothing alike", label=-1, lang="xx", target=EN[0])
+    scores = dev_score(None, task, dev, 2, max_new_tokens=5)
+    assert scores["dev_chrf_languages"]["xx"] == pytest.approx(chrf(["nothing alike", EN[1].lower()], EN[:2]))
+    assert scores["dev_chrf"] == pytest.approx(sum(scores["dev_chrf_languages"].values()) / 2)
+    assert list(dev_score(None, task, dev[3:], None, max_new_tokens=5)) == ["dev_chrf"]  # one language
+
+
 def test_the_dev_score_during_training_decodes_as_evaluation_will(models, tmp_path):
     from layerbridge.tasks import Example
     from layerbridge.training.dev import dev_score
@@ -236,8 +258,7 @@ def test_the_dev_score_during_training_decodes_as_evaluation_will(models, tmp_pa
     dev = [Example(id=f"tiny/en/dev/{i}", text=t, label=-1, lang="en", target=t) for i, t in enumerate(EN[:2])]
     task = get_task(str(task_file(tmp_path)))
     seen = spy_generate(bridge)
-    key, _ = dev_score(bridge, task, dev, None, max_new_tokens=5)
-    assert key == "dev_chrf"
+    assert list(dev_score(bridge, task, dev, None, max_new_tokens=5)) == ["dev_chrf"]
     # the saved settings (beams, no repeated 2-grams, 7 tokens), not greedy with the target length
     assert {(c.num_beams, c.no_repeat_ngram_size, c.max_new_tokens) for c in seen} == {(2, 2, 7)}
     bridge.generation_config = None  # a bridge saved with none: greedy up to the given length

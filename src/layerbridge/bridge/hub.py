@@ -145,14 +145,17 @@ def _objective_line(summary: dict) -> str:
 
 
 def _kept_line(summary: dict) -> str:
-    """Which step's weights these are when the run kept its best English dev ones, and an early stop."""
+    """Which step's weights these are when the run kept its best dev ones (English, or the mean over
+    --dev-languages), and an early stop."""
     if "best_step" not in summary:
         return ""
     score = next((f"{key} {summary[key]:g}" for key in ("dev_accuracy", "dev_chrf") if summary.get(key) is not None), "")
     stop = summary.get("stopped_early")
+    dev = (f"dev score (the mean over the dev set read in {', '.join(summary['dev_languages'])})"
+           if summary.get("dev_languages") else "English dev score")
     stopped = (f"; training stopped early at step {stop['step']} of {stop['max_steps']} after {stop['patience']} "
-               "English dev scores no better" if stop else "")
-    return f" The weights are those of step {summary['best_step']}, the best English dev score ({score}){stopped}."
+               "dev scores no better" if stop else "")
+    return f" The weights are those of step {summary['best_step']}, the best {dev} ({score}){stopped}."
 
 
 def _read_json(path: Path) -> dict | None:

@@ -99,6 +99,11 @@ def apply_paper_flag(args: argparse.Namespace, *, fusion_dest: str | None) -> No
     args.preset = "paper"
 
 
+def comma_list(text: str) -> list[str]:
+    """An option's comma list ("a, b,c"), blanks dropped."""
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
 def parse_option_value(text: str):
     """JSON if it parses (numbers, booleans, lists), else the plain string."""
     try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from layerbridge.cli.options import (add_bridge_options, add_decoding_options, add_paper_flag, apply_paper_flag,
-                                     bridge_config_from_args, decoding_overrides)
+                                     bridge_config_from_args, comma_list, decoding_overrides)
 from layerbridge.training.config import PRESETS, TrainConfig, apply_preset
 from layerbridge.training.objectives import OBJECTIVES
 
@@ -80,15 +80,22 @@ def add_train_options(parser: argparse.ArgumentParser, *, with_output: bool = Tr
 
 
 def add_dev_options(parser: argparse.ArgumentParser) -> None:
-    """English dev scoring while training, and what it decides: the weights kept, when to stop."""
-    d = parser.add_argument_group("English dev while training")
+    """Dev scoring while training (English, or the dev rows read in other languages), and what it decides:
+    the weights kept, when to stop."""
+    d = parser.add_argument_group("dev score while training")
     d.add_argument("--eval-every", type=int, default=0, help="dev accuracy (chrF++ for generation) every N steps (0: at the end)")
     d.add_argument("--keep-best", action="store_true",
-                   help="with --eval-every: save the weights of the best English dev score, not the last")
+                   help="with --eval-every: save the weights of the best dev score, not the last")
     d.add_argument("--early-stopping-patience", type=int, default=0, metavar="N",
-                   help="with --keep-best: stop training after N English dev scores in a row no better than the best "
+                   help="with --keep-best: stop training after N dev scores in a row no better than the best "
                         "(0: train all the steps; default: %(default)s)")
-    d.add_argument("--dev-limit", type=int, default=200, help="dev examples scored at each evaluation (default: %(default)s)")
+    d.add_argument("--dev-limit", type=int, default=200,
+                   help="dev examples scored at each evaluation, per language with --dev-languages (default: %(default)s)")
+    d.add_argument("--dev-languages", action="append", default=None, metavar="LANGS",
+                   help="score the dev rows read in these languages (repeatable, or a comma list) instead of English, "
+                        "by their mean chrF++, which --keep-best and early stopping then go by: a generation task whose "
+                        "training text has the same rows in other languages (flores_en); pick languages you do not "
+                        "evaluate on")
 
 
 def add_objective_options(parser: argparse.ArgumentParser) -> None:
@@ -113,7 +120,8 @@ def train_config_from_args(args: argparse.Namespace, *, output_dir: str, fusion:
         seed=args.seed, label_smoothing=args.label_smoothing, keep_best=args.keep_best,
         early_stopping_patience=args.early_stopping_patience,
         objective=args.objective, encoder_token_dropout=args.encoder_token_dropout,
-        eval_every=args.eval_every, dev_limit=args.dev_limit, encoder_cache=args.encoder_cache,
+        eval_every=args.eval_every, dev_limit=args.dev_limit, dev_languages=[lang for item in args.dev_languages or [] for lang in comma_list(item)],
+        encoder_cache=args.encoder_cache,
         encoder_cache_gb=args.encoder_cache_gb, encoder_cache_dir=args.encoder_cache_dir,
         bucket_by_length=args.bucket_by_length, gradient_checkpointing=args.gradient_checkpointing,
         checkpoint_every=args.checkpoint_every, report_to=args.report_to or [],

@@ -70,7 +70,7 @@ def load_inputs(cfg: CompareConfig) -> Inputs:
         raise ConfigError(f"languages {unknown} are not in task {task.name}")
     check_references(cfg.references, task)
     data = load_train_dev(task, data_dir=base.data_dir, source=base.source, train_limit=base.train_limit,
-                          dev_size=base.dev_size, seed=base.seed)
+                          dev_size=base.dev_size, seed=base.seed, dev_languages=base.dev_languages)
     evaluation = {lang: load_examples(task, lang, task.eval_split, data_dir=base.data_dir, source=base.source,
                                       limit=cfg.eval_limit, seed=base.seed) for lang in cfg.languages}
     models = load_models(base.bridge, cache_dir=base.cache_dir, dtype=frozen_dtype(base.mixed_precision))

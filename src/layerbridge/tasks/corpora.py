@@ -18,7 +18,9 @@ from layerbridge.errors import DataError
 
 from .base import Example, Task, TextCorpus, is_blank
 from .convert import SkippedRowsWarning
-from .local import folder_split_file
+from .hub import DOCS_HINT, hub_name, hub_records
+from .local import folder_split_file, resolve_data_dir
+from .readers import iter_records
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,28 @@ def corpus_examples(task: Task, corpus: TextCorpus, records, *, where: str) -> l
     if blank:
         warnings.warn(f"{where}: skipped {blank} row(s) with empty text", SkippedRowsWarning, stacklevel=3)
     return out
+
+
+def corpus_reader(task: Task, data_dir, source: str) -> Callable[[TextCorpus], tuple[str, object]]:
+    """read(corpus) -> (where, numbered rows): a corpus of `task` from its local file if present (always with
+    source "local"), else from the hub."""
+    ddir = resolve_data_dir(data_dir) if source != "hub" else None
+
+    def read(corpus: TextCorpus):
+        path = corpus_file(corpus, ddir)
+        if source == "local" and path is None:
+            raise DataError(f"{ddir / corpus.folder / corpus.lang / (corpus.split + '.jsonl') if ddir else '<data_dir>'}: "
+                            f"not found in the data folder (a training corpus of {task.name})")
+        if path is not None:
+            log.info("%s training text: reading %s", task.name, path)
+            return str(path), iter_records(path)
+        if corpus.hub is None:
+            raise DataError(f"{task.name}: training corpus {corpus.folder}/{corpus.lang}/{corpus.split} is not in the "
+                            f"data folder and has no hub source; {DOCS_HINT}")
+        shim = dataclasses.replace(task, hub=corpus.hub, train_corpora=[])
+        return hub_name(shim, corpus.lang, corpus.split), hub_records(shim, corpus.lang, corpus.split)
+
+    return read
 
 
 def gather_training_text(task: Task, read: Callable[[TextCorpus], tuple[str, object]],

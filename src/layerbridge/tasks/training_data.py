@@ -3,7 +3,6 @@ another task's data (train_from), text corpora (generation tasks) or a documente
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import warnings
@@ -11,12 +10,12 @@ from pathlib import Path
 
 from layerbridge.errors import ConfigError, DataError
 
-from .base import Example, Task, TextCorpus
-from .corpora import corpus_file, gather_training_text
-from .hub import DOCS_HINT, hub_name, hub_records
+from .base import Example, Task
+from .corpora import corpus_reader, gather_training_text
+from .hub import DOCS_HINT
 from .local import expected_file, has_local_task, resolve_data_dir, split_file
 from .loading import check_source, load_examples, load_file, load_hub
-from .readers import iter_records
+from .parallel_dev import parallel_dev
 from .registry import get_task
 from .sampling import split_train_dev
 
@@ -66,11 +65,14 @@ def load_train_dev(
     dev_size: int | float | str | None = "auto",
     seed: int = 0,
     on_empty: str | None = None,
+    dev_languages: list[str] | None = None,
 ) -> tuple[list[Example], list[Example]]:
     """English training examples and a held-out dev set carved from them (disjoint, stratified).
 
     dev_size: "auto" or None = min(1000, 10% of the English training rows); an int count (0: no dev
     set); a fraction in (0, 1).
+    dev_languages: the dev rows read in these languages instead of English, where the task's training text
+    has the same rows in other languages (tasks/parallel_dev.py; flores_en).
     The dev set is carved first, then train_limit caps the rest (per-class stratified).
     source="auto": a task present in the data folder trains from it (with its documented fallback
     split if the train split is missing); otherwise from the hub.
@@ -95,28 +97,15 @@ def load_train_dev(
             examples = load_hub(tt, lang, split, on_empty)
     if not examples:
         raise DataError(f"task {tt.name!r}: the English training data is empty")
-    return split_train_dev(examples, dev_size=dev_size, train_limit=train_limit, seed=seed)
+    train, dev = split_train_dev(examples, dev_size=dev_size, train_limit=train_limit, seed=seed)
+    if dev_languages:
+        dev = parallel_dev(tt, dev, list(dev_languages), data_dir=data_dir, source=source)
+    return train, dev
 
 
 def load_corpora(task: Task, data_dir, source: str, on_empty: str | None) -> list[Example]:
     """English text from every training corpus (local file if present, else the hub), minus the
     evaluation references of the reference language."""
-    ddir = resolve_data_dir(data_dir) if source != "hub" else None
-
-    def read(corpus: TextCorpus):
-        path = corpus_file(corpus, ddir)
-        if source == "local" and path is None:
-            raise DataError(f"{ddir / corpus.folder / corpus.lang / (corpus.split + '.jsonl') if ddir else '<data_dir>'}: "
-                            f"not found in the data folder (a training corpus of {task.name})")
-        if path is not None:
-            log.info("%s training text: reading %s", task.name, path)
-            return str(path), iter_records(path)
-        if corpus.hub is None:
-            raise DataError(f"{task.name}: training corpus {corpus.folder}/{corpus.lang}/{corpus.split} is not in the "
-                            f"data folder and has no hub source; {DOCS_HINT}")
-        shim = dataclasses.replace(task, hub=corpus.hub, train_corpora=[])
-        return hub_name(shim, corpus.lang, corpus.split), hub_records(shim, corpus.lang, corpus.split)
-
     held_out: set[str] = set()
     if task.reference_lang is not None:
         try:
@@ -124,7 +113,7 @@ def load_corpora(task: Task, data_dir, source: str, on_empty: str | None) -> lis
                                                         source=source, on_empty=on_empty)}
         except DataError as err:  # no evaluation data here: nothing to hold out
             log.info("%s: no evaluation references to hold out (%s)", task.name, err)
-    return gather_training_text(task, read, held_out)
+    return gather_training_text(task, corpus_reader(task, data_dir, source), held_out)
 
 
 def load_local_train(task: Task, ddir: Path, on_empty: str | None) -> list[Example]:

@@ -65,7 +65,10 @@ class TrainConfig:
     gradient_checkpointing: bool = False  # recompute the frozen LLM's layers in the backward instead of keeping them
     # bookkeeping
     eval_every: int = 0  # dev accuracy every N steps (0: only at the end)
-    dev_limit: int | None = 200  # dev examples scored at each evaluation
+    dev_limit: int | None = 200  # dev examples scored at each evaluation (per language with dev_languages)
+    # the dev rows read in these languages, not English (tasks/parallel_dev.py; flores_en): the dev score, and
+    # what keep_best and early stopping go by, is then their mean chrF++
+    dev_languages: list[str] = field(default_factory=list)
     checkpoint_every: int = 50
     log_every: int = 10
     cache_dir: str | None = None

@@ -274,7 +274,7 @@ def _setup_data(cfg: TrainConfig, data: tuple[list, list] | None) -> tuple[objec
     task = get_task(cfg.task)
     if data is None:
         data = load_train_dev(task, data_dir=cfg.data_dir, source=cfg.source, train_limit=cfg.train_limit,
-                              dev_size=cfg.dev_size, seed=cfg.seed)
+                              dev_size=cfg.dev_size, seed=cfg.seed, dev_languages=cfg.dev_languages)
     train_examples, dev_examples = data
     if not train_examples:
         raise ConfigError(f"task {task.name}: no training examples")
@@ -572,7 +572,7 @@ def micro_batch_output(run: Run, step: int, part: list):
 
 
 def step_entry(run: Run, done: int, mean_loss: float, grad_norm: float | None, entropy: float) -> dict:
-    """The log entry of optimiser step `done`, with the English dev score when one is due (every
+    """The log entry of optimiser step `done`, with the dev score when one is due (every
     eval_every steps and at the last step; every process scores its share)."""
     cfg, bridge = run.cfg, run.bridge
     entry = {"step": done, "epoch": round(done / run.per_epoch, 4), "loss": round(mean_loss, 5),
@@ -581,6 +581,7 @@ def step_entry(run: Run, done: int, mean_loss: float, grad_norm: float | None, e
              **fusion_snapshot(bridge)}
     if run.dev_examples and ((cfg.eval_every and done % cfg.eval_every == 0) or done == run.total_steps):
         with run.accelerator.autocast():
-            key, value = dev_score(bridge, run.task, run.dev_examples, cfg.dev_limit, run.max_target or 128)
-        entry[key] = round(value, 5)
+            scores = dev_score(bridge, run.task, run.dev_examples, cfg.dev_limit, run.max_target or 128)
+        for key, value in scores.items():  # a score, or one per dev language
+            entry[key] = {lang: round(v, 5) for lang, v in value.items()} if isinstance(value, dict) else round(value, 5)
     return entry

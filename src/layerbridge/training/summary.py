@@ -105,6 +105,7 @@ def write_summary(run) -> None:
         "inputs_truncated": run.inputs_truncated, **objective_summary(cfg, run.objective),
         **({"dev_chrf": last("dev_chrf"), "max_target_length": run.max_target, "targets_truncated": run.truncated}
            if task.is_generation else {}),
+        **({"dev_languages": list(cfg.dev_languages)} if cfg.dev_languages else {}),  # dev_chrf: their mean
         "trainable_parameters": bridge.parameter_counts()["trainable"], **fusion_snapshot(bridge), **use,
         **({"lexical_init": run.lexical} if run.lexical else {}),
     }
