@@ -3,7 +3,7 @@ fixed outputs): the bitext-stage design trains its stage 1 once and starts from 
 sentence statistics, each design is paired with the baseline, also when the baseline's predictions are gone
 (kept from git: its statistics only), a finished design is not trained again, and BEAMS decodes each run
 again with beam search, paired with its greedy decoding, and the bitext stage is paired with the English-only
-soft tokens of the same budget too."""
+soft tokens of the same budget too; the -xdev designs choose by a dev set in languages not evaluated."""
 
 import json
 import os
@@ -121,3 +121,11 @@ def test_budget_script_trains_stage_1_once_and_pairs_through_statistics(tmp_path
     assert "--keep-best" in soft and "--init-from" not in soft
     versus = json.loads((out / "bitext-stage" / "seed0" / "versus-soft-tokens.json").read_text())
     assert versus["first"].startswith(f"{out}/soft-tokens/seed0/global_softmax") and versus["low_resource"]["difference"] > 0
+    # the dev set read in other languages: the flag on the budget run; a tested language refused
+    done = budget(tmp_path, "soft-tokens-xdev")
+    assert done.returncode == 0, done.stderr
+    (xdev,) = calls(tmp_path)[6:]
+    assert "--keep-best" in xdev and "--dev-languages swh_Latn,hin_Deva,urd_Arab" in xdev
+    assert (out / "soft-tokens-xdev" / "seed0" / "versus-soft-tokens.json").is_file()
+    done = budget(tmp_path, "soft-tokens-xdev", DEV_LANGUAGES="swh_Latn,sin_Sinh")
+    assert done.returncode == 2 and "DEV_LANGUAGES has sin_Sinh, which is evaluated" in done.stderr

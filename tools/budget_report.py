@@ -23,13 +23,16 @@ DESIGNS = {  # design -> (label, its run in compare.json)
     "cross-attention": ("cross-attention (LayAlign), lexical start", "global_softmax[injection=cross_attention]"),
     "bitext-stage": ("bitext stage 1, then soft tokens", "global_softmax"),
     "bitext-stage-200": ("bitext stage 1, then soft tokens for 200 steps", "global_softmax"),
+    "soft-tokens-xdev": ("soft tokens, dev in other languages", "global_softmax"),
+    "bitext-stage-xdev": ("bitext stage 1, then soft tokens, dev in other languages", "global_softmax"),
 }
 BASELINE = "restate-200"  # results/flores-en-budget/restate-200/seed<N>: the 200-step bridge each design is paired with
 BASELINE_LABEL = "restating, 200 steps (the baseline)"
 VERSUS = "versus-soft-tokens.json"  # <design>/seed<N>/: the design minus the soft tokens of the same seed and budget
 COLUMNS = {BASELINE: "restating, 200 steps", "soft-tokens": "soft tokens, up to 2,000 steps",
            "cross-attention": "cross-attention, up to 2,000 steps", "bitext-stage": "bitext stage 1, then soft tokens",
-           "bitext-stage-200": "bitext stage 1, then 200 steps"}
+           "bitext-stage-200": "bitext stage 1, then 200 steps", "soft-tokens-xdev": "soft tokens, dev in other languages",
+           "bitext-stage-xdev": "bitext stage 1, then soft tokens, dev in other languages"}
 # not English: restated, it is close to the data's own sentence (third-party text stays out of the repository)
 EXAMPLE_LANGS = ["tam_Taml", "sin_Sinh", "amh_Ethi", "yor_Latn"]
 NOTHING = ["(no finished run yet: nohup bash studies/generation/budget.sh results/flores-en-budget 0 &)"]
@@ -45,10 +48,11 @@ def budget_block(root: Path) -> list[str]:
     first = next(iter(found.values()))[0]["compare"]
     lines = [f"{first['eval_limit'] or 'all'} test sentences per language (the same ids in every language); the "
              f"low-resource average over {', '.join(first['low_resource'])}; chrF++, mean ± half-range over seeds, "
-             "in brackets the 95% bootstrap interval. English dev: the best score kept (32 dev texts, every 100 "
-             "steps). The difference to the 200-step restating bridge is paired over the same sentences (each "
+             "in brackets the 95% bootstrap interval. Dev: the best score kept, every 100 steps (32 English dev "
+             "texts; for a design with its dev in other languages, the mean over those 32 rows read in each of "
+             "them). The difference to the 200-step restating bridge is paired over the same sentences (each "
              "seed against that bridge of the same seed, machine and precision).", "",
-             "| design | seeds | precision | stage 1 | steps | English dev | English (copy ceiling) | low-resource "
+             "| design | seeds | precision | stage 1 | steps | dev | English (copy ceiling) | low-resource "
              "average | minus 200-step restating (paired) |", "|---|---|---|---|---|---:|---:|---:|---:|"]
     if baseline:
         lines.append(row(BASELINE_LABEL, baseline, steps=True, stage1=stage1_cell(root, baseline)))

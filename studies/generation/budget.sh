@@ -15,10 +15,14 @@
 #                     (--init-from); STAGE1 names another stage-1 bridge instead
 #   bitext-stage-200  the same stage 1, then 200 steps as restate-200 (the bitext study's stage 2): what the
 #                     budget's longer English stage 2 does to the transfer the bitext gave
+#   soft-tokens-xdev, bitext-stage-xdev  soft-tokens and bitext-stage with the weights kept, and the run stopped,
+#                     by the dev rows read in DEV_LANGUAGES (default swh_Latn,hin_Deva,urd_Arab: XNLI's, none of
+#                     the 17 evaluated; --dev-languages) instead of English: English dev picks the best copy, not
+#                     the best transfer
 # Each is evaluated on English (the copy ceiling) and the low-resource languages XNLI lacks, the languages
 # of the bitext and objectives studies, so that all stand in one table; LANGUAGES (a comma list, or "all")
 # overrides. Each design is paired with restate-200 of the same seed (BASELINE; tools/paired_bootstrap.py)
-# into OUT/<design>/seed<N>/summary.json (cross-attention and bitext-stage also with the soft tokens of the same
+# into OUT/<design>/seed<N>/summary.json (the other designs on the budget also with the soft tokens of the same
 # seed and budget: versus-soft-tokens.json), through either run's predictions or, for a run of an earlier
 # session, the chrF++ counts of its sentences kept in git (RUN/sentence-statistics/results.json,
 # tools/sentence_statistics.py); every run's soft tokens and outputs are diagnosed
@@ -29,14 +33,16 @@
 # ~13 min: run it in the background (nohup); a killed run resumes from its last checkpoint when the same
 # line is run again, and a finished one is kept.
 # Usage: LAYERBRIDGE_DATA_DIR=../shared/data bash studies/generation/budget.sh [OUT] [SEED] [DESIGNS]
-#   DESIGNS: a comma list (default restate-200,soft-tokens,cross-attention,bitext-stage,bitext-stage-200); the
-#   bitext-stage designs need BITEXT=/a/folder/outside/the/repository (their stage 1: about 15 min more).
+#   DESIGNS: a comma list (default restate-200,soft-tokens,cross-attention,bitext-stage,bitext-stage-200, then the
+#   two -xdev designs); the bitext-stage designs need BITEXT=/a/folder/outside/the/repository (their stage 1:
+#   about 15 min more).
 set -euo pipefail
 OUT=${1:-results/flores-en-budget}
 SEED=${2:-0}
-DESIGNS=${3:-restate-200,soft-tokens,cross-attention,bitext-stage,bitext-stage-200}
+DESIGNS=${3:-restate-200,soft-tokens,cross-attention,bitext-stage,bitext-stage-200,soft-tokens-xdev,bitext-stage-xdev}
 STEPS=${STEPS:-2000}
 PATIENCE=${PATIENCE:-3}  # 0: train every step
+DEV_LANGUAGES=${DEV_LANGUAGES:-swh_Latn,hin_Deva,urd_Arab}  # the -xdev designs' dev set (none of LANGUAGES)
 STAGE1_STEPS=${STAGE1_STEPS:-1000}  # bitext-stage's stage 1: 0.7 epoch of XNLI's 11,032 pairs
 BEAMS=${BEAMS:-0}  # above 1: every run also decoded with that many beams (RUN/eval-beams<N>, 1.6-2.1x the greedy time here),
                    # paired with its greedy decoding (RUN/eval-beams<N>/summary.json)
@@ -45,6 +51,9 @@ REFERENCES=${REFERENCES-llm_alone,llm_zero_shot}  # the LLM-alone rows, evaluate
 . "$(dirname "$0")/../finished.sh"  # finished, train_run
 LANGUAGES=${LANGUAGES:-eng_Latn,$(python -m studies.generation.xnli_bitext --data-dir "${LAYERBRIDGE_DATA_DIR:?}" --languages-not-in-xnli)}
 [ "$LANGUAGES" = all ] && LANGUAGES=""
+for lang in ${DEV_LANGUAGES//,/ }; do  # a dev set in a tested language would choose for the test
+  case ",${LANGUAGES:-$lang}," in *",$lang,"*) echo "budget.sh: DEV_LANGUAGES has $lang, which is evaluated" >&2; exit 2 ;; esac
+done
 # --epochs high enough that --max-steps decides (2,000 steps of 8 are 6.1 epochs of flores_en's 2,618 texts;
 # the small-data preset's 2 epochs would stop at 656)
 BUDGET=(--max-steps "$STEPS" --epochs 100 --eval-every 100 --keep-best --early-stopping-patience "$PATIENCE" --references ""
@@ -120,9 +129,14 @@ for design in ${DESIGNS//,/ }; do
       versus "$out" "$x" ;;
     bitext-stage) stage1 "$out"; run "$out" global_softmax "${BUDGET[@]}" --fusions global_softmax --init-from "$STAGE1"
       versus "$out" global_softmax ;;
+    soft-tokens-xdev) run "$out" global_softmax "${BUDGET[@]}" --dev-languages "$DEV_LANGUAGES" --fusions global_softmax
+      versus "$out" global_softmax ;;
+    bitext-stage-xdev) stage1 "$out"
+      run "$out" global_softmax "${BUDGET[@]}" --dev-languages "$DEV_LANGUAGES" --fusions global_softmax --init-from "$STAGE1"
+      versus "$out" global_softmax ;;
     bitext-stage-200)  # the same stage 1, then the flores_en settings' 200 steps (the bitext study's stage 2)
       stage1 "$out"; run "$out" global_softmax --seed "$SEED" --references "" --fusions global_softmax --init-from "$STAGE1" ;;
     *) echo "budget.sh: unknown design $design (restate-200, soft-tokens, cross-attention, bitext-stage," \
-            "bitext-stage-200)" >&2; exit 2 ;;
+            "bitext-stage-200, soft-tokens-xdev, bitext-stage-xdev)" >&2; exit 2 ;;
   esac
 done
