@@ -6,9 +6,16 @@ import json
 from pathlib import Path
 
 import pytest
+from tiny_models import save_tiny_models
 
+from layerbridge.bridge import LayerBridge
+from layerbridge.bridge.hub import model_card
+from layerbridge.cli.compare_cmd import build_compare_config
+from layerbridge.cli.main import main, parse_args
+from layerbridge.cli.train_cmd import train_config_from_args
 from layerbridge.errors import ConfigError, DataError
 from layerbridge.tasks import get_task, load_train_dev
+from layerbridge.training.config import TrainConfig
 
 ENGLISH = ["One.", "Two.", "Three.", "Four.", "Five.", "Six."]
 OTHER = {"swh_Latn": [f"Moja {i}." for i in range(6)], "sin_Sinh": [f"එක {i}." for i in range(6)]}
@@ -71,14 +78,7 @@ def test_languages_and_tasks_without_parallel_training_text_are_refused(data):
 
 def test_training_logs_each_dev_language_and_keeps_the_best_mean(data, tmp_path):
     """`layerbridge train --dev-languages`: every dev score logs each language's chrF++ and their mean, the
-    mean is what --keep-best goes by, and the setting is saved with the run."""
-    from tiny_models import save_tiny_models
-
-    from layerbridge.bridge import LayerBridge
-    from layerbridge.bridge.hub import model_card
-    from layerbridge.cli.main import main
-    from layerbridge.training.config import TrainConfig
-
+    mean is what --keep-best goes by, and the setting is saved with the run (and read back by --config)."""
     enc, llm = save_tiny_models(tmp_path / "models")
     out = tmp_path / "run"
     assert main(["train", "--encoder", str(enc), "--llm", str(llm), "--task", "flores_en", "--data-dir", str(data),
@@ -96,3 +96,19 @@ def test_training_logs_each_dev_language_and_keeps_the_best_mean(data, tmp_path)
     assert summary["dev_languages"] == TrainConfig.load(out).dev_languages == ["swh_Latn", "sin_Sinh"]
     card = model_card(LayerBridge.from_pretrained(out), out)
     assert "the best dev score (the mean over the dev set read in swh_Latn, sin_Sinh)" in card
+    rerun = parse_args(["train", "--config", str(out / "train_config.json"), "-o", str(tmp_path / "rerun")])
+    assert train_config_from_args(rerun, output_dir="x").dev_languages == ["swh_Latn", "sin_Sinh"]
+
+
+def test_compare_demo_and_a_config_file_take_the_dev_languages(tmp_path):
+    """The flag is a train option: compare and demo build their runs with it (repeatable and comma lists
+    both), and so does a config file."""
+    args = parse_args(["compare", "--task", "flores_en", "-o", str(tmp_path / "x"), "--dev-languages", "swh_Latn, hin_Deva",
+                       "--dev-languages", "urd_Arab"])
+    assert build_compare_config(args, languages=["eng_Latn"]).train.dev_languages == ["swh_Latn", "hin_Deva", "urd_Arab"]
+    args = parse_args(["demo", "--task", "flores_en", "--dev-languages", "swh_Latn"])
+    assert args.dev_languages == ["swh_Latn"]
+    config = tmp_path / "config.yaml"
+    config.write_text("task: flores_en\noutput-dir: runs/x\ndev-languages: [swh_Latn, urd_Arab]\n")
+    args = parse_args(["compare", "--config", str(config)])
+    assert build_compare_config(args, languages=["eng_Latn"]).train.dev_languages == ["swh_Latn", "urd_Arab"]
