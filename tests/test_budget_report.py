@@ -202,3 +202,17 @@ def test_designs_against_the_soft_tokens_of_the_same_budget_averaged_over_seeds(
     lines = budget_report.versus_block(tmp_path)
     assert lines[-1] == "| bitext stage 1, then soft tokens | 0, 1 | +0.0 | +1.4 [-0.5, +2.5] | 1 of 2 |"
     assert len(lines) == 5  # the explanation, a blank line, the header, its rule, one design
+
+
+def test_a_design_chosen_on_other_languages_is_no_english_only_design(tmp_path):
+    """soft-tokens-xdev trains on English but keeps the weights its dev rows in other languages choose: it
+    stands for the copy target, not for the English-only one."""
+    write_run(tmp_path, "flores-en-budget", "soft-tokens", 0, 20.0)
+    folder = write_run(tmp_path, "flores-en-budget", "soft-tokens-xdev", 0, 22.0)
+    document = json.loads((folder / "compare.json").read_text())
+    document["train_config"]["dev_languages"] = ["swh_Latn"]
+    document["runs"]["global_softmax"]["results"]["eng_Latn"]["chrf"] = 90.0
+    (folder / "compare.json").write_text(json.dumps(document))
+    english_only, _, copy = budget_report.targets_block(tmp_path)[2:]
+    assert "| soft tokens (global_softmax, lexical start) | 0 | 20.0" in english_only
+    assert "| soft tokens, dev in other languages | 0 | 90.0" in copy

@@ -129,3 +129,6 @@ def test_budget_script_trains_stage_1_once_and_pairs_through_statistics(tmp_path
     assert (out / "soft-tokens-xdev" / "seed0" / "versus-soft-tokens.json").is_file()
     done = budget(tmp_path, "soft-tokens-xdev", DEV_LANGUAGES="swh_Latn,sin_Sinh")
     assert done.returncode == 2 and "DEV_LANGUAGES has sin_Sinh, which is evaluated" in done.stderr
+    done = budget(tmp_path, "soft-tokens-xdev", LANGUAGES="all")  # every language evaluated
+    assert done.returncode == 2 and "DEV_LANGUAGES has swh_Latn, which is evaluated" in done.stderr
+    assert budget(tmp_path, "soft-tokens", LANGUAGES="all").returncode == 0  # the other designs need no such check

@@ -11,6 +11,7 @@ from tiny_models import save_tiny_models
 from layerbridge.bridge import LayerBridge
 from layerbridge.bridge.hub import model_card
 from layerbridge.cli.compare_cmd import build_compare_config
+from layerbridge.compare.recipe import load_inputs
 from layerbridge.cli.main import main, parse_args
 from layerbridge.cli.train_cmd import train_config_from_args
 from layerbridge.errors import ConfigError, DataError
@@ -65,7 +66,7 @@ def test_rows_that_do_not_line_up_or_are_missing_are_named(data):
     write_rows(data / "sib200" / "swh_Latn" / "train.jsonl", rows[1:2])  # the first row only, in its place
     with pytest.raises(DataError, match=r"swh_Latn/train.jsonl:[234]: no 'text' text for the dev row"):
         load_train_dev(task, data_dir=data, source="local", dev_size=11, dev_languages=["swh_Latn"])
-    with pytest.raises(DataError, match=r"zul_Latn.*not found in the data folder"):
+    with pytest.raises(DataError, match=r"zul_Latn/train.jsonl: not found in the data folder \(the dev rows in zul_Latn, --dev-languages\)"):
         load_train_dev(task, data_dir=data, source="local", dev_size=11, dev_languages=["zul_Latn"])
 
 
@@ -92,7 +93,10 @@ def test_training_logs_each_dev_language_and_keeps_the_best_mean(data, tmp_path)
         assert list(entry["dev_chrf_languages"]) == ["swh_Latn", "sin_Sinh"]
         assert entry["dev_chrf"] == pytest.approx(sum(entry["dev_chrf_languages"].values()) / 2, abs=1e-4)
     summary = json.loads((out / "train_summary.json").read_text())
-    assert summary["dev_chrf"] == max(e["dev_chrf"] for e in scored)
+    best = max(scored, key=lambda e: (e["dev_chrf"], -e["step"]))
+    assert summary["dev_chrf"] == best["dev_chrf"] and summary["dev_chrf_languages"] == best["dev_chrf_languages"]
+    _, dev = load_train_dev("flores_en", data_dir=data, source="local", dev_size=6, dev_languages=["swh_Latn"])
+    assert summary["dev_examples"] == len(dev) < 6  # rows, each counted once; the BBC ones left out
     assert summary["dev_languages"] == TrainConfig.load(out).dev_languages == ["swh_Latn", "sin_Sinh"]
     card = model_card(LayerBridge.from_pretrained(out), out)
     assert "the best dev score (the mean over the dev set read in swh_Latn, sin_Sinh)" in card
@@ -112,3 +116,19 @@ def test_compare_demo_and_a_config_file_take_the_dev_languages(tmp_path):
     config.write_text("task: flores_en\noutput-dir: runs/x\ndev-languages: [swh_Latn, urd_Arab]\n")
     args = parse_args(["compare", "--config", str(config)])
     assert build_compare_config(args, languages=["eng_Latn"]).train.dev_languages == ["swh_Latn", "urd_Arab"]
+
+
+def test_compare_warns_when_a_dev_language_is_also_evaluated(data):
+    """Allowed, but said: the dev set then chooses the weights for that test language."""
+    args = parse_args(["compare", "--task", "flores_en", "--data-dir", str(data), "--source", "local", "-o", "x",
+                       "--dev-size", "6", "--dev-languages", "swh_Latn"])
+    cfg = build_compare_config(args, languages=["swh_Latn"])
+    with pytest.warns(UserWarning, match="--dev-languages swh_Latn are also evaluated"), \
+            pytest.raises(DataError, match="sib200/swh_Latn/test"):  # warned before the test rows are read
+        load_inputs(cfg)
+
+
+def test_the_setting_is_a_list_of_codes_each_scored_once():
+    assert TrainConfig(dev_languages=["swh_Latn", "hin_Deva", "swh_Latn"]).dev_languages == ["swh_Latn", "hin_Deva"]
+    with pytest.raises(ConfigError, match="dev_languages must be a list of language codes"):
+        TrainConfig(dev_languages="swh_Latn")

@@ -7,6 +7,7 @@ writes nothing."""
 import json
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from safetensors.torch import load_file
@@ -15,7 +16,7 @@ from layerbridge.cli.main import main
 from layerbridge.errors import ConfigError
 from layerbridge.training.config import TrainConfig
 from layerbridge.training.recipe import fit, setup
-from layerbridge.training.tracking import hyperparameters, parse_report_to
+from layerbridge.training.tracking import hyperparameters, log_entry, parse_report_to
 
 from tiny_models import save_tiny_models, save_tiny_news
 
@@ -129,3 +130,12 @@ def test_report_to_values_and_missing_package(common, tmp_path, monkeypatch, cap
     assert not (tmp_path / "w").exists()  # refused before anything is written
     assert main(["train", *common, "-o", str(tmp_path / "none"), "--report-to", "none", "--max-steps", "1"]) == 0
     assert not (tmp_path / "none" / "tracking").exists()
+
+
+def test_a_dev_score_per_language_goes_to_the_trackers_as_scalars():
+    """--dev-languages logs a dict of scores; trackers take scalars: dev/chrf and dev/chrf_<language>."""
+    logged = []
+    run = SimpleNamespace(cfg=SimpleNamespace(report_to=["tensorboard"]), bridge=SimpleNamespace(layer_indices=[]),
+                          accelerator=SimpleNamespace(log=lambda values, step: logged.append((step, values))))
+    log_entry(run, {"step": 3, "loss": 1.5, "dev_chrf": 30.0, "dev_chrf_languages": {"swh_Latn": 40.0, "hin_Deva": 20.0}})
+    assert logged == [(3, {"train/loss": 1.5, "dev/chrf": 30.0, "dev/chrf_swh_Latn": 40.0, "dev/chrf_hin_Deva": 20.0})]

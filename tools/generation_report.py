@@ -16,7 +16,7 @@ and other words of the references their outputs keep (studies/generation/content
 `flores-en-budget`: the designs trained up to 2,000 steps beside restating at 200 (tools/budget_report.py);
 `flores-en-budget-targets`: issue 30's targets against the best of them; `flores-en-budget-languages`: the
 same per language, with the LLM-alone rows; `flores-en-budget-examples`: their outputs for the examples'
-sentences; `flores-en-budget-versus`: cross-attention and the bitext stage paired with the soft tokens of the
+sentences; `flores-en-budget-versus`: the other designs on the budget paired with the soft tokens of the
 same budget; `flores-en-budget-beams`: greedy decoding against beam search; `flores-en-budget-reach` and
 `-recall`: their soft-token reach and content recall.
 """

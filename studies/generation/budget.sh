@@ -18,7 +18,8 @@
 #   soft-tokens-xdev, bitext-stage-xdev  soft-tokens and bitext-stage with the weights kept, and the run stopped,
 #                     by the dev rows read in DEV_LANGUAGES (default swh_Latn,hin_Deva,urd_Arab: XNLI's, none of
 #                     the 17 evaluated; --dev-languages) instead of English: English dev picks the best copy, not
-#                     the best transfer
+#                     the best transfer (for bitext-stage-xdev they are languages of its stage 1: the dev then
+#                     picks what keeps the bitext's languages, a proxy for the others)
 # Each is evaluated on English (the copy ceiling) and the low-resource languages XNLI lacks, the languages
 # of the bitext and objectives studies, so that all stand in one table; LANGUAGES (a comma list, or "all")
 # overrides. Each design is paired with restate-200 of the same seed (BASELINE; tools/paired_bootstrap.py)
@@ -51,9 +52,6 @@ REFERENCES=${REFERENCES-llm_alone,llm_zero_shot}  # the LLM-alone rows, evaluate
 . "$(dirname "$0")/../finished.sh"  # finished, train_run
 LANGUAGES=${LANGUAGES:-eng_Latn,$(python -m studies.generation.xnli_bitext --data-dir "${LAYERBRIDGE_DATA_DIR:?}" --languages-not-in-xnli)}
 [ "$LANGUAGES" = all ] && LANGUAGES=""
-for lang in ${DEV_LANGUAGES//,/ }; do  # a dev set in a tested language would choose for the test
-  case ",${LANGUAGES:-$lang}," in *",$lang,"*) echo "budget.sh: DEV_LANGUAGES has $lang, which is evaluated" >&2; exit 2 ;; esac
-done
 # --epochs high enough that --max-steps decides (2,000 steps of 8 are 6.1 epochs of flores_en's 2,618 texts;
 # the small-data preset's 2 epochs would stop at 656)
 BUDGET=(--max-steps "$STEPS" --epochs 100 --eval-every 100 --keep-best --early-stopping-patience "$PATIENCE" --references ""
@@ -109,6 +107,12 @@ versus() {  # versus FOLDER RUN-NAME: a design on the budget paired with the Eng
             # seed and budget as well (FOLDER/versus-soft-tokens.json): what cross-attention or the bitext stage adds
   pair "$OUT/soft-tokens/seed$SEED/global_softmax" "$1/$2" "$1/versus-soft-tokens.json"
 }
+untested_dev() {  # the -xdev designs' dev languages, refused where evaluated (it would choose for the test)
+  local lang
+  for lang in ${DEV_LANGUAGES//,/ }; do  # LANGUAGES empty: every language is evaluated
+    case ",${LANGUAGES:-$lang}," in *",$lang,"*) echo "budget.sh: DEV_LANGUAGES has $lang, which is evaluated" >&2; exit 2 ;; esac
+  done
+}
 stage1() {  # stage1 DESIGN-FOLDER: sets STAGE1, the bitext bridge a design starts from, trained first unless the
             # design is finished (then kept: its run.json is what git keeps)
   STAGE1=${STAGE1:-$OUT/bitext-stage1/seed$SEED}
@@ -129,9 +133,9 @@ for design in ${DESIGNS//,/ }; do
       versus "$out" "$x" ;;
     bitext-stage) stage1 "$out"; run "$out" global_softmax "${BUDGET[@]}" --fusions global_softmax --init-from "$STAGE1"
       versus "$out" global_softmax ;;
-    soft-tokens-xdev) run "$out" global_softmax "${BUDGET[@]}" --dev-languages "$DEV_LANGUAGES" --fusions global_softmax
+    soft-tokens-xdev) untested_dev; run "$out" global_softmax "${BUDGET[@]}" --dev-languages "$DEV_LANGUAGES" --fusions global_softmax
       versus "$out" global_softmax ;;
-    bitext-stage-xdev) stage1 "$out"
+    bitext-stage-xdev) untested_dev; stage1 "$out"
       run "$out" global_softmax "${BUDGET[@]}" --dev-languages "$DEV_LANGUAGES" --fusions global_softmax --init-from "$STAGE1"
       versus "$out" global_softmax ;;
     bitext-stage-200)  # the same stage 1, then the flores_en settings' 200 steps (the bitext study's stage 2)

@@ -24,6 +24,7 @@ from layerbridge.cli.compare_cmd import add_comparison_options, build_compare_co
 from layerbridge.cli.options import PAPER_FUSION, add_bridge_options, add_paper_flag, apply_paper_flag
 from layerbridge.cli.train_cmd import add_train_options
 from layerbridge.processes import processes
+from layerbridge.reporting.tables import dev_read_in
 
 DEMO_LANGUAGES = ["eng_Latn", "fra_Latn", "zho_Hans", "hin_Deva", "arb_Arab",
                   "swh_Latn", "tam_Taml", "sin_Sinh", "amh_Ethi", "yor_Latn"]
@@ -85,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
     print_table(document)
     if generation:
         print_examples(Path(args.output_dir), document)
-    print(f"trained on {document['train_examples']} English sentences ({document['dev_examples']} held out as dev); "
+    print(f"trained on {document['train_examples']} English sentences ({document['dev_examples']} held out as dev"
+          f"{dev_read_in(document)}); "
           f"evaluated on {document['eval_limit'] or 'all'} test sentences per language")
     print(f"wall time {time.perf_counter() - started:.0f} s; report: {report} (also report.md)")
     return 0

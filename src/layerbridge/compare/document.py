@@ -11,6 +11,7 @@ from pathlib import Path
 from layerbridge.bridge import BridgeConfig
 from layerbridge.bridge.config import RECORDS
 from layerbridge.machine import environment
+from layerbridge.tasks.parallel_dev import dev_rows
 from layerbridge.training.summary import SUMMARY_NAME
 
 # bridge settings a run's overrides do not list: its fusion (recorded apart) and what the models fill in
@@ -61,6 +62,6 @@ def comparison_document(cfg, inputs, runs: dict, references: dict, *, seconds: f
     return {"task": task.name, "kind": task.kind, "metric": task.headline_metric, "reference_lang": task.reference_lang,
             "languages": languages, "low_resource": [lang for lang in languages if lang in task.low_resource],
             "mode": cfg.eval_mode, "eval_limit": cfg.eval_limit,
-            "train_examples": len(inputs.data[0]), "dev_examples": len(inputs.data[1]),
+            "train_examples": len(inputs.data[0]), "dev_examples": dev_rows(inputs.data[1]),
             "train_config": cfg.train.to_dict(), **run_settings(cfg), "runs": runs, "references": references,
             "environment": environment(cfg.train.mixed_precision), "seconds": round(seconds, 1)}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 
 from layerbridge.bridge import BridgeConfig
@@ -69,6 +70,10 @@ def load_inputs(cfg: CompareConfig) -> Inputs:
     if unknown:
         raise ConfigError(f"languages {unknown} are not in task {task.name}")
     check_references(cfg.references, task)
+    tested = [lang for lang in base.dev_languages if lang in cfg.languages]
+    if tested:  # allowed (a user may mean it), but the dev set then chooses the weights for those test languages
+        warnings.warn(f"--dev-languages {', '.join(tested)} are also evaluated: the weights kept are chosen on "
+                      f"those languages' dev rows, so their test scores are not zero-shot", UserWarning, stacklevel=2)
     data = load_train_dev(task, data_dir=base.data_dir, source=base.source, train_limit=base.train_limit,
                           dev_size=base.dev_size, seed=base.seed, dev_languages=base.dev_languages)
     evaluation = {lang: load_examples(task, lang, task.eval_split, data_dir=base.data_dir, source=base.source,

@@ -1,6 +1,6 @@
 """Training a comparison's bridge: train it once (or reuse the finished run, resume a killed one, or
 take the weights of its centring twin), or once per learning rate of the lr grid keeping the best on
-English dev; then hand the trained bridge to every process."""
+the dev set (English, or --dev-languages); then hand the trained bridge to every process."""
 
 from __future__ import annotations
 
@@ -68,17 +68,18 @@ def tracker_run_name(cfg, run_dir: Path) -> str:
 
 
 def run_dev_score(run_dir: Path) -> float:
-    """The English dev score in a finished run's summary (accuracy, or chrF++ for generation)."""
+    """The dev score in a finished run's summary (accuracy, or chrF++ for generation: with --dev-languages
+    their mean)."""
     summary = main_decides(json.loads((run_dir / SUMMARY_NAME).read_text()) if processes().is_main_process else None)
     score = summary_dev_score(summary)
     if score is None:
-        raise ConfigError("--lr-grid chooses on the English dev set, but this run has none (dev size 0)")
+        raise ConfigError("--lr-grid chooses on the dev set, but this run has none (dev size 0)")
     return score
 
 
 def train_with_lr_grid(cfg, run_dir: Path, bridge_cfg: BridgeConfig, models, data, *, overwrite: bool):
     """Without an lr grid: train once into `run_dir`. With one: train at every learning rate
-    (run_dir/lr-<value>) and pick the best English dev score (ties: the first in the grid).
+    (run_dir/lr-<value>) and pick the best dev score (ties: the first in the grid).
     Returns (folder of the chosen run, {lr: dev score} or None, chosen lr or None)."""
     if not cfg.lr_grid:
         train_once(cfg, run_dir, bridge_cfg, models, data, overwrite=overwrite)

@@ -11,7 +11,7 @@ import markdown
 
 from layerbridge.io import atomic_write_text, slug
 from layerbridge.reporting import plots
-from layerbridge.reporting.tables import METRIC_NAMES, mean, pct, show
+from layerbridge.reporting.tables import METRIC_NAMES, dev_read_in, mean, pct, show
 
 
 def comparison_rows(document: dict) -> tuple[list[str], dict[str, dict[str, float]]]:
@@ -58,7 +58,8 @@ def write_report(out: Path, document: dict, *, title: str) -> Path:
     md = [f"# {title}", "",
           f"Task `{document['task']}`, evaluation mode `{document['mode']}`, "
           f"{document['eval_limit'] or 'all'} examples per language; trained on {document['train_examples']} "
-          f"English examples ({document['dev_examples']} held out as dev), same seed, data and budget for every fusion.",
+          f"English examples ({document['dev_examples']} held out as dev{dev_read_in(document)}), same seed, data and "
+          "budget for every fusion.",
           "", f"## {name} per language (best bridge per row in bold; reference rows in italics)", ""]
     md += markdown_table(document)
     md += generation_notes(document, table)

@@ -54,16 +54,17 @@ def corpus_examples(task: Task, corpus: TextCorpus, records, *, where: str) -> l
     return out
 
 
-def corpus_reader(task: Task, data_dir, source: str) -> Callable[[TextCorpus], tuple[str, object]]:
+def corpus_reader(task: Task, data_dir, source: str, role: str = "") -> Callable[[TextCorpus], tuple[str, object]]:
     """read(corpus) -> (where, numbered rows): a corpus of `task` from its local file if present (always with
-    source "local"), else from the hub."""
+    source "local"), else from the hub. `role`: what the corpus is read for, in errors (default: a
+    training corpus of the task)."""
     ddir = resolve_data_dir(data_dir) if source != "hub" else None
 
     def read(corpus: TextCorpus):
         path = corpus_file(corpus, ddir)
         if source == "local" and path is None:
             raise DataError(f"{ddir / corpus.folder / corpus.lang / (corpus.split + '.jsonl') if ddir else '<data_dir>'}: "
-                            f"not found in the data folder (a training corpus of {task.name})")
+                            f"not found in the data folder ({role or 'a training corpus of ' + task.name})")
         if path is not None:
             log.info("%s training text: reading %s", task.name, path)
             return str(path), iter_records(path)

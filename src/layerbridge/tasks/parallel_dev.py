@@ -37,23 +37,30 @@ def parallel_dev(task: Task, dev: list[Example], languages: list[str], *, data_d
                           f"other languages (a generation task trained on its own evaluation source, e.g. flores_en)")
     for lang in languages:
         task.check_language(lang)
-    read = corpus_reader(task, data_dir, source)
-    by_prefix = {f"{c.folder}.{c.split}.": c for c in corpora}  # corpus_examples' row ids: <folder>.<split>.<row>
-    kept = [(e, prefix) for e in dev for prefix in by_prefix if row_id_of(e.id).startswith(prefix)]
+    by_key = {f"{c.folder}.{c.split}": c for c in corpora}  # corpus_examples' row ids: <folder>.<split>.<row>
+    kept = [(e, key, int(number)) for e in dev for key, _, number in [row_id_of(e.id).rpartition(".")] if key in by_key]
     if not kept:
         raise ConfigError(f"--dev-languages: none of the {len(dev)} dev rows of {task.name} comes from "
                           f"{', '.join(c.folder + '/' + c.split for c in corpora)} (raise --dev-size)")
-    rows = {(prefix, lang): numbered(read, dataclasses.replace(by_prefix[prefix], lang=lang))
-            for prefix in dict.fromkeys(p for _, p in kept) for lang in (task.train_lang, *languages)}
+    rows = {}  # (corpus, language or None for the English rows the dev set was carved from) -> (where, rows)
+    for key in dict.fromkeys(key for _, key, _ in kept):
+        rows[key, None] = numbered(corpus_reader(task, data_dir, source), by_key[key])
+        for lang in languages:
+            read = corpus_reader(task, data_dir, source, role=f"the dev rows in {lang}, --dev-languages")
+            rows[key, lang] = numbered(read, dataclasses.replace(by_key[key], lang=lang))
     out = []
     for lang in languages:
-        for example, prefix in kept:
-            number = int(row_id_of(example.id).removeprefix(prefix))
-            text = lined_up(task, rows[prefix, task.train_lang], rows[prefix, lang], number, by_prefix[prefix].field)
+        for example, key, number in kept:
+            text = lined_up(task, rows[key, None], rows[key, lang], number, by_key[key].field)
             out.append(Example(id=f"{task.name}/{lang}/dev/{row_id_of(example.id)}", text=task.render({"text": text}),
                                label=-1, lang=lang, target=example.target))
     log.info("%s: dev set of %d rows read in %s", task.name, len(kept), ", ".join(languages))
     return out
+
+
+def dev_rows(dev: list[Example]) -> int:
+    """How many rows a dev set scores, each counted once however many languages read it."""
+    return len({row_id_of(e.id) for e in dev})
 
 
 def numbered(read, corpus: TextCorpus) -> tuple[str, dict[int, dict]]:

@@ -52,7 +52,7 @@ class TrainConfig:
     # writes (restate | continuation), and a bottleneck on what the LLM reads of the encoder in training
     objective: str = "restate"
     encoder_token_dropout: float = 0.0  # each real encoder position left out with this probability (training only)
-    keep_best: bool = False  # with eval_every: save the weights of the best English dev score, not the last
+    keep_best: bool = False  # with eval_every: save the weights of the best dev score, not the last
     early_stopping_patience: int = 0  # with keep_best: stop after N dev scores in a row no better than the best (0: off)
     mixed_precision: str = "no"  # no | bf16 | auto (bf16 where the hardware has it natively)
     seed: int = 0
@@ -86,6 +86,9 @@ class TrainConfig:
         elif isinstance(self.bridge, dict):
             self.bridge = BridgeConfig.from_dict(self.bridge)
         self.betas = tuple(self.betas)
+        if isinstance(self.dev_languages, str) or not all(isinstance(lang, str) for lang in self.dev_languages):
+            raise ConfigError(f"dev_languages must be a list of language codes, e.g. ['swh_Latn'], not {self.dev_languages!r}")
+        self.dev_languages = list(dict.fromkeys(self.dev_languages))  # each scored once
         self.report_to = parse_report_to(self.report_to)
         from layerbridge.decoding import tuned_decoding
 

@@ -1,6 +1,7 @@
-"""What a training run writes besides its weights: the step log (`train_log.jsonl`), the English
-dev score that picks the best weights, where the fusion puts its weight (and the note when it has
-collapsed onto one layer), and the run's summary (`train_summary.json`, which `compare` reads)."""
+"""What a training run writes besides its weights: the step log (`train_log.jsonl`), the dev score
+that picks the best weights (English, or the mean over --dev-languages), where the fusion puts its weight
+(and the note when it has collapsed onto one layer), and the run's summary (`train_summary.json`, which
+`compare` reads)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ from pathlib import Path
 import torch
 
 from layerbridge.io import atomic_write_text
+from layerbridge.tasks.parallel_dev import dev_rows
 from layerbridge.training.objectives import objective_summary
 
 LOG_NAME = "train_log.jsonl"
 SUMMARY_NAME = "train_summary.json"
-DEV_KEYS = ("dev_accuracy", "dev_chrf")  # the English dev score in a log entry: classification, generation
+DEV_KEYS = ("dev_accuracy", "dev_chrf")  # the dev score in a log entry: classification, generation
 COLLAPSED = 0.99  # mean top layer weight per token above which a fusion reads a single layer
 
 
@@ -58,6 +60,13 @@ def fusion_snapshot(bridge) -> dict:
 
 
 @torch.no_grad()
+def dev_languages(run) -> dict:
+    """{"dev_languages": [...]} where the dev set is read in other languages than the training text
+    (--dev-languages: dev_chrf is their mean), from the examples scored, not the setting."""
+    langs = list(dict.fromkeys(e.lang for e in run.dev_examples))
+    return {"dev_languages": langs} if set(langs) - {e.lang for e in run.train_examples} else {}
+
+
 def layer_use(bridge, texts: list[str]) -> dict:
     """Where the fusion puts each token's weight on a few dev texts: the mean weight per fused hidden
     state, and the mean top weight per token (near 1: every token reads one layer; the token gate
@@ -88,7 +97,8 @@ def write_summary(run) -> None:
     use = {}
     if bridge.reads_soft_tokens:
         with run.accelerator.autocast():
-            use = layer_use(bridge, [e.text for e in (run.dev_examples or run.train_examples)[:16]])
+            english = run.train_examples if cfg.dev_languages else (run.dev_examples or run.train_examples)
+            use = layer_use(bridge, [e.text for e in english[:16]])
     note = collapse_note(cfg, bridge, use)
     if note:
         run.accelerator.print(note)
@@ -97,7 +107,7 @@ def write_summary(run) -> None:
         "task": task.name, "fusion": cfg.bridge.fusion, "steps": run.steps_done,
         **({"stopped_early": {"step": run.stopped_early, "max_steps": run.total_steps,
                               "patience": cfg.early_stopping_patience}} if run.stopped_early else {}),
-        "train_examples": len(run.train_examples), "dev_examples": len(run.dev_examples),
+        "train_examples": len(run.train_examples), "dev_examples": dev_rows(run.dev_examples),
         "processes": run.accelerator.num_processes, "mixed_precision": run.accelerator.mixed_precision,
         "examples": run.seen, "seconds": round(run.seconds, 2),
         "examples_per_second": round(run.seen / run.seconds, 3) if run.seconds > 0 else None,
@@ -105,11 +115,13 @@ def write_summary(run) -> None:
         "inputs_truncated": run.inputs_truncated, **objective_summary(cfg, run.objective),
         **({"dev_chrf": last("dev_chrf"), "max_target_length": run.max_target, "targets_truncated": run.truncated}
            if task.is_generation else {}),
-        **({"dev_languages": list(cfg.dev_languages)} if cfg.dev_languages else {}),  # dev_chrf: their mean
+        **dev_languages(run),
         "trainable_parameters": bridge.parameter_counts()["trainable"], **fusion_snapshot(bridge), **use,
         **({"lexical_init": run.lexical} if run.lexical else {}),
     }
     best = best_dev(log) if cfg.keep_best else None
-    if best:  # the saved bridge is the best dev one: its score is the run's
+    if best:  # the saved bridge is the best dev one: its score (and each dev language's) is the run's
         summary.update({"best_step": best[0], best[1]: best[2], f"last_{best[1]}": last(best[1])})
+        summary.update({key: value for e in log if e["step"] == best[0] for key, value in e.items()
+                        if key == "dev_chrf_languages"})
     atomic_write_text(run.out / SUMMARY_NAME, json.dumps(summary, indent=2) + "\n")

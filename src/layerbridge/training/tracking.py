@@ -112,7 +112,11 @@ def log_entry(run, entry: dict) -> None:
         return
     values = {f"train/{key}": entry[key] for key in ("loss", "lr", "grad_norm", "weight_entropy", "epoch")
               if entry.get(key) is not None}
-    values.update({f"dev/{key[len('dev_'):]}": value for key, value in entry.items() if key.startswith("dev_")})
+    for key, value in entry.items():  # dev/chrf, and with --dev-languages dev/chrf_<language> for each
+        if key == "dev_chrf_languages":
+            values.update({f"dev/chrf_{lang}": score for lang, score in value.items()})
+        elif key.startswith("dev_"):
+            values[f"dev/{key[len('dev_'):]}"] = value
     for layer, weight in zip(run.bridge.layer_indices, entry.get("global_weights", [])):
         values[f"layer_weight/layer_{layer}"] = weight
     run.accelerator.log(values, step=entry["step"])
