@@ -108,7 +108,8 @@ def test_examples_keep_the_example_sentences_outputs_only_and_survive_without_pr
     design = write_run(tmp_path, "flores-en-budget", "cross-attention", 0, 20.0,
                        run="global_softmax[injection=cross_attention]")
     predictions(base, "global_softmax", {"sin_Sinh": {"7": "not an example", **{i: f"base {i}" for i in ids}}})
-    predictions(design, "global_softmax[injection=cross_attention]", {"sin_Sinh": {i: f"cross\n{i}" for i in ids}})
+    # compare's folder for the run (its file-system name)
+    predictions(design, "global_softmax-injection=cross_attention", {"sin_Sinh": {i: f"cross\n{i}" for i in ids}})
     # decoded again with beams (budget.sh BEAMS): the examples stay the greedy outputs the tables score
     predictions(base, "global_softmax", {"sin_Sinh": {i: f"beams {i}" for i in ids}}, evaluation="eval-beams4")
     lines = budget_report.examples_block(tmp_path)
@@ -119,7 +120,7 @@ def test_examples_keep_the_example_sentences_outputs_only_and_survive_without_pr
     assert saved["ids"] == ids and list(saved["outputs"]["sin_Sinh"]) == ids  # sentence 7 left out
     assert "third-party" not in (base / "examples.json").read_text()
     shutil.rmtree(base / "global_softmax")  # a fresh clone: examples.json, no predictions
-    shutil.rmtree(design / "global_softmax[injection=cross_attention]")
+    shutil.rmtree(design / "global_softmax-injection=cross_attention")
     assert budget_report.examples_block(tmp_path) == lines
 
 

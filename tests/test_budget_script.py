@@ -45,7 +45,8 @@ langs = args[args.index("--languages") + 1].split(",") if "--languages" in args 
 if args[0] == "evaluate":  # beam search: right on every sentence
     evaluation(out, langs, 4)
 elif args[0] == "compare":  # one run, evaluated; a bridge from a stage 1 is right on more sentences
-    evaluation(out / args[args.index("--fusions") + 1] / "eval-generation", langs, 3 if "--init-from" in args else 2)
+    from layerbridge.io import slug  # compare's run folder: global_softmax-injection=cross_attention
+    evaluation(out / slug(args[args.index("--fusions") + 1]) / "eval-generation", langs, 3 if "--init-from" in args else 2)
     (out / "compare.json").write_text("{}")
 '''
 
@@ -132,3 +133,10 @@ def test_budget_script_trains_stage_1_once_and_pairs_through_statistics(tmp_path
     done = budget(tmp_path, "soft-tokens-xdev", LANGUAGES="all")  # every language evaluated
     assert done.returncode == 2 and "DEV_LANGUAGES has swh_Latn, which is evaluated" in done.stderr
     assert budget(tmp_path, "soft-tokens", LANGUAGES="all").returncode == 0  # the other designs need no such check
+    # cross-attention: its run folder is compare's file-system name for it, diagnosed and paired there
+    done = budget(tmp_path, "cross-attention")
+    assert done.returncode == 0, done.stderr
+    run = out / "cross-attention" / "seed0" / "global_softmax-injection=cross_attention"
+    assert (run / "sentence-statistics" / "results.json").is_file() and (run / "content-recall" / "results.json").is_file()
+    assert (out / "cross-attention" / "seed0" / "summary.json").is_file()
+    assert (out / "cross-attention" / "seed0" / "versus-soft-tokens.json").is_file()

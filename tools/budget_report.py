@@ -13,6 +13,7 @@ import statistics
 from pathlib import Path
 
 from layerbridge.errors import DataError
+from layerbridge.io import slug
 from tools import run_record, seeds
 from tools.example_outputs import EVALUATION, GISTS, one_line, stored_examples
 from tools.language_table import language_table
@@ -111,8 +112,9 @@ def beams_cell(root: Path, designs: dict[str, list[dict]], score: str, goal: flo
 
 
 def run_folder(root: Path, variant: str, seed: int) -> Path:
-    """results/flores-en-budget/<variant>/seed<N>/<its run>: the run folder budget.sh writes."""
-    return root / BUDGET / variant / f"seed{seed}" / run_name(variant)
+    """results/flores-en-budget/<variant>/seed<N>/<its run>: the run folder compare writes (its name made
+    file-system friendly: global_softmax-injection=cross_attention)."""
+    return root / BUDGET / variant / f"seed{seed}" / slug(run_name(variant))
 
 
 def decoded_with_beams(root: Path, variant: str, seed: int) -> list[tuple[str, dict]]:

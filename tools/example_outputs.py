@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from layerbridge.io import atomic_write_text
+from layerbridge.io import atomic_write_text, slug
 
 EVALUATION = "eval-generation"  # the evaluation `layerbridge compare` writes into each run
 EXAMPLE_IDS = 3
@@ -29,7 +29,7 @@ def stored_examples(folder: Path, run: str, languages: list[str], ids: list[str]
     decoding evaluated beside it) where they are present: the sentences `ids`, or the first EXAMPLE_IDS of the
     first language. None where neither exists."""
     store = folder / "examples.json"
-    predictions = folder / run / EVALUATION / "predictions"
+    predictions = folder / slug(run) / EVALUATION / "predictions"  # compare's run folder
     if predictions.is_dir():
         rows = {lang: [json.loads(line) for line in (predictions / f"{lang}.jsonl").read_text(encoding="utf-8").splitlines()]
                 for lang in languages if (predictions / f"{lang}.jsonl").is_file()}

@@ -59,6 +59,9 @@ BUDGET=(--max-steps "$STEPS" --epochs 100 --eval-every 100 --keep-best --early-s
 set -f  # the designs' brackets are not file patterns
 # each design paired with the 200-step restating bridge of the same seed, machine and precision
 BASELINE=${BASELINE:-$OUT/restate-200/seed$SEED/global_softmax}
+folder_of() {  # folder_of RUN-NAME: the folder compare writes a run into (layerbridge.io.slug)
+  python -c 'import sys; from layerbridge.io import slug; print(slug(sys.argv[1]))' "$1"
+}
 evaluation() {  # evaluation RUN-FOLDER: its (greedy) evaluation folder here, else its sentence statistics kept in git
   if [ -d "$1/eval-generation" ]; then echo "$1/eval-generation"; elif [ -f "$1/sentence-statistics/results.json" ]; then
     echo "$1/sentence-statistics/results.json"; fi
@@ -81,7 +84,7 @@ diagnose() {  # diagnose RUN-FOLDER: the content its outputs keep and its soft t
   [ -f "$dir/sentence-statistics/results.json" ] \
     || python -m tools.sentence_statistics "$(evaluation "$dir")" -o "$dir/sentence-statistics/results.json"
 }
-measure() {  # measure FOLDER RUN-NAME compare-args...: one run trained and evaluated (kept once finished),
+measure() {  # measure FOLDER RUN-FOLDER compare-args...: one run trained and evaluated (kept once finished),
              # diagnosed, decoded with BEAMS
   local out=$1 name=$2; shift 2
   finished "$out" || layerbridge compare "${FLORES_EN[@]}" ${LANGUAGES:+--languages "$LANGUAGES"} "$@" -o "$out"
@@ -98,12 +101,12 @@ pair() {  # pair FIRST-RUN SECOND-RUN FILE: the second run minus the first over 
          "(RUN/sentence-statistics/results.json) on this machine" >&2
   fi
 }
-run() {  # run FOLDER RUN-NAME compare-args...: a design measured (the budget: "${BUDGET[@]}" among the args),
+run() {  # run FOLDER RUN-FOLDER compare-args...: a design measured (the budget: "${BUDGET[@]}" among the args),
          # then paired with BASELINE
   measure "$@"
   pair "$BASELINE" "$1/$2" "$1/summary.json"
 }
-versus() {  # versus FOLDER RUN-NAME: a design on the budget paired with the English-only soft tokens of the same
+versus() {  # versus FOLDER RUN-FOLDER: a design on the budget paired with the English-only soft tokens of the same
             # seed and budget as well (FOLDER/versus-soft-tokens.json): what cross-attention or the bitext stage adds
   pair "$OUT/soft-tokens/seed$SEED/global_softmax" "$1/$2" "$1/versus-soft-tokens.json"
 }
@@ -129,8 +132,8 @@ for design in ${DESIGNS//,/ }; do
     restate-200)  # the flores_en settings as they are: 200 steps, with the LLM alone; the baseline, not paired
       measure "$out" global_softmax --seed "$SEED" --references "$REFERENCES" --fusions global_softmax ;;
     soft-tokens) run "$out" global_softmax "${BUDGET[@]}" --fusions global_softmax ;;
-    cross-attention) x="global_softmax[injection=cross_attention]"; run "$out" "$x" "${BUDGET[@]}" --fusions "$x"
-      versus "$out" "$x" ;;
+    cross-attention) x="global_softmax[injection=cross_attention]"; run "$out" "$(folder_of "$x")" "${BUDGET[@]}" --fusions "$x"
+      versus "$out" "$(folder_of "$x")" ;;
     bitext-stage) stage1 "$out"; run "$out" global_softmax "${BUDGET[@]}" --fusions global_softmax --init-from "$STAGE1"
       versus "$out" global_softmax ;;
     soft-tokens-xdev) untested_dev; run "$out" global_softmax "${BUDGET[@]}" --dev-languages "$DEV_LANGUAGES" --fusions global_softmax
