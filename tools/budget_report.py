@@ -1,9 +1,9 @@
 """The real-budget table of docs/generation.md (`flores-en-budget` block): each design of
-studies/generation/budget.sh, trained up to 2,000 steps with its best dev weights kept (English dev, or for the -xdev designs the
-dev rows read in other languages), beside the
-200-step restating bridge that script trains on the same machine and precision (restate-200: the same
-settings, languages and test sentences), with each design's difference to that bridge paired over the same
-sentences (its summary.json, tools/paired_bootstrap.py). Read by tools/generation_report.py.
+studies/generation/budget.sh, trained up to 2,000 steps with its best dev weights kept (English dev, or for
+the -xdev designs the dev rows read in other languages), beside the 200-step restating bridge that script
+trains on the same machine and precision (restate-200: the same settings, languages and test sentences),
+with each design's difference to that bridge paired over the same sentences (its summary.json,
+tools/paired_bootstrap.py). Read by tools/generation_report.py.
 """
 
 from __future__ import annotations
@@ -72,8 +72,9 @@ def targets_block(root: Path) -> list[str]:
     """Issue 30's targets against the best design of each kind (mean over its seeds, with its 95% interval,
     bounds averaged over seeds): English-only designs started from scratch and chose their weights on
     English dev, bitext-stage ones started from a stage-1 bridge (--init-from); a design trained on English
-    but chosen on a dev set in other languages counts for the copy only; the 200-step baseline is no design. Beside it, the best of those decoded
-    with beam search as well (budget.sh BEAMS), where every seed of a design was."""
+    but chosen on a dev set in other languages counts for the copy only; the 200-step baseline is no design.
+    Beside it, the best of those decoded with beam search as well (budget.sh BEAMS), where every seed of a
+    design was."""
     found = all_runs(root)
     found.pop(BASELINE, None)
     if not found:
@@ -226,9 +227,10 @@ def examples_block(root: Path) -> list[str]:
 
 def versus_block(root: Path) -> list[str]:
     """What another design on the budget (cross-attention, the bitext stage, a dev set in other languages)
-    adds to the English-only soft tokens of the same seed and budget, paired over the same sentences (budget.sh: <design>/seed<N>/versus-soft-tokens.json), for each
-    design with that pairing on every seed: English, the low-resource average with its 95% interval (both
-    averaged over seeds) and the low-resource languages where the design scores higher."""
+    adds to the English-only soft tokens of the same seed and budget, paired over the same sentences
+    (budget.sh: <design>/seed<N>/versus-soft-tokens.json), for each design with that pairing on every seed:
+    English, the low-resource average with its 95% interval (both averaged over seeds) and the low-resource
+    languages where the design scores higher."""
     lines = []
     for design, runs in all_runs(root).items():
         paths = [root / BUDGET / design / f"seed{r['seed']}" / VERSUS for r in runs]

@@ -107,7 +107,7 @@ run() {  # run FOLDER RUN-FOLDER compare-args...: a design measured (the budget:
   pair "$BASELINE" "$1/$2" "$1/summary.json"
 }
 versus() {  # versus FOLDER RUN-FOLDER: a design on the budget paired with the English-only soft tokens of the same
-            # seed and budget as well (FOLDER/versus-soft-tokens.json): what cross-attention or the bitext stage adds
+            # seed and budget as well (FOLDER/versus-soft-tokens.json): what the other design adds to them
   pair "$OUT/soft-tokens/seed$SEED/global_softmax" "$1/$2" "$1/versus-soft-tokens.json"
 }
 untested_dev() {  # the -xdev designs' dev languages, refused where evaluated (it would choose for the test)
