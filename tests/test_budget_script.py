@@ -140,3 +140,10 @@ def test_budget_script_trains_stage_1_once_and_pairs_through_statistics(tmp_path
     assert (run / "sentence-statistics" / "results.json").is_file() and (run / "content-recall" / "results.json").is_file()
     assert (out / "cross-attention" / "seed0" / "summary.json").is_file()
     assert (out / "cross-attention" / "seed0" / "versus-soft-tokens.json").is_file()
+    # cross-attention from a bitext stage 1 of its own (the injection --init-from needs)
+    done = budget(tmp_path, "bitext-cross-attention", BITEXT=str(tmp_path / "bitext"))
+    assert done.returncode == 0, done.stderr
+    train, design = calls(tmp_path)[-2:]
+    assert "--injection cross_attention" in train and train.endswith(f"-o {out}/bitext-stage1-cross-attention/seed0")
+    assert f"--init-from {out}/bitext-stage1-cross-attention/seed0" in design and "--keep-best" in design
+    assert (out / "bitext-cross-attention" / "seed0" / "versus-soft-tokens.json").is_file()

@@ -25,6 +25,7 @@ DESIGNS = {  # design -> (label, its run in compare.json)
     "cross-attention": ("cross-attention (LayAlign), lexical start", "global_softmax[injection=cross_attention]"),
     "bitext-stage": ("bitext stage 1, then soft tokens", "global_softmax"),
     "bitext-stage-200": ("bitext stage 1, then soft tokens for 200 steps", "global_softmax"),
+    "bitext-cross-attention": ("bitext stage 1, then cross-attention", "global_softmax[injection=cross_attention]"),
     "soft-tokens-xdev": ("soft tokens, dev in other languages", "global_softmax"),
     "bitext-stage-xdev": ("bitext stage 1, then soft tokens, dev in other languages", "global_softmax"),
 }
@@ -33,8 +34,8 @@ BASELINE_LABEL = "restating, 200 steps (the baseline)"
 VERSUS = "versus-soft-tokens.json"  # <design>/seed<N>/: the design minus the soft tokens of the same seed and budget
 COLUMNS = {BASELINE: "restating, 200 steps", "soft-tokens": "soft tokens, up to 2,000 steps",
            "cross-attention": "cross-attention, up to 2,000 steps", "bitext-stage": "bitext stage 1, then soft tokens",
-           "bitext-stage-200": "bitext stage 1, then 200 steps", "soft-tokens-xdev": "soft tokens, dev in other languages",
-           "bitext-stage-xdev": "bitext stage 1, then soft tokens, dev in other languages"}
+           "bitext-stage-200": "bitext stage 1, then 200 steps", "bitext-cross-attention": "bitext stage 1, then cross-attention",
+           "soft-tokens-xdev": "soft tokens, dev in other languages", "bitext-stage-xdev": "bitext stage 1, then soft tokens, dev in other languages"}
 # not English: restated, it is close to the data's own sentence (third-party text stays out of the repository)
 EXAMPLE_LANGS = ["tam_Taml", "sin_Sinh", "amh_Ethi", "yor_Latn"]
 NOTHING = ["(no finished run yet: nohup bash studies/generation/budget.sh results/flores-en-budget 0 &)"]

@@ -15,6 +15,8 @@
 #                     (--init-from); STAGE1 names another stage-1 bridge instead
 #   bitext-stage-200  the same stage 1, then 200 steps as restate-200 (the bitext study's stage 2): what the
 #                     budget's longer English stage 2 does to the transfer the bitext gave
+#   bitext-cross-attention  cross-attention on the budget from a bitext stage 1 of its own (the same bitext and
+#                     steps, trained with the cross-attention injection, OUT/bitext-stage1-cross-attention/seed<N>)
 #   soft-tokens-xdev, bitext-stage-xdev  soft-tokens and bitext-stage with the weights kept, and the run stopped,
 #                     by the dev rows read in DEV_LANGUAGES (default swh_Latn,hin_Deva,urd_Arab: XNLI's, none of
 #                     the 17 evaluated; --dev-languages) instead of English: English dev picks the best copy, not
@@ -34,13 +36,13 @@
 # ~13 min: run it in the background (nohup); a killed run resumes from its last checkpoint when the same
 # line is run again, and a finished one is kept.
 # Usage: LAYERBRIDGE_DATA_DIR=../shared/data bash studies/generation/budget.sh [OUT] [SEED] [DESIGNS]
-#   DESIGNS: a comma list (default restate-200,soft-tokens,cross-attention,bitext-stage,bitext-stage-200, then the
-#   two -xdev designs); the bitext-stage designs need BITEXT=/a/folder/outside/the/repository (their stage 1:
+#   DESIGNS: a comma list (default restate-200,soft-tokens,cross-attention,bitext-stage,bitext-stage-200, then
+#   bitext-cross-attention and the two -xdev designs); the bitext-stage designs need BITEXT=/a/folder/outside/the/repository (their stage 1:
 #   about 15 min more).
 set -euo pipefail
 OUT=${1:-results/flores-en-budget}
 SEED=${2:-0}
-DESIGNS=${3:-restate-200,soft-tokens,cross-attention,bitext-stage,bitext-stage-200,soft-tokens-xdev,bitext-stage-xdev}
+DESIGNS=${3:-restate-200,soft-tokens,cross-attention,bitext-stage,bitext-stage-200,bitext-cross-attention,soft-tokens-xdev,bitext-stage-xdev}
 STEPS=${STEPS:-2000}
 PATIENCE=${PATIENCE:-3}  # 0: train every step
 DEV_LANGUAGES=${DEV_LANGUAGES:-swh_Latn,hin_Deva,urd_Arab}  # the -xdev designs' dev set (none of LANGUAGES)
@@ -116,14 +118,21 @@ untested_dev() {  # the -xdev designs' dev languages, refused where evaluated (i
     case ",${LANGUAGES:-$lang}," in *",$lang,"*) echo "budget.sh: DEV_LANGUAGES has $lang, which is evaluated" >&2; exit 2 ;; esac
   done
 }
-stage1() {  # stage1 DESIGN-FOLDER: sets STAGE1, the bitext bridge a design starts from, trained first unless the
-            # design is finished (then kept: its run.json is what git keeps)
-  STAGE1=${STAGE1:-$OUT/bitext-stage1/seed$SEED}
+STAGE1_GIVEN=${STAGE1:-}
+stage1() {  # stage1 DESIGN-FOLDER [cross-attention]: sets STAGE1, the bitext bridge a design starts from (with
+            # cross-attention: a cross-attention one, as --init-from needs the design's own), trained first unless
+            # the design is finished (then kept: its run.json is what git keeps)
+  local injection=()
+  if [ "${2:-}" = cross-attention ]; then
+    STAGE1=$OUT/bitext-stage1-cross-attention/seed$SEED; injection=(--injection cross_attention)
+  else
+    STAGE1=${STAGE1_GIVEN:-$OUT/bitext-stage1/seed$SEED}
+  fi
   [ -f "$1/compare.json" ] || [ -f "$STAGE1/train_summary.json" ] && return 0
   BITEXT=${BITEXT:?budget.sh: bitext-stage trains its stage 1 on BITEXT (a folder outside the repository)}
   [ -f "$BITEXT/bitext.yaml" ] || python -m studies.generation.xnli_bitext --data-dir "$LAYERBRIDGE_DATA_DIR" -o "$BITEXT"
-  train_run "$STAGE1" --task "$BITEXT/bitext.yaml" "${FLORES_EN_TRAIN[@]}" --fusion global_softmax --seed "$SEED" \
-    --max-steps "$STAGE1_STEPS" --dev-size 0
+  train_run "$STAGE1" --task "$BITEXT/bitext.yaml" "${FLORES_EN_TRAIN[@]}" --fusion global_softmax "${injection[@]}" \
+    --seed "$SEED" --max-steps "$STAGE1_STEPS" --dev-size 0
   python -m tools.run_record "$STAGE1"
 }
 for design in ${DESIGNS//,/ }; do
@@ -141,9 +150,13 @@ for design in ${DESIGNS//,/ }; do
     bitext-stage-xdev) untested_dev; stage1 "$out"
       run "$out" global_softmax "${BUDGET[@]}" --dev-languages "$DEV_LANGUAGES" --fusions global_softmax --init-from "$STAGE1"
       versus "$out" global_softmax ;;
+    bitext-cross-attention)  # cross-attention from its own bitext stage 1, on the budget
+      x="global_softmax[injection=cross_attention]"; stage1 "$out" cross-attention
+      run "$out" "$(folder_of "$x")" "${BUDGET[@]}" --fusions "$x" --init-from "$STAGE1"
+      versus "$out" "$(folder_of "$x")" ;;
     bitext-stage-200)  # the same stage 1, then the flores_en settings' 200 steps (the bitext study's stage 2)
       stage1 "$out"; run "$out" global_softmax --seed "$SEED" --references "" --fusions global_softmax --init-from "$STAGE1" ;;
     *) echo "budget.sh: unknown design $design (restate-200, soft-tokens, cross-attention, bitext-stage," \
-            "bitext-stage-200, soft-tokens-xdev, bitext-stage-xdev)" >&2; exit 2 ;;
+            "bitext-stage-200, soft-tokens-xdev, bitext-stage-xdev, bitext-cross-attention)" >&2; exit 2 ;;
   esac
 done
