@@ -81,7 +81,7 @@ diagnose() {  # diagnose RUN-FOLDER: the content its outputs keep and its soft t
   [ -f "$dir/content-recall/results.json" ] || python -m studies.generation.content_recall "$dir" --eval eval-generation
   [ -f "$dir/soft-token-reach/results.json" ] || [ -z "$LANGUAGES" ] \
     || python -m studies.generation.soft_token_reach "$dir" --languages "$LANGUAGES" \
-    || echo "budget.sh: no soft-token reach for $dir (above: why; cross-attention reads no soft tokens)" >&2
+    || echo "budget.sh: no soft-token reach for $dir (above: why)" >&2
   # its sentences' chrF++ counts (no text), kept in git: a later session's runs pair with it
   [ -f "$dir/sentence-statistics/results.json" ] \
     || python -m tools.sentence_statistics "$(evaluation "$dir")" -o "$dir/sentence-statistics/results.json"
