@@ -34,8 +34,10 @@ BASELINE_LABEL = "restating, 200 steps (the baseline)"
 VERSUS = "versus-soft-tokens.json"  # <design>/seed<N>/: the design minus the soft tokens of the same seed and budget
 COLUMNS = {BASELINE: "restating, 200 steps", "soft-tokens": "soft tokens, up to 2,000 steps",
            "cross-attention": "cross-attention, up to 2,000 steps", "bitext-stage": "bitext stage 1, then soft tokens",
-           "bitext-stage-200": "bitext stage 1, then 200 steps", "bitext-cross-attention": "bitext stage 1, then cross-attention",
-           "soft-tokens-xdev": "soft tokens, dev in other languages", "bitext-stage-xdev": "bitext stage 1, then soft tokens, dev in other languages"}
+           "bitext-stage-200": "bitext stage 1, then 200 steps",
+           "bitext-cross-attention": "bitext stage 1, then cross-attention",
+           "soft-tokens-xdev": "soft tokens, dev in other languages",
+           "bitext-stage-xdev": "bitext stage 1, then soft tokens, dev in other languages"}
 # not English: restated, it is close to the data's own sentence (third-party text stays out of the repository)
 EXAMPLE_LANGS = ["tam_Taml", "sin_Sinh", "amh_Ethi", "yor_Latn"]
 NOTHING = ["(no finished run yet: nohup bash studies/generation/budget.sh results/flores-en-budget 0 &)"]
@@ -113,10 +115,15 @@ def beams_cell(root: Path, designs: dict[str, list[dict]], score: str, goal: flo
     return f"{best[0]:.1f} ({'**met**' if best[0] >= goal else 'not met'}): {best[1]}"
 
 
+def seed_folder(root: Path, variant: str, seed: int) -> Path:
+    """results/flores-en-budget/<variant>/seed<N>: one seed's compare output (compare.json, summary.json, ...)."""
+    return root / BUDGET / variant / f"seed{seed}"
+
+
 def run_folder(root: Path, variant: str, seed: int) -> Path:
-    """results/flores-en-budget/<variant>/seed<N>/<its run>: the run folder compare writes (its name made
-    file-system friendly: global_softmax-injection=cross_attention)."""
-    return root / BUDGET / variant / f"seed{seed}" / slug(run_name(variant))
+    """seed_folder/<its run>: the run folder compare writes (its name made file-system friendly:
+    global_softmax-injection=cross_attention)."""
+    return seed_folder(root, variant, seed) / slug(run_name(variant))
 
 
 def decoded_with_beams(root: Path, variant: str, seed: int) -> list[tuple[str, dict]]:
@@ -208,7 +215,7 @@ def examples_block(root: Path) -> list[str]:
     saved = {}
     for variant, runs in found.items():
         if any(r["seed"] == seed for r in runs):
-            saved[variant] = stored_examples(root / BUDGET / variant / f"seed{seed}", run_name(variant), EXAMPLE_LANGS,
+            saved[variant] = stored_examples(seed_folder(root, variant, seed), run_name(variant), EXAMPLE_LANGS,
                                              ids=list(GISTS))
     saved = {variant: s for variant, s in saved.items() if s}
     if len(saved) < 2:
@@ -234,7 +241,7 @@ def versus_block(root: Path) -> list[str]:
     languages where the design scores higher."""
     lines = []
     for design, runs in all_runs(root).items():
-        paths = [root / BUDGET / design / f"seed{r['seed']}" / VERSUS for r in runs]
+        paths = [seed_folder(root, design, r["seed"]) / VERSUS for r in runs]
         if not all(path.is_file() for path in paths):
             continue
         documents = [json.loads(path.read_text(encoding="utf-8")) for path in paths]

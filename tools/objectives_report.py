@@ -64,10 +64,9 @@ def steps_cell(train: dict) -> str:
 
 
 def row(label: str, runs: list[dict], *, steps: bool = False, stage1: str | None = None) -> str:
-    """One variant: seeds, precision, (its stage 1,) (steps,) the dev score (English, or the
-    mean over its dev languages) and test chrF++, the low-resource
-    average with its 95% interval (bounds averaged over seeds), and the paired difference to the baseline
-    where every seed has one."""
+    """One variant: seeds, precision, (its stage 1,) (steps,) the dev score (English, or the mean over its
+    dev languages) and test chrF++, the low-resource average with its 95% interval (bounds averaged over
+    seeds), and the paired difference to the baseline where every seed has one."""
     results = [r["run"] for r in runs]
     low = [res["summary"]["low_resource_chrf"] for res in results]
     # compare.json keeps a run's joint intervals beside its summary

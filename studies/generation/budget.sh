@@ -135,14 +135,15 @@ stage1() {  # stage1 DESIGN-FOLDER [cross-attention]: sets STAGE1, the bitext br
     --seed "$SEED" --max-steps "$STAGE1_STEPS" --dev-size 0
   python -m tools.run_record "$STAGE1"
 }
+x="global_softmax[injection=cross_attention]"  # the cross-attention designs' run, and compare's folder for it
+x_dir=$(folder_of "$x")
 for design in ${DESIGNS//,/ }; do
   out=$OUT/$design/seed$SEED
   case $design in
     restate-200)  # the flores_en settings as they are: 200 steps, with the LLM alone; the baseline, not paired
       measure "$out" global_softmax --seed "$SEED" --references "$REFERENCES" --fusions global_softmax ;;
     soft-tokens) run "$out" global_softmax "${BUDGET[@]}" --fusions global_softmax ;;
-    cross-attention) x="global_softmax[injection=cross_attention]"; run "$out" "$(folder_of "$x")" "${BUDGET[@]}" --fusions "$x"
-      versus "$out" "$(folder_of "$x")" ;;
+    cross-attention) run "$out" "$x_dir" "${BUDGET[@]}" --fusions "$x"; versus "$out" "$x_dir" ;;
     bitext-stage) stage1 "$out"; run "$out" global_softmax "${BUDGET[@]}" --fusions global_softmax --init-from "$STAGE1"
       versus "$out" global_softmax ;;
     soft-tokens-xdev) untested_dev; run "$out" global_softmax "${BUDGET[@]}" --dev-languages "$DEV_LANGUAGES" --fusions global_softmax
@@ -151,9 +152,8 @@ for design in ${DESIGNS//,/ }; do
       run "$out" global_softmax "${BUDGET[@]}" --dev-languages "$DEV_LANGUAGES" --fusions global_softmax --init-from "$STAGE1"
       versus "$out" global_softmax ;;
     bitext-cross-attention)  # cross-attention from its own bitext stage 1, on the budget
-      x="global_softmax[injection=cross_attention]"; stage1 "$out" cross-attention
-      run "$out" "$(folder_of "$x")" "${BUDGET[@]}" --fusions "$x" --init-from "$STAGE1"
-      versus "$out" "$(folder_of "$x")" ;;
+      stage1 "$out" cross-attention; run "$out" "$x_dir" "${BUDGET[@]}" --fusions "$x" --init-from "$STAGE1"
+      versus "$out" "$x_dir" ;;
     bitext-stage-200)  # the same stage 1, then the flores_en settings' 200 steps (the bitext study's stage 2)
       stage1 "$out"; run "$out" global_softmax --seed "$SEED" --references "" --fusions global_softmax --init-from "$STAGE1" ;;
     *) echo "budget.sh: unknown design $design (restate-200, soft-tokens, cross-attention, bitext-stage," \

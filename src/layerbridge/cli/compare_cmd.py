@@ -20,7 +20,7 @@ from rich.table import Table
 
 from layerbridge.bridge import BridgeConfig
 from layerbridge.cli.options import (add_bridge_options, add_decoding_options, add_paper_flag, apply_paper_flag,
-                                     decoding_from_args, parse_key_values, parse_option_value)
+                                     comma_list, decoding_from_args, parse_key_values, parse_option_value)
 from layerbridge.cli.output import console as make_console
 from layerbridge.cli.train_cmd import add_train_options, train_config_from_args
 from layerbridge.decoding import tuned_decoding
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
 
     apply_paper_flag(args, fusion_dest=None)
     task = get_task(args.task)
-    languages = ([lang.strip() for lang in args.languages.split(",") if lang.strip()] if args.languages
+    languages = (comma_list(args.languages) if args.languages
                  else available_languages(task, data_dir=args.data_dir, source=args.source))
     report = compare(build_compare_config(args, languages=languages), overwrite=args.overwrite)
     if not processes().is_main_process:  # the main process reports
@@ -98,7 +98,7 @@ def build_compare_config(args, *, languages: list[str], title: str = ""):
 
     task = get_task(args.task)
     given = args.references if args.references is not None else args.default_references[task.kind]
-    references = [r.strip() for r in given.split(",") if r.strip()]
+    references = comma_list(given)
     check_references(references, task)
     variants = parse_fusions(args.fusions, references_only=bool(references))
     fusion_options, args.fusion_option = args.fusion_option, []  # applied per run
@@ -132,7 +132,7 @@ def parse_fusions(text: str, *, references_only: bool = False) -> dict[str, tupl
     `global_softmax[projector=perceiver;projector.latents=32]` (see `bridge_overrides`). Empty only with
     `references_only` (the reference rows alone: e.g. a probe added to an earlier comparison's seed)."""
     variants: dict[str, tuple[str, dict]] = {}
-    for spec in (f.strip() for f in text.split(",") if f.strip()):
+    for spec in comma_list(text):
         fusion, _, rest = spec.partition("[")
         if fusion not in FUSIONS:
             raise ConfigError(f"--fusions: unknown fusion {fusion!r} in {spec!r}; choose from {', '.join(FUSIONS)}")

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from layerbridge.evaluation.predict import MODES
-from layerbridge.cli.options import add_decoding_options, decoding_from_args, decoding_record
+from layerbridge.cli.options import add_decoding_options, comma_list, decoding_from_args, decoding_record
 from layerbridge.cli.output import console as make_console
 
 from layerbridge.bridge import LayerBridge
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"{bridge_dir} does not say which task it was trained on; give --task")
     task = get_task(task_name)
     if args.languages:
-        languages = [lang.strip() for lang in args.languages.split(",") if lang.strip()]
+        languages = comma_list(args.languages)
         unknown = [lang for lang in languages if lang not in task.languages]
         if unknown:
             raise ConfigError(f"--languages: {unknown} not in task {task.name} (it has {', '.join(task.languages)})")

@@ -17,6 +17,7 @@ import argparse
 import json
 from pathlib import Path
 
+from layerbridge.cli.options import comma_list
 from layerbridge.errors import ConfigError
 from layerbridge.io import atomic_write_text
 
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as err:
         raise ConfigError(f"layerbridge lm-eval needs the evaluation harness ({err}); install the extra: "
                           "pip install -e \".[lm-eval]\"") from err
-    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    tasks = comma_list(args.tasks)
     if args.include_path and not Path(args.include_path).is_dir():
         raise ConfigError(f"--include-path {args.include_path}: no such folder")
     manager = TaskManager(include_path=args.include_path)

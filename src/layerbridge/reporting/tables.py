@@ -135,6 +135,7 @@ def _cell(text: str, limit: int = 300) -> str:
     text = text if len(text) <= limit else text[:limit] + "…"
     return text.replace("|", "\\|") or "*(empty)*"
 
+
 def dev_read_in(document: dict) -> str:
     """', read in swh_Latn, hin_Deva' for a dev set read in other languages (--dev-languages), else ''."""
     languages = document.get("train_config", {}).get("dev_languages")

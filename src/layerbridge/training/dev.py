@@ -21,8 +21,10 @@ def dev_score(bridge, task, dev, limit, max_new_tokens: int) -> dict:
     so that `--keep-best` keeps what evaluation will score best. A dev set in several languages scores the
     first `limit` rows of each: "dev_chrf" is their mean, "dev_chrf_languages" each one. The same on
     every process."""
-    languages = list(dict.fromkeys(e.lang for e in dev))
-    rows = [e for lang in languages for e in [e for e in dev if e.lang == lang][:limit or None]]
+    by_language: dict[str, list] = {}
+    for e in dev:
+        by_language.setdefault(e.lang, []).append(e)
+    rows = [e for examples in by_language.values() for e in examples[:limit or None]]
     world = processes().num_processes
     texts = [e.text for e in my_share(rows)]
     if task.is_generation:
@@ -41,7 +43,7 @@ def dev_score(bridge, task, dev, limit, max_new_tokens: int) -> dict:
     from layerbridge.evaluation.text_metrics import chrf
 
     scores = {lang: chrf([o for o, e in zip(outputs, ordered) if e.lang == lang],
-                         [e.target for e in ordered if e.lang == lang]) for lang in languages}
+                         [e.target for e in ordered if e.lang == lang]) for lang in by_language}
     if len(scores) == 1:
         return {"dev_chrf": next(iter(scores.values()))}
     return {"dev_chrf": statistics.mean(scores.values()), "dev_chrf_languages": scores}

@@ -59,7 +59,6 @@ def fusion_snapshot(bridge) -> dict:
     return {}
 
 
-@torch.no_grad()
 def dev_languages(run) -> dict:
     """{"dev_languages": [...]} where the dev set is read in other languages than the training text
     (--dev-languages: dev_chrf is their mean), from the examples scored, not the setting."""
@@ -67,6 +66,7 @@ def dev_languages(run) -> dict:
     return {"dev_languages": langs} if set(langs) - {e.lang for e in run.train_examples} else {}
 
 
+@torch.no_grad()
 def layer_use(bridge, texts: list[str]) -> dict:
     """Where the fusion puts each token's weight on a few dev texts: the mean weight per fused hidden
     state, and the mean top weight per token (near 1: every token reads one layer; the token gate
@@ -94,10 +94,10 @@ def write_summary(run) -> None:
     the fusion reads one layer)."""
     cfg, bridge, task, log = run.cfg, run.bridge, run.task, run.log
     bridge.eval()
-    use = {}
+    use, other_dev = {}, dev_languages(run)
     if bridge.reads_soft_tokens:
         with run.accelerator.autocast():
-            english = run.train_examples if cfg.dev_languages else (run.dev_examples or run.train_examples)
+            english = run.train_examples if other_dev else (run.dev_examples or run.train_examples)
             use = layer_use(bridge, [e.text for e in english[:16]])
     note = collapse_note(cfg, bridge, use)
     if note:
@@ -115,13 +115,14 @@ def write_summary(run) -> None:
         "inputs_truncated": run.inputs_truncated, **objective_summary(cfg, run.objective),
         **({"dev_chrf": last("dev_chrf"), "max_target_length": run.max_target, "targets_truncated": run.truncated}
            if task.is_generation else {}),
-        **dev_languages(run),
+        **other_dev,
         "trainable_parameters": bridge.parameter_counts()["trainable"], **fusion_snapshot(bridge), **use,
         **({"lexical_init": run.lexical} if run.lexical else {}),
     }
     best = best_dev(log) if cfg.keep_best else None
     if best:  # the saved bridge is the best dev one: its score (and each dev language's) is the run's
         summary.update({"best_step": best[0], best[1]: best[2], f"last_{best[1]}": last(best[1])})
-        summary.update({key: value for e in log if e["step"] == best[0] for key, value in e.items()
-                        if key == "dev_chrf_languages"})
+        kept = next(e for e in log if e["step"] == best[0])
+        if "dev_chrf_languages" in kept:
+            summary["dev_chrf_languages"] = kept["dev_chrf_languages"]
     atomic_write_text(run.out / SUMMARY_NAME, json.dumps(summary, indent=2) + "\n")
