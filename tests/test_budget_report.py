@@ -91,6 +91,13 @@ def test_per_language_table_has_the_baseline_the_designs_and_the_llm_alone(tmp_p
     assert "| sin_Sinh (low) | 17.0 [16.0, 18.0] | 21.0 [20.0, 22.0] | 1.0 |" in lines
     assert "| **low-resource average** | **17.0 [16.0, 18.0]** | **21.0 [20.0, 22.0]** | **1.5** |" in lines
     assert (tmp_path / "plots" / "flores_en_budget_chrf.png").is_file()
+    write_run(tmp_path, "flores-en-budget", "restate-200", 1, 18.0)  # the soft tokens' seed 1 joins the table
+    write_run(tmp_path, "flores-en-budget", "cross-attention", 0, 22.0, run="global_softmax[injection=cross_attention]")
+    lines = budget_report.languages_block(tmp_path, tmp_path / "plots", tmp_path / "doc.md")
+    assert lines[0].startswith("Seeds [0, 1], 64 test sentences per language")
+    assert lines[2] == ("| language | restating, 200 steps | soft tokens, up to 2,000 steps | cross-attention, up to "
+                        "2,000 steps (seed 0 only) | LLM alone, zero-shot (seed 0 only) |")
+    assert "| sin_Sinh (low) | 17.5 ± 0.5 [16.5, 18.5] | 22.0 ± 1.0 [21.0, 23.0] | 22.0 [21.0, 23.0] | 1.0 |" in lines
 
 
 def predictions(folder, run, outputs, evaluation="eval-generation"):
@@ -142,6 +149,14 @@ def test_reach_of_the_budget_runs_sits_beside_their_chrf(tmp_path):
     lines = generation_report.reach_block(tmp_path, columns)
     assert "| sin_Sinh (low) | 20% (5%) · 17.0 | 10% (5%) · 21.0 |" in lines
     assert "| **low-resource average** | **20% (5%) · 17.0** | **10% (5%) · 21.0** |" in lines
+    # the baseline of a second seed: the soft tokens' column names the one seed it has
+    folder = write_run(tmp_path, "flores-en-budget", "restate-200", 1, 19.0) / "global_softmax" / "soft-token-reach"
+    folder.mkdir(parents=True)
+    folder.joinpath("results.json").write_text((tmp_path / "flores-en-budget/restate-200/seed0/global_softmax/"
+                                                "soft-token-reach/results.json").read_text())
+    lines = generation_report.reach_block(tmp_path, budget_report.diagnosed(tmp_path, "soft-token-reach"))
+    assert lines[0].startswith("Seeds [0, 1];")
+    assert lines[2] == "| language | restating, 200 steps | soft tokens, up to 2,000 steps (seed 0 only) |"
 
 
 def test_targets_name_the_best_design_of_each_kind(tmp_path):

@@ -291,7 +291,7 @@ def reach_block(root: Path, columns: dict[str, list[dict]] | None = None) -> lis
     lines = [f"Seeds {sorted({r['train_config']['seed'] for runs in columns.values() for r in runs})}; "
              f"{first['limit']} flores_en test sentences per language (evaluate's ids). Each cell: reach "
              "(the same soft tokens against the other sentences' references) · chrF++.", "",
-             "| language | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
+             "| language | " + " | ".join(seeded(columns)) + " |", "|---|" + "---:|" * len(columns)]
     lines += [f"| {lang}{' (low)' if lang in low else ''} | " + " | ".join(reach_cell(runs, lang) for runs in columns.values())
               + " |" for lang in langs]
     lines.append("| **low-resource average** | " + " | ".join(f"**{reach_cell(runs, None)}**" for runs in columns.values()) + " |")
@@ -299,6 +299,13 @@ def reach_block(root: Path, columns: dict[str, list[dict]] | None = None) -> lis
     if correlations:
         lines += ["", f"Reach against chrF++ over the {len(low)} low-resource languages (Pearson):", *correlations]
     return lines
+
+
+def seeded(columns: dict[str, list[dict]]) -> list[str]:
+    """The columns' labels, each with its seeds when it has fewer than the table's (run.json per seed)."""
+    found = {label: [r["train_config"]["seed"] for r in runs] for label, runs in columns.items()}
+    every = [seed for seeds_of in found.values() for seed in seeds_of]
+    return [seeds.with_seeds(label, seeds_of, every) for label, seeds_of in found.items()]
 
 
 RECALL_KINDS = {"numbers": "numbers", "names": "names", "words": "other words"}  # content_recall's kinds
@@ -336,7 +343,7 @@ def recall_block(root: Path, columns: dict[str, list[dict]] | None = None) -> li
              f"{first['limit']} flores_en test sentences per language (evaluate's outputs). Their English references "
              f"hold {counts} (distinct per sentence). Each cell: the share the outputs contain (the same outputs "
              "against the other sentences' references).", "",
-             "| reference words | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
+             "| reference words | " + " | ".join(seeded(columns)) + " |", "|---|" + "---:|" * len(columns)]
     for lang, where in (("eng_Latn", "English (the copy)"), (None, f"low-resource average ({len(first['summary']['low_resource_languages'])})")):
         lines += [f"| {label}, {where} | " + " | ".join(recall_cell(runs, kind, lang) for runs in columns.values()) + " |"
                   for kind, label in RECALL_KINDS.items()]

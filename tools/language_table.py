@@ -54,7 +54,7 @@ def language_table(docs: list[dict], plot: Path, doc_dir: Path, title: str) -> l
                                + bounds(docs, name, lang))
     lines = [f"Seeds {[d['train_config']['seed'] for d in docs]}, {docs[0]['eval_limit'] or 'all'} test sentences per "
              "language (the same ids in every language), chrF++ (mean ± half-range over seeds)." + interval_note(docs),
-             "", "| language | " + " | ".join(names) + " |", "|---" + "|---:" * len(names) + "|"]
+             "", "| language | " + " | ".join(seeds.label(docs, n) for n in names) + " |", "|---" + "|---:" * len(names) + "|"]
     for lang in docs[0]["languages"]:
         lines.append(f"| {lang}{' (low)' if lang in low else ''} | " + " | ".join(cell(n, lang) for n in names) + " |")
     for label, key, langs in (("average", "average", docs[0]["languages"]),

@@ -51,10 +51,15 @@ def having(docs: list[dict], name: str) -> list[dict]:
 
 def label(docs: list[dict], name: str) -> str:
     """The row's name, with the seeds it was run on when that is not all of them."""
-    some = having(docs, name)
-    if len(some) == len(docs):
+    return with_seeds(name, [d["train_config"]["seed"] for d in having(docs, name)],
+                      [d["train_config"]["seed"] for d in docs])
+
+
+def with_seeds(name: str, found: list[int], every: list[int]) -> str:
+    """A row or column name, with the seeds it was run on (`found`) when that is not all of a table's."""
+    if sorted(set(found)) == sorted(set(every)):
         return name
-    return f"{name} (seed{'s' if len(some) > 1 else ''} {', '.join(str(d['train_config']['seed']) for d in some)} only)"
+    return f"{name} (seed{'s' if len(found) > 1 else ''} {', '.join(map(str, sorted(found)))} only)"
 
 
 def references(doc: dict) -> dict[str, dict]:
