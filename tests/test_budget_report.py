@@ -183,6 +183,12 @@ def test_targets_name_the_best_design_of_each_kind(tmp_path):
     assert lines[3].endswith("| **yes** | 32.5 (**met**): bitext stage 1, then soft tokens, 4 beams |")
     assert lines[4].endswith("| no | 86.0 (**met**): bitext stage 1, then soft tokens, 4 beams |")
     assert lines[2].endswith("| — |")  # soft tokens: seed 0 nor 1 decoded with beams
+    # the beam decoding's own record (evaluate's results.json) gives its interval
+    (stage2 / "global_softmax" / "eval-beams4" / "results.json").write_text(json.dumps({
+        "summary": {"low_resource_chrf_ci95": [31.0, 34.0]}, "languages": {"eng_Latn": {"chrf_ci95": [84.0, 88.0]}}}))
+    lines = budget_report.targets_block(tmp_path)
+    assert lines[3].endswith("| **yes** | 32.5 [31.0, 34.0] (**met**): bitext stage 1, then soft tokens, 4 beams |")
+    assert lines[4].endswith("| no | 86.0 [84.0, 88.0] (**met**): bitext stage 1, then soft tokens, 4 beams |")
 
 
 def test_beam_search_beside_greedy_per_language_with_the_paired_average(tmp_path):

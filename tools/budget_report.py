@@ -108,11 +108,24 @@ def beams_cell(root: Path, designs: dict[str, list[dict]], score: str, goal: flo
         if not all(decoded):
             continue
         value = statistics.mean(beam_score(found[0][1], score) for found in decoded)
-        candidate = (value, f"{DESIGNS[design][0]}, {decoded[0][0][0]} beams")
+        bounds = seeds.mean_bounds([beam_interval(root, design, r["seed"], found[0][0], score)
+                                    for r, found in zip(runs, decoded)])
+        candidate = (value, bounds, f"{DESIGNS[design][0]}, {decoded[0][0][0]} beams")
         best = max(best, candidate) if best else candidate
     if best is None:
         return "—"
-    return f"{best[0]:.1f} ({'**met**' if best[0] >= goal else 'not met'}): {best[1]}"
+    return f"{best[0]:.1f}{best[1]} ({'**met**' if best[0] >= goal else 'not met'}): {best[2]}"
+
+
+def beam_interval(root: Path, variant: str, seed: int, beams: str, score: str) -> list[float] | None:
+    """The 95% bootstrap interval of a run's beam-search decoding (RUN/eval-beams<N>/results.json, evaluate's
+    record): of its low-resource average ("low") or one language; None where that record is not kept."""
+    path = run_folder(root, variant, seed) / f"eval-beams{beams}" / "results.json"
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text(encoding="utf-8"))
+    return (record["summary"].get("low_resource_chrf_ci95") if score == "low"
+            else record["languages"].get(score, {}).get("chrf_ci95"))
 
 
 def seed_folder(root: Path, variant: str, seed: int) -> Path:
