@@ -539,3 +539,13 @@ def test_the_compare_report_says_why_a_run_trained_fewer_steps_than_asked(setup)
     assert steps < 1000
     report = (out / "report.md").read_text()
     assert f" | {steps} (of --max-steps 1000: --epochs reached first) | " in report
+
+
+def test_lr_grid_takes_spaced_lists_and_refuses_what_is_no_learning_rate():
+    from layerbridge.cli.compare_cmd import parse_lr_grid
+    from layerbridge.errors import ConfigError
+
+    assert parse_lr_grid("1e-3, 3e-4,") == [1e-3, 3e-4]
+    for bad in ("nan", "1e-3,inf", "0", "1e-3,1e-3", "-1e-3", " , "):
+        with pytest.raises(ConfigError, match="--lr-grid"):
+            parse_lr_grid(bad)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 
 from rich.table import Table
 
@@ -209,10 +210,10 @@ def parse_lr_grid(text: str | None) -> list[float]:
     if not text:
         return []
     try:
-        grid = [float(v) for v in text.split(",") if v.strip()]
+        grid = [float(v) for v in comma_list(text)]
     except ValueError as err:
         raise ConfigError(f"--lr-grid {text!r}: expected comma-separated numbers ({err})") from None
-    if not grid or any(v <= 0 for v in grid) or len(set(grid)) != len(grid):
+    if not grid or not all(math.isfinite(v) and v > 0 for v in grid) or len(set(grid)) != len(grid):
         raise ConfigError(f"--lr-grid {text!r}: expected distinct positive learning rates")
     return grid
 

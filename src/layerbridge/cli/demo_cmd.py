@@ -21,7 +21,7 @@ from pathlib import Path
 
 from layerbridge.bridge import BridgeConfig
 from layerbridge.cli.compare_cmd import add_comparison_options, build_compare_config, print_table
-from layerbridge.cli.options import PAPER_FUSION, add_bridge_options, add_paper_flag, apply_paper_flag
+from layerbridge.cli.options import PAPER_FUSION, add_bridge_options, add_paper_flag, apply_paper_flag, comma_list
 from layerbridge.cli.train_cmd import add_train_options
 from layerbridge.processes import processes
 from layerbridge.reporting.tables import dev_read_in
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     apply_paper_flag(args, fusion_dest="fusions")
-    languages = args.languages.split(",") if args.languages else DEMO_LANGUAGES
+    languages = comma_list(args.languages) if args.languages else DEMO_LANGUAGES
     generation = get_task(args.task).is_generation
     if generation:
         apply_generation_demo(args)
