@@ -189,6 +189,11 @@ def test_targets_name_the_best_design_of_each_kind(tmp_path):
     lines = budget_report.targets_block(tmp_path)
     assert lines[3].endswith("| **yes** | 32.5 [31.0, 34.0] (**met**): bitext stage 1, then soft tokens, 4 beams |")
     assert lines[4].endswith("| no | 86.0 [84.0, 88.0] (**met**): bitext stage 1, then soft tokens, 4 beams |")
+    # a second seed decoded greedily only: the beam value stays that of the seed decoded so, and names it
+    write_run(tmp_path, "flores-en-budget", "bitext-stage", 1, 29.0, init_from="stage1")
+    lines = budget_report.targets_block(tmp_path)
+    assert "| bitext stage 1, then soft tokens | 0, 1 | 30.0 [29.0, 31.0] | **yes** | " in lines[3]
+    assert lines[3].endswith("| 32.5 [31.0, 34.0] (**met**): bitext stage 1, then soft tokens, 4 beams (seed 0 only) |")
 
 
 def test_beam_search_beside_greedy_per_language_with_the_paired_average(tmp_path):
@@ -210,7 +215,7 @@ def test_beam_search_beside_greedy_per_language_with_the_paired_average(tmp_path
 
 def test_designs_against_the_soft_tokens_of_the_same_budget_averaged_over_seeds(tmp_path):
     """<design>/seed<N>/versus-soft-tokens.json (budget.sh): the English and per-language differences and
-    the paired interval averaged over seeds; a design without the pairing on every seed is left out."""
+    the paired interval averaged over the seeds that have the pairing; a design without one is left out."""
     assert budget_report.versus_block(tmp_path) == budget_report.NOTHING
     for seed, (sin, tam) in enumerate([(2.0, -1.0), (4.0, 0.5)]):
         folder = write_run(tmp_path, "flores-en-budget", "bitext-stage", seed, 22.0, init_from=None)
@@ -224,6 +229,9 @@ def test_designs_against_the_soft_tokens_of_the_same_budget_averaged_over_seeds(
     lines = budget_report.versus_block(tmp_path)
     assert lines[-1] == "| bitext stage 1, then soft tokens | 0, 1 | +0.0 | +1.4 [-0.5, +2.5] | 1 of 2 |"
     assert len(lines) == 5  # the explanation, a blank line, the header, its rule, one design
+    # a second seed of the bitext stage without soft tokens of its own seed: the pairing is of seeds 0 and 1
+    write_run(tmp_path, "flores-en-budget", "bitext-stage", 2, 23.0, init_from=None)
+    assert budget_report.versus_block(tmp_path) == lines
 
 
 def test_a_design_chosen_on_other_languages_is_no_english_only_design(tmp_path):

@@ -100,17 +100,18 @@ def targets_block(root: Path) -> list[str]:
 
 
 def beams_cell(root: Path, designs: dict[str, list[dict]], score: str, goal: float) -> str:
-    """The best design decoded with beams: "value (met): design, N beams", averaged over its seeds' paired
-    documents (decoded_with_beams); "—" where no design had every seed decoded so."""
+    """The best design decoded with beams: "value [95% interval] (met): design, N beams", averaged over the
+    seeds of it decoded so (decoded_with_beams; named when fewer than the design's); "—" where none was."""
     best = None
     for design, runs in designs.items():
-        decoded = [decoded_with_beams(root, design, r["seed"]) for r in runs]
-        if not all(decoded):
+        decoded = [(r["seed"], found[0]) for r in runs if (found := decoded_with_beams(root, design, r["seed"]))]
+        if not decoded:
             continue
-        value = statistics.mean(beam_score(found[0][1], score) for found in decoded)
-        bounds = seeds.mean_bounds([beam_interval(root, design, r["seed"], found[0][0], score)
-                                    for r, found in zip(runs, decoded)])
-        candidate = (value, bounds, f"{DESIGNS[design][0]}, {decoded[0][0][0]} beams")
+        value = statistics.mean(beam_score(document, score) for _, (_, document) in decoded)
+        bounds = seeds.mean_bounds([beam_interval(root, design, seed, beams, score) for seed, (beams, _) in decoded])
+        name = seeds.with_seeds(f"{DESIGNS[design][0]}, {decoded[0][1][0]} beams", [seed for seed, _ in decoded],
+                                [r["seed"] for r in runs])
+        candidate = (value, bounds, name)
         best = max(best, candidate) if best else candidate
     if best is None:
         return "—"
@@ -249,14 +250,16 @@ def examples_block(root: Path) -> list[str]:
 def versus_block(root: Path) -> list[str]:
     """What another design on the budget (cross-attention, the bitext stage, a dev set in other languages)
     adds to the English-only soft tokens of the same seed and budget, paired over the same sentences
-    (budget.sh: <design>/seed<N>/versus-soft-tokens.json), for each design with that pairing on every seed:
-    English, the low-resource average with its 95% interval (both averaged over seeds) and the low-resource
-    languages where the design scores higher."""
+    (budget.sh: <design>/seed<N>/versus-soft-tokens.json), over the seeds of a design that have that pairing
+    (a design's seed without soft tokens of its own seed has none; the seeds column names those that do):
+    English, the low-resource average with its 95% interval (both averaged over those seeds) and the
+    low-resource languages where the design scores higher."""
     lines = []
     for design, runs in all_runs(root).items():
-        paths = [seed_folder(root, design, r["seed"]) / VERSUS for r in runs]
-        if not all(path.is_file() for path in paths):
+        runs = [r for r in runs if (seed_folder(root, design, r["seed"]) / VERSUS).is_file()]
+        if not runs:
             continue
+        paths = [seed_folder(root, design, r["seed"]) / VERSUS for r in runs]
         documents = [json.loads(path.read_text(encoding="utf-8")) for path in paths]
         low = documents[0]["low_resource"]["languages"]
         gain = {lang: statistics.mean(d["scores"]["second"][lang] - d["scores"]["first"][lang] for d in documents)
