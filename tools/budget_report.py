@@ -76,8 +76,8 @@ def targets_block(root: Path) -> list[str]:
     bounds averaged over seeds): English-only designs started from scratch and chose their weights on
     English dev, bitext-stage ones started from a stage-1 bridge (--init-from); a design trained on English
     but chosen on a dev set in other languages counts for the copy only; the 200-step baseline is no design.
-    Beside it, the best of those decoded with beam search as well (budget.sh BEAMS), where every seed of a
-    design was."""
+    Beside it, the best of those decoded with beam search as well (budget.sh BEAMS), over the seeds of a
+    design decoded so (beams_cell)."""
     found = all_runs(root)
     found.pop(BASELINE, None)
     if not found:
@@ -104,12 +104,13 @@ def beams_cell(root: Path, designs: dict[str, list[dict]], score: str, goal: flo
     seeds of it decoded so (decoded_with_beams; named when fewer than the design's); "—" where none was."""
     best = None
     for design, runs in designs.items():
-        decoded = [(r["seed"], found[0]) for r in runs if (found := decoded_with_beams(root, design, r["seed"]))]
+        # (seed, beams, paired document) of each seed decoded with beams (its first such decoding)
+        decoded = [(r["seed"], *found[0]) for r in runs if (found := decoded_with_beams(root, design, r["seed"]))]
         if not decoded:
             continue
-        value = statistics.mean(beam_score(document, score) for _, (_, document) in decoded)
-        bounds = seeds.mean_bounds([beam_interval(root, design, seed, beams, score) for seed, (beams, _) in decoded])
-        name = seeds.with_seeds(f"{DESIGNS[design][0]}, {decoded[0][1][0]} beams", [seed for seed, _ in decoded],
+        value = statistics.mean(beam_score(document, score) for _, _, document in decoded)
+        bounds = seeds.mean_bounds([beam_interval(root, design, seed, beams, score) for seed, beams, _ in decoded])
+        name = seeds.with_seeds(f"{DESIGNS[design][0]}, {decoded[0][1]} beams", [seed for seed, _, _ in decoded],
                                 [r["seed"] for r in runs])
         candidate = (value, bounds, name)
         best = max(best, candidate) if best else candidate
@@ -256,16 +257,15 @@ def versus_block(root: Path) -> list[str]:
     low-resource languages where the design scores higher."""
     lines = []
     for design, runs in all_runs(root).items():
-        runs = [r for r in runs if (seed_folder(root, design, r["seed"]) / VERSUS).is_file()]
-        if not runs:
+        paired = {r["seed"]: path for r in runs if (path := seed_folder(root, design, r["seed"]) / VERSUS).is_file()}
+        if not paired:
             continue
-        paths = [seed_folder(root, design, r["seed"]) / VERSUS for r in runs]
-        documents = [json.loads(path.read_text(encoding="utf-8")) for path in paths]
+        documents = [json.loads(path.read_text(encoding="utf-8")) for path in paired.values()]
         low = documents[0]["low_resource"]["languages"]
         gain = {lang: statistics.mean(d["scores"]["second"][lang] - d["scores"]["first"][lang] for d in documents)
                 for lang in documents[0]["scores"]["first"]}
         english = f"{round(gain['eng_Latn'], 1) + 0.0:+.1f}" if "eng_Latn" in gain else "—"  # + 0.0: no "-0.0"
-        lines.append(f"| {DESIGNS[design][0]} | {', '.join(str(r['seed']) for r in runs)} | {english} | "
+        lines.append(f"| {DESIGNS[design][0]} | {', '.join(map(str, paired))} | {english} | "
                      f"{seeds.paired_cell([d['low_resource'] for d in documents])} | "
                      f"{sum(gain[lang] > 0 for lang in low)} of {len(low)} |")
     if not lines:
